@@ -1,0 +1,5 @@
+import sys
+
+from fdf.cli import main
+
+sys.exit(main())

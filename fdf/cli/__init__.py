@@ -1,0 +1,64 @@
+"""The ``fdf`` command: one subcommand per stage, each a thin layer over the Python API.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+subcommands and sets ``func`` (taking the parsed args, returning an exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import FdfError
+
+COMMAND_MODULES = (
+    "fdf.cli.search",
+    "fdf.cli.sources",
+    "fdf.cli.download",
+    "fdf.cli.serve",
+    "fdf.cli.demo",
+)
+
+log = logging.getLogger("fdf")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fdf",
+        description="Build, audit and anonymize FDF-style face datasets from Creative Commons photos.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        # flickrapi logs whole request parameters at INFO/DEBUG; keep them quiet.
+        logging.getLogger("flickrapi").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except FdfError as exc:
+        print(f"fdf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fdf {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Placeholder until the 'demo' commands land; registers nothing."""
+
+
+def register(subparsers) -> None:
+    return None

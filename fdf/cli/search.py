@@ -1,0 +1,5 @@
+"""Placeholder until the 'search' commands land; registers nothing."""
+
+
+def register(subparsers) -> None:
+    return None
