@@ -56,7 +56,8 @@ def fill_license_columns(df: pd.DataFrame) -> pd.DataFrame:
         df["license_id"] = pd.NA
     if "license_url" in df:
         missing = df["license_id"].isna()
-        df.loc[missing, "license_id"] = df.loc[missing, "license_url"].map(license_id_from_url)
+        if missing.any():  # assigning an empty (string-typed) selection into an int column fails
+            df.loc[missing, "license_id"] = df.loc[missing, "license_url"].map(license_id_from_url)
     ids = pd.to_numeric(df["license_id"], errors="coerce").astype("Int16")
     df["license_id"] = ids
     known = ids.notna() & ids.isin(list(table))
