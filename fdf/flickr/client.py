@@ -1,0 +1,213 @@
+"""A Flickr REST client: flickrapi underneath, plus rate limiting, retries and clear errors.
+
+flickrapi turns every non-200 answer into a bare ``FlickrError`` and drops the headers, so the
+client records each HTTP response with a session hook to see 429s, 5xxs and ``Retry-After``.
+The API secret is only used to sign requests; it is redacted from anything we raise or log.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import flickrapi
+import requests
+
+from ..errors import FdfError
+from .ratelimit import RateLimiter, default_state_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REST_URL = flickrapi.FlickrAPI.REST_URL
+# Flickr error codes worth retrying: 0 (internal), 10 (search temporarily unavailable),
+# 105 (service currently unavailable), 201 (service unavailable, some endpoints).
+RETRYABLE_CODES = {0, 10, 105, 201}
+INVALID_KEY_CODES = {100}
+AUTH_CODES = {95, 96, 97, 98, 99, 100}
+
+
+class FlickrAuthError(FdfError):
+    """The API key or signature was rejected: retrying cannot help."""
+
+
+class FlickrApiError(FdfError):
+    """Flickr answered a call with an error (``code`` is Flickr's error code)."""
+
+    def __init__(self, message: str, code: int | None = None, method: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.method = method
+
+
+class FlickrUnavailableError(FdfError):
+    """The server stayed unreachable or overloaded after every retry."""
+
+
+@dataclass
+class FlickrConfig:
+    """How to reach Flickr and how politely."""
+
+    api_key: str = ""
+    api_secret: str = field(default="", repr=False)
+    api_url: str = DEFAULT_REST_URL
+    calls_per_hour: float = 3600
+    burst: int = 60
+    rate_state: str | None = None  # None: a file per key under ~/.cache/fdf/ratelimit
+    timeout: float = 30.0
+    max_retries: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 120.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> "FlickrConfig":
+        """Key and secret from FLICKR_API_KEY / FLICKR_API_SECRET, endpoint from FLICKR_API_URL."""
+        values = {
+            "api_key": os.environ.get("FLICKR_API_KEY", ""),
+            "api_secret": os.environ.get("FLICKR_API_SECRET", ""),
+            "api_url": os.environ.get("FLICKR_API_URL") or DEFAULT_REST_URL,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class FlickrClient:
+    """Call Flickr REST methods with a shared rate limit, retries with backoff, and redaction.
+
+    >>> client = FlickrClient(FlickrConfig.from_env())
+    >>> client.call("flickr.photos.licenses.getInfo")["licenses"]["license"][0]
+    """
+
+    def __init__(self, config: FlickrConfig, rate_limiter: RateLimiter | None = None, sleep=time.sleep):
+        if not config.api_key:
+            raise FlickrAuthError("no Flickr API key: set FLICKR_API_KEY (and FLICKR_API_SECRET)")
+        if not config.api_url.startswith(("http://", "https://")):
+            raise FdfError(f"Flickr API URL must be http(s)://..., got {config.api_url!r}")
+        self.config = config
+        self._sleep = sleep
+        state = config.rate_state or default_state_path(config.api_key)
+        self.rate_limiter = rate_limiter or RateLimiter(config.calls_per_hour, config.burst, state)
+        self.calls = 0
+        self.retries = 0
+        self._api = self._make_api()
+
+    def _make_api(self) -> flickrapi.FlickrAPI:
+        api = flickrapi.FlickrAPI(self.config.api_key, self.config.api_secret or "-", format="parsed-json",
+                                  store_token=False, cache=False, timeout=self.config.timeout)
+        api.REST_URL = self.config.api_url
+        # flickrapi keeps one Session as a class attribute; give this client its own, with a hook
+        # that keeps the last response so status codes and Retry-After survive flickrapi.
+        session = requests.Session()
+        session.hooks["response"].append(self._remember_response)
+        api.flickr_oauth.session = session
+        self._last_response: requests.Response | None = None
+        return api
+
+    def _remember_response(self, response: requests.Response, *args, **kwargs):
+        self._last_response = response
+        return response
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API secret replaced, for anything that reaches a log or an error."""
+        secret = self.config.api_secret
+        return text.replace(secret, "***") if secret and len(secret) >= 3 else text
+
+    def call(self, method: str, **params: Any) -> dict:
+        """Call ``method`` (e.g. 'flickr.photos.search') and return the parsed JSON answer.
+
+        Retries 429/5xx answers, timeouts, connection errors and Flickr's 'service unavailable'
+        codes with exponential backoff (honouring Retry-After); raises FlickrAuthError at once
+        for a rejected key and FlickrApiError for other Flickr errors.
+        """
+        params = {k: v for k, v in params.items() if v is not None}
+        bound = functools.reduce(getattr, method.split(".")[1:], self._api)
+        attempt = 0
+        while True:
+            self.rate_limiter.acquire()
+            self.calls += 1
+            self._last_response = None
+            try:
+                return bound(**params)
+            except flickrapi.FlickrError as exc:
+                retry_in = self._classify_flickr_error(method, exc, attempt)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                retry_in = self._backoff(attempt)
+                reason = f"{type(exc).__name__}"
+                # A refused connection is more often a wrong URL than a blip: give up sooner.
+                limit = self.config.max_retries if isinstance(exc, requests.Timeout) else min(
+                    self.config.max_retries, 3)
+                if attempt >= limit:
+                    raise FlickrUnavailableError(
+                        self.redact(f"{method}: cannot reach {self.config.api_url} ({reason}) "
+                                    f"after {attempt + 1} attempts")) from None
+                log.warning("%s: %s, retrying in %.1fs", method, reason, retry_in)
+            except ValueError as exc:  # not JSON: a proxy's error page, a wrong URL
+                raise FlickrApiError(self.redact(
+                    f"{method}: {self.config.api_url} did not answer with Flickr JSON ({exc})"),
+                    method=method) from None
+            attempt += 1
+            self.retries += 1
+            self._sleep(retry_in)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.config.backoff_max, self.config.backoff_base * (2 ** attempt))
+        return delay * (0.5 + random.random() / 2)  # jitter spreads retries of many workers
+
+    def _classify_flickr_error(self, method: str, exc: flickrapi.FlickrError, attempt: int) -> float:
+        """Return seconds to wait before retrying ``exc``, or raise if it should not be retried."""
+        response = self._last_response
+        status = response.status_code if response is not None else 200
+        code = getattr(exc, "code", None)
+        if status == 200 and code in AUTH_CODES:
+            hint = "check FLICKR_API_KEY" if code in INVALID_KEY_CODES else "check FLICKR_API_SECRET"
+            raise FlickrAuthError(self.redact(f"Flickr rejected the credentials for {method} "
+                                              f"(code {code}: {exc}); {hint}")) from None
+        transient = status == 429 or status >= 500 or (status == 200 and code in RETRYABLE_CODES)
+        if not transient:
+            if status != 200:
+                raise FlickrApiError(self.redact(f"{method}: HTTP {status} from {self.config.api_url}"),
+                                     code=code, method=method) from None
+            raise FlickrApiError(self.redact(f"{method}: Flickr error {code}: {exc}"),
+                                 code=code, method=method) from None
+        if attempt >= self.config.max_retries:
+            raise FlickrUnavailableError(self.redact(
+                f"{method}: still failing after {attempt + 1} attempts (last: HTTP {status}, code {code})"
+            )) from None
+        header = response.headers.get("Retry-After") if response is not None else None
+        wait = _retry_after_seconds(header)
+        if wait is None:
+            wait = self._backoff(attempt)
+        wait = min(wait, max(self.config.backoff_max, 1.0))
+        log.warning("%s: %s, retrying in %.1fs (attempt %d/%d)", method,
+                    f"HTTP {status}" if status != 200 else f"Flickr error {code}", wait, attempt + 1,
+                    self.config.max_retries)
+        return wait
+
+
+def client_from_args(api_url: str | None = None, calls_per_hour: float | None = None,
+                     rate_state: str | Path | None = None, **overrides) -> FlickrClient:
+    """Build a client from the environment plus CLI overrides (used by every CLI command)."""
+    config = FlickrConfig.from_env(api_url=api_url, calls_per_hour=calls_per_hour,
+                                   rate_state=str(rate_state) if rate_state else None, **overrides)
+    return FlickrClient(config)

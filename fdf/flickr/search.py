@@ -1,0 +1,273 @@
+"""Flickr photo search as a manifest source.
+
+Flickr serves at most 4,000 results per query (later pages repeat earlier ones), so a query is
+cut into upload-date windows, halved recursively until each window's ``total`` fits, down to a
+minimum span (a minute); a window that still overflows is split by licence. Windows share one
+boundary second and results are deduplicated on photo id, so a photo on a boundary is found
+whether the server treats ``max_upload_date`` as inclusive (as Flickr documents) or not.
+
+Finished windows are saved under ``<out>.parts/`` so an interrupted search resumes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import logging
+import math
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from ..atomic import atomic_write_text
+from ..licenses import parse_license_ids
+from ..manifest import normalize_manifest, write_manifest
+from .client import FlickrClient
+
+log = logging.getLogger(__name__)
+
+FLICKR_RESULT_CAP = 4000
+MAX_PER_PAGE = 500
+OPT_OUT_TAGS = frozenset({"nocv"})  # 'no_cv' as Flickr cleans it; FDF and FFHQ honour it
+SIZE_SUFFIXES = ("o", "k", "h", "l", "c", "z", "m")
+EXTRAS = ("license,owner_name,date_upload,date_taken,tags,original_format,media,o_dims,"
+          + ",".join(f"url_{s}" for s in SIZE_SUFFIXES))
+
+
+def parse_date(value: str | int | float | dt.datetime | None) -> int | None:
+    """Unix seconds (UTC) from a timestamp, 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM[:SS]' (UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return calendar.timegm(value.utctimetuple())
+    if isinstance(value, (int, float)) or re.fullmatch(r"\d{9,}", str(value).strip()):
+        return int(float(value))
+    text = str(value).strip().replace("T", " ").rstrip("Z")
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return calendar.timegm(dt.datetime.strptime(text, fmt).timetuple())
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD, 'YYYY-MM-DD HH:MM:SS' or unix seconds)")
+
+
+def clean_tag(tag: str) -> str:
+    """Flickr's 'clean' tag form: lower case, letters and digits only."""
+    return re.sub(r"[\W_]+", "", tag.lower())
+
+
+@dataclass
+class SearchQuery:
+    """One flickr.photos.search query; dates are UTC, both bounds inclusive."""
+
+    text: str | None = None
+    tags: str | None = None
+    tag_mode: str = "any"
+    license_ids: list[int] = field(default_factory=list)
+    min_upload_date: int | None = None
+    max_upload_date: int | None = None
+    user_id: str | None = None
+    content_type: int | None = 1  # photos only, no screenshots or art
+    media: str = "photos"
+    per_page: int = MAX_PER_PAGE
+    min_window_seconds: int = 60
+    skip_opt_out: bool = True
+    sizes: tuple[str, ...] = SIZE_SUFFIXES
+
+    def __post_init__(self):
+        self.license_ids = parse_license_ids(self.license_ids)
+        self.min_upload_date = parse_date(self.min_upload_date)
+        self.max_upload_date = parse_date(self.max_upload_date)
+        if not 1 <= self.per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be 1..{MAX_PER_PAGE}")
+        if self.tag_mode not in ("any", "all"):
+            raise ValueError("tag_mode must be 'any' or 'all'")
+        if not (self.text or self.tags or self.license_ids or self.min_upload_date or self.user_id):
+            # Flickr rejects "parameterless searches"; say so before spending a call.
+            raise ValueError("a search needs at least text, tags, licences, a date or a user")
+        lo, hi = self.min_upload_date, self.max_upload_date
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError("min upload date is after max upload date")
+
+    def params(self, window: tuple[int, int] | None, licenses: list[int] | None) -> dict:
+        lic = licenses if licenses is not None else self.license_ids
+        p = {
+            "text": self.text, "tags": self.tags, "tag_mode": self.tag_mode if self.tags else None,
+            "license": ",".join(map(str, lic)) if lic else None, "user_id": self.user_id,
+            "content_type": self.content_type, "media": self.media, "extras": EXTRAS,
+            "sort": "date-posted-asc", "per_page": self.per_page,
+        }
+        if window is not None:
+            p["min_upload_date"], p["max_upload_date"] = window
+        return p
+
+
+@dataclass
+class SearchResult:
+    """What a search found and skipped, and what it cost."""
+
+    manifest: pd.DataFrame
+    found: int
+    skipped_opt_out: int
+    overflowing_windows: int
+    calls: int
+    retries: int
+
+    def summary(self) -> dict:
+        return {"photos": len(self.manifest), "found": self.found, "skipped_opt_out": self.skipped_opt_out,
+                "overflowing_windows": self.overflowing_windows, "calls": self.calls, "retries": self.retries}
+
+
+class _WindowSearch:
+    """Holds the state of one search run: the client, the parts folder, the progress bar."""
+
+    def __init__(self, client: FlickrClient, query: SearchQuery, parts_dir: Path | None, progress: bool):
+        self.client, self.query, self.parts_dir = client, query, parts_dir
+        self.overflowing = 0
+        self.bar = tqdm(desc="search", unit="photo", disable=not progress)
+
+    def run(self) -> list[pd.DataFrame]:
+        lo = self.query.min_upload_date
+        hi = self.query.max_upload_date
+        if lo is None and (hi is not None or self.query.license_ids):
+            lo = 0
+        if hi is None and lo is not None:
+            hi = int(dt.datetime.now(dt.timezone.utc).timestamp())
+        window = (lo, hi) if lo is not None else None
+        frames: list[pd.DataFrame] = []
+        self._collect(window, None, frames)
+        self.bar.close()
+        return frames
+
+    def _part_path(self, window, licenses) -> Path | None:
+        if self.parts_dir is None:
+            return None
+        w = f"{window[0]}-{window[1]}" if window else "all"
+        lic = "-".join(map(str, licenses)) if licenses is not None else "q"
+        return self.parts_dir / f"window-{w}-lic-{lic}.parquet"
+
+    def _search(self, window, licenses, page: int) -> dict:
+        answer = self.client.call("flickr.photos.search", page=page, **self.query.params(window, licenses))
+        return answer["photos"]
+
+    def _collect(self, window, licenses, frames: list[pd.DataFrame]) -> None:
+        part = self._part_path(window, licenses)
+        if part is not None and part.exists():
+            frames.append(pd.read_parquet(part))
+            self.bar.update(len(frames[-1]))
+            return
+        first = self._search(window, licenses, 1)
+        total = int(first.get("total") or 0)
+        if total > FLICKR_RESULT_CAP:
+            if window is not None and window[1] - window[0] > self.query.min_window_seconds:
+                mid = window[0] + (window[1] - window[0]) // 2
+                log.debug("window %s holds %d > %d photos: halving", window, total, FLICKR_RESULT_CAP)
+                self._collect((window[0], mid), licenses, frames)
+                self._collect((mid, window[1]), licenses, frames)
+                return
+            lic = licenses if licenses is not None else self.query.license_ids
+            if len(lic) > 1:
+                for one in lic:
+                    self._collect(window, [one], frames)
+                return
+            self.overflowing += 1
+            log.warning("window %s still holds %d photos (> %d); only the first %d can be listed",
+                        window, total, FLICKR_RESULT_CAP, FLICKR_RESULT_CAP)
+        pages = min(math.ceil(total / self.query.per_page), FLICKR_RESULT_CAP // self.query.per_page)
+        photos = list(first.get("photo", []))
+        for page in range(2, pages + 1):
+            batch = self._search(window, licenses, page).get("photo", [])
+            if not batch:
+                break
+            photos.extend(batch)
+        frame = pd.DataFrame.from_records(photos) if photos else pd.DataFrame({"id": pd.Series([], dtype=str)})
+        frame = frame.astype({c: "string" for c in frame.columns})  # one schema for every part file
+        if part is not None:
+            tmp = part.with_name("." + part.name + ".tmp")
+            frame.to_parquet(tmp, index=False)
+            tmp.replace(part)
+        frames.append(frame)
+        self.bar.update(len(frame))
+
+
+def _pick_size(row: pd.Series, sizes: tuple[str, ...]) -> tuple[str | None, object, object]:
+    for s in sizes:
+        url = row.get(f"url_{s}")
+        if isinstance(url, str) and url:
+            return url, row.get(f"width_{s}"), row.get(f"height_{s}")
+    return None, None, None
+
+
+def photos_to_manifest(raw: pd.DataFrame, sizes: tuple[str, ...] = SIZE_SUFFIXES) -> pd.DataFrame:
+    """Map flickr.photos.search records (with our extras) to manifest columns."""
+    if raw.empty:
+        return normalize_manifest(pd.DataFrame({"photo_id": pd.Series([], dtype=str)}), source="flickr")
+    picked = raw.apply(lambda r: _pick_size(r, sizes), axis=1, result_type="expand")
+    get = lambda col: raw[col] if col in raw else None  # noqa: E731
+    df = pd.DataFrame({
+        "photo_id": raw["id"],
+        "download_url": picked[0],
+        "page_url": "https://www.flickr.com/photos/" + raw["owner"].astype(str) + "/" + raw["id"].astype(str) + "/",
+        "owner_nsid": get("owner"),
+        "owner_name": get("ownername"),
+        "title": get("title"),
+        "license_id": get("license"),
+        "date_taken": get("datetaken"),
+        "date_uploaded": get("dateupload"),
+        "tags": get("tags"),
+        "width": picked[1],
+        "height": picked[2],
+        "flickr_secret": get("secret"),
+        "flickr_server": get("server"),
+        "flickr_farm": get("farm").astype("string") if "farm" in raw else None,
+        "original_format": get("originalformat"),
+    })
+    return normalize_manifest(df, source="flickr")
+
+
+def is_opted_out(tags: list[str]) -> bool:
+    """True if any tag is an opt-out tag such as 'no_cv' (any case or punctuation)."""
+    return any(clean_tag(t) in OPT_OUT_TAGS for t in tags)
+
+
+def search_photos(client: FlickrClient, query: SearchQuery, out: str | Path | None = None,
+                  progress: bool = True) -> SearchResult:
+    """Run ``query`` over every date window it needs; return (and write to ``out``) the manifest.
+
+    With ``out``, finished windows are kept in ``<out>.parts/`` until the manifest is written,
+    so a killed search resumes where it stopped.
+    """
+    parts_dir = None
+    if out is not None:
+        out = Path(out)
+        parts_dir = out.with_name(out.name + ".parts")
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        query_file = parts_dir / "query.json"
+        query_json = json.dumps(asdict(query), sort_keys=True, default=str)
+        if query_file.exists() and query_file.read_text() != query_json:
+            log.info("a different query left parts in %s: starting over", parts_dir)
+            shutil.rmtree(parts_dir)
+            parts_dir.mkdir(parents=True)
+        atomic_write_text(query_file, query_json)
+    calls0, retries0 = client.calls, client.retries
+    searcher = _WindowSearch(client, query, parts_dir, progress)
+    frames = searcher.run()
+    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    found = int(raw["id"].nunique()) if "id" in raw else 0
+    manifest = photos_to_manifest(raw.drop_duplicates("id") if found else raw, query.sizes)
+    skipped = 0
+    if query.skip_opt_out and len(manifest):
+        opted = manifest["tags"].map(is_opted_out)
+        skipped = int(opted.sum())
+        manifest = manifest[~opted].reset_index(drop=True)
+    result = SearchResult(manifest, found, skipped, searcher.overflowing, client.calls - calls0,
+                          client.retries - retries0)
+    if out is not None:
+        write_manifest(manifest, out)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    return result
