@@ -68,7 +68,7 @@ def get_license(license_id: int) -> License:
 
 def normalize_license_url(url: str | None) -> str:
     """Canonical form of a licence URL for comparison: https, no 'www.', no trailing slash/deed."""
-    if not url:
+    if not url or not isinstance(url, str):  # None, "" and pandas' NaN for a missing value
         return ""
     u = url.strip().lower()
     u = re.sub(r"^https?://", "", u)
