@@ -1,0 +1,111 @@
+"""Get one photo (from disk, from a killed run's leftovers, or over HTTP), validate, store it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+from .config import OK, DownloadConfig
+from .fetch import fetch_url
+from .store import find_photo_file, write_photo
+from .validate import validate_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PhotoResult:
+    """What happened to one manifest row; becomes one row of a result shard."""
+
+    photo_id: str
+    status: str
+    error: str = ""
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    byte_size: int | None = None
+    path: str | None = None
+    http_status: int | None = None
+    attempts: int = 0
+    reused: bool = False
+    downloaded_at: datetime | None = None
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+
+
+def download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session) -> PhotoResult:
+    """Produce the result for one row; any unexpected exception becomes status "error"."""
+    photo_id = row["photo_id"]
+    try:
+        return _download_photo(row, out_dir, config, session)
+    except Exception as exc:  # one bad row must never stop a shard
+        log.exception("unexpected failure on photo %s", photo_id)
+        return PhotoResult(photo_id, "error", f"{type(exc).__name__}: {exc}")
+
+
+def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session) -> PhotoResult:
+    photo_id = row["photo_id"]
+    now = datetime.now(timezone.utc)
+    reused = _reuse_stored(photo_id, out_dir, config)
+    if reused is not None:
+        reused.downloaded_at = now
+        return reused
+    url, local = row.get("download_url"), row.get("local_path")
+    http_status, attempts = None, 0
+    if _blank(url) and not _blank(local):
+        data, failure = _read_local(str(local), config)
+        if failure is not None:
+            failure.photo_id, failure.downloaded_at = photo_id, now
+            return failure
+    else:
+        fetched = fetch_url(session, url if isinstance(url, str) else "", config)
+        http_status, attempts = fetched.http_status, fetched.attempts
+        if fetched.status != OK:
+            return PhotoResult(photo_id, fetched.status, fetched.error, http_status=http_status,
+                               attempts=attempts, downloaded_at=now)
+        data = fetched.body
+    check = validate_image(data, config.max_pixels)
+    result = PhotoResult(
+        photo_id, check.status, check.error, check.sha256, check.width, check.height, check.format or None,
+        len(data), None, http_status, attempts, False, now,
+    )
+    if check.status == OK:
+        result.path = write_photo(out_dir, photo_id, check.extension, data)
+    return result
+
+
+def _read_local(path: str, config: DownloadConfig) -> tuple[bytes, PhotoResult | None]:
+    try:
+        size = os.path.getsize(path)
+        if size > config.max_bytes:
+            return b"", PhotoResult("", "too_large", f"{path} has {size} bytes, over max_bytes={config.max_bytes}")
+        with open(path, "rb") as fh:
+            return fh.read(), None
+    except FileNotFoundError:
+        return b"", PhotoResult("", "missing_file", f"no such file: {path}")
+    except OSError as exc:
+        return b"", PhotoResult("", "missing_file", f"cannot read {path}: {exc}")
+
+
+def _reuse_stored(photo_id: str, out_dir: Path, config: DownloadConfig) -> PhotoResult | None:
+    """A photo file completed by a killed run is re-validated from disk instead of re-fetched."""
+    stored = find_photo_file(out_dir, photo_id)
+    if stored is None:
+        return None
+    data = stored.read_bytes()
+    check = validate_image(data, config.max_pixels)
+    if check.status != OK:
+        log.warning("stored file %s no longer validates (%s); fetching again", stored, check.error)
+        stored.unlink(missing_ok=True)
+        return None
+    rel = stored.relative_to(out_dir).as_posix()
+    return PhotoResult(photo_id, OK, "", check.sha256, check.width, check.height, check.format,
+                       len(data), rel, None, 0, True)

@@ -1,0 +1,182 @@
+"""Where a download run keeps things under its output folder, and how it writes them.
+
+Layout of ``DIR``:
+
+- ``part-00000.parquet`` ...: result shards, one row per photo; each is written atomically, so
+  its presence under the final name is the "shard done" marker.
+- ``_photos/<2 hex of sha1(photo_id)>/<photo_id>.<ext>``: the photo bytes, written atomically.
+- ``_state/``: ``config.json`` of the last run and ``lock``, which stops two runs sharing DIR.
+
+Arrow's dataset discovery skips names starting with ``_`` or ``.``, so
+``pyarrow.dataset.dataset(DIR, format="parquet")`` sees exactly the shards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..atomic import atomic_path, atomic_write_bytes
+from ..errors import FdfError
+
+log = logging.getLogger(__name__)
+
+PHOTOS_DIR = "_photos"
+STATE_DIR = "_state"
+_SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,150}$")
+
+
+class OutputLockedError(FdfError):
+    """Another run is writing the same output folder."""
+
+
+def _file_stem(photo_id: str) -> str:
+    # Photo ids from URL lists or folders may hold '/', spaces or be very long: fall back to a hash.
+    if _SAFE_NAME.match(photo_id) and ".." not in photo_id:
+        return photo_id
+    return "id-" + hashlib.sha1(photo_id.encode("utf-8")).hexdigest()
+
+
+def photo_folder(photo_id: str) -> str:
+    """Relative folder of a photo: ``_photos/<first 2 hex of sha1(photo_id)>``."""
+    return f"{PHOTOS_DIR}/{hashlib.sha1(photo_id.encode('utf-8')).hexdigest()[:2]}"
+
+
+def photo_relpath(photo_id: str, extension: str) -> str:
+    """Path of a photo file relative to the output folder."""
+    return f"{photo_folder(photo_id)}/{_file_stem(photo_id)}.{extension}"
+
+
+def find_photo_file(out_dir: Path, photo_id: str) -> Path | None:
+    """The complete photo file already stored for ``photo_id`` (any extension), if one exists."""
+    folder = out_dir / photo_folder(photo_id)
+    stem = _file_stem(photo_id)
+    if not folder.is_dir():
+        return None
+    for path in folder.glob(f"{glob_escape(stem)}.*"):
+        if not path.name.startswith("."):
+            return path
+    return None
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def write_photo(out_dir: Path, photo_id: str, extension: str, data: bytes) -> str:
+    """Write the photo atomically; return its path relative to ``out_dir``."""
+    rel = photo_relpath(photo_id, extension)
+    atomic_write_bytes(out_dir / rel, data)
+    return rel
+
+
+def shard_path(out_dir: Path, index: int) -> Path:
+    return out_dir / f"part-{index:05d}.parquet"
+
+
+def list_shards(out_dir: Path) -> list[tuple[int, Path]]:
+    """Finished shards, oldest (lowest index) first."""
+    if not out_dir.is_dir():
+        return []
+    found = []
+    for path in out_dir.iterdir():
+        match = _SHARD_RE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def write_shard(out_dir: Path, index: int, table: pa.Table) -> Path:
+    """Write a result shard atomically; the rename marks it done."""
+    path = shard_path(out_dir, index)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path
+
+
+def read_statuses(out_dir: Path) -> dict[str, tuple[int, str]]:
+    """Map photo_id -> (shard index, status) over finished shards, the newest shard winning."""
+    latest: dict[str, tuple[int, str]] = {}
+    for index, path in list_shards(out_dir):
+        table = pq.read_table(path, columns=["photo_id", "status"])
+        for pid, status in zip(table.column("photo_id").to_pylist(), table.column("status").to_pylist()):
+            latest[pid] = (index, status)
+    return latest
+
+
+def heal_duplicate_rows(out_dir: Path) -> int:
+    """Keep only the newest row per photo_id across shards; rewrite older shards atomically.
+
+    A run killed between writing a retry's new shard and pruning the old rows leaves one photo
+    in two shards; calling this on start (and after each run) makes that state whole again.
+    Returns the number of rows removed.
+    """
+    shards = list_shards(out_dir)
+    owner: dict[str, int] = {}
+    for index, path in shards:
+        for pid in pq.read_table(path, columns=["photo_id"]).column("photo_id").to_pylist():
+            owner[pid] = index
+    stale: dict[int, int] = defaultdict(int)
+    removed = 0
+    for index, path in shards:
+        table = pq.read_table(path)
+        keep = [owner[pid] == index for pid in table.column("photo_id").to_pylist()]
+        if all(keep):
+            continue
+        kept = table.filter(pa.array(keep, pa.bool_()))
+        removed += table.num_rows - kept.num_rows
+        stale[index] += table.num_rows - kept.num_rows
+        if kept.num_rows:
+            write_shard(out_dir, index, kept)
+        else:
+            path.unlink()
+    if removed:
+        log.info("removed %d superseded rows from %d older shards", removed, len(stale))
+    return removed
+
+
+def status_counts(out_dir: Path) -> dict[str, int]:
+    """Rows per status over the whole output folder."""
+    counts: dict[str, int] = defaultdict(int)
+    for _, path in list_shards(out_dir):
+        statuses = pq.read_table(path, columns=["status"]).column("status")
+        for item in pc.value_counts(statuses).to_pylist():
+            counts[item["values"]] += item["counts"]
+    return dict(sorted(counts.items()))
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``DIR/_state/lock`` for the duration of a run.
+
+    flock locks die with their process, so a run killed with SIGKILL never leaves a stale lock.
+    """
+    state = out_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    lock_path = state / "lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
+            raise OutputLockedError(
+                f"{out_dir} is in use by another download (pid {holder}); wait for it or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield lock_path
+    finally:
+        os.close(fd)
