@@ -1,0 +1,234 @@
+"""The ``fdf annotate`` stage: download folder in, face shards out.
+
+Photos are split into batches; each batch becomes one face shard plus a status table that
+records every photo of the batch (ok, no_faces, error) and is written last. A rerun skips
+photos that already have a status row, so a killed run resumes where it stopped. Batches
+run in joblib (loky) workers; each worker builds one FaceAnalyzer per config and keeps it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as pads
+from joblib import Parallel, delayed
+from PIL import Image
+from tqdm import tqdm
+
+from ..atomic import remove_stale_temporaries
+from ..errors import FdfError
+from ..shards import (
+    completed_photo_ids,
+    dataset_counts,
+    face_table,
+    orphan_shards,
+    split_for_photo,
+    write_dataset_json,
+    write_face_shard,
+    write_status,
+)
+from ..shards.rows import face_rows
+from ..shards.split import DEFAULT_VAL_FRACTION
+from ..shards.writer import status_path
+
+log = logging.getLogger(__name__)
+
+REQUIRED_DOWNLOAD_COLUMNS = ("photo_id", "status", "path")
+
+
+class AnnotateError(FdfError):
+    """The download folder or the stage configuration is unusable."""
+
+
+class PhotoError(Exception):
+    """One photo cannot be used (missing, corrupt, wrong checksum); recorded, never fatal."""
+
+
+@dataclass
+class AnnotateConfig:
+    """How to annotate: crop sizes, detector, split, batching and parallelism."""
+
+    resolutions: tuple[int, ...] = (128,)
+    detector: str = "centerface"
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    photos_per_shard: int = 32
+    jobs: int = 1
+    verify_sha256: bool = True
+    analyzer_options: dict = field(default_factory=dict)  # extra AnalyzerConfig fields
+
+    def validate(self) -> None:
+        if not self.resolutions or any(int(r) < 8 for r in self.resolutions):
+            raise AnnotateError(f"resolutions must be integers >= 8, got {self.resolutions}")
+        if not 0.0 <= self.val_fraction <= 1.0:
+            raise AnnotateError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.photos_per_shard < 1 or self.jobs < 1:
+            raise AnnotateError("photos_per_shard and jobs must be at least 1")
+
+
+@dataclass
+class AnnotateSummary:
+    """What one run did; ``counts`` is the whole dataset afterwards (as in dataset.json)."""
+
+    photos_total: int
+    photos_skipped: int
+    photos_processed: int
+    faces_written: int
+    photos_failed: int
+    counts: dict
+
+
+def read_download_rows(download_dir: str | Path) -> list[dict]:
+    """Rows of downloaded photos (status 'ok') from a download folder, sorted by photo_id."""
+    root = Path(download_dir)
+    if not root.is_dir():
+        raise AnnotateError(f"download folder not found: {root}")
+    try:
+        ds = pads.dataset(str(root), format="parquet")
+    except Exception as exc:  # pyarrow raises several types for unreadable folders
+        raise AnnotateError(f"{root} is not a readable download folder: {exc}") from None
+    missing = [c for c in REQUIRED_DOWNLOAD_COLUMNS if c not in ds.schema.names]
+    if missing:
+        raise AnnotateError(f"{root} lacks download columns: {', '.join(missing)}")
+    rows = ds.to_table(filter=pads.field("status") == "ok").to_pylist()
+    return sorted(rows, key=lambda r: str(r["photo_id"]))
+
+
+def shard_name(batch: list[dict]) -> str:
+    """A deterministic shard file name from the photo ids in ``batch``."""
+    digest = hashlib.sha1("\n".join(str(r["photo_id"]) for r in batch).encode()).hexdigest()
+    return f"part-{digest[:16]}.parquet"
+
+
+def plan_batches(rows: list[dict], done: set[str], photos_per_shard: int) -> list[list[dict]]:
+    """Group the photos not yet done into batches of ``photos_per_shard``."""
+    todo = [r for r in rows if str(r["photo_id"]) not in done]
+    return [todo[i : i + photos_per_shard] for i in range(0, len(todo), photos_per_shard)]
+
+
+def load_photo(download_dir: Path, row: dict, verify_sha256: bool = True) -> np.ndarray:
+    """Read and decode a downloaded photo to an RGB uint8 array; PhotoError says why not."""
+    path = download_dir / str(row["path"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PhotoError(f"cannot read {row['path']}: {exc.strerror or exc}") from None
+    expected = row.get("sha256")
+    if verify_sha256 and expected and hashlib.sha256(data).hexdigest() != expected:
+        raise PhotoError(f"sha256 mismatch for {row['path']}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            # No EXIF rotation: boxes from FDF and from the downloader refer to stored pixels.
+            return np.asarray(img.convert("RGB"))
+    except Exception as exc:  # PIL raises many types for corrupt files
+        raise PhotoError(f"cannot decode {row['path']}: {type(exc).__name__}: {exc}") from None
+
+
+def known_faces_of(row: dict) -> list[dict] | None:
+    """Given faces for an FDF rebuild (the ``fdf_faces`` column), as FaceAnalyzer expects."""
+    faces = row.get("fdf_faces")
+    if not faces:
+        return None
+    known = []
+    for f in faces:
+        bbox = f.get("original_bounding_box") or f.get("bounding_box")
+        landmarks = f.get("original_landmark") or f.get("landmark")
+        known.append({**f, "bbox": bbox, "landmarks": landmarks})
+    return known
+
+
+def _config_key(config: AnnotateConfig) -> str:
+    return json.dumps({"detector": config.detector, **config.analyzer_options}, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _analyzer_for(key: str):
+    # Cached per worker process: loky workers live across batches, so models load once each.
+    from . import AnalyzerConfig, FaceAnalyzer
+
+    return FaceAnalyzer(AnalyzerConfig(**json.loads(key)))
+
+
+def _position(face) -> tuple[float, float]:
+    bbox = face["bbox"] if isinstance(face, dict) else face.bbox
+    return float(bbox[0]), float(bbox[1])
+
+
+def photo_face_rows(image: np.ndarray, row: dict, analyzer, config: AnnotateConfig) -> list[dict]:
+    """Analyse one photo and return its face rows (one per face per resolution)."""
+    from . import make_fdf_crop
+
+    known = known_faces_of(row)
+    faces = analyzer.analyze(image, known_faces=known)
+    if known is None:  # stable ids: detection order varies, position does not
+        faces = sorted(faces, key=_position)
+    split = split_for_photo(str(row["photo_id"]), config.val_fraction)
+    rows = []
+    for index, face in enumerate(faces):
+        bbox = face["bbox"] if isinstance(face, dict) else face.bbox
+        crops = {int(res): make_fdf_crop(image, bbox, resolution=int(res)) for res in config.resolutions}
+        rows += face_rows(row, index, face, crops, split)
+    return rows
+
+
+def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: list[dict], config: AnnotateConfig) -> dict:
+    """Annotate one batch: write its face shard, then its status table (the marker)."""
+    download_dir, dataset_dir = Path(download_dir), Path(dataset_dir)
+    name = shard_name(batch)
+    analyzer = _analyzer_for(_config_key(config))
+    rows, status = [], []
+    for photo in batch:
+        entry = {"photo_id": str(photo["photo_id"]), "status": "ok", "error": None, "faces": 0, "shard": name}
+        try:
+            image = load_photo(download_dir, photo, config.verify_sha256)
+            photo_rows = photo_face_rows(image, photo, analyzer, config)
+        except PhotoError as exc:
+            entry.update(status="error", error=str(exc))
+        except Exception as exc:  # a model failing on one photo must not stop the batch
+            log.exception("analysis failed for photo %s", photo["photo_id"])
+            entry.update(status="error", error=f"analysis failed: {type(exc).__name__}: {exc}")
+        else:
+            rows += photo_rows
+            entry["faces"] = len(photo_rows) // len(config.resolutions)
+            entry["status"] = "ok" if photo_rows else "no_faces"
+        status.append(entry)
+    if rows:
+        write_face_shard(face_table(rows), dataset_dir / name)
+    write_status(status, status_path(dataset_dir, name))
+    return {"shard": name, "faces": sum(s["faces"] for s in status), "failed": sum(s["status"] == "error" for s in status)}
+
+
+def annotate(download_dir: str | Path, dataset_dir: str | Path, config: AnnotateConfig | None = None) -> AnnotateSummary:
+    """Run the annotate stage over a download folder; resumable; returns a summary."""
+    config = config or AnnotateConfig()
+    config.validate()
+    dataset_dir = Path(dataset_dir)
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(dataset_dir)
+    for orphan in orphan_shards(dataset_dir):
+        log.warning("removing %s: its run was killed before the shard was marked complete", orphan.name)
+        orphan.unlink()
+    rows = read_download_rows(download_dir)
+    done = completed_photo_ids(dataset_dir)
+    batches = plan_batches(rows, done, config.photos_per_shard)
+    skipped = sum(str(r["photo_id"]) in done for r in rows)
+    log.info("%d photos: %d done before, %d to annotate in %d shards", len(rows), skipped, len(rows) - skipped, len(batches))
+    faces = failed = 0
+    results = Parallel(n_jobs=config.jobs, backend="loky", return_as="generator")(
+        delayed(annotate_batch)(download_dir, dataset_dir, batch, config) for batch in batches
+    )
+    with tqdm(total=len(rows) - skipped, desc="annotate", unit="photo") as bar:
+        for batch, result in zip(batches, results):
+            faces += result["faces"]
+            failed += result["failed"]
+            bar.update(len(batch))
+    counts = dataset_counts(dataset_dir)
+    write_dataset_json(dataset_dir, {"stage": "annotate", "download_dir": str(download_dir), **dataclasses.asdict(config)}, counts)
+    return AnnotateSummary(len(rows), skipped, len(rows) - skipped, faces, failed, counts)

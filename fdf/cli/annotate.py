@@ -1,0 +1,82 @@
+"""``fdf annotate``, ``fdf export`` and ``fdf import``: face shards in and out."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+
+def _resolutions(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolutions must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one resolution")
+    return values
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("annotate", help="detect and analyse faces in downloaded photos; write face shards")
+    p.add_argument("download_dir", help="folder written by `fdf download`")
+    p.add_argument("--out", required=True, help="dataset folder for the face shards (resumable)")
+    p.add_argument("--resolutions", type=_resolutions, default=(128,), help="crop sizes, e.g. 128,256")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--detector", default="centerface", help="face detector (centerface, hog, mmod)")
+    p.add_argument("--val-fraction", type=float, default=0.05, help="share of photos in the validation split")
+    p.add_argument("--photos-per-shard", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_annotate)
+
+    p = subparsers.add_parser("export", help="write a face-shard dataset in another layout")
+    p.add_argument("dataset_dir")
+    p.add_argument("--format", choices=["fdf"], default="fdf", help="output layout (FDF: DeepPrivacy v1)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--resolutions", type=_resolutions, default=None, help="default: all present")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser("import", help="read an FDF folder into face shards")
+    p.add_argument("fdf_dir", help="FDF folder (images/, landmarks.npy, ... or train/ and val/)")
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_import)
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+
+
+def run_annotate(args) -> int:
+    from ..annotate.stage import AnnotateConfig, annotate
+
+    config = AnnotateConfig(
+        resolutions=args.resolutions,
+        detector=args.detector,
+        val_fraction=args.val_fraction,
+        photos_per_shard=args.photos_per_shard,
+        jobs=args.jobs,
+    )
+    summary = annotate(args.download_dir, args.out, config)
+    _print(dataclasses.asdict(summary), args.json)
+    return 0
+
+
+def run_export(args) -> int:
+    from ..fdf_layout import export_fdf
+
+    summary = export_fdf(args.dataset_dir, args.out, list(args.resolutions) if args.resolutions else None)
+    _print(dataclasses.asdict(summary), args.json)
+    return 0
+
+
+def run_import(args) -> int:
+    from ..fdf_layout import import_fdf
+
+    _print(import_fdf(args.fdf_dir, args.out), args.json)
+    return 0

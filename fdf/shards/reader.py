@@ -1,0 +1,92 @@
+"""Read face shards, their status tables and ``dataset.json``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from ..errors import FdfError
+from .writer import DATASET_JSON, STATUS_DIR
+
+
+class DatasetError(FdfError):
+    """A face-shard dataset folder is missing or unreadable."""
+
+
+def list_shards(dataset_dir: str | Path) -> list[Path]:
+    """Sorted paths of the face shards (``part-*.parquet``) directly under ``dataset_dir``."""
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    return sorted(root.glob("part-*.parquet"))
+
+
+def list_status_files(dataset_dir: str | Path) -> list[Path]:
+    """Sorted paths of the per-shard status tables under ``_status/``."""
+    return sorted((Path(dataset_dir) / STATUS_DIR).glob("part-*.parquet"))
+
+
+def read_dataset_info(dataset_dir: str | Path) -> dict:
+    """Return the parsed ``dataset.json`` of ``dataset_dir``."""
+    path = Path(dataset_dir) / DATASET_JSON
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"{dataset_dir} has no {DATASET_JSON}; is it a face-shard dataset?") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not valid JSON: {exc}") from None
+
+
+def read_faces(
+    dataset_dir: str | Path, columns: Iterable[str] | None = None, filter: pads.Expression | None = None
+) -> pa.Table:
+    """Read face rows (optionally only ``columns``, rows matching ``filter``) into one table."""
+    shards = list_shards(dataset_dir)
+    if not shards:
+        raise DatasetError(f"{dataset_dir} holds no face shards (part-*.parquet)")
+    ds = pads.dataset([str(p) for p in shards], format="parquet")
+    return ds.to_table(columns=list(columns) if columns else None, filter=filter)
+
+
+def read_status(dataset_dir: str | Path) -> pa.Table:
+    """All per-photo status rows (photo_id, status, error, faces, shard) of a dataset."""
+    files = list_status_files(dataset_dir)
+    if not files:
+        from .schema import STATUS_SCHEMA
+
+        return STATUS_SCHEMA.empty_table()
+    return pa.concat_tables(pq.read_table(p) for p in files)
+
+
+def completed_photo_ids(dataset_dir: str | Path) -> set[str]:
+    """Photo ids whose shard is complete (their status table exists)."""
+    return set(read_status(dataset_dir).column("photo_id").to_pylist())
+
+
+def orphan_shards(dataset_dir: str | Path) -> list[Path]:
+    """Face shards without a status table: left by a run killed between the two writes."""
+    done = {p.name for p in list_status_files(dataset_dir)}
+    return [p for p in list_shards(dataset_dir) if p.name not in done and p.name.startswith("part-")]
+
+
+def dataset_counts(dataset_dir: str | Path) -> dict:
+    """Counts for ``dataset.json``: rows, faces, photos, per split, per resolution, per status."""
+    counts: dict = {"rows": 0, "faces": 0, "photos_with_faces": 0, "by_split": {}, "by_resolution": {}}
+    if list_shards(dataset_dir):
+        table = read_faces(dataset_dir, columns=["face_id", "photo_id", "split", "resolution"])
+        counts["rows"] = table.num_rows
+        counts["faces"] = len(set(table.column("face_id").to_pylist()))
+        counts["photos_with_faces"] = len(set(table.column("photo_id").to_pylist()))
+        counts["by_split"] = dict(sorted(Counter(table.column("split").to_pylist()).items()))
+        counts["by_resolution"] = {
+            str(k): v for k, v in sorted(Counter(table.column("resolution").to_pylist()).items())
+        }
+    status = read_status(dataset_dir)
+    counts["photos_by_status"] = dict(sorted(Counter(status.column("status").to_pylist()).items()))
+    return counts

@@ -1,0 +1,141 @@
+"""PyTorch Dataset over face shards (or an FDF folder), reading row groups lazily.
+
+The index holds three integers per row (file, row group, row): building it reads only the
+small ``split`` and ``resolution`` columns, and images are read one row group at a time
+when asked for. Each DataLoader worker opens its own file handles.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .errors import FdfError
+from .fdf_layout import FDF_SPLIT_DIRS, fdf_split_roots, load_fdf_arrays
+from .shards import list_shards
+from .shards.schema import SPLITS
+
+_ROW_COLUMNS = ["face_id", "image", "keypoints", "bbox"]
+
+
+def decode_png(data: bytes) -> torch.Tensor:
+    """Decode image bytes to a uint8 tensor C x H x W (RGB)."""
+    array = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+class FaceShardDataset(Dataset):
+    """Faces of one split at one resolution, from a shard dataset or an FDF folder.
+
+    Items are dicts: ``image`` (uint8 C x H x W), ``keypoints`` (float32 7 x 3: x, y, visible
+    in crop pixels), ``bbox`` (float32 4, crop pixels) and ``face_id``; ``transform`` (if
+    given) is applied to the dict.
+    """
+
+    def __init__(
+        self,
+        dataset_dir: str | os.PathLike,
+        resolution: int,
+        split: str = "train",
+        transform: Callable[[dict], dict] | None = None,
+        cache_row_groups: int = 2,
+    ):
+        if split not in SPLITS:
+            raise FdfError(f"split must be one of {SPLITS}, got {split!r}")
+        self.root = Path(dataset_dir)
+        self.resolution = int(resolution)
+        self.split = split
+        self.transform = transform
+        self._cache_size = max(1, cache_row_groups)
+        self._cache: OrderedDict = OrderedDict()
+        self._handles: dict[int, pq.ParquetFile] = {}
+        self._pid = os.getpid()
+        if list_shards(self.root):
+            self._fdf = None
+            self.files = list_shards(self.root)
+            self.index = self._build_shard_index()
+        else:
+            self.files = []
+            self._fdf = self._open_fdf()
+            self.index = np.arange(len(self._fdf[1]))
+        if len(self.index) == 0:
+            raise FdfError(f"{self.root} has no {split} faces at resolution {self.resolution}")
+
+    def _build_shard_index(self) -> np.ndarray:
+        entries = []
+        for file_idx, path in enumerate(self.files):
+            meta = pq.ParquetFile(path)
+            for group in range(meta.num_row_groups):
+                cols = meta.read_row_group(group, columns=["split", "resolution"])
+                keep = np.flatnonzero(
+                    (cols.column("split").to_numpy(zero_copy_only=False) == self.split)
+                    & (cols.column("resolution").to_numpy() == self.resolution)
+                )
+                entries += [(file_idx, group, int(row)) for row in keep]
+        return np.array(entries, dtype=np.int64).reshape(-1, 3)
+
+    def _open_fdf(self):
+        roots = dict((s or self.split, r) for r, s in fdf_split_roots(self.root))
+        if self.split not in roots:
+            raise FdfError(f"{self.root} has no {FDF_SPLIT_DIRS[self.split]}/ folder")
+        root = roots[self.split]
+        if not (root / "images" / str(self.resolution)).is_dir():
+            raise FdfError(f"{root} has no images at resolution {self.resolution}")
+        landmarks, boxes = load_fdf_arrays(root, self.resolution)
+        return root, landmarks, boxes
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _handle(self, file_idx: int) -> pq.ParquetFile:
+        if os.getpid() != self._pid:  # forked into a worker: never share file handles
+            self._handles, self._cache, self._pid = {}, OrderedDict(), os.getpid()
+        if file_idx not in self._handles:
+            self._handles[file_idx] = pq.ParquetFile(self.files[file_idx])
+        return self._handles[file_idx]
+
+    def _row_group(self, file_idx: int, group: int) -> dict:
+        key = (file_idx, group)
+        if key not in self._cache:
+            table = self._handle(file_idx).read_row_group(group, columns=_ROW_COLUMNS)
+            self._cache[key] = table.to_pydict()
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def _shard_item(self, index: int) -> dict:
+        file_idx, group, row = (int(v) for v in self.index[index])
+        cols = self._row_group(file_idx, group)
+        return {
+            "image": decode_png(cols["image"][row]["bytes"]),
+            "keypoints": torch.tensor(cols["keypoints"][row], dtype=torch.float32).reshape(-1, 3),
+            "bbox": torch.tensor(cols["bbox"][row], dtype=torch.float32),
+            "face_id": cols["face_id"][row],
+        }
+
+    def _fdf_item(self, index: int) -> dict:
+        root, landmarks, boxes = self._fdf
+        frac = landmarks[index]
+        visible = np.all((frac >= 0) & (frac <= 1), axis=1, keepdims=True).astype(np.float32)
+        return {
+            "image": decode_png((root / "images" / str(self.resolution) / f"{index}.png").read_bytes()),
+            "keypoints": torch.from_numpy(np.concatenate([frac * self.resolution, visible], axis=1)),
+            "bbox": torch.from_numpy(boxes[index].copy()),
+            "face_id": f"{root.name}_{index}",
+        }
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        item = self._fdf_item(int(self.index[index])) if self._fdf else self._shard_item(index)
+        return self.transform(item) if self.transform else item
