@@ -75,7 +75,7 @@ class AnnotateConfig:
 
 @dataclass
 class AnnotateSummary:
-    """What one run did; ``counts`` is the whole dataset afterwards (as in dataset.json)."""
+    """What one run did; ``counts`` is the whole dataset afterwards (as in _dataset.json)."""
 
     photos_total: int
     photos_skipped: int

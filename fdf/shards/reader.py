@@ -1,4 +1,4 @@
-"""Read face shards, their status tables and ``dataset.json``."""
+"""Read face shards, their status tables and ``_dataset.json``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def list_status_files(dataset_dir: str | Path) -> list[Path]:
 
 
 def read_dataset_info(dataset_dir: str | Path) -> dict:
-    """Return the parsed ``dataset.json`` of ``dataset_dir``."""
+    """Return the parsed ``_dataset.json`` of ``dataset_dir``."""
     path = Path(dataset_dir) / DATASET_JSON
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -76,7 +76,7 @@ def orphan_shards(dataset_dir: str | Path) -> list[Path]:
 
 
 def dataset_counts(dataset_dir: str | Path) -> dict:
-    """Counts for ``dataset.json``: rows, faces, photos, per split, per resolution, per status."""
+    """Counts for ``_dataset.json``: rows, faces, photos, per split, per resolution, per status."""
     counts: dict = {"rows": 0, "faces": 0, "photos_with_faces": 0, "by_split": {}, "by_resolution": {}}
     if list_shards(dataset_dir):
         table = read_faces(dataset_dir, columns=["face_id", "photo_id", "split", "resolution"])

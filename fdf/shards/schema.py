@@ -1,6 +1,6 @@
 """The face-shard schema: one Parquet row per (face, resolution).
 
-A dataset folder holds ``part-*.parquet`` face shards plus ``dataset.json``; bookkeeping lives
+A dataset folder holds ``part-*.parquet`` face shards plus ``_dataset.json``; bookkeeping lives
 in underscore folders (``_status/``) so ``pyarrow.dataset.dataset(DIR, format="parquet")``
 yields face rows only. Coordinates come in two frames:
 

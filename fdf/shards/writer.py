@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 ROW_GROUP_SIZE = 256
 STATUS_DIR = "_status"
-DATASET_JSON = "dataset.json"
+# Underscore prefix: pyarrow.dataset skips it, so dataset(DIR, format="parquet") sees only shards.
+DATASET_JSON = "_dataset.json"
 # Min/max statistics of PNG bytes are large and useless for filtering.
 _STATS_COLUMNS = [name for name in FACE_SCHEMA.names if name != "image"]
 
@@ -68,7 +69,7 @@ def write_status(rows: Iterable[Mapping], path: str | Path) -> Path:
 
 
 def write_dataset_json(dataset_dir: str | Path, config: Mapping, counts: Mapping) -> Path:
-    """Write ``dataset.json``: schema version, config, counts, creation and update times.
+    """Write ``_dataset.json``: schema version, config, counts, creation and update times.
 
     The creation time of an existing file is kept, so resumed runs do not rewrite history.
     """
