@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "fdf.cli.search",
     "fdf.cli.sources",
     "fdf.cli.download",
+    "fdf.cli.annotate",
     "fdf.cli.serve",
     "fdf.cli.demo",
 )
