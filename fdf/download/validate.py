@@ -37,6 +37,18 @@ def _looks_like_text(data: bytes) -> bool:
     return head.startswith((b"<", b"{", b"[")) or b"<html" in head or b"<!doctype" in head
 
 
+def _jpeg_has_end(img: Image.Image, data: bytes) -> bool:
+    """True if an end-of-image marker (FF D9) follows the start of the main image's scan data.
+
+    Entropy-coded data never contains FF D9 (FF is stuffed as FF 00), so a missing marker
+    means the body was cut, even when libjpeg would quietly decode what is there. Searching
+    from the scan's offset skips an EXIF thumbnail's own marker; data appended after the
+    marker (motion photos, MPO) is allowed.
+    """
+    scan_start = img.tile[0][2] if img.tile else 0
+    return data.find(b"\xff\xd9", scan_start) != -1
+
+
 def validate_image(data: bytes, max_pixels: int) -> ImageCheck:
     """Hash ``data``, read its header, refuse more than ``max_pixels``, then fully decode it.
 
@@ -64,6 +76,8 @@ def validate_image(data: bytes, max_pixels: int) -> ImageCheck:
             "too_large", f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
             sha256, width, height, fmt,
         )
+    if fmt in ("JPEG", "MPO") and not _jpeg_has_end(img, data):
+        return ImageCheck("truncated", "JPEG ends before its end-of-image marker", sha256, width, height, fmt)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
