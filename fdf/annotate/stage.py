@@ -182,12 +182,13 @@ def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: lis
     """Annotate one batch: write its face shard, then its status table (the marker)."""
     download_dir, dataset_dir = Path(download_dir), Path(dataset_dir)
     name = shard_name(batch)
-    analyzer = _analyzer_for(_config_key(config))
+    analyzer = None  # loaded on the first decodable photo: a batch of broken files needs no models
     rows, status = [], []
     for photo in batch:
         entry = {"photo_id": str(photo["photo_id"]), "status": "ok", "error": None, "faces": 0, "shard": name}
         try:
             image = load_photo(download_dir, photo, config.verify_sha256)
+            analyzer = analyzer or _analyzer_for(_config_key(config))
             photo_rows = photo_face_rows(image, photo, analyzer, config)
         except PhotoError as exc:
             entry.update(status="error", error=str(exc))

@@ -1,0 +1,121 @@
+"""The annotate stage on a real download folder: shards, status rows, resume after kill -9."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from fdf.annotate.stage import AnnotateConfig, AnnotateError, annotate, read_download_rows
+from fdf.shards import read_dataset_info, read_faces, read_status, split_for_photo
+
+DATA = Path(__file__).parent / "data" / "shards"
+PHOTOS = ["2437602091", "3989161", "4017305068", "1648807314"]
+
+
+def write_download_dir(root: Path, photo_ids=PHOTOS, broken: str | None = None) -> Path:
+    """A download folder as the downloader writes it: part-00000.parquet + _photos/ files."""
+    (root / "_photos").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for pid in photo_ids:
+        source = DATA / f"{pid.split('-')[0]}.jpg"  # "ID-copyN" reuses photo ID under a new id
+        data = source.read_bytes()
+        if pid == broken:
+            data = data[: len(data) // 8]  # truncated download: decodes to an error
+        (root / "_photos" / f"{pid}.jpg").write_bytes(data)
+        w, h = Image.open(source).size
+        rows.append({
+            "photo_id": pid, "status": "ok", "sha256": hashlib.sha256(data).hexdigest(), "width": w, "height": h,
+            "error": None, "path": f"_photos/{pid}.jpg", "source": "afw-test",
+            "download_url": f"https://live.staticflickr.com/x/{pid}.jpg",
+            "page_url": f"https://www.flickr.com/photos/afw/{pid}/", "owner_nsid": "1@N01", "owner_name": "AFW",
+            "title": f"photo {pid}", "license_id": 4, "license_name": "CC BY 2.0",
+            "license_url": "https://creativecommons.org/licenses/by/2.0/", "date_taken": None, "date_uploaded": None,
+            "tags": ["face"],
+        })
+    rows.append({**rows[0], "photo_id": "missing1", "status": "error", "error": "HTTP 404", "path": None})
+    pq.write_table(pa.Table.from_pylist(rows), root / "part-00000.parquet")
+    return root
+
+
+CONFIG = dict(resolutions=(64, 128), detector="hog", photos_per_shard=2, val_fraction=0.5, analyzer_options={"embeddings": False})
+
+
+def test_annotate_writes_faces_and_status(tmp_path):
+    download = write_download_dir(tmp_path / "dl", broken="3989161")
+    out = tmp_path / "ds"
+    summary = annotate(download, out, AnnotateConfig(**CONFIG))
+    assert summary.photos_total == 4 and summary.photos_failed == 1
+    status = {r["photo_id"]: r for r in read_status(out).to_pylist()}
+    assert set(status) == set(PHOTOS)
+    assert status["3989161"]["status"] == "error" and "decode" in status["3989161"]["error"]
+    faces = read_faces(out).to_pylist()
+    assert faces, "hog finds the frontal AFW faces"
+    assert summary.faces_written == len(faces) // 2
+    for row in faces:
+        res = row["resolution"]
+        img = Image.open(io.BytesIO(row["image"]["bytes"]))
+        assert img.size == (res, res)
+        kp = np.array(row["keypoints"])
+        vis = kp[kp[:, 2] > 0]
+        assert np.all((vis[:, :2] >= 0) & (vis[:, :2] <= res))
+        assert row["split"] == split_for_photo(row["photo_id"], 0.5)
+        assert row["license_url"] == "https://creativecommons.org/licenses/by/2.0/"
+        assert row["face_id"] == f"{row['photo_id']}_{row['face_index']}"
+    assert pads.dataset(str(out), format="parquet").count_rows() == len(faces)
+    info = read_dataset_info(out)
+    assert info["counts"]["photos_by_status"]["error"] == 1
+    # a rerun finds everything done and changes nothing
+    again = annotate(download, out, AnnotateConfig(**CONFIG))
+    assert again.photos_skipped == 4 and again.photos_processed == 0
+    assert sorted(r["face_id"] for r in read_faces(out, columns=["face_id"]).to_pylist()) == sorted(
+        r["face_id"] for r in faces)
+
+
+def test_bad_download_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(AnnotateError, match="not found"):
+        read_download_rows(tmp_path / "nope")
+    (tmp_path / "dl").mkdir()
+    pq.write_table(pa.table({"photo_id": ["1"]}), tmp_path / "dl" / "part-00000.parquet")
+    with pytest.raises(AnnotateError, match="lacks download columns"):
+        read_download_rows(tmp_path / "dl")
+    with pytest.raises(AnnotateError, match="resolutions"):
+        annotate(tmp_path / "dl", tmp_path / "ds", AnnotateConfig(resolutions=()))
+
+
+def test_resume_after_kill_9(tmp_path):
+    photos = [f"{pid}-copy{k}" for k in range(3) for pid in PHOTOS]
+    download = write_download_dir(tmp_path / "dl", photos)
+    out = tmp_path / "ds"
+    args = [sys.executable, "-m", "fdf", "-q", "annotate", str(download), "--out", str(out), "--detector", "hog",
+            "--resolutions", "64", "--photos-per-shard", "1", "--json"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / "_status").glob("part-*.parquet"))) < 1:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "_status").glob("part-*.parquet")))
+    assert 1 <= done_before < len(photos), "killed after the first shard and before the last"
+    res = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["photos_skipped"] >= done_before
+    status = read_status(out).to_pylist()
+    assert sorted(r["photo_id"] for r in status) == sorted(photos)  # each photo exactly once
+    face_ids = [r["face_id"] for r in read_faces(out, columns=["face_id"]).to_pylist()]
+    assert len(face_ids) == len(set(face_ids))
+    assert not list(out.rglob(".*.tmp"))
