@@ -111,7 +111,10 @@ def synthetic_catalog(
     lo, hi = to_unix(min_upload), to_unix(max_upload)
     if hi < lo:
         raise CatalogError(f"max_upload {max_upload!r} is before min_upload {min_upload!r}")
-    license_ids = parse_license_ids(licenses)
+    try:
+        license_ids = parse_license_ids(licenses)
+    except (KeyError, ValueError) as exc:
+        raise CatalogError(str(exc).strip("'\"")) from None
     if not license_ids:
         raise CatalogError("licenses must name at least one licence id")
     for name, frac in (("no_cv_fraction", no_cv_fraction), ("private_fraction", private_fraction),

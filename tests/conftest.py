@@ -1,0 +1,58 @@
+"""Shared fixtures: a real fake-Flickr HTTP server on 127.0.0.1 and the bundled demo catalog.
+
+Usage::
+
+    def test_search(flickr_server, demo_catalog):
+        srv = flickr_server(demo_catalog)                      # started; stopped at teardown
+        srv = flickr_server(Catalog.synthetic(n=5000), faults=Faults(rest_every=3),
+                            api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
+        api = flickr_api(srv)                                   # flickrapi client bound to srv
+"""
+
+from __future__ import annotations
+
+import flickrapi
+import pytest
+
+from fdf.flickr_server import Catalog, Faults, FlickrServer
+
+FLICKR_TEST_KEY = "0123456789abcdef0123456789abcdef"  # Flickr-shaped: 32 hex digits
+FLICKR_TEST_SECRET = "fedcba9876543210"
+
+
+def flickr_api(server: FlickrServer, key: str = FLICKR_TEST_KEY, secret: str = FLICKR_TEST_SECRET):
+    """A flickrapi client (parsed JSON, no token cache) that talks to ``server``."""
+    api = flickrapi.FlickrAPI(key, secret, format="parsed-json", store_token=False)
+    api.REST_URL = server.rest_url
+    return api
+
+
+@pytest.fixture
+def demo_catalog() -> Catalog:
+    """A fresh catalog of the 30 bundled demo photos (mutations do not leak between tests)."""
+    return Catalog.demo()
+
+
+@pytest.fixture
+def flickr_server():
+    """Factory: ``flickr_server(catalog=None, faults=None, api_keys=None, **kwargs)`` starts a
+    FlickrServer (default catalog: the demo photos; ``api_keys`` None accepts any key) and
+    stops it when the test ends."""
+    started: list[FlickrServer] = []
+
+    def start(catalog: Catalog | None = None, faults: Faults | None = None,
+              api_keys: dict[str, str] | None = None, **kwargs) -> FlickrServer:
+        server = FlickrServer(catalog if catalog is not None else Catalog.demo(), api_keys=api_keys,
+                              faults=faults, **kwargs)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def flickr_client():
+    """The :func:`flickr_api` factory: ``flickr_client(server, key=..., secret=...)``."""
+    return flickr_api
