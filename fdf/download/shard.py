@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -103,8 +104,32 @@ def result_table(manifest: pa.Table, results: list[PhotoResult]) -> pa.Table:
     return table
 
 
+def _parent_alive(task: ShardTask) -> bool:
+    return os.getpid() == task.parent_pid or os.getppid() == task.parent_pid
+
+
+_watchdog: threading.Thread | None = None
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    # loky workers of a SIGKILLed parent otherwise idle forever on their task queue.
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _start_orphan_watchdog(task: ShardTask) -> None:
+    global _watchdog
+    if os.getpid() == task.parent_pid or (_watchdog is not None and _watchdog.is_alive()):
+        return
+    _watchdog = threading.Thread(target=_exit_when_orphaned, args=(task.parent_pid,), daemon=True,
+                                 name="fdf-download-watchdog")
+    _watchdog.start()
+
+
 def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
     """Download every row of ``task`` with the worker's threads; write ``part-<index>``."""
+    _start_orphan_watchdog(task)
     out_dir = Path(task.out_dir)
     rows = task.manifest.select(
         [c for c in ("photo_id", "download_url", "local_path") if c in task.manifest.column_names]
@@ -112,6 +137,8 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
     reporter = ProgressReporter(task.progress_address, task.index)
 
     def one(row: dict) -> PhotoResult:
+        if not _parent_alive(task):
+            return PhotoResult(row["photo_id"], "error", "download run was killed")  # never written
         result = download_photo(row, out_dir, config, _session(config))
         reporter.add()
         return result
@@ -126,7 +153,7 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
         sum(r.byte_size or 0 for r in results if r.status == OK), sum(r.reused for r in results),
     )
     # A worker orphaned by a killed parent must not write: a rerun may reuse this shard index.
-    if os.getppid() != task.parent_pid and os.getpid() != task.parent_pid:
+    if not _parent_alive(task):
         log.warning("parent %d is gone; dropping shard %d", task.parent_pid, task.index)
         return stats
     write_shard(out_dir, task.index, result_table(task.manifest, results))
