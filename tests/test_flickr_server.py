@@ -57,6 +57,9 @@ def test_search_filters_match_catalog(flickr_server):
     either = search_all(api, tags="park,beach", tag_mode="any")
     assert len(either) == sum(1 for p in photos if {"park", "beach"} & set(p.tags)) > len(both)
 
+    assert search_all(api, text="portrait", content_type=2) == []
+    assert len(search_all(api, text="portrait", content_type=1, media="photos")) > 0
+
     owner = photos[0].owner
     mine = search_all(api, user_id=owner)
     assert {g["id"] for g in mine} == {p.id for p in photos if p.owner == owner}

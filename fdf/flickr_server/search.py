@@ -120,6 +120,11 @@ def filter_photos(photos: list[CatalogPhoto], params: dict) -> list[CatalogPhoto
     user_id = str(params.get("user_id", "")).strip()
     licenses = {x.strip() for x in str(params.get("license", "")).split(",") if x.strip()}
     media = str(params.get("media", "all")).lower() or "all"
+    # content_type 1, 4, 5, 7 include photos; 2, 3, 6 are screenshots/other only, and every
+    # catalog entry is a photo.
+    content_type = str(params.get("content_type", "")).strip()
+    if content_type in ("2", "3", "6"):
+        return []
     min_up, max_up = _date_bound(params, "min_upload_date", False), _date_bound(params, "max_upload_date", False)
     min_tk, max_tk = _date_bound(params, "min_taken_date", True), _date_bound(params, "max_taken_date", True)
     out = []
