@@ -132,12 +132,12 @@ def manifest_table(df: pd.DataFrame) -> pa.Table:
     df = normalize_manifest(df)
     extras = [c for c in df.columns if c not in MANIFEST_COLUMNS]
     base = pa.Table.from_pandas(df[MANIFEST_COLUMNS], schema=MANIFEST_SCHEMA, preserve_index=False)
-    if not extras:
-        return base
-    extra = pa.Table.from_pandas(df[extras], preserve_index=False)
-    for name in extra.column_names:
-        base = base.append_column(extra.schema.field(name), extra.column(name))
-    return base
+    if extras:
+        extra = pa.Table.from_pandas(df[extras], preserve_index=False)
+        for name in extra.column_names:
+            base = base.append_column(extra.schema.field(name), extra.column(name))
+    # No pandas metadata: the file is a plain Arrow table, read the same by every tool.
+    return base.replace_schema_metadata(None)
 
 
 def write_manifest(df: pd.DataFrame, path: str | Path) -> Path:
