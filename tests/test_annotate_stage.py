@@ -85,6 +85,22 @@ def test_annotate_writes_faces_and_status(tmp_path):
         r["face_id"] for r in faces)
 
 
+def test_fdf_rebuild_uses_given_boxes(tmp_path):
+    """Rows carrying ``fdf_faces`` (FDF metainfo) get exactly those faces, in that order."""
+    annotations = {e["file"].split(".")[0]: e for e in json.loads((DATA / "annotations.json").read_text())}
+    download = write_download_dir(tmp_path / "dl", ["1648807314"])
+    table = pq.read_table(download / "part-00000.parquet").to_pylist()
+    given = [{"bounding_box": f["bbox_xyxy"], "landmark": None, "original_bounding_box": f["bbox_xyxy"],
+              "original_landmark": None} for f in annotations["1648807314"]["faces"]]
+    table[0]["fdf_faces"] = given
+    table[1]["fdf_faces"] = None
+    pq.write_table(pa.Table.from_pylist(table), download / "part-00000.parquet")
+    out = tmp_path / "ds"
+    annotate(download, out, AnnotateConfig(**{**CONFIG, "resolutions": (64,)}))
+    rows = sorted(read_faces(out).to_pylist(), key=lambda r: r["face_index"])
+    assert [r["bbox_photo"] for r in rows] == pytest.approx([f["bounding_box"] for f in given], abs=1e-3)
+
+
 def test_bad_download_folder_is_a_clear_error(tmp_path):
     with pytest.raises(AnnotateError, match="not found"):
         read_download_rows(tmp_path / "nope")

@@ -96,6 +96,12 @@ def test_cli_export_and_import(exported, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["by_resolution"] == {"64": json.loads(res.stdout)["faces"]}
-    res = subprocess.run(cmd + ["import", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")],
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "not an FDF folder" in res.stderr
+
+
+
+def test_cli_import_error_is_one_line(tmp_path, capsys):
+    from fdf.cli import main
+
+    assert main(["import", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "not an FDF folder" in err and err.count("\n") == 1
