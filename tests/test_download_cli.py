@@ -14,12 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.dataset as ds
+import pytest
 from PIL import Image
 
+from fdf.flickr_server import Catalog, Faults
 from fdf.manifest import write_manifest
-from test_download_support import PHOTOS, TinyImageServer
 
 REPO = Path(__file__).resolve().parents[1]
+PHOTOS = sorted((Path(__file__).parent / "data" / "download").glob("*.jpg"))
+
+
+def _serve(flickr_server, n: int, **faults):
+    catalog = Catalog.from_files([PHOTOS[k % len(PHOTOS)] for k in range(n)])
+    return flickr_server(catalog, faults=Faults(**faults)), {p.id: Path(p.image_path) for p in catalog}
 
 
 def _fdf(*args: str) -> list[str]:
@@ -44,24 +51,25 @@ def _check_dataset(out: Path, images: dict[str, Path]) -> pd.DataFrame:
     return df
 
 
-def test_cli_download_with_faults_and_json_summary(tmp_path):
-    images = {f"{k}{i}": p for k in range(5) for i, p in enumerate(PHOTOS)}
-    with TinyImageServer(images) as srv:
-        for pid, kind in {"00": "404", "01": "500", "02": "truncated", "03": "html", "04": "noai", "05": "500_once"}.items():
-            srv.set_image_fault(pid, kind)
-        manifest = _write_manifest(srv, images, tmp_path / "m.parquet")
-        out = tmp_path / "out"
-        proc = subprocess.run(
-            _fdf("download", str(manifest), "--out", str(out), "--jobs", "4", "--retries", "1", "--backoff", "0.05",
-                 "--json"),
-            cwd=REPO, capture_output=True, text=True, timeout=120,
-        )
+@pytest.mark.slow
+def test_cli_download_with_faults_and_json_summary(tmp_path, flickr_server):
+    srv, images = _serve(flickr_server, 30)
+    ids = sorted(images)
+    for pid, kind in zip(ids, ["404", "500", "truncated", "html", "noai", "500_once"]):
+        srv.set_image_fault(pid, kind)
+    manifest = _write_manifest(srv, ids, tmp_path / "m.parquet")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        _fdf("download", str(manifest), "--out", str(out), "--jobs", "4", "--retries", "1", "--backoff", "0.05",
+             "--json"),
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     df = _check_dataset(out, images)
     statuses = df.set_index("photo_id").status
-    assert statuses[["00", "01", "02", "03", "04", "05"]].tolist() == [
-        "http_404", "http_500", "truncated", "not_image", "robots_disallowed", "ok"]
+    assert statuses[ids[:6]].tolist() == ["http_404", "http_500", "truncated", "not_image", "robots_disallowed", "ok"]
+    assert (statuses[ids[6:]] == "ok").all()
     assert summary["counts"] == statuses.value_counts().to_dict() and summary["attempted"] == len(images)
     assert summary["images_per_s"] > 0 and summary["shards_written"] >= 4
 
@@ -72,29 +80,30 @@ def test_cli_bad_manifest_is_one_line_error(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "manifest not found" in proc.stderr
 
 
-def test_sigkill_mid_run_then_rerun_gives_one_valid_row_per_photo(tmp_path):
-    images = {f"{k:03d}": PHOTOS[k % len(PHOTOS)] for k in range(160)}
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_gives_one_valid_row_per_photo(tmp_path, flickr_server):
+    # Every image is "slow" (30 ms before its first byte), so the run lasts long enough to kill.
+    srv, images = _serve(flickr_server, 160, image_fraction=1.0, image_kind="slow", slow_delay=0.03)
     out = tmp_path / "out"
-    with TinyImageServer(images, delay=0.03) as srv:
-        manifest = _write_manifest(srv, images, tmp_path / "m.parquet")
-        cmd = _fdf("download", str(manifest), "--out", str(out), "--jobs", "2", "--threads", "2",
-                   "--shard-size", "6", "--no-progress")
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while len(list(out.glob("part-*.parquet"))) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            # Kill only the parent: its loky workers live on as orphans while the rerun starts,
-            # and must not write shards that collide with the rerun's.
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            killed_shards = len(list(out.glob("part-*.parquet")))
-            srv.delay = 0
-            rerun = subprocess.run(cmd + ["--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # the orphans this test started
-                os.killpg(proc.pid, signal.SIGKILL)
+    manifest = _write_manifest(srv, sorted(images), tmp_path / "m.parquet")
+    cmd = _fdf("download", str(manifest), "--out", str(out), "--jobs", "2", "--threads", "2",
+               "--shard-size", "6", "--no-progress")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("part-*.parquet"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Kill only the parent: its loky workers live on as orphans while the rerun starts,
+        # and must not write shards that collide with the rerun's.
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        killed_shards = len(list(out.glob("part-*.parquet")))
+        srv.faults.image_fraction = 0.0
+        rerun = subprocess.run(cmd + ["--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the orphans this test started
+            os.killpg(proc.pid, signal.SIGKILL)
     assert killed_shards >= 3
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)

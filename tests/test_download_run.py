@@ -1,9 +1,8 @@
-"""download_manifest end to end against a real HTTP server on 127.0.0.1, with injected faults."""
+"""download_manifest end to end against the fake Flickr server on 127.0.0.1, with injected faults."""
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from pathlib import Path
 
@@ -15,14 +14,20 @@ import pytest
 from PIL import Image
 
 from fdf.download import DownloadConfig, download_manifest
+from fdf.download.fetch import fetch_url, make_session
 from fdf.download.store import OutputLockedError, output_lock
-from test_download_support import PHOTOS, TinyImageServer
+from fdf.flickr_server import Catalog, Faults
 
+DATA = Path(__file__).parent / "data" / "download"
+PHOTOS = sorted(DATA.glob("*.jpg"))
 FAST = dict(jobs=1, threads=4, retries=2, backoff=0.05, read_timeout=1.0, connect_timeout=1.0)
 
 
-def _served(photos=PHOTOS, copies=2) -> dict[str, Path]:
-    return {f"{i}{k}": path for k in range(copies) for i, path in enumerate(photos)}
+def _serve(flickr_server, copies: int = 2, **faults):
+    """Start a server with ``copies`` x the test photos; return it and {photo_id: served file}."""
+    catalog = Catalog.from_files([p for _ in range(copies) for p in PHOTOS])
+    srv = flickr_server(catalog, faults=Faults(**faults))
+    return srv, {p.id: Path(p.image_path) for p in catalog}
 
 
 def _manifest(srv, ids, **extra) -> pd.DataFrame:
@@ -47,77 +52,84 @@ def _assert_ok_rows_match(df: pd.DataFrame, out: Path, images: dict[str, Path]) 
         assert (out / row.path).read_bytes() == served
 
 
-def test_faults_end_as_explicit_statuses(tmp_path):
-    images = _served()
-    with TinyImageServer(images) as srv:
-        faults = {"00": "404", "10": "500", "20": "500_once", "30": "slow", "40": "truncated", "50": "html",
-                  "01": "noai", "11": "big", "21": "429_once"}
-        for pid, kind in faults.items():
-            srv.set_image_fault(pid, kind)
-        df = _manifest(srv, images)
-        df = pd.concat([df, df.iloc[:3]])  # repeated photo ids count once
-        df.loc[len(df)] = {"photo_id": "gopher", "download_url": "gopher://x/1.jpg", "license_id": 4}
-        config = DownloadConfig(**FAST, max_bytes=1024 * 1024, shard_size=5)
-        summary = download_manifest(df, tmp_path, config, progress=False)
+def test_faults_end_as_explicit_statuses(tmp_path, flickr_server):
+    srv, images = _serve(flickr_server, slow_delay=3.0)
+    ids = sorted(images)
+    kinds = ["404", "500", "500_once", "slow", "truncated", "html", "noai", "big"]
+    faults = dict(zip(ids, kinds))
+    for pid, kind in faults.items():
+        srv.set_image_fault(pid, kind)
+    df = _manifest(srv, ids)
+    df = pd.concat([df, df.iloc[:3]])  # repeated photo ids count once
+    df.loc[len(df)] = {"photo_id": "gopher", "download_url": "gopher://x/1.jpg", "license_id": 4}
+    config = DownloadConfig(**FAST, max_bytes=10 * 2**20, shard_size=5)
+    summary = download_manifest(df, tmp_path, config, progress=False)
     got = _dataset(tmp_path).set_index("photo_id")
     assert len(got) == len(images) + 1 and got.index.is_unique
-    expected = {"00": "http_404", "10": "http_500", "20": "ok", "30": "timeout", "40": "truncated",
-                "50": "not_image", "01": "robots_disallowed", "11": "too_large", "21": "ok", "gopher": "bad_url"}
+    statuses = ["http_404", "http_500", "ok", "timeout", "truncated", "not_image", "robots_disallowed", "too_large"]
+    expected = {**dict(zip(ids, statuses)), "gopher": "bad_url"}
     assert got.loc[list(expected), "status"].to_dict() == expected
     assert (got.drop(index=list(expected)).status == "ok").all()
-    assert got.loc["20", "attempts"] == 2 and got.loc["10", "attempts"] == 3
+    assert got.loc[ids[2], "attempts"] == 2 and got.loc[ids[1], "attempts"] == 3
     assert (got[got.status != "ok"].error.str.len() > 0).all()
-    assert got.loc["01", "owner_name"] == "owner 01"  # manifest columns travel with the row
+    assert got.loc[ids[6], "owner_name"] == f"owner {ids[6]}"  # manifest columns travel with the row
     assert summary.counts["ok"] == len(images) - 7 and summary.dataset_counts == summary.counts
     _assert_ok_rows_match(got.reset_index(), tmp_path, images)
 
 
-def test_retry_after_is_honoured(tmp_path):
-    images = _served(PHOTOS[:1], copies=1)
-    with TinyImageServer(images) as srv:
-        srv.set_image_fault("00", "429_once")
-        started = time.monotonic()
-        download_manifest(_manifest(srv, images), tmp_path, DownloadConfig(**FAST), progress=False)
-        assert time.monotonic() - started >= 1.0  # the server asked for 1 s; our backoff is 0.05 s
-    assert _dataset(tmp_path).status.tolist() == ["ok"]
+def test_robots_header_can_be_ignored(tmp_path, flickr_server):
+    srv, images = _serve(flickr_server, copies=1)
+    pid = sorted(images)[0]
+    srv.set_image_fault(pid, "noai")
+    download_manifest(_manifest(srv, [pid]), tmp_path, DownloadConfig(**FAST, respect_robots=False), progress=False)
+    _assert_ok_rows_match(_dataset(tmp_path), tmp_path, images)
 
 
-def test_rerun_skips_done_rows_and_retry_failed_replaces_transient_ones(tmp_path):
-    images = _served()
-    with TinyImageServer(images) as srv:
-        for pid in ("00", "10"):
-            srv.set_image_fault(pid, "500")
-        srv.set_image_fault("20", "404")
-        df = _manifest(srv, images)
-        config = DownloadConfig(**{**FAST, "retries": 0}, shard_size=4)
-        first = download_manifest(df, tmp_path, config, progress=False)
-        assert first.counts == {"http_500": 2, "http_404": 1, "ok": len(images) - 3}
-        hits = dict(srv.hits)
-        again = download_manifest(df, tmp_path, config, progress=False)
-        assert again.attempted == 0 and again.skipped == len(images) and srv.hits == hits
-        srv.faults.clear()
-        retried = download_manifest(df, tmp_path, DownloadConfig(**FAST, retry_failed=True), progress=False)
+def test_retry_after_is_honoured(flickr_server):
+    srv = flickr_server(Catalog.from_files(PHOTOS[:1]), faults=Faults(rest_every=1, rest_kinds=("429",), retry_after=1))
+    config = DownloadConfig(retries=1, backoff=0.01)
+    started = time.monotonic()
+    result = fetch_url(make_session(config), srv.rest_url + "?method=flickr.test.echo", config)
+    assert time.monotonic() - started >= 1.0  # the server asked for 1 s; our own backoff is 0.01 s
+    assert (result.status, result.attempts, result.http_status) == ("http_429", 2, 429)
+
+
+def test_rerun_skips_done_rows_and_retry_failed_replaces_transient_ones(tmp_path, flickr_server):
+    srv, images = _serve(flickr_server)
+    ids = sorted(images)
+    for pid in ids[:2]:
+        srv.set_image_fault(pid, "500")
+    srv.set_image_fault(ids[2], "404")
+    df = _manifest(srv, ids)
+    config = DownloadConfig(**{**FAST, "retries": 0}, shard_size=4)
+    first = download_manifest(df, tmp_path, config, progress=False)
+    assert first.counts == {"http_500": 2, "http_404": 1, "ok": len(images) - 3}
+    hits = srv.stats()["image_total"]
+    again = download_manifest(df, tmp_path, config, progress=False)
+    assert again.attempted == 0 and again.skipped == len(images) and srv.stats()["image_total"] == hits
+    for pid in ids[:3]:
+        srv.set_image_fault(pid, None)
+    retried = download_manifest(df, tmp_path, DownloadConfig(**FAST, retry_failed=True), progress=False)
     assert retried.attempted == 2 and retried.counts == {"ok": 2}
     assert retried.superseded_rows_removed == 2
     got = _dataset(tmp_path)
     assert len(got) == len(images) and got.photo_id.is_unique
-    assert got.set_index("photo_id").status.to_dict() == {pid: "http_404" if pid == "20" else "ok" for pid in images}
+    assert got.set_index("photo_id").status.to_dict() == {pid: "http_404" if pid == ids[2] else "ok" for pid in ids}
     _assert_ok_rows_match(got, tmp_path, images)
 
 
-def test_start_heals_duplicates_and_partial_files(tmp_path):
-    images = _served(copies=1)
-    with TinyImageServer(images) as srv:
-        df = _manifest(srv, images)
-        download_manifest(df, tmp_path, DownloadConfig(**FAST, shard_size=3), progress=False)
-        shards = sorted(tmp_path.glob("part-*.parquet"))
-        # A kill between writing a retry's shard and pruning the old rows leaves duplicates:
-        old = pq.read_table(shards[0])
-        stale = old.set_column(old.schema.get_field_index("status"), "status", pa.array(["timeout"] * old.num_rows))
-        pq.write_table(stale, tmp_path / "part-00000.parquet")
-        pq.write_table(old, tmp_path / "part-00099.parquet")
-        (tmp_path / "_photos" / ".half.jpg.123.tmp").write_bytes(b"\xff\xd8")
-        summary = download_manifest(df, tmp_path, DownloadConfig(**FAST), progress=False)
+def test_start_heals_duplicates_and_partial_files(tmp_path, flickr_server):
+    srv, images = _serve(flickr_server, copies=1)
+    df = _manifest(srv, images)
+    download_manifest(df, tmp_path, DownloadConfig(**FAST, shard_size=3), progress=False)
+    shards = sorted(tmp_path.glob("part-*.parquet"))
+    # A kill between writing a retry's shard and pruning the old rows leaves duplicates:
+    old = pq.read_table(shards[0])
+    stale = old.set_column(old.schema.get_field_index("status"), "status", pa.array(["timeout"] * old.num_rows))
+    pq.write_table(stale, tmp_path / "part-00000.parquet")
+    pq.write_table(old, tmp_path / "part-00099.parquet")
+    (tmp_path / "_photos" / ".half.jpg.123.tmp").write_bytes(b"\xff\xd8")
+    summary = download_manifest(df, tmp_path, DownloadConfig(**FAST), progress=False)
     assert summary.superseded_rows_removed == old.num_rows and summary.stale_temporaries_removed == 1
     assert summary.attempted == 0
     got = _dataset(tmp_path)
@@ -125,16 +137,15 @@ def test_start_heals_duplicates_and_partial_files(tmp_path):
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
-def test_stored_photo_from_killed_shard_is_revalidated_not_refetched(tmp_path):
-    images = _served(copies=1)
-    with TinyImageServer(images) as srv:
-        df = _manifest(srv, images)
-        download_manifest(df, tmp_path, DownloadConfig(**FAST), progress=False)
-        for shard in tmp_path.glob("part-*.parquet"):
-            shard.unlink()  # as if killed after storing photos, before the shard's rename
-        hits = sum(srv.hits.values())
-        summary = download_manifest(df, tmp_path, DownloadConfig(**FAST), progress=False)
-        assert sum(srv.hits.values()) == hits
+def test_stored_photo_from_killed_shard_is_revalidated_not_refetched(tmp_path, flickr_server):
+    srv, images = _serve(flickr_server, copies=1)
+    df = _manifest(srv, images)
+    download_manifest(df, tmp_path, DownloadConfig(**FAST), progress=False)
+    for shard in tmp_path.glob("part-*.parquet"):
+        shard.unlink()  # as if killed after storing photos, before the shard's rename
+    hits = srv.stats()["image_total"]
+    summary = download_manifest(df, tmp_path, DownloadConfig(**FAST), progress=False)
+    assert srv.stats()["image_total"] == hits
     assert summary.reused_files == len(images) and summary.counts == {"ok": len(images)}
     _assert_ok_rows_match(_dataset(tmp_path), tmp_path, images)
 
