@@ -56,8 +56,10 @@ def fill_license_columns(df: pd.DataFrame) -> pd.DataFrame:
         df["license_id"] = pd.NA
     if "license_url" in df:
         missing = df["license_id"].isna()
-        if missing.any():  # assigning an empty (string-typed) selection into an int column fails
-            df.loc[missing, "license_id"] = df.loc[missing, "license_url"].map(license_id_from_url)
+        if missing.any():
+            # Through object dtype: pandas 3 refuses None/str values set into an int or float column.
+            from_url = df["license_url"].map(license_id_from_url)
+            df["license_id"] = df["license_id"].astype("object").where(~missing, from_url)
     ids = pd.to_numeric(df["license_id"], errors="coerce").astype("Int16")
     df["license_id"] = ids
     known = ids.notna() & ids.isin(list(table))
