@@ -145,7 +145,7 @@ def metainfo_to_frame(metainfo: dict, path: str | Path = "fdf_metainfo.json") ->
     photos: dict[str, dict] = {}
     conflicts = 0
     for key, face in tqdm(metainfo.items(), desc="grouping FDF faces", unit=" faces", mininterval=2.0,
-                          disable=len(metainfo) < 100_000):
+                          disable=True if len(metainfo) < 100_000 else None):
         where = f"{path}: face {key}"
         if not isinstance(face, dict):
             raise SourceError(f"{where}: expected an object, got {type(face).__name__}")

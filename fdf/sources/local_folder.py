@@ -210,7 +210,8 @@ def folder_to_manifest(root: str | Path, progress: bool = True) -> tuple[pd.Data
     images = find_images(root)
     stats.images = len(images)
     rows: dict[str, dict] = {}
-    for image in tqdm(images, desc=f"hashing {root.name}", unit=" files", disable=not progress or len(images) < 50):
+    for image in tqdm(images, desc=f"hashing {root.name}", unit=" files", 
+                      disable=None if progress and len(images) >= 50 else True):
         photo_id = file_digest(image)
         entry = sidecars.entry_for(image, root)
         kept = rows.get(photo_id)

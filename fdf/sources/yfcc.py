@@ -265,7 +265,9 @@ def yfcc_to_manifest(path: str | Path, out: str | Path, config: YfccConfig | Non
                 stats.row_groups += 1
                 batch.clear()
 
-        bar = tqdm(desc=f"reading {Path(path).name}", unit=" lines", disable=not progress, mininterval=2.0)
+        # disable=None: no bar when stderr is not a terminal (logs, subprocess pipes).
+        bar = tqdm(desc=f"reading {Path(path).name}", unit=" lines", disable=None if progress else True,
+                   mininterval=2.0)
         for item in iter_dump_lines(path, config, stats):
             if stats.lines_read % 10_000 == 0:  # per-line bar updates cost more than parsing a field
                 bar.update(stats.lines_read - bar.n)
