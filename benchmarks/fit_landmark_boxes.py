@@ -2,11 +2,12 @@
 
 dlib's shape predictor was trained on boxes from dlib's HOG detector; other detectors frame the
 face differently (CenterFace's box reaches the forehead and chin, MMOD's is tighter). On photos
-where HOG and the other detector find the same face, fit by least squares
+where HOG and the other detector find the same face, fit
 
     hog_cx = cx + a * w,   hog_cy = cy + b * h,   hog_w = c * w,   hog_h = d * h
 
-and print the constants to paste into ``fdf/annotate/landmarks.py`` (BOX_CALIBRATION).
+(each constant the median of the per-face ratios, robust to the odd mismatched pair and not
+dominated by the largest faces), and print the constants to paste into ``fdf/annotate/landmarks.py`` (BOX_CALIBRATION).
 
 Usage: python benchmarks/fit_landmark_boxes.py /work/shared/data/afw-dev [--max-side 800]
 """
@@ -35,20 +36,19 @@ def centres_inside(a, b) -> bool:
 
 
 def fit(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Least-squares constants (a, b, c, d) mapping detector boxes onto HOG boxes."""
+    """Median constants (a, b, c, d) mapping detector boxes onto HOG boxes, and the residual."""
     src = np.array([p[0] for p in pairs], float)
     hog = np.array([p[1] for p in pairs], float)
     w, h = src[:, 2] - src[:, 0], src[:, 3] - src[:, 1]
     cx, cy = (src[:, 0] + src[:, 2]) / 2, (src[:, 1] + src[:, 3]) / 2
     hw, hh = hog[:, 2] - hog[:, 0], hog[:, 3] - hog[:, 1]
     hcx, hcy = (hog[:, 0] + hog[:, 2]) / 2, (hog[:, 1] + hog[:, 3]) / 2
-    # Each is a one-parameter least squares through the origin: k = sum(x*y)/sum(x*x).
-    def ls(x, y):
-        return float(np.sum(x * y) / np.sum(x * x))
+    dx, dy = np.median((hcx - cx) / w), np.median((hcy - cy) / h)
+    sw, sh = np.median(hw / w), np.median(hh / h)
+    centre_err = np.hypot(hcx - cx - dx * w, hcy - cy - dy * h) / hw
     return {
-        "dx": ls(w, hcx - cx), "dy": ls(h, hcy - cy), "sw": ls(w, hw), "sh": ls(h, hh),
-        "n": len(pairs),
-        "rms_centre_px": float(np.sqrt(np.mean((hcx - cx - ls(w, hcx - cx) * w) ** 2 + (hcy - cy - ls(h, hcy - cy) * h) ** 2))),
+        "dx": float(dx), "dy": float(dy), "sw": float(sw), "sh": float(sh), "n": len(pairs),
+        "median_centre_error_per_hog_width": float(np.median(centre_err)),
     }
 
 

@@ -16,7 +16,7 @@ from .expression import Expression, expression_scores
 from .identity import face_embedding
 from .keypoints import keypoints_from_given, keypoints_from_landmarks
 from .landmarks import predict_shape, shape_to_array
-from .pose import head_pose
+from .pose import head_pose, yaw_from_five_points
 from .quality import Quality, face_quality
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,9 @@ class FaceAnalyzer:
         shape = predict_shape(image, det.bbox, det.detector)
         lm = shape_to_array(shape)
         yaw, pitch, roll = head_pose(lm, w, h)
+        if det.landmarks5 is not None:
+            # CenterFace's 5 points give far better yaw than the 68 points on turned faces.
+            yaw = yaw_from_five_points(det.landmarks5)
         keypoints = given_keypoints if given_keypoints is not None else keypoints_from_landmarks(lm, yaw)
         return FaceAnalysis(
             bbox=det.bbox,
