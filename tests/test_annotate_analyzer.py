@@ -116,7 +116,9 @@ def test_known_faces_skip_detection_and_keep_given_keypoints(einstein):
     given = np.full((7, 2), -1.0)
     given[0] = truth[30]
     analyzer = FaceAnalyzer(AnalyzerConfig(embeddings=False))
-    out = analyzer.analyze(image, known_faces=[{"bbox": list(face.bbox), "landmarks": given}, {"bbox": [10, 10, 60, 70]}])
+    out = analyzer.analyze(
+        image, known_faces=[{"bbox": list(face.bbox), "landmarks": given.ravel().tolist()}, {"bbox": [10, 10, 60, 70]}]
+    )
     assert [f.detector for f in out] == ["given", "given"]
     assert out[0].bbox == pytest.approx(face.bbox)
     np.testing.assert_allclose(out[0].keypoints[0], [*truth[30], 1])

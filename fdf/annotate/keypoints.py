@@ -40,8 +40,13 @@ def keypoints_from_landmarks(landmarks68: np.ndarray, yaw: float | None) -> np.n
 
 
 def keypoints_from_given(points) -> np.ndarray:
-    """7x3 keypoints from caller-given 7x2 points (e.g. FDF metainfo); non-finite or negative = not visible."""
+    """7x3 keypoints from caller-given 7x2 (or 7x3, or flat 14/21) points, e.g. FDF metainfo.
+
+    Non-finite or negative coordinates, or a visibility of 0, mean not visible.
+    """
     pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim == 1 and pts.size in (14, 21):
+        pts = pts.reshape(7, -1)
     if pts.ndim != 2 or pts.shape[0] != 7 or pts.shape[1] < 2:
         raise ValueError(f"given keypoints must be 7x2 (or 7x3), got shape {pts.shape}")
     kp = np.zeros((7, 3), dtype=np.float32)
