@@ -61,9 +61,9 @@ class FlickrConfig:
     burst: int = 60
     rate_state: str | None = None  # None: a file per key under ~/.cache/fdf/ratelimit
     timeout: float = 30.0
-    max_retries: int = 6
+    max_retries: int = 8
     backoff_base: float = 1.0
-    backoff_max: float = 120.0
+    backoff_max: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides) -> "FlickrConfig":

@@ -178,7 +178,9 @@ class _WindowSearch:
             self.overflowing += 1
             log.warning("window %s still holds %d photos (> %d); only the first %d can be listed",
                         window, total, FLICKR_RESULT_CAP, FLICKR_RESULT_CAP)
-        pages = min(math.ceil(total / self.query.per_page), FLICKR_RESULT_CAP // self.query.per_page)
+        # Trust the server's page size over ours: a mirror may cap per_page lower than 500.
+        per_page = int(first.get("perpage") or self.query.per_page) or self.query.per_page
+        pages = min(math.ceil(min(total, FLICKR_RESULT_CAP) / per_page), int(first.get("pages") or 0) or 10**9)
         photos = list(first.get("photo", []))
         for page in range(2, pages + 1):
             batch = self._search(window, licenses, page).get("photo", [])
