@@ -6,7 +6,18 @@ reads it from ``local_path``), validates and hashes the bytes, stores ok photos 
 Read the result with ``pyarrow.dataset.dataset(out_dir, format="parquet")``.
 """
 
-from .config import DownloadConfig, FAILURE_STATUSES, OK, is_transient
-from .runner import DownloadSummary, download_manifest, plan_shards
+from .config import FAILURE_STATUSES, OK, DownloadConfig, is_transient
 
-__all__ = ["DownloadConfig", "DownloadSummary", "FAILURE_STATUSES", "OK", "download_manifest", "is_transient", "plan_shards"]
+__all__ = ["DownloadConfig", "DownloadSummary", "FAILURE_STATUSES", "OK", "download_manifest", "is_transient",
+           "plan_shards"]
+_FROM_RUNNER = ("DownloadSummary", "download_manifest", "plan_shards")
+
+
+def __getattr__(name: str):
+    # Loaded on first use: worker processes import fdf.download.shard through this package,
+    # and the runner's pandas import would add most of a second to every worker's start.
+    if name in _FROM_RUNNER:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,7 @@ from .config import OK, DownloadConfig
 from .fetch import make_session
 from .photo import PhotoResult, download_photo
 from .progress import ProgressReporter
-from .store import write_shard
+from .store import sync_photos, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -156,5 +156,7 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
     if not _parent_alive(task):
         log.warning("parent %d is gone; dropping shard %d", task.parent_pid, task.index)
         return stats
+    if any(r.path and not r.reused for r in results):
+        sync_photos()
     write_shard(out_dir, task.index, result_table(task.manifest, results))
     return dataclasses.replace(stats, written=True)

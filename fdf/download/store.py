@@ -76,10 +76,20 @@ def glob_escape(text: str) -> str:
 
 
 def write_photo(out_dir: Path, photo_id: str, extension: str, data: bytes) -> str:
-    """Write the photo atomically; return its path relative to ``out_dir``."""
+    """Write the photo atomically; return its path relative to ``out_dir``.
+
+    No fsync per photo (it cost ~4 ms each, more than fetching and validating one): the shard
+    writer calls :func:`sync_photos` once before its shard, the marker that its photos are durable.
+    """
     rel = photo_relpath(photo_id, extension)
-    atomic_write_bytes(out_dir / rel, data)
+    atomic_write_bytes(out_dir / rel, data, fsync=False)
     return rel
+
+
+def sync_photos() -> None:
+    """Flush written photos to disk, once per shard (one journal commit instead of one per file)."""
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def shard_path(out_dir: Path, index: int) -> Path:
