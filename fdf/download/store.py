@@ -134,26 +134,27 @@ def heal_duplicate_rows(out_dir: Path) -> int:
     Returns the number of rows removed.
     """
     shards = list_shards(out_dir)
+    ids_by_shard: dict[int, list[str]] = {}
     owner: dict[str, int] = {}
     for index, path in shards:
-        for pid in pq.read_table(path, columns=["photo_id"]).column("photo_id").to_pylist():
+        ids_by_shard[index] = pq.read_table(path, columns=["photo_id"]).column("photo_id").to_pylist()
+        for pid in ids_by_shard[index]:
             owner[pid] = index
-    stale: dict[int, int] = defaultdict(int)
-    removed = 0
+    stale_shards, removed = 0, 0
     for index, path in shards:
-        table = pq.read_table(path)
-        keep = [owner[pid] == index for pid in table.column("photo_id").to_pylist()]
+        keep = [owner[pid] == index for pid in ids_by_shard[index]]
         if all(keep):
-            continue
+            continue  # only shards with superseded rows are read whole and rewritten
+        table = pq.read_table(path)
         kept = table.filter(pa.array(keep, pa.bool_()))
         removed += table.num_rows - kept.num_rows
-        stale[index] += table.num_rows - kept.num_rows
+        stale_shards += 1
         if kept.num_rows:
             write_shard(out_dir, index, kept)
         else:
             path.unlink()
     if removed:
-        log.info("removed %d superseded rows from %d older shards", removed, len(stale))
+        log.info("removed %d superseded rows from %d older shards", removed, stale_shards)
     return removed
 
 
