@@ -4,6 +4,12 @@
 reads it from ``local_path``), validates and hashes the bytes, stores ok photos under
 ``out_dir/_photos/`` and writes one result row per photo into ``out_dir/part-*.parquet``.
 Read the result with ``pyarrow.dataset.dataset(out_dir, format="parquet")``.
+
+Modules, one job each: ``config`` (settings, statuses), ``fetch`` (one URL: timeouts, retries,
+caps, robots header), ``validate`` (hash, pixel cap, full decode), ``photo`` (one row: reuse,
+local file or fetch; validate; store), ``store`` (output layout, shards, healing, lock),
+``shard`` (one shard in a worker: threads, sessions, result table), ``progress`` (row
+progress from workers), ``runner`` (plan, resume, parallel run, summary).
 """
 
 from .config import FAILURE_STATUSES, OK, DownloadConfig, is_transient
