@@ -11,9 +11,9 @@ Sign convention, matching AFW's ``yaw_pitch_roll_deg`` (checked against afw-dev)
 * roll > 0: the head leans toward the image left (the image-right eye rises).
 
 dlib's 68-point landmarks are unreliable beyond ~45 degrees of yaw (the hidden half of the face
-is drawn on the visible contour), so PnP yaw is poor on turned faces: on afw-dev only 59% of
+is drawn on the visible contour), so PnP yaw is poor on turned faces: on afw-dev only 62% of
 faces with |yaw| <= 60 are within 15 degrees. When the detector gives CenterFace's 5 points,
-:func:`yaw_from_five_points` is used for yaw instead (90% within 15 degrees; see
+:func:`yaw_from_five_points` is used for yaw instead (94% within 15 degrees; see
 benchmarks/results/pose.md). Pitch and roll always come from PnP.
 """
 
