@@ -56,7 +56,7 @@ class PhotoError(Exception):
 class AnnotateConfig:
     """How to annotate: crop sizes, detector, split, batching and parallelism."""
 
-    resolutions: tuple[int, ...] = (128,)
+    resolutions: tuple[int, ...] = (128, 256)
     detector: str = "centerface"
     val_fraction: float = DEFAULT_VAL_FRACTION
     photos_per_shard: int = 32
@@ -222,7 +222,8 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
     skipped = sum(str(r["photo_id"]) in done for r in rows)
     log.info("%d photos: %d done before, %d to annotate in %d shards", len(rows), skipped, len(rows) - skipped, len(batches))
     faces = failed = 0
-    results = Parallel(n_jobs=config.jobs, backend="loky", return_as="generator")(
+    # No backend= here: loky by default, or whatever joblib.parallel_config selects (e.g. dask).
+    results = Parallel(n_jobs=config.jobs, return_as="generator")(
         delayed(annotate_batch)(download_dir, dataset_dir, batch, config) for batch in batches
     )
     with tqdm(total=len(rows) - skipped, desc="annotate", unit="photo") as bar:

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("annotate", help="detect and analyse faces in downloaded photos; write face shards")
     p.add_argument("download_dir", help="folder written by `fdf download`")
     p.add_argument("--out", required=True, help="dataset folder for the face shards (resumable)")
-    p.add_argument("--resolutions", type=_resolutions, default=(128,), help="crop sizes, e.g. 128,256")
+    p.add_argument("--resolutions", type=_resolutions, default=(128, 256), help="crop sizes (default 128,256)")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
     p.add_argument("--detector", default="centerface", help="face detector (centerface, hog, mmod)")
     p.add_argument("--val-fraction", type=float, default=0.05, help="share of photos in the validation split")
