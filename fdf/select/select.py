@@ -1,0 +1,258 @@
+"""The ``fdf select`` stage: face shards in, the faces chosen for diversity out.
+
+Steps, each applied to the faces the previous ones kept: quality gates, identical photos
+(sha256), near-duplicate faces (dHash), identity cap, owner cap, pose/expression balance. Ties
+are broken by a seeded hash of the face id, so the choice depends only on the config and the
+seed, never on the order shards were written in (a resumed annotate run gives the same result).
+
+Output: ``part-NNNNN.parquet`` face shards (all resolutions of each kept face, sorted by face
+id), ``_status/`` markers, ``_decisions.parquet`` (one row per face: kept or the reason it was
+dropped) and ``_select.json`` (counts, histograms before/after), written last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from ..errors import ConfigError, FdfError
+from ..shards import list_shards, read_dataset_info, read_faces, write_dataset_json, write_face_shard, write_status
+from ..shards.writer import STATUS_DIR, status_path
+from .balance import BalanceConfig, balance_drop, bin_labels, histogram
+from .caps import cap_per_group, identity_clusters
+from .dedupe import dhash_png, duplicate_photos, near_duplicates
+from .gates import GateConfig, gate_reasons
+
+log = logging.getLogger(__name__)
+
+DECISIONS_FILE = "_decisions.parquet"
+SELECT_JSON = "_select.json"
+META_COLUMNS = ["face_id", "photo_id", "resolution", "crop_photo", "score", "yaw", "pitch", "roll",
+                "mouth_open", "eye_open", "smile", "face_size", "sharpness", "landmark_fit", "embedding",
+                "owner_nsid", "license_id"]
+DECISIONS_SCHEMA = pa.schema([
+    ("face_id", pa.string()), ("photo_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
+    ("identity", pa.int64()), ("dhash", pa.string()), ("yaw_bin", pa.string()), ("pitch_bin", pa.string()),
+    ("expression_bin", pa.string()), ("rank", pa.float64()),
+])
+
+
+class SelectError(FdfError):
+    """The input dataset or the selection settings are unusable."""
+
+
+@dataclass
+class SelectConfig:
+    """Selection settings; defaults follow FDF (see :mod:`.gates`). ``seed`` breaks ties."""
+
+    gates: GateConfig = field(default_factory=GateConfig)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+    near_duplicate_bits: int = 4  # dHash distance at or below which two crops are the same picture
+    identity_threshold: float = 0.6  # dlib descriptor distance for "same person"
+    identity_cap: int = 20  # faces per identity cluster; 0 disables
+    owner_cap: int = 200  # faces per Flickr owner; 0 disables
+    seed: int = 0
+    faces_per_shard: int = 1000
+    download_dir: str | None = None  # for photo sha256; default: the one in the dataset's _dataset.json
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "SelectConfig":
+        """Build from a plain dict (a config file section); unknown keys are a ConfigError."""
+        values = dict(values or {})
+        try:
+            gates = GateConfig(**values.pop("gates", {}))
+            balance = BalanceConfig(**values.pop("balance", {}))
+            return cls(gates=gates, balance=balance, **values)
+        except TypeError as exc:
+            raise ConfigError(f"select settings: {exc}") from None
+
+
+@dataclass
+class SelectSummary:
+    """Counts of the selection and the histograms before and after."""
+
+    out_dir: str
+    faces_in: int
+    faces_kept: int
+    dropped: dict
+    identities: int
+    histograms: dict
+    shards: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def format_text(self) -> str:
+        drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items()) or "none"
+        return (f"{self.faces_kept} of {self.faces_in} faces kept ({self.identities} identities) -> {self.out_dir}\n"
+                f"dropped: {drops}")
+
+
+def seeded_rank(face_ids, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per face id, fixed for a seed: the tie-break order."""
+    return np.array([int.from_bytes(hashlib.sha256(f"{seed}:{f}".encode()).digest()[:8], "big") / 2**64
+                     for f in face_ids], dtype=np.float64)
+
+
+def _read_meta(dataset_dir: Path) -> tuple[pd.DataFrame, int]:
+    shards = list_shards(dataset_dir)
+    if not shards:
+        raise SelectError(f"{dataset_dir} holds no face shards (part-*.parquet); run fdf annotate first")
+    resolution = int(pc.min(read_faces(dataset_dir, columns=["resolution"]).column("resolution")).as_py())
+    table = read_faces(dataset_dir, columns=META_COLUMNS, filter=pads.field("resolution") == resolution)
+    df = table.to_pandas().sort_values("face_id", kind="stable").reset_index(drop=True)
+    return df, resolution
+
+
+def _photo_sha256(download_dir: str | None, photo_ids: set[str]) -> dict[str, str]:
+    if not download_dir or not Path(download_dir).is_dir():
+        log.warning("no download folder: identical photos are not checked by sha256")
+        return {}
+    ds = pads.dataset(str(download_dir), format="parquet")
+    table = ds.to_table(columns=["photo_id", "sha256"], filter=pads.field("status") == "ok")
+    return {p: s for p, s in zip(table.column("photo_id").to_pylist(), table.column("sha256").to_pylist())
+            if p in photo_ids}
+
+
+def _crop_hashes(dataset_dir: Path, resolution: int, progress: bool) -> tuple[dict[str, int], dict[str, str]]:
+    """dHash of each face's crop, and the shard holding each face, one shard in memory at a time."""
+    hashes, where = {}, {}
+    for shard in tqdm(list_shards(dataset_dir), desc="select: hash", unit="shard", disable=not progress):
+        t = pq.read_table(shard, columns=["face_id", "resolution", "image"])
+        t = t.filter(pc.equal(t.column("resolution"), resolution))
+        for fid, img in zip(t.column("face_id").to_pylist(), t.column("image").to_pylist()):
+            hashes[fid] = dhash_png(img["bytes"])
+            where[fid] = str(shard)
+    return hashes, where
+
+
+def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], config: SelectConfig) -> pd.DataFrame:
+    """Run every selection step on face metadata; return the per-face decisions table."""
+    n = len(faces)
+    rank = seeded_rank(faces["face_id"], config.seed)
+    reason = gate_reasons(faces, config.gates).to_numpy(dtype=object).copy()
+    alive = lambda: np.array([r is None for r in reason])  # noqa: E731  (re-read after each step)
+
+    order = np.argsort(rank, kind="stable")
+    dup_photos = duplicate_photos([faces["photo_id"][i] for i in order], [sha256.get(faces["photo_id"][i]) for i in order])
+    reason[alive() & faces["photo_id"].isin(dup_photos).to_numpy()] = "duplicate_photo"
+
+    dh = np.array([hashes.get(f, 0) for f in faces["face_id"]], dtype=np.uint64)
+    live = np.flatnonzero(alive())
+    live_ordered = live[np.argsort(rank[live], kind="stable")]
+    near = near_duplicates(dh[live_ordered], faces["photo_id"].to_numpy(dtype=object)[live_ordered], config.near_duplicate_bits)
+    reason[live_ordered[near]] = "near_duplicate"
+
+    emb = np.array([np.asarray(e, dtype=np.float64) if e is not None and len(e) == 128 else np.full(128, np.nan)
+                    for e in faces["embedding"]]).reshape(n, 128)
+    live = alive()
+    # Clusters over the faces still in the running only: rejected blurry crops give noisy descriptors.
+    live_order = np.flatnonzero(live)[np.argsort(rank[live], kind="stable")]
+    identity = identity_clusters(emb, live_order, config.identity_threshold)
+    over = cap_per_group(pd.Series(np.where(identity >= 0, identity, None), dtype=object), rank, config.identity_cap)
+    reason[live & over] = "identity_cap"
+    live = alive()
+    over = cap_per_group(faces["owner_nsid"].where(live, None), rank, config.owner_cap)
+    reason[live & over] = "owner_cap"
+    live = np.flatnonzero(alive())
+    thin = balance_drop(faces.iloc[live].reset_index(drop=True), rank[live], config.balance)
+    reason[live[thin]] = "pose_balance"
+
+    b = config.balance
+    return pd.DataFrame({
+        "face_id": faces["face_id"], "photo_id": faces["photo_id"], "kept": np.array([r is None for r in reason]),
+        "reason": reason, "identity": identity, "dhash": [f"{int(h):016x}" for h in dh],
+        "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
+        "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
+        "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
+        "rank": rank,
+    })
+
+
+def histograms(decisions: pd.DataFrame, config: BalanceConfig) -> dict:
+    """Yaw, pitch and expression histograms over all faces that passed the gates, and the kept ones."""
+    passed = decisions[~decisions["reason"].isin(["crop_too_small", "face_too_small", "blurry", "landmarks_off", "low_score"])]
+    kept = decisions[decisions["kept"]]
+    out = {}
+    for name, col, edges in (("yaw", "yaw_bin", config.yaw_edges), ("pitch", "pitch_bin", config.pitch_edges),
+                             ("expression", "expression_bin", config.expression_edges)):
+        out[name] = {"before": histogram(passed[col], edges), "after": histogram(kept[col], edges)}
+    return out
+
+
+def _write_selected(kept_ids: list[str], where: dict[str, str], out: Path, per_shard: int, progress: bool) -> list[str]:
+    names = []
+    chunks = [kept_ids[i : i + per_shard] for i in range(0, len(kept_ids), per_shard)]
+    for k, chunk in enumerate(tqdm(chunks, desc="select: write", unit="shard", disable=not progress)):
+        sources = sorted({where[f] for f in chunk})
+        ds = pads.dataset(sources, format="parquet")
+        table = ds.to_table(filter=pads.field("face_id").isin(chunk))
+        table = table.sort_by([("face_id", "ascending"), ("resolution", "ascending")])
+        name = f"part-{k:05d}.parquet"
+        write_face_shard(table, out / name)
+        photos = Counter(table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution")))).column("photo_id").to_pylist())
+        write_status([{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name} for p, c in sorted(photos.items())],
+                     status_path(out, name))
+        names.append(name)
+    return names
+
+
+def _remove_extra_shards(out: Path, keep: list[str]) -> None:
+    # A previous run with more kept faces may have left higher-numbered shards.
+    for path in list(out.glob("part-*.parquet")) + list((out / STATUS_DIR).glob("part-*.parquet")):
+        if path.name not in keep:
+            path.unlink()
+
+
+def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectConfig | None = None,
+                 progress: bool = True) -> SelectSummary:
+    """Choose faces of ``dataset_dir`` for diversity; write them and the decisions to ``out_dir``.
+
+    Deterministic for a config and seed; rerunning (e.g. after a kill) rewrites the same bytes.
+    """
+    config = config or SelectConfig()
+    dataset_dir, out = Path(dataset_dir), Path(out_dir)
+    if out.resolve() == dataset_dir.resolve():
+        raise SelectError("the selected dataset must go to a different folder than its input")
+    faces, resolution = _read_meta(dataset_dir)
+    info = read_dataset_info(dataset_dir) if (dataset_dir / "_dataset.json").exists() else {}
+    download_dir = config.download_dir or info.get("config", {}).get("download_dir")
+    sha256 = _photo_sha256(download_dir, set(faces["photo_id"]))
+    hashes, where = _crop_hashes(dataset_dir, resolution, progress)
+    decisions = decide(faces, hashes, sha256, config)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    marker = out / SELECT_JSON
+    if marker.exists():
+        marker.unlink()  # the marker must never describe shards being rewritten
+    kept_ids = sorted(decisions.loc[decisions["kept"], "face_id"])
+    names = _write_selected(kept_ids, where, out, config.faces_per_shard, progress)
+    _remove_extra_shards(out, names)
+    with atomic_path(out / DECISIONS_FILE) as tmp:
+        pq.write_table(pa.Table.from_pandas(decisions, schema=DECISIONS_SCHEMA, preserve_index=False), tmp,
+                       compression="zstd")
+    dropped = dict(sorted(Counter(r for r in decisions["reason"] if isinstance(r, str)).items()))
+    summary = SelectSummary(str(out), len(decisions), len(kept_ids), dropped,
+                            int(decisions.loc[decisions["kept"] & (decisions["identity"] >= 0), "identity"].nunique()),
+                            histograms(decisions, config.balance), len(names))
+    cfg = {"stage": "select", "input": str(dataset_dir), **dataclasses.asdict(config)}
+    from ..shards import dataset_counts
+
+    write_dataset_json(out, cfg, dataset_counts(out))
+    atomic_write_text(marker, json.dumps({"config": cfg, **summary.to_dict()}, indent=2, default=str) + "\n")
+    log.info("%s", summary.format_text())
+    return summary
