@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "fdf.cli.annotate",
     "fdf.cli.serve",
     "fdf.cli.demo",
+    "fdf.cli.audit",
 )
 
 log = logging.getLogger("fdf")

@@ -1,0 +1,107 @@
+"""Attribution files for a dataset: CREDITS.md and credits.csv, one entry per photo (TASL).
+
+CC licences ask for title, author, source and licence, and for a note when the work was
+changed: every face crop is cropped and resized, and an anonymized output is modified further.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_write_text
+from .checks import license_of
+from .photos import load_photos
+from .render import md_escape
+
+log = logging.getLogger(__name__)
+
+CROPPED_NOTE = "cropped and resized to the face"
+ANONYMIZED_NOTE = "cropped and resized to the face; the face was replaced by a generated one (anonymized)"
+CSV_COLUMNS = ("photo_id", "title", "author", "author_url", "source_url", "license_id", "license_name",
+               "license_url", "faces", "changes")
+_NSID = re.compile(r"^\d+@N\d+$")
+# Inside a dataset folder, documents go under an underscore folder: pyarrow.dataset(DIR) tries
+# to read every other file as Parquet and fails on a CREDITS.md beside the shards.
+DOCS_DIR = "_docs"
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return ""
+    return str(value).strip()
+
+
+def default_docs_dir(path: str | Path) -> Path:
+    """Where credits and the dataset card go by default: DIR/_docs, or beside a manifest file."""
+    path = Path(path)
+    return path.parent if path.is_file() else path / DOCS_DIR
+
+
+def credit_rows(photos: pd.DataFrame, anonymized: bool = False) -> list[dict]:
+    """One attribution record per photo (the columns of :data:`CSV_COLUMNS`)."""
+    rows = []
+    for p in photos.sort_values("photo_id").to_dict("records"):
+        lic = license_of(p.get("license_id"))
+        nsid = _text(p.get("owner_nsid"))
+        rows.append({
+            "photo_id": str(p["photo_id"]),
+            "title": _text(p.get("title")),
+            "author": _text(p.get("owner_name")) or nsid,
+            "author_url": f"https://www.flickr.com/people/{nsid}/" if _NSID.match(nsid) else "",
+            "source_url": _text(p.get("photo_url")),
+            "license_id": None if lic is None else lic.id,
+            "license_name": lic.name if lic else _text(p.get("license_name")) or "unknown licence",
+            "license_url": _text(p.get("license_url")) or (lic.url if lic else ""),
+            "faces": "" if p.get("faces") is None or pd.isna(p.get("faces")) else int(p["faces"]),
+            "changes": ANONYMIZED_NOTE if anonymized else CROPPED_NOTE,
+        })
+    return rows
+
+
+def _link(label: str, url: str) -> str:
+    label = md_escape(label)
+    return f"[{label}](<{url}>)" if url else label
+
+
+def credits_markdown(rows: list[dict], dataset_name: str) -> str:
+    """CREDITS.md text: a sentence per photo, e.g. '"Title" by Author (source), CC BY 2.0; cropped'."""
+    out = [f"# Credits: {md_escape(dataset_name)}", "",
+           f"This dataset holds face crops of {len(rows)} photos. Each photo is credited below with its "
+           "title, author, source and licence, and what was changed.", ""]
+    for r in rows:
+        title = f"\u201c{r['title']}\u201d" if r["title"] else "Untitled"
+        author = _link(r["author"] or "unknown author", r["author_url"])
+        out.append(f"- {_link(title, r['source_url'])} by {author}, licensed under "
+                   f"{_link(r['license_name'], r['license_url'])}; {r['changes']}. (photo {md_escape(r['photo_id'])})")
+    return "\n".join(out) + "\n"
+
+
+def credits_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_credits(path: str | Path, out_dir: str | Path | None = None, anonymized: bool = False) -> dict:
+    """Write CREDITS.md and credits.csv for a dataset (or download folder / manifest).
+
+    ``out_dir`` defaults to ``DIR/_docs`` (beside a manifest file). Returns the
+    paths written and the number of photos credited.
+    """
+    photoset = load_photos(path)
+    path = Path(path)
+    out = Path(out_dir) if out_dir else default_docs_dir(path)
+    rows = credit_rows(photoset.photos, anonymized=anonymized)
+    md_path, csv_path = out / "CREDITS.md", out / "credits.csv"
+    atomic_write_text(md_path, credits_markdown(rows, path.name))
+    atomic_write_text(csv_path, credits_csv(rows))
+    log.info("credited %d photos in %s and %s", len(rows), md_path, csv_path)
+    return {"photos": len(rows), "markdown": str(md_path), "csv": str(csv_path)}

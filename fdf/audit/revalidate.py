@@ -1,0 +1,177 @@
+"""Ask Flickr what each photo's state is now: deleted or private, licence changed, opted out.
+
+One ``flickr.photos.getInfo`` call per photo, from a few threads. Each thread has its own
+FlickrClient (a client remembers its last HTTP response, so it is not shared across threads)
+but all share one RateLimiter, so the key's hourly budget holds across threads and processes.
+Findings are saved under ``_audit/`` so ``fdf remove --from-audit`` can act on them later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from ..atomic import atomic_write_text
+from ..errors import FdfError
+from ..flickr.client import FlickrApiError, FlickrClient, FlickrUnavailableError
+from ..flickr.search import is_opted_out
+from ..licenses import license_table
+from .checks import license_of
+
+log = logging.getLogger(__name__)
+
+DELETED = "deleted_or_private"
+LICENSE_CHANGED = "license_changed"
+OPTED_OUT = "opted_out"
+CHECK_FAILED = "check_failed"
+REASONS = (DELETED, LICENSE_CHANGED, OPTED_OUT, CHECK_FAILED)
+NOT_FOUND_CODE = 1  # Flickr: photo not found, deleted, or not visible to this caller
+
+
+@dataclass
+class Finding:
+    """One thing revalidation found about one photo."""
+
+    photo_id: str
+    owner_nsid: str | None
+    reason: str  # one of REASONS
+    old_license_id: int | None = None
+    new_license_id: int | None = None
+    new_license_name: str | None = None
+    revoked: bool = False  # the photo may no longer be used as before: remove it
+    detail: str = ""
+
+
+@dataclass
+class Revalidation:
+    """The result of one revalidation run."""
+
+    checked_at: str
+    api_url: str
+    photos_checked: int
+    seconds: float
+    findings: list[Finding] = field(default_factory=list)
+
+    def revoked_photo_ids(self) -> dict[str, str]:
+        """Photo id -> reason, for every finding that calls for removal."""
+        return {f.photo_id: f.reason for f in self.findings if f.revoked}
+
+    def by_owner(self) -> dict[str, list[Finding]]:
+        owners: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            owners.setdefault(f.owner_nsid or "(unknown owner)", []).append(f)
+        return dict(sorted(owners.items()))
+
+    def counts(self) -> dict[str, int]:
+        return {r: sum(f.reason == r for f in self.findings) for r in REASONS}
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "counts": self.counts()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Revalidation":
+        findings = [Finding(**f) for f in data.get("findings", [])]
+        return cls(data["checked_at"], data["api_url"], int(data["photos_checked"]), float(data["seconds"]), findings)
+
+
+def is_revoked_change(old_id: int | None, new_id: int | None) -> bool:
+    """True if the new licence grants less than the old: no longer commercial, no adaptations,
+    newly ShareAlike, or no longer a known open licence (e.g. All Rights Reserved)."""
+    old, new = license_of(old_id), license_of(new_id)
+    if new is None or new.id == 0:
+        return True
+    if old is None:
+        return False
+    return (old.commercial and not new.commercial) or (old.derivatives and not new.derivatives) or (
+        new.share_alike and not old.share_alike)
+
+
+def findings_from_info(photo: dict, info: dict) -> list[Finding]:
+    """Compare a photo row with its ``flickr.photos.getInfo`` answer."""
+    pid, owner = str(photo["photo_id"]), photo.get("owner_nsid")
+    old_id = None if photo.get("license_id") is None or pd.isna(photo.get("license_id")) else int(photo["license_id"])
+    found = []
+    p = info.get("photo", {})
+    try:
+        new_id = int(p.get("license"))
+    except (TypeError, ValueError):
+        new_id = None
+    if new_id != old_id:
+        lic = license_table().get(new_id) if new_id is not None else None
+        found.append(Finding(pid, owner, LICENSE_CHANGED, old_id, new_id, lic.name if lic else "unknown",
+                             revoked=is_revoked_change(old_id, new_id),
+                             detail=f"licence {old_id} -> {new_id}"))
+    tags = [t.get("raw") or t.get("_content") or "" for t in p.get("tags", {}).get("tag", [])]
+    if is_opted_out(tags):
+        found.append(Finding(pid, owner, OPTED_OUT, revoked=True, detail="tagged no_cv"))
+    return found
+
+
+def check_photo(client: FlickrClient, photo: dict) -> list[Finding]:
+    """Revalidate one photo; a failed call becomes a ``check_failed`` finding, never an exception."""
+    pid, owner = str(photo["photo_id"]), photo.get("owner_nsid")
+    try:
+        info = client.call("flickr.photos.getInfo", photo_id=pid)
+    except FlickrApiError as exc:
+        if exc.code == NOT_FOUND_CODE:
+            return [Finding(pid, owner, DELETED, revoked=True, detail=str(exc))]
+        return [Finding(pid, owner, CHECK_FAILED, detail=str(exc))]
+    except FlickrUnavailableError as exc:
+        return [Finding(pid, owner, CHECK_FAILED, detail=str(exc))]
+    return findings_from_info(photo, info)
+
+
+def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, progress: bool = False) -> Revalidation:
+    """Revalidate every row of ``photos`` (needs photo_id, owner_nsid, license_id).
+
+    FlickrAuthError (a rejected key) is raised: no photo can be checked with it.
+    """
+    if threads < 1:
+        raise FdfError(f"threads must be at least 1, got {threads}")
+    local = threading.local()
+
+    def thread_client() -> FlickrClient:
+        if not hasattr(local, "client"):
+            local.client = FlickrClient(client.config, rate_limiter=client.rate_limiter)
+        return local.client
+
+    rows = photos[["photo_id", "owner_nsid", "license_id"]].to_dict("records")
+    started = time.monotonic()
+    checked_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    findings: list[Finding] = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = pool.map(lambda row: check_photo(thread_client(), row), rows)
+        for found in tqdm(results, total=len(rows), desc="revalidate", unit="photo", disable=not progress):
+            findings += found
+    rev = Revalidation(checked_at, client.config.api_url, len(rows), round(time.monotonic() - started, 3), findings)
+    log.info("revalidated %d photos in %.1fs: %s", len(rows), rev.seconds, rev.counts())
+    return rev
+
+
+def save_revalidation(rev: Revalidation, audit_dir: str | Path) -> Path:
+    """Write ``revalidation-<UTC time>.json`` under ``audit_dir`` atomically; return its path."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = Path(audit_dir) / f"revalidation-{stamp}.json"
+    atomic_write_text(path, json.dumps(rev.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def latest_revalidation(audit_dir: str | Path) -> tuple[Path, Revalidation] | None:
+    """The newest saved revalidation under ``audit_dir`` (names sort by time), or None."""
+    files = sorted(Path(audit_dir).glob("revalidation-*.json"))
+    if not files:
+        return None
+    try:
+        return files[-1], Revalidation.from_dict(json.loads(files[-1].read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FdfError(f"{files[-1]} is not a readable revalidation: {exc}") from None
