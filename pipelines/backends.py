@@ -1,0 +1,75 @@
+"""Where joblib runs the stages: loky processes on this machine, or an existing Dask cluster.
+
+The download and annotate stages call ``joblib.Parallel`` without naming a backend, so the
+``joblib.parallel_config`` opened here decides. For Dask, the scheduler's task stream is recorded
+so a build can show which workers (and worker processes) did the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import joblib
+
+from fdf.errors import FdfError
+
+log = logging.getLogger(__name__)
+
+
+class BackendError(FdfError):
+    """The requested backend cannot be used (e.g. no Dask scheduler at the address)."""
+
+
+@dataclass
+class BackendInfo:
+    """The backend a build ran on; for Dask, tasks per worker and each worker's pid."""
+
+    name: str
+    scheduler: str | None = None
+    client_pid: int = field(default_factory=os.getpid)
+    workers: dict = field(default_factory=dict)  # worker address -> pid
+    tasks_by_worker: dict = field(default_factory=dict)  # worker address -> tasks run
+
+    @property
+    def worker_pids_used(self) -> list[int]:
+        """Pids of the workers that ran at least one task."""
+        return sorted(self.workers[w] for w in self.tasks_by_worker if w in self.workers)
+
+
+@contextlib.contextmanager
+def backend_context(name: str = "loky", scheduler: str | None = None, timeout: float = 10.0) -> Iterator[BackendInfo]:
+    """Run the enclosed stages on backend ``name`` ('loky' or 'dask' at ``scheduler``)."""
+    if name == "loky":
+        with joblib.parallel_config(backend="loky"):
+            yield BackendInfo("loky")
+        return
+    if name != "dask":
+        raise BackendError(f"unknown backend {name!r} (loky or dask)")
+    if not scheduler:
+        raise BackendError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+    try:
+        from dask.distributed import Client, get_task_stream
+    except ImportError:
+        raise BackendError("the dask backend needs dask[distributed]: pip install 'fdf-toolkit[dask]'") from None
+    try:
+        client = Client(scheduler, timeout=timeout, set_as_default=True)
+    except (OSError, TimeoutError) as exc:
+        raise BackendError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    info = BackendInfo("dask", scheduler)
+    try:
+        info.workers = {addr: w.get("pid") for addr, w in client.scheduler_info()["workers"].items()}
+        if not info.workers:
+            raise BackendError(f"the Dask scheduler at {scheduler} has no workers")
+        log.info("dask: %d workers at %s", len(info.workers), scheduler)
+        with joblib.parallel_config(backend="dask"), get_task_stream(client) as stream:
+            yield info
+        info.tasks_by_worker = dict(sorted(Counter(t["worker"] for t in stream.data).items()))
+        # Workers may have joined during the run; refresh their pids.
+        info.workers.update({a: w.get("pid") for a, w in client.scheduler_info()["workers"].items()})
+    finally:
+        client.close()

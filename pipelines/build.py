@@ -1,0 +1,164 @@
+"""`fdf build`: source → manifest → download → annotate → select (→ report), resumable.
+
+Layout of a build folder::
+
+    OUT/manifest.parquet      the photo manifest (written atomically; an existing one is reused)
+    OUT/download/             download shards + photos (fdf.download; resumes by its markers)
+    OUT/faces/                face shards of every detected face (fdf.annotate; resumes by _status/)
+    OUT/selected/             the faces chosen for diversity (fdf.select; deterministic rewrite)
+    OUT/report/               HTML + PNG report
+    OUT/_build/               config.json, summary.json (written last)
+
+Every stage works through batches and commits each batch atomically with a marker written last,
+so a build killed at any point is finished by running the same command again, and the selected
+faces equal those of an uninterrupted run (selection sorts by face id and ranks by a seeded hash,
+so it does not depend on how earlier stages were batched).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from fdf.atomic import atomic_write_text
+from fdf.errors import ConfigError
+from fdf.manifest import read_manifest, write_manifest
+
+from .backends import backend_context
+from .config import BuildConfig, SourceConfig
+from .summary import BuildSummary, StageSummary
+
+log = logging.getLogger(__name__)
+
+BUILD_DIR = "_build"
+
+
+def make_manifest(source: SourceConfig, path: Path, progress: bool = True) -> dict:
+    """Write the manifest of ``source`` to ``path``; return counts. Reuses an existing manifest."""
+    if path.exists():
+        return {"photos": len(read_manifest(path, columns=["photo_id"])), "reused": True}
+    if source.kind == "flickr":
+        from fdf.flickr import FlickrClient, FlickrConfig, SearchQuery, search_photos
+
+        try:
+            query = SearchQuery(**source.query)
+            client = FlickrClient(FlickrConfig.from_env(**source.flickr))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"flickr source: {str(exc).strip(chr(39))}") from None
+        return search_photos(client, query, out=path, progress=progress).summary()
+    df = _file_source_frame(source, progress)
+    write_manifest(df, path)
+    return {"photos": len(df)}
+
+
+def _file_source_frame(source: SourceConfig, progress: bool) -> pd.DataFrame:
+    opts = dict(source.options)
+    if source.kind == "fdf_metainfo":
+        from fdf.sources.fdf_metainfo import fdf_metainfo_to_manifest
+
+        return fdf_metainfo_to_manifest(source.path, yfcc_dump=opts.pop("yfcc_dump", None))[0]
+    if source.kind == "url_list":
+        from fdf.sources.url_list import url_list_to_manifest
+
+        return url_list_to_manifest(source.path, **opts).manifest
+    if source.kind == "folder":
+        from fdf.sources.local_folder import folder_to_manifest
+
+        return folder_to_manifest(source.path, progress=progress)[0]
+    return read_manifest(source.path)
+
+
+def _timed(summary: BuildSummary, name: str, fn) -> StageSummary:
+    started = time.monotonic()
+    stage = StageSummary(name)
+    fn(stage)
+    stage.seconds = round(time.monotonic() - started, 3)
+    summary.stages.append(stage)
+    log.info("stage %s done in %.1f s", name, stage.seconds)
+    return stage
+
+
+def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -> BuildSummary:
+    """Run (or resume) a whole build into ``out_dir``; return its summary (also in _build/summary.json)."""
+    from fdf.annotate.stage import annotate
+    from fdf.download import download_manifest
+    from fdf.select import select_faces
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_config(out, config)
+    summary = BuildSummary(str(out), str(out / "manifest.parquet"), str(out / "download"), str(out / "faces"),
+                           str(out / "selected"))
+    started = time.monotonic()
+
+    def source(stage: StageSummary) -> None:
+        counts = make_manifest(config.source, Path(summary.manifest), progress)
+        stage.skipped = bool(counts.pop("reused", False))
+        stage.counts = {k: v for k, v in counts.items() if isinstance(v, (int, float))}
+
+    def download(stage: StageSummary) -> None:
+        result = download_manifest(summary.manifest, summary.download_dir, config.download, progress=progress)
+        stage.counts = {"photos": result.manifest_rows, "ok": result.dataset_counts.get("ok", 0),
+                        "attempted": result.attempted, "images_per_s": result.images_per_s}
+        stage.failures = {k: v for k, v in result.dataset_counts.items() if k != "ok"}
+        stage.skipped = result.attempted == 0
+
+    def annotate_stage(stage: StageSummary) -> None:
+        result = annotate(summary.download_dir, summary.faces_dir, config.annotate)
+        by_status = result.counts.get("photos_by_status", {})
+        stage.counts = {"photos": result.photos_total, "faces": result.counts.get("faces", 0),
+                        "photos_with_faces": result.counts.get("photos_with_faces", 0)}
+        stage.failures = {k: v for k, v in by_status.items() if k != "ok"}
+        stage.skipped = result.photos_processed == 0
+
+    def select(stage: StageSummary) -> None:
+        config.select.download_dir = summary.download_dir
+        result = select_faces(summary.faces_dir, summary.selected_dir, config.select, progress=progress)
+        stage.counts = {"faces_in": result.faces_in, "faces_kept": result.faces_kept, "identities": result.identities}
+        stage.failures = result.dropped
+
+    with backend_context(config.backend, config.scheduler) as backend:
+        _timed(summary, "source", source)
+        _timed(summary, "download", download)
+        _timed(summary, "annotate", annotate_stage)
+    _timed(summary, "select", select)
+    summary.backend = {"name": backend.name, "scheduler": backend.scheduler, "workers": backend.workers,
+                       "tasks_by_worker": backend.tasks_by_worker, "worker_pids_used": backend.worker_pids_used}
+    if config.report:
+        from fdf.report import make_report
+
+        summary.report_dir = str(out / "report")
+
+        def report(stage: StageSummary) -> None:
+            stage.counts = {"figures": len(make_report(out, summary.report_dir, build_summary=summary.to_dict()).figures)}
+
+        _timed(summary, "report", report)
+    summary.seconds = round(time.monotonic() - started, 3)
+    summary.write(out / BUILD_DIR / "summary.json")
+    return summary
+
+
+def _check_same_config(out: Path, config: BuildConfig) -> None:
+    """Record the config; refuse to resume a folder built with a different source or stages."""
+    path = out / BUILD_DIR / "config.json"
+    current = config.to_dict()
+    comparable = _data_settings(current)
+    if path.exists():
+        before = _data_settings(json.loads(path.read_text(encoding="utf-8")))
+        if before != comparable:
+            changed = sorted(k for k in set(before) | set(comparable) if before.get(k) != comparable.get(k))
+            raise ConfigError(f"{out} was built with a different config ({', '.join(changed)} changed); "
+                              "use a new --out folder")
+    atomic_write_text(path, json.dumps(current, indent=2) + "\n")
+
+
+def _data_settings(config: dict) -> dict:
+    # Backend, report and how Flickr is reached (endpoint, rate limit) do not change the data,
+    # so a build may resume on another backend or against a restarted server.
+    out = {k: v for k, v in config.items() if k not in ("backend", "scheduler", "report")}
+    out["source"] = {k: v for k, v in out.get("source", {}).items() if k != "flickr"}
+    return out
