@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "fdf.cli.serve",
     "fdf.cli.demo",
     "fdf.cli.audit",
+    "fdf.cli.anonymize",
+    "fdf.cli.build",
 )
 
 log = logging.getLogger("fdf")
