@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import re
 import time
 import urllib.request
@@ -13,8 +11,15 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError, IncompleteRead, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import (
+    HTTPError,
+    IncompleteRead,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
+from ..retry import backoff_delay as _backoff
+from ..retry import retry_after_seconds
 from .config import DownloadConfig
 
 log = logging.getLogger(__name__)
@@ -66,23 +71,9 @@ def robots_disallows(headers) -> bool:
     return bool(_NOAI.search(value))
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a Retry-After header (seconds or an HTTP date) into seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def backoff_delay(attempt: int, config: DownloadConfig) -> float:
-    """Exponential backoff with full jitter: uniform in [0.5, 1.5) x backoff x 2^attempt, capped."""
-    return min(config.max_backoff, config.backoff * (2**attempt) * (0.5 + random.random()))
+    """This config's backoff before retry number ``attempt + 1``."""
+    return _backoff(attempt, config.backoff, config.max_backoff)
 
 
 def check_url(url: str | None) -> str:

@@ -7,11 +7,9 @@ The API secret is only used to sign requests; it is redacted from anything we ra
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import flickrapi
 import requests
 
 from ..errors import FdfError
+from ..retry import backoff_delay, retry_after_seconds
 from .ratelimit import RateLimiter, default_state_path
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ class FlickrConfig:
     backoff_max: float = 60.0
 
     @classmethod
-    def from_env(cls, **overrides) -> "FlickrConfig":
+    def from_env(cls, **overrides) -> FlickrConfig:
         """Key and secret from FLICKR_API_KEY / FLICKR_API_SECRET, endpoint from FLICKR_API_URL."""
         values = {
             "api_key": os.environ.get("FLICKR_API_KEY", ""),
@@ -75,21 +74,6 @@ class FlickrConfig:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class FlickrClient:
@@ -171,8 +155,7 @@ class FlickrClient:
             self._sleep(retry_in)
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.config.backoff_max, self.config.backoff_base * (2 ** attempt))
-        return delay * (0.5 + random.random() / 2)  # jitter spreads retries of many workers
+        return backoff_delay(attempt, self.config.backoff_base, self.config.backoff_max)
 
     def _classify_flickr_error(self, method: str, exc: flickrapi.FlickrError, attempt: int) -> float:
         """Return seconds to wait before retrying ``exc``, or raise if it should not be retried."""
@@ -195,7 +178,7 @@ class FlickrClient:
                 f"{method}: still failing after {attempt + 1} attempts (last: HTTP {status}, code {code})"
             )) from None
         header = response.headers.get("Retry-After") if response is not None else None
-        wait = _retry_after_seconds(header)
+        wait = retry_after_seconds(header)
         if wait is None:
             wait = self._backoff(attempt)
         wait = min(wait, max(self.config.backoff_max, 1.0))
