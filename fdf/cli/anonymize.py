@@ -1,0 +1,103 @@
+"""``fdf anonymize`` (photos, folders, videos) and ``fdf evaluate-privacy``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "anonymize",
+        help="replace every face in photos, folders and videos; write them without metadata",
+        description="Anonymize faces. Folders are walked recursively and mirrored under --out. "
+        "A file that cannot be read or anonymized gets no output and makes the exit status 1; "
+        "rerunning skips outputs that exist.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo, video or folder")
+    p.add_argument("--out", required=True, help="output folder (must not be inside an input folder)")
+    p.add_argument("--mode", choices=["gan", "blur", "pixelate", "mask"], default="gan",
+                   help="gan: generated faces (default); blur, pixelate, mask")
+    p.add_argument("--threshold", type=float, default=None, help="detector score threshold (default 0.25: recall first)")
+    p.add_argument("--min-size", type=float, default=None, help="ignore faces smaller than this many pixels (default 8)")
+    p.add_argument("--max-side", type=int, default=1600, help="detect on a copy at most this large (0: full size)")
+    p.add_argument("--dilation", type=float, default=None,
+                   help="grow each face region by this fraction of the face box per side (default 0.15)")
+    p.add_argument("--checkpoint", default=None, help="generator checkpoint for gan mode (default: bundled weights)")
+    p.add_argument("--device", default="cpu", help="torch device for gan mode")
+    p.add_argument("--seed", type=int, default=0, help="base seed of generated faces")
+    p.add_argument("--jpeg-quality", type=int, default=95)
+    p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
+    p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
+    p.add_argument("--hold-frames", type=int, default=None, help="frames a lost face stays anonymized (default 15)")
+    p.add_argument("--no-audio", action="store_true", help="drop the audio of videos (default: keep it)")
+    p.add_argument("--boxes-json", default=None, metavar="PATH", help="write the faces found per file to this JSON file")
+    p.add_argument("--preview", action="store_true",
+                   help="also write side-by-side previews to OUT/_previews/ (they show the ORIGINAL faces)")
+    p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_anonymize)
+
+    p = subparsers.add_parser("evaluate-privacy",
+                              help="count faces still recognisable and metadata left in anonymized files")
+    p.add_argument("originals", help="folder of original photos/videos")
+    p.add_argument("anonymized", help="folder written by `fdf anonymize` from them")
+    p.add_argument("--threshold", type=float, default=0.6, help="dlib identity distance counted as a leak (default 0.6)")
+    p.add_argument("--frame-step", type=int, default=10, help="videos: compare every n-th frame")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_evaluate_privacy)
+
+
+def _configs(args):
+    from anonymizer.inference import AnonymizeConfig, DetectConfig
+    from anonymizer.video import TrackerConfig, VideoConfig
+
+    detect = DetectConfig(max_side=args.max_side or None)
+    if args.threshold is not None:
+        detect.threshold = args.threshold
+    if args.min_size is not None:
+        detect.min_size = args.min_size
+    detect.__post_init__()  # validate the overrides
+    config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=args.device,
+                             seed=args.seed, jpeg_quality=args.jpeg_quality)
+    if args.dilation is not None:
+        config.dilation = args.dilation
+        config.__post_init__()
+    tracker = TrackerConfig() if args.hold_frames is None else TrackerConfig(hold_frames=args.hold_frames)
+    video = VideoConfig(codec=args.codec, crf=args.crf, keep_audio=not args.no_audio, tracker=tracker)
+    return config, video
+
+
+def run_anonymize(args) -> int:
+    from anonymizer.inference import anonymize_paths
+
+    config, video = _configs(args)
+    report = anonymize_paths(args.inputs, args.out, config, video, overwrite=args.overwrite,
+                             boxes_json=args.boxes_json, preview=args.preview)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        counts = report.counts()
+        faces = sum(r.faces or 0 for r in report.results)
+        print(f"anonymized {counts['done']} files ({faces} faces or face tracks), "
+              f"skipped {counts['skipped']} existing, failed {counts['failed']}")
+    for r in report.failed:
+        print(f"failed (no output written): {r.error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def run_evaluate_privacy(args) -> int:
+    from anonymizer.privacy import PrivacyConfig, evaluate_privacy
+
+    if args.frame_step < 1:
+        from fdf.errors import FdfError
+
+        raise FdfError(f"--frame-step must be >= 1, got {args.frame_step}")
+    report = evaluate_privacy(args.originals, args.anonymized,
+                              PrivacyConfig(threshold=args.threshold, frame_step=args.frame_step))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for key, value in report.totals().items():
+            print(f"{key}: {value}")
+    return 0 if report.clean else 1
