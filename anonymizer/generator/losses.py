@@ -1,0 +1,88 @@
+"""GAN losses: DeepPrivacy's WGAN-GP with the epsilon penalty, and DeepPrivacy2's
+non-saturating loss with the R1 penalty.
+
+Every term is a mean over the batch of per-sample values, so averaging gradients over
+processes equals one process with the whole batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+LOSS_KINDS = ("wgan-gp", "nsgan-r1")
+
+
+@dataclass
+class LossConfig:
+    """Which loss and its penalty weights."""
+
+    kind: str = "nsgan-r1"
+    gp_lambda: float = 10.0  # WGAN-GP gradient penalty weight
+    epsilon: float = 0.001  # WGAN-GP drift penalty on real scores (DeepPrivacy, after ProGAN)
+    r1_gamma: float = 1.0  # R1 weight (the penalty is gamma / 2 * |grad|^2)
+    r1_every: int = 4  # lazy R1: apply every k discriminator steps, scaled by k
+    l1_weight: float = 0.0  # optional L1 to the real face inside the mask (0: pure GAN)
+
+    def validate(self) -> None:
+        if self.kind not in LOSS_KINDS:
+            raise ValueError(f"loss kind must be one of {LOSS_KINDS}, got {self.kind!r}")
+        if self.r1_every < 1:
+            raise ValueError("r1_every must be >= 1")
+
+
+Critic = Callable[[torch.Tensor], torch.Tensor]
+
+
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: mean of (|grad D(x_hat)| - 1)^2 on points between real and fake (``alpha``: N x 1 x 1 x 1)."""
+    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(critic: Critic, real: torch.Tensor) -> torch.Tensor:
+    """R1: mean squared gradient norm of D at real samples."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(real).sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def discriminator_loss(
+    config: LossConfig, critic: Critic, real: torch.Tensor, fake: torch.Tensor, step: int, alpha: torch.Tensor
+) -> tuple[torch.Tensor, dict]:
+    """Discriminator loss and its parts (floats) for logging."""
+    real_score, fake_score = critic(real), critic(fake.detach())
+    parts: dict[str, float] = {"d_real": real_score.mean().item(), "d_fake": fake_score.mean().item()}
+    if config.kind == "wgan-gp":
+        loss = fake_score.mean() - real_score.mean() + config.epsilon * (real_score**2).mean()
+        gp = gradient_penalty(critic, real, fake, alpha)
+        loss = loss + config.gp_lambda * gp
+        parts["gp"] = gp.item()
+    else:
+        loss = F.softplus(fake_score).mean() + F.softplus(-real_score).mean()
+        if step % config.r1_every == 0 and config.r1_gamma > 0:
+            r1 = r1_penalty(critic, real)
+            loss = loss + config.r1_gamma / 2 * r1 * config.r1_every
+            parts["r1"] = r1.item()
+    parts["d_loss"] = loss.item()
+    return loss, parts
+
+
+def generator_loss(
+    config: LossConfig, critic: Critic, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, dict]:
+    """Generator loss and its parts for logging."""
+    score = critic(fake)
+    loss = -score.mean() if config.kind == "wgan-gp" else F.softplus(-score).mean()
+    parts = {"g_adv": loss.item()}
+    if config.l1_weight > 0:
+        hole = 1 - mask
+        l1 = ((fake - real).abs() * hole).flatten(1).sum(1) / hole.flatten(1).sum(1).clamp(min=1) / 3
+        loss = loss + config.l1_weight * l1.mean()
+        parts["g_l1"] = l1.mean().item()
+    parts["g_loss"] = loss.item()
+    return loss, parts

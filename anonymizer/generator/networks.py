@@ -1,0 +1,162 @@
+"""DeepPrivacy-style networks: a U-Net generator conditioned at every resolution and a
+conditional discriminator.
+
+The generator's encoder reads the condition (masked crop, mask, keypoint maps); the mask and
+keypoint maps are pooled down and concatenated again at every resolution, in the encoder and
+the decoder, so pose information is never lost in the bottleneck. The latent code goes through
+a small mapping network and modulates every decoder convolution (per-channel scale and shift),
+so the face varies with the seed while the surroundings stay fixed.
+
+There is no batch normalisation and no cross-sample statistic anywhere: each sample's output
+depends on that sample only, which is what makes multi-process training equal to one process
+with the same global batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conditioning import CONDITION_CHANNELS, NUM_KEYPOINTS
+
+SUPPORTED_RESOLUTIONS = (32, 64, 128, 256)
+MIN_RESOLUTION = 4
+# Mask + keypoint maps, re-injected at every resolution.
+_SIDE_CHANNELS = 1 + NUM_KEYPOINTS
+
+
+@dataclass
+class NetworkConfig:
+    """Sizes of the generator and discriminator (the discriminator reuses the channel plan)."""
+
+    resolution: int = 64
+    base_channels: int = 32
+    max_channels: int = 256
+    z_dim: int = 64
+    w_dim: int = 128
+
+    def validate(self) -> None:
+        if self.resolution not in SUPPORTED_RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {self.resolution}")
+        if self.base_channels < 4 or self.max_channels < self.base_channels:
+            raise ValueError("need base_channels >= 4 and max_channels >= base_channels")
+        if self.z_dim < 1 or self.w_dim < 1:
+            raise ValueError("z_dim and w_dim must be positive")
+
+    def channels(self) -> list[int]:
+        """Feature channels per level, from full resolution down to 4 x 4."""
+        levels = int(math.log2(self.resolution // MIN_RESOLUTION)) + 1
+        return [min(self.base_channels * 2**i, self.max_channels) for i in range(levels)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def side_inputs(condition: torch.Tensor, size: int) -> torch.Tensor:
+    """Mask and keypoint maps pooled to ``size``: max-pooling keeps a single-pixel keypoint."""
+    side = condition[:, 3:CONDITION_CHANNELS]
+    if side.shape[-1] == size:
+        return side
+    factor = side.shape[-1] // size
+    mask = F.avg_pool2d(side[:, :1], factor)  # fraction of known pixels
+    points = F.max_pool2d(side[:, 1:], factor)
+    return torch.cat([mask, points], dim=1)
+
+
+def _act(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+class ModulatedConv(nn.Module):
+    """3x3 convolution followed by a per-channel scale and shift predicted from w."""
+
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.style = nn.Linear(w_dim, 2 * out_ch)
+        nn.init.zeros_(self.style.weight)
+        nn.init.zeros_(self.style.bias)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.style(w)[:, :, None, None].chunk(2, dim=1)
+        return _act(self.conv(x) * (1 + scale) + shift)
+
+
+class Generator(nn.Module):
+    """U-Net: condition (N x 11 x R x R) and latent z (N x z_dim) -> image N x 3 x R x R in about [-1, 1]."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        ch = config.channels()
+        self.mapping = nn.Sequential(
+            nn.Linear(config.z_dim, config.w_dim), nn.LeakyReLU(0.2), nn.Linear(config.w_dim, config.w_dim), nn.LeakyReLU(0.2)
+        )
+        self.stem = nn.Conv2d(CONDITION_CHANNELS, ch[0], 3, padding=1)
+        self.down = nn.ModuleList(
+            nn.Conv2d(ch[i] + _SIDE_CHANNELS, ch[i + 1], 3, stride=2, padding=1) for i in range(len(ch) - 1)
+        )
+        self.bottleneck = ModulatedConv(ch[-1] + _SIDE_CHANNELS, ch[-1], config.w_dim)
+        # Decoder level i (from 4x4 up): upsampled features + encoder skip + side inputs.
+        self.up = nn.ModuleList(
+            ModulatedConv(ch[i + 1] + ch[i] + _SIDE_CHANNELS, ch[i], config.w_dim) for i in reversed(range(len(ch) - 1))
+        )
+        self.refine = ModulatedConv(ch[0] + _SIDE_CHANNELS, ch[0], config.w_dim)
+        self.to_rgb = nn.Conv2d(ch[0], 3, 1)
+
+    def forward(self, condition: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        w = self.mapping(z)
+        x = _act(self.stem(condition))
+        skips = []
+        for conv in self.down:
+            skips.append(x)
+            x = _act(conv(torch.cat([x, side_inputs(condition, x.shape[-1])], 1)))
+        x = self.bottleneck(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
+        for conv, skip in zip(self.up, reversed(skips)):
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = conv(torch.cat([x, skip, side_inputs(condition, x.shape[-1])], 1), w)
+        x = self.refine(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
+        return self.to_rgb(x)
+
+
+class Discriminator(nn.Module):
+    """Conditional critic: (image, condition) -> one score per sample."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        ch = config.channels()
+        self.stem = nn.Conv2d(3 + CONDITION_CHANNELS, ch[0], 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(ch[i], ch[i], 3, padding=1), nn.LeakyReLU(0.2),
+                nn.Conv2d(ch[i], ch[i + 1], 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            )
+            for i in range(len(ch) - 1)
+        )
+        self.head = nn.Sequential(
+            nn.Conv2d(ch[-1], ch[-1], 3, padding=1), nn.LeakyReLU(0.2), nn.Flatten(),
+            nn.Linear(ch[-1] * MIN_RESOLUTION**2, ch[-1]), nn.LeakyReLU(0.2), nn.Linear(ch[-1], 1),
+        )
+
+    def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        x = _act(self.stem(torch.cat([image, condition], 1)))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x).squeeze(1)
+
+
+def composite(generated: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """Known pixels from the condition, generated pixels inside the mask (what D and users see)."""
+    mask = condition[:, 3:4]
+    return condition[:, :3] * mask + generated * (1 - mask)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

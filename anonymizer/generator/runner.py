@@ -1,0 +1,151 @@
+"""Inference API: load a trained generator and replace faces in batches of crops.
+
+    from anonymizer.generator import load_generator
+    gen = load_generator()                      # the bundled model in anonymizer/weights/
+    out = gen.generate(crops, boxes, keypoints, seeds=[0, 1, 2])
+
+Crops are uint8 N x R x R x 3 (R = ``gen.resolution``); boxes N x 4 and keypoints N x 7 x 3 in
+crop pixels. The face box is masked out before the network runs. Each face's latent code is
+drawn from its own seed, so a face's result does not depend on which other faces share its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from fdf.atomic import atomic_path
+from fdf.errors import FdfError
+
+from .conditioning import build_condition, check_inputs, to_float_image, to_uint8_image
+from .networks import Generator, NetworkConfig, composite
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+BUNDLED_WEIGHTS = WEIGHTS_DIR / "generator.safetensors"
+EMA_PREFIX = "generator_ema."
+
+
+class GeneratorError(FdfError):
+    """No usable generator weights, or bad input to the generator."""
+
+
+class GeneratorRunner:
+    """A generator in eval mode on one device, with the batch API the anonymizer uses."""
+
+    def __init__(self, generator: Generator, device: str | torch.device = "cpu", batch_size: int = 64, source: str = ""):
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.batch_size = batch_size
+        self.source = source
+
+    @property
+    def resolution(self) -> int:
+        return self.generator.config.resolution
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.config.z_dim
+
+    def latents(self, seeds: Sequence[int]) -> torch.Tensor:
+        """One latent code per seed (independent of batch composition)."""
+        return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+    @torch.no_grad()
+    def generate(self, crops: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray, seeds: Sequence[int]) -> np.ndarray:
+        """Generated crops, uint8 N x R x R x 3: known pixels kept, the box region generated."""
+        crops = np.asarray(crops)
+        boxes = np.asarray(boxes, dtype=np.float32)
+        keypoints = np.asarray(keypoints, dtype=np.float32)
+        try:
+            check_inputs(crops, boxes, keypoints, self.resolution)
+        except ValueError as exc:
+            raise GeneratorError(str(exc)) from None
+        if len(seeds) != len(crops):
+            raise GeneratorError(f"need one seed per crop: {len(seeds)} seeds for {len(crops)} crops")
+        out = np.empty_like(crops)
+        for start in range(0, len(crops), self.batch_size):
+            part = slice(start, start + self.batch_size)
+            images = to_float_image(torch.from_numpy(crops[part]).permute(0, 3, 1, 2)).to(self.device)
+            condition, _ = build_condition(images, torch.from_numpy(boxes[part]), torch.from_numpy(keypoints[part]))
+            generated = self.generator(condition, self.latents(seeds[part]).to(self.device))
+            out[part] = to_uint8_image(composite(generated.float(), condition)).cpu().numpy()
+        return out
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k[len(EMA_PREFIX):]: fh.get_tensor(k) for k in fh.keys() if k.startswith(EMA_PREFIX)}
+    except Exception as exc:  # safetensors' own error types for corrupt or foreign files
+        raise GeneratorError(f"cannot read generator weights {path}: {exc}") from None
+    if not tensors:
+        raise GeneratorError(f"{path} holds no generator EMA weights ({EMA_PREFIX}*)")
+    return tensors, meta
+
+
+def _network_config(meta: dict, path: Path) -> NetworkConfig:
+    if "network" in meta:
+        values = json.loads(meta["network"])
+    elif "info" in meta:
+        values = json.loads(meta["info"])["config"]["network"]
+    else:
+        raise GeneratorError(f"{path} does not say which network it holds (no 'network' metadata)")
+    return NetworkConfig(**values)
+
+
+def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
+    """A weights file from None (bundled), a run folder (its newest checkpoint) or a file path."""
+    if checkpoint is None:
+        if not BUNDLED_WEIGHTS.is_file():
+            raise GeneratorError(f"the bundled generator weights are missing: {BUNDLED_WEIGHTS}")
+        return BUNDLED_WEIGHTS
+    path = Path(checkpoint)
+    if path.is_dir():
+        found = sorted(path.glob("checkpoint-*.safetensors"))
+        found = [p for p in found if not p.name.startswith(".")]
+        if not found:
+            raise GeneratorError(f"{path} holds no checkpoint-*.safetensors")
+        return found[-1]
+    if not path.is_file():
+        raise GeneratorError(f"generator checkpoint not found: {path}")
+    return path
+
+
+def load_generator(checkpoint: str | Path | None = None, device: str = "cpu", batch_size: int = 64) -> GeneratorRunner:
+    """Load the EMA generator from a training checkpoint, a run folder, exported weights, or
+    (``None``) the model bundled with the package."""
+    path = resolve_checkpoint(checkpoint)
+    tensors, meta = _read(path)
+    config = _network_config(meta, path)
+    generator = Generator(config)
+    try:
+        generator.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise GeneratorError(f"{path} does not match its network config: {str(exc).splitlines()[0]}") from None
+    log.debug("loaded generator from %s (%d px)", path, config.resolution)
+    return GeneratorRunner(generator, device=device, batch_size=batch_size, source=str(path))
+
+
+def export_generator(checkpoint: str | Path, out_path: str | Path, extra_metadata: dict | None = None) -> Path:
+    """Write only the EMA generator of a checkpoint (what inference needs) to ``out_path``."""
+    from safetensors.torch import save_file
+
+    path = resolve_checkpoint(checkpoint)
+    tensors, meta = _read(path)
+    config = _network_config(meta, path)
+    metadata = {"network": json.dumps(config.to_dict()), "source": path.name, **(extra_metadata or {})}
+    if "info" in meta:
+        metadata["step"] = str(json.loads(meta["info"]).get("step", ""))
+    with atomic_path(out_path) as tmp:
+        save_file({EMA_PREFIX + k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    return Path(out_path)

@@ -1,0 +1,124 @@
+"""Training configuration: dataclasses read from and written to YAML.
+
+An experiment is one YAML file (see ``manifests/train_*.yaml``); unknown keys are errors, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from fdf.atomic import atomic_write_text
+from fdf.errors import ConfigError
+
+from ..generator.augment import AugmentConfig
+from ..generator.losses import LossConfig
+from ..generator.networks import NetworkConfig
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # face-shard dataset or FDF folder; relative paths are from the config file
+    batch_size: int = 32  # global batch, split over processes
+    workers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 0.002
+    lr_d: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved beside every checkpoint."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    steps: int = 10000
+    seed: int = 0
+    ema_halflife_images: float = 10000.0
+    log_every: int = 20
+    sample_every: int = 500
+    checkpoint_every: int = 500  # steps
+    checkpoint_every_seconds: float = 0.0  # also checkpoint after this much wall time (0: off)
+    keep_checkpoints: int = 3
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast, used only on CUDA
+    threads: int = 0  # torch CPU threads per process (0: torch's default)
+    tensorboard: bool = True  # used only when the tensorboard package is installed
+
+    def validate(self) -> None:
+        try:
+            self.network.validate()
+            self.loss.validate()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.data.batch_size < 1 or self.steps < 1 or self.data.workers < 0:
+            raise ConfigError("batch_size and steps must be >= 1, workers >= 0")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.checkpoint_every < 1 or self.log_every < 1 or self.sample_every < 1 or self.keep_checkpoints < 1:
+            raise ConfigError("checkpoint_every, log_every, sample_every and keep_checkpoints must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
+        elif isinstance(default, bool):
+            # YAML gives real booleans; strings like "false" would otherwise be truthy.
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{name} must be true or false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}.{name} must be a number, got {value!r}")
+        else:
+            kwargs[name] = type(default)(value) if default is not None and not isinstance(default, str) else value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict, base_dir: str | Path | None = None) -> TrainConfig:
+    """Build and validate a TrainConfig; a relative ``data.path`` is resolved against ``base_dir``."""
+    config = _build(TrainConfig, values or {}, "config")
+    if base_dir is not None and config.data.path and not Path(config.data.path).is_absolute():
+        config.data.path = str((Path(base_dir) / config.data.path).resolve())
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training config; raise ConfigError saying what is wrong."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return config_from_dict(values or {}, base_dir=path.parent)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    """Write the config as YAML, atomically."""
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,83 @@
+"""Training batches from face shards (or an FDF folder), in an order that can resume exactly.
+
+The order of global batch ``s`` depends only on the seed and ``s``: epoch ``e`` is a fixed
+permutation drawn from ``seed + e``. A resumed run starts at its step; process ``r`` of ``W``
+takes the ``r``-th slice of every global batch, so W processes see exactly the samples one
+process would.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from fdf.errors import ConfigError
+from fdf.torch_data import FaceShardDataset
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Endless per-process batches of dataset indices, starting at global step ``start_step``."""
+
+    def __init__(self, size: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1):
+        if global_batch % world_size:
+            raise ConfigError(f"batch_size {global_batch} must be divisible by the {world_size} processes")
+        if size < global_batch:
+            raise ConfigError(f"the dataset has {size} faces, fewer than one batch of {global_batch}")
+        self.size, self.global_batch, self.seed = size, global_batch, seed
+        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+        self.steps_per_epoch = size // global_batch
+        self.local_batch = global_batch // world_size
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
+
+    def batch_indices(self, step: int) -> list[int]:
+        """This process's indices for global step ``step``."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        start = position * self.global_batch + self.rank * self.local_batch
+        return self._permutation(epoch)[start : start + self.local_batch].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        epoch, perm = -1, None
+        while True:
+            e, position = divmod(step, self.steps_per_epoch)
+            if e != epoch:
+                epoch, perm = e, self._permutation(e)
+            start = position * self.global_batch + self.rank * self.local_batch
+            yield perm[start : start + self.local_batch].tolist()
+            step += 1
+
+    def __len__(self) -> int:  # endless; DataLoader only needs a number
+        return 2**31
+
+
+def collate_faces(items: list[dict]) -> dict:
+    """Stack dataset items: image uint8 N x 3 x R x R, bbox N x 4, keypoints N x 7 x 3, face_id list."""
+    return {
+        "image": torch.stack([i["image"] for i in items]),
+        "bbox": torch.stack([i["bbox"] for i in items]),
+        "keypoints": torch.stack([i["keypoints"] for i in items]),
+        "face_id": [i["face_id"] for i in items],
+    }
+
+
+def open_faces(path: str, resolution: int, split: str = "train") -> FaceShardDataset:
+    """The dataset of one split; a clear error when the path is not set."""
+    if not path:
+        raise ConfigError("data.path is empty: set it in the config to a face-shard dataset or FDF folder")
+    return FaceShardDataset(path, resolution, split)
+
+
+def training_batches(
+    dataset: FaceShardDataset, global_batch: int, seed: int, start_step: int, workers: int, rank: int = 0, world_size: int = 1
+) -> Iterator[dict]:
+    """Endless iterator of collated batches starting at ``start_step`` (decoded in ``workers`` processes)."""
+    sampler = ResumableBatchSampler(len(dataset), global_batch, seed, start_step, rank, world_size)
+    loader = DataLoader(
+        dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_faces,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+    )
+    return iter(loader)

@@ -1,0 +1,309 @@
+"""The training loop: ``train(config, run_dir)`` for one process or one of many under torchrun.
+
+A run folder holds ``config.yaml``, ``checkpoint-<step>.safetensors`` (the newest few),
+``log.jsonl`` (one JSON object per logged step), ``samples/step-<step>.png`` and, when the
+tensorboard package is installed, ``tensorboard/``. Every random number of a step is drawn
+for the whole global batch from one generator whose state is checkpointed, so a resumed run
+and a multi-process run reproduce an uninterrupted single-process run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fdf.atomic import atomic_path
+from fdf.errors import FdfError
+
+from ..generator.augment import augment_batch, draw_augmentation
+from ..generator.conditioning import build_condition, to_float_image, to_uint8_image
+from ..generator.ema import ema_beta, make_ema, update_ema
+from ..generator.losses import discriminator_loss, generator_loss
+from ..generator.networks import Discriminator, Generator, composite, count_parameters
+from . import ddp
+from .checkpoint import checkpoint_path, latest_checkpoint, prune_checkpoints, restore_checkpoint, save_checkpoint
+from .config import TrainConfig, load_config, save_config
+from .data import open_faces, training_batches
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.yaml"
+LOG_NAME = "log.jsonl"
+SAMPLE_FACES = 8
+SAMPLE_SEEDS = (0, 1, 2)
+
+
+class TrainError(FdfError):
+    """The run folder or config does not allow the requested training."""
+
+
+@dataclass
+class TrainSummary:
+    run_dir: str
+    start_step: int
+    end_step: int
+    images_per_second: float
+    checkpoint: str
+
+
+@dataclass
+class _State:
+    generator: Generator
+    discriminator: Discriminator
+    ema: Generator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    rng: torch.Generator
+    step: int = 0
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("device 'cuda' requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def _build_state(config: TrainConfig, device: torch.device) -> _State:
+    torch.manual_seed(config.seed)  # same initial weights in every process
+    generator = Generator(config.network).to(device)
+    discriminator = Discriminator(config.network).to(device)
+    betas = (config.optim.beta1, config.optim.beta2)
+    return _State(
+        generator=generator,
+        discriminator=discriminator,
+        ema=make_ema(generator),
+        opt_g=torch.optim.Adam(generator.parameters(), lr=config.optim.lr_g, betas=betas),
+        opt_d=torch.optim.Adam(discriminator.parameters(), lr=config.optim.lr_d, betas=betas),
+        rng=torch.Generator().manual_seed(config.seed + 1),
+    )
+
+
+def _modules(state: _State) -> dict:
+    return {"generator": state.generator, "discriminator": state.discriminator, "generator_ema": state.ema}
+
+
+def _autocast(device: torch.device, enabled: bool):
+    # Mixed precision only on CUDA: bf16 needs no loss scaling, and CPU autocast is slower here.
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _slice(tensor: torch.Tensor, info: ddp.DistInfo) -> torch.Tensor:
+    local = tensor.shape[0] // info.world_size
+    return tensor[info.rank * local : (info.rank + 1) * local]
+
+
+def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistInfo, device: torch.device) -> dict:
+    """One discriminator and one generator update on this process's slice of the global batch."""
+    n_global = config.data.batch_size
+    z_dim = config.network.z_dim
+    # Draw for the global batch, keep this process's rows: identical numbers for any world size.
+    draws = _slice(draw_augmentation(n_global, state.rng), info)
+    z_d = _slice(torch.randn(n_global, z_dim, generator=state.rng), info).to(device)
+    z_g = _slice(torch.randn(n_global, z_dim, generator=state.rng), info).to(device)
+    alpha = _slice(torch.rand(n_global, 1, 1, 1, generator=state.rng), info).to(device)
+
+    batch = augment_batch({**batch, "image": to_float_image(batch["image"])}, config.augment, draws)
+    real = batch["image"].to(device)
+    condition, mask = build_condition(real, batch["bbox"].to(device), batch["keypoints"].to(device))
+    amp = _autocast(device, config.amp)
+
+    def critic(image):
+        with amp:
+            return state.discriminator(image, condition).float()
+
+    with torch.no_grad(), amp:
+        fake = composite(state.generator(condition, z_d).float(), condition)
+    state.discriminator.requires_grad_(True)
+    d_loss, parts = discriminator_loss(config.loss, critic, real, fake, state.step, alpha)
+    state.opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    ddp.average_gradients(state.discriminator, info)
+    state.opt_d.step()
+
+    state.discriminator.requires_grad_(False)  # no D gradients needed for the G step
+    with amp:
+        fake = composite(state.generator(condition, z_g).float(), condition)
+    g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask)
+    state.opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    ddp.average_gradients(state.generator, info)
+    state.opt_g.step()
+    update_ema(state.ema, state.generator, ema_beta(n_global, config.ema_halflife_images))
+    return {**parts, **g_parts}
+
+
+@torch.no_grad()
+def sample_grid(ema: Generator, faces: dict, device: torch.device, seeds=SAMPLE_SEEDS) -> np.ndarray:
+    """Rows: original, masked input, then one generated crop per seed; one column per face."""
+    real = to_float_image(faces["image"]).to(device)
+    condition, _ = build_condition(real, faces["bbox"].to(device), faces["keypoints"].to(device))
+    rows = [real, condition[:, :3]]
+    for seed in seeds:
+        z = torch.randn(real.shape[0], ema.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        rows.append(composite(ema(condition, z), condition))
+    tiles = [to_uint8_image(r).cpu().numpy() for r in rows]
+    return np.concatenate([np.concatenate(list(row), axis=1) for row in tiles], axis=0)
+
+
+def _sample_faces(config: TrainConfig) -> dict:
+    from .data import collate_faces
+
+    for split in ("validation", "train"):
+        try:
+            dataset = open_faces(config.data.path, config.network.resolution, split)
+        except FdfError:
+            continue
+        return collate_faces([dataset[i] for i in range(min(SAMPLE_FACES, len(dataset)))])
+    raise TrainError(f"no faces in {config.data.path}")
+
+
+def _save_png(image: np.ndarray, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def _prepare_run(config: TrainConfig | None, run_dir: Path, resume: bool) -> tuple[TrainConfig, Path | None]:
+    saved = run_dir / CONFIG_NAME
+    existing = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if existing and not resume:
+        raise TrainError(f"{run_dir} already holds {existing.name}; pass --resume to continue it or pick a new --out")
+    if resume and saved.is_file():
+        run_config = load_config(saved)
+        if config is not None:
+            for part in ("network", "loss"):
+                if getattr(config, part) != getattr(run_config, part):
+                    raise TrainError(f"config.{part} differs from the run's {saved}; resume with the same model")
+            run_config.steps = config.steps  # extending (or shortening) a run is allowed
+        config = run_config
+    if config is None:
+        raise TrainError(f"{run_dir} has no {CONFIG_NAME}: give a config to start a new run")
+    return config, existing if resume else None
+
+
+class _Logger:
+    """JSON lines (and TensorBoard when available) on the main process."""
+
+    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool):
+        self.enabled = enabled
+        self.path = run_dir / LOG_NAME
+        self.writer = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:
+                log.debug("tensorboard not installed; logging to %s only", self.path)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.writer:
+            for key, value in record.items():
+                if isinstance(value, float):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past a resumed checkpoint's step, so the log tells one history."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in keep))
+
+
+def _rng_states(state: _State) -> dict:
+    return {"train": state.rng.get_state(), "torch": torch.get_rng_state()}
+
+
+def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False, stop_at: int | None = None) -> TrainSummary:
+    """Train (or, with ``resume``, continue) a run in ``run_dir`` up to ``config.steps``.
+
+    ``stop_at`` stops early at that step (after checkpointing), e.g. to split a run in two.
+    Under torchrun every process calls this; rank 0 writes files.
+    """
+    run_dir = Path(run_dir)
+    config, resume_from = _prepare_run(config, run_dir, resume)
+    device = pick_device(config.device)
+    info = ddp.init_distributed(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    state = _build_state(config, device)
+    if resume_from is not None:
+        run_info, rng = restore_checkpoint(resume_from, _modules(state), {"g": state.opt_g, "d": state.opt_d})
+        state.step = int(run_info["step"])
+        state.rng.set_state(rng["train"])
+        torch.set_rng_state(rng["torch"])
+        log.info("resuming %s at step %d", resume_from.name, state.step)
+    ddp.broadcast_parameters(state.generator, info)
+    ddp.broadcast_parameters(state.discriminator, info)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / CONFIG_NAME)
+        _truncate_log(run_dir / LOG_NAME, state.step)
+        log.info("generator %d params, discriminator %d params, device %s, %d process(es)",
+                 count_parameters(state.generator), count_parameters(state.discriminator), device, info.world_size)
+    dataset = open_faces(config.data.path, config.network.resolution, "train")
+    batches = training_batches(dataset, config.data.batch_size, config.seed, state.step, config.data.workers, info.rank, info.world_size)
+    sample_faces = _sample_faces(config) if info.is_main else None
+    logger = _Logger(run_dir, info.is_main, config.tensorboard)
+    end = min(config.steps, stop_at) if stop_at is not None else config.steps
+    start_step, started = state.step, time.time()
+    window_start, window_steps = time.time(), 0
+    last_ckpt_time, last_ckpt = time.time(), resume_from
+    try:
+        while state.step < end:
+            batch = next(batches)
+            for module in (state.generator, state.discriminator):
+                module.train()
+            parts = train_step(state, config, batch, info, device)
+            state.step += 1
+            window_steps += 1
+            if info.is_main and (state.step % config.log_every == 0 or state.step == end):
+                elapsed = time.time() - window_start
+                rate = window_steps * config.data.batch_size / max(elapsed, 1e-9)
+                logger.write({"step": state.step, "images": state.step * config.data.batch_size,
+                              "images_per_second": rate, "time": time.time(), **parts})
+                log.info("step %d/%d  %.1f images/s  d_loss %.3f  g_loss %.3f", state.step, config.steps, rate,
+                         parts["d_loss"], parts["g_loss"])
+                window_start, window_steps = time.time(), 0
+            if info.is_main and (state.step % config.sample_every == 0 or state.step == end):
+                _save_png(sample_grid(state.ema, sample_faces, device), run_dir / "samples" / f"step-{state.step:08d}.png")
+            due = state.step % config.checkpoint_every == 0 or state.step == end or (
+                config.checkpoint_every_seconds > 0 and time.time() - last_ckpt_time >= config.checkpoint_every_seconds)
+            if info.is_main and due:
+                last_ckpt = save_checkpoint(
+                    checkpoint_path(run_dir, state.step), _modules(state), {"g": state.opt_g, "d": state.opt_d},
+                    _rng_states(state), {"step": state.step, "images": state.step * config.data.batch_size,
+                                         "config": config.to_dict()})
+                prune_checkpoints(run_dir, config.keep_checkpoints)
+                last_ckpt_time = time.time()
+                log.info("checkpoint %s", last_ckpt.name)
+    finally:
+        logger.close()
+        ddp.barrier(info)
+        ddp.shutdown(info)
+    total = (state.step - start_step) * config.data.batch_size / max(time.time() - started, 1e-9)
+    return TrainSummary(str(run_dir), start_step, state.step, total, str(last_ckpt or ""))

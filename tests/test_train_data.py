@@ -1,0 +1,100 @@
+"""Training data: real MTFL faces written as face shards, the resumable batch order, and the
+DataLoader over them. ``build_face_shards`` is reused by the other generator/trainer tests."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from anonymizer.training.data import ResumableBatchSampler, open_faces, training_batches
+from fdf.errors import ConfigError
+from fdf.shards import face_table, write_face_shard
+
+DATA = Path(__file__).parent / "data" / "generator"
+
+
+def mtfl_faces() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, 80x80 RGB, 5x2 points: image-left eye, image-right eye, nose, mouth corners)."""
+    faces = []
+    for line in (DATA / "landmarks.txt").read_text().splitlines():
+        name, *values = line.split()
+        v = np.array(values, dtype=np.float32)
+        faces.append((name, np.asarray(Image.open(DATA / name).convert("RGB")), np.stack([v[:5], v[5:]], 1)))
+    return faces
+
+
+def face_geometry(points: np.ndarray, scale: float) -> tuple[list[float], list[list[float]]]:
+    """Face box and FDF 7 keypoints (COCO order) from MTFL's 5 points, scaled to the crop."""
+    p = points * scale
+    eye_dist = float(np.linalg.norm(p[1] - p[0]))
+    x0, y0 = p[:, 0].min() - 0.7 * eye_dist, p[:, 1].min() - 0.9 * eye_dist
+    x1, y1 = p[:, 0].max() + 0.7 * eye_dist, p[:, 1].max() + 0.6 * eye_dist
+    kp = np.zeros((7, 3), np.float32)
+    kp[0, :2], kp[1, :2], kp[2, :2] = p[2], p[1], p[0]  # subject's left eye is on the image right
+    kp[:3, 2] = 1
+    return [float(x0), float(y0), float(x1), float(y1)], kp.tolist()
+
+
+def build_face_shards(root: Path, resolution: int = 64, copies: int = 1) -> Path:
+    """A face-shard dataset of the 32 test faces (every 4th in validation), ``copies`` times over."""
+    rows = []
+    for copy in range(copies):
+        for i, (name, image, points) in enumerate(mtfl_faces()):
+            crop = np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC))
+            buf = io.BytesIO()
+            Image.fromarray(crop).save(buf, format="PNG")
+            bbox, kp = face_geometry(points, resolution / image.shape[0])
+            rows.append({
+                "face_id": f"{name}_{copy}", "photo_id": f"{name}_{copy}", "face_index": 0,
+                "split": "validation" if i % 4 == 3 else "train", "resolution": resolution,
+                "image": {"bytes": buf.getvalue(), "path": name}, "bbox": bbox, "keypoints": kp, "source": "mtfl-test",
+            })
+    root.mkdir(parents=True, exist_ok=True)
+    write_face_shard(face_table(rows), root / "part-00000.parquet", row_group_size=16)
+    return root
+
+
+def test_shards_hold_the_test_faces(tmp_path):
+    ds = open_faces(str(build_face_shards(tmp_path / "ds")), 64, "train")
+    assert len(ds) == 24
+    item = ds[0]
+    assert item["image"].shape == (3, 64, 64) and item["image"].dtype == torch.uint8
+    box, kp = item["bbox"], item["keypoints"]
+    assert 0 <= box[0] < kp[2, 0] < kp[1, 0] < box[2], "eyes inside the box, subject's right eye on the image left"
+
+
+def test_sampler_order_is_a_function_of_the_step():
+    full = ResumableBatchSampler(50, 8, seed=3)
+    it = iter(full)
+    first = [next(it) for _ in range(12)]  # 12 steps: crosses an epoch (6 steps per epoch)
+    resumed = iter(ResumableBatchSampler(50, 8, seed=3, start_step=7))
+    assert [next(resumed) for _ in range(5)] == first[7:]
+    assert sorted(sum(first[:6], [])) == sorted(set(sum(first[:6], []))), "no repeats within an epoch"
+    assert first[:6] != first[6:], "each epoch is reshuffled"
+    ranks = [iter(ResumableBatchSampler(50, 8, seed=3, rank=r, world_size=2)) for r in range(2)]
+    for step in range(12):
+        assert next(ranks[0]) + next(ranks[1]) == first[step], "two processes split each global batch"
+
+
+def test_sampler_rejects_bad_sizes():
+    with pytest.raises(ConfigError, match="divisible"):
+        ResumableBatchSampler(50, 9, seed=0, world_size=2)
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        ResumableBatchSampler(5, 8, seed=0)
+    with pytest.raises(ConfigError, match="data.path is empty"):
+        open_faces("", 64)
+
+
+def test_workers_give_the_same_batches_as_the_main_process(tmp_path):
+    ds = open_faces(str(build_face_shards(tmp_path / "ds")), 64)
+    plain = training_batches(ds, 8, seed=1, start_step=2, workers=0)
+    workers = training_batches(ds, 8, seed=1, start_step=2, workers=2)
+    for _ in range(3):
+        a, b = next(plain), next(workers)
+        assert a["face_id"] == b["face_id"]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["keypoints"], b["keypoints"])
