@@ -217,6 +217,14 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
         log.warning("removing %s: its run was killed before the shard was marked complete", orphan.name)
         orphan.unlink()
     rows = read_download_rows(download_dir)
+    # Takedowns hold across rebuilds: skip photos (and every photo of owners) in the removal log.
+    from ..audit.takedown import read_removal_log
+
+    removal = read_removal_log(dataset_dir)
+    kept = [r for r in rows if not removal.blocks(str(r["photo_id"]), r.get("owner_nsid"))]
+    if len(kept) < len(rows):
+        log.info("skipping %d photos removed from this dataset (_removals.jsonl)", len(rows) - len(kept))
+    rows = kept
     done = completed_photo_ids(dataset_dir)
     batches = plan_batches(rows, done, config.photos_per_shard)
     skipped = sum(str(r["photo_id"]) in done for r in rows)

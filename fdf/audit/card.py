@@ -16,7 +16,7 @@ from ..shards.reader import read_dataset_info, read_faces
 from .checks import FLAGS, check_photos, is_commercial_safe, license_summary
 from .credits import default_docs_dir
 from .photos import load_photos
-from .render import md_escape
+from .render import _yes, md_escape
 from .takedown import read_removal_log
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ def dataset_card(dataset_dir: str | Path) -> str:
            "## Sources", "", *_table(["source", "photos"], sorted(sources.items())),
            "## Licences", ""]
     out += _table(["id", "licence", "photos", "faces", "commercial", "adaptations", "ShareAlike"],
-                  [[r["license_id"], r["name"], r["photos"], r["faces"], r["commercial"], r["derivatives"],
-                    r["share_alike"]] for r in license_summary(checked)])
+                  [[r["license_id"], r["name"], r["photos"], r["faces"], *(_yes(r[k]) for k in
+                    ("commercial", "derivatives", "share_alike"))] for r in license_summary(checked)])
     out += [f"{safe} of {len(checked)} photos have licences that allow commercial use and adaptation "
             "(`fdf audit --commercial-safe --out SUBSET` writes that subset). Every face crop is an adaptation "
             "of its photo; the credits list each photo (`fdf credits`).", "",
@@ -124,8 +124,8 @@ def dataset_card(dataset_dir: str | Path) -> str:
             "To ask for removal, give the photo id or your Flickr NSID to the maintainers, who run "
             "`fdf remove DATASET --photo ID` or `--owner NSID`.", "",
             "## Intended use and limits", "",
-            "Research on face anonymization and face generation. Photos tagged `no_cv` were left out at "
-            "search time; run `fdf audit DATASET --revalidate` before each release to catch photos deleted, "
+            "Research on face anonymization and face generation. Photos tagged `no_cv` are left out at "
+            "search time by default; run `fdf audit DATASET --revalidate` before each release to catch photos deleted, "
             "made private, relicensed or opted out since the build. Identity embeddings make people "
             "re-identifiable: do not publish them with the crops unless the use needs them.", ""]
     return "\n".join(out)

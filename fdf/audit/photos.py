@@ -44,7 +44,7 @@ class PhotoSet:
 
     @property
     def tags_known(self) -> bool:
-        return bool(len(self.photos)) and self.photos["tags"].map(lambda t: t is not None).all()
+        return bool(len(self.photos)) and bool(self.photos["tags"].map(lambda t: t is not None).all())
 
     @property
     def faces(self) -> int | None:
