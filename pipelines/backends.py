@@ -62,14 +62,14 @@ def backend_context(name: str = "loky", scheduler: str | None = None, timeout: f
         raise BackendError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     info = BackendInfo("dask", scheduler)
     try:
-        info.workers = {addr: w.get("pid") for addr, w in client.scheduler_info()["workers"].items()}
+        # Each worker process answers with its own pid (the scheduler's info does not carry it).
+        info.workers = dict(client.run(os.getpid))
         if not info.workers:
             raise BackendError(f"the Dask scheduler at {scheduler} has no workers")
         log.info("dask: %d workers at %s", len(info.workers), scheduler)
         with joblib.parallel_config(backend="dask"), get_task_stream(client) as stream:
             yield info
         info.tasks_by_worker = dict(sorted(Counter(t["worker"] for t in stream.data).items()))
-        # Workers may have joined during the run; refresh their pids.
-        info.workers.update({a: w.get("pid") for a, w in client.scheduler_info()["workers"].items()})
+        info.workers.update(client.run(os.getpid))  # workers may have joined during the run
     finally:
         client.close()

@@ -139,17 +139,28 @@ def _run_shards(pending: pa.Table, out: Path, config: DownloadConfig, progress: 
         return []
     first = (list_shards(out)[-1][0] + 1) if list_shards(out) else 0
     listener = ProgressListener(pending.num_rows, disable=not progress)
+    # Workers of another backend (e.g. Dask) are not our children: no orphan check for them.
+    parent_pid = os.getpid() if _local_process_backend() else None
     tasks = [
-        ShardTask(first + i, pending.slice(offset, length), str(out), os.getpid(), listener.address)
+        ShardTask(first + i, pending.slice(offset, length), str(out), parent_pid, listener.address)
         for i, (offset, length) in enumerate(plan)
     ]
     stats = []
     try:
         jobs = min(config.jobs, len(tasks))
-        parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+        # No backend= here: loky by default, or whatever joblib.parallel_config selects (e.g. dask).
+        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
         for result in parallel(delayed(download_shard)(task, config) for task in tasks):
             listener.shard_finished(result.index, result.rows)
             stats.append(result)
     finally:
         listener.close()
     return stats
+
+
+def _local_process_backend() -> bool:
+    """True when joblib's active backend runs tasks in this process or its children."""
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return type(backend).__name__ in ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend", "SequentialBackend")

@@ -54,7 +54,7 @@ class ShardTask:
     index: int
     manifest: pa.Table
     out_dir: str
-    parent_pid: int
+    parent_pid: int | None  # None: workers are not our children (e.g. Dask), no orphan check
     progress_address: tuple[str, int] | None = None
 
 
@@ -105,6 +105,8 @@ def result_table(manifest: pa.Table, results: list[PhotoResult]) -> pa.Table:
 
 
 def _parent_alive(task: ShardTask) -> bool:
+    if task.parent_pid is None:
+        return True
     return os.getpid() == task.parent_pid or os.getppid() == task.parent_pid
 
 
@@ -120,7 +122,7 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 def _start_orphan_watchdog(task: ShardTask) -> None:
     global _watchdog
-    if os.getpid() == task.parent_pid or (_watchdog is not None and _watchdog.is_alive()):
+    if task.parent_pid is None or os.getpid() == task.parent_pid or (_watchdog is not None and _watchdog.is_alive()):
         return
     _watchdog = threading.Thread(target=_exit_when_orphaned, args=(task.parent_pid,), daemon=True,
                                  name="fdf-download-watchdog")
