@@ -62,7 +62,8 @@ def feather_weights(region: FaceRegion) -> np.ndarray:
         # Distance outside the core, in pixels; the ramp length is the wider of the two margins.
         before, after = c0 - p0, p1 - c1
         dist = np.maximum(np.maximum(c0 - pos, pos - c1), 0.0)
-        ramp = float(max(before, after, 1))
+        # The outermost pixel's centre lies ramp - 0.5 from the core: its weight is exactly 0.
+        ramp = float(max(before, after, 1)) - 0.5
         return np.clip(1.0 - dist / ramp, 0.0, 1.0)
 
     wy = axis(py0, py1, cy0, cy1)
