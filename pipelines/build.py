@@ -51,8 +51,16 @@ def make_manifest(source: SourceConfig, path: Path, progress: bool = True) -> di
             raise ConfigError(f"flickr source: {str(exc).strip(chr(39))}") from None
         return search_photos(client, query, out=path, progress=progress).summary()
     df = _file_source_frame(source, progress)
+    counts = {"photos": len(df)}
+    if source.kind == "fdf_metainfo" and source.flickr:
+        from fdf.flickr import FlickrClient, FlickrConfig
+
+        from .resolve_urls import PHOTO_GONE, resolve_download_urls
+
+        df = resolve_download_urls(df, FlickrClient(FlickrConfig.from_env(**source.flickr)), progress)
+        counts["photos_gone"] = int((df["url_status"] == PHOTO_GONE).sum())
     write_manifest(df, path)
-    return {"photos": len(df)}
+    return counts
 
 
 def _file_source_frame(source: SourceConfig, progress: bool) -> pd.DataFrame:
