@@ -46,8 +46,9 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:
-        # flickrapi logs whole request parameters at INFO/DEBUG; keep them quiet.
-        logging.getLogger("flickrapi").setLevel(logging.WARNING)
+        # flickrapi logs request parameters at DEBUG and every non-200 answer at ERROR, although
+        # our client retries those and reports what matters itself: keep it quiet.
+        logging.getLogger("flickrapi").setLevel(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
