@@ -1,8 +1,9 @@
 """Track faces across video frames so a face the detector misses for a few frames stays hidden.
 
-Detections are matched to tracks greedily by IoU (or, for fast motion, by one box's centre lying
-inside the other). A track that finds no detection is *held*: its last box, grown a little per
-missed frame to cover motion, is still anonymized for up to ``hold_frames`` frames. Each track
+Detections are matched to tracks greedily by IoU with the track's predicted box (or, for fast
+motion, by one box's centre lying inside the other). A track that finds no detection is *held*:
+its last box, moved on at the track's velocity and grown a little per missed frame to cover
+changes of motion, is still anonymized for up to ``hold_frames`` frames. Each track
 keeps one id for its life, which video code turns into one generator seed (same face per person).
 """
 
@@ -42,6 +43,15 @@ class Track:
     first_seen: int
     last_seen: int
     hits: int = 1
+    velocity: tuple[float, float] = (0.0, 0.0)  # centre motion, pixels per frame
+
+    def predicted(self, frame_index: int, config: "TrackerConfig") -> tuple[float, float, float, float]:
+        """The box expected at ``frame_index``: moved at the track's velocity, grown per missed frame."""
+        missed = frame_index - self.last_seen
+        dx, dy = self.velocity[0] * missed, self.velocity[1] * missed
+        x0, y0, x1, y1 = self.bbox
+        growth = min(config.max_growth, config.grow_per_frame * missed)
+        return grow_box((x0 + dx, y0 + dy, x1 + dx, y1 + dy), growth)
 
 
 @dataclass
@@ -71,6 +81,22 @@ def _centre_inside(a, b) -> bool:
     return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
 
 
+def _centre(box) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+
+
+def _shifted(track: "Track", frame_index: int) -> np.ndarray | None:
+    """The track's keypoints moved with its predicted box (hidden ones stay at 0)."""
+    if track.keypoints is None:
+        return None
+    kp = track.keypoints.copy()
+    missed = frame_index - track.last_seen
+    visible = kp[:, 2] > 0
+    kp[visible, 0] += track.velocity[0] * missed
+    kp[visible, 1] += track.velocity[1] * missed
+    return kp
+
+
 def grow_box(bbox, fraction: float) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = bbox
     dx, dy = (x1 - x0) * fraction, (y1 - y0) * fraction
@@ -84,20 +110,23 @@ class FaceTracker:
         self.config = config or TrackerConfig()
         self.tracks: list[Track] = []
         self._next_id = 0
+        self._frame = 0
 
     def _pairs(self, faces: list[FaceBox]) -> list[tuple[float, int, int]]:
         pairs = []
         for ti, track in enumerate(self.tracks):
+            expected = track.predicted(self._frame, self.config)
             for fi, face in enumerate(faces):
-                overlap = iou(track.bbox, face.bbox)
+                overlap = iou(expected, face.bbox)
                 if overlap >= self.config.min_iou:
                     pairs.append((overlap, ti, fi))
-                elif _centre_inside(track.bbox, face.bbox) or _centre_inside(face.bbox, track.bbox):
+                elif _centre_inside(expected, face.bbox) or _centre_inside(face.bbox, expected):
                     pairs.append((self.config.min_iou * overlap, ti, fi))  # weaker than any IoU match
         return sorted(pairs, reverse=True)
 
     def update(self, frame_index: int, faces: list[FaceBox]) -> list[TrackedFace]:
         """Match this frame's detections; return every live track's face in this frame."""
+        self._frame = frame_index
         out: list[TrackedFace] = []
         used_tracks, used_faces = set(), set()
         for _, ti, fi in self._pairs(faces):
@@ -108,6 +137,10 @@ class FaceTracker:
             track, face = self.tracks[ti], faces[fi]
             previous = (track.bbox, track.keypoints)
             gap = frame_index - track.last_seen
+            step = _centre(face.bbox) - _centre(track.bbox)
+            v = step / max(gap, 1)
+            # Smooth the velocity a little: detector boxes jitter by a few pixels per frame.
+            track.velocity = tuple(float(x) for x in (0.5 * v + 0.5 * np.asarray(track.velocity) if track.hits > 1 else v))
             track.bbox, track.keypoints, track.last_seen = face.bbox, face.keypoints, frame_index
             track.hits += 1
             out.append(TrackedFace(track.track_id, face, True, gap=gap, previous=previous))
@@ -125,8 +158,7 @@ class FaceTracker:
                 continue
             alive.append(track)
             if ti not in used_tracks:
-                growth = min(self.config.max_growth, self.config.grow_per_frame * missed)
-                held = FaceBox(grow_box(track.bbox, growth), 0.0, keypoints=track.keypoints)
+                held = FaceBox(track.predicted(frame_index, self.config), 0.0, keypoints=_shifted(track, frame_index))
                 out.append(TrackedFace(track.track_id, held, False, gap=missed))
         self.tracks = alive
         return out

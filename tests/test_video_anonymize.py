@@ -1,0 +1,86 @@
+"""Video anonymization end to end with the bundled ffmpeg: audio and frame rate kept, no bare frame."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from anonymizer.inference import AnonymizeConfig, DetectConfig, ImageAnonymizer, find_faces
+from anonymizer.video import VideoConfig, anonymize_video, probe_video
+from fdf.cli import main
+
+DATA = Path(__file__).parent / "data" / "anonymize"
+CLIP = DATA / "again_320x240.mp4"  # 24 frames, 30 fps, one signer facing the camera
+
+
+@pytest.fixture(scope="module")
+def clip_with_audio(tmp_path_factory) -> Path:
+    """The shared clip plus a generated 440 Hz sine tone as an AAC track."""
+    out = tmp_path_factory.mktemp("clip") / "signer.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(CLIP),
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=0.8", "-map", "0:v", "-map", "1:a",
+                    "-c:v", "copy", "-c:a", "aac", "-shortest", str(out)], check=True)
+    info = probe_video(out)
+    assert info.audio_codec == "aac"
+    return out
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    return [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+
+
+class DropDetections(ImageAnonymizer):
+    """The real anonymizer, except that the detector 'misses' every face on some frames."""
+
+    def __init__(self, config, drop: set[int]):
+        super().__init__(config)
+        self.drop, self.calls = drop, 0
+
+    def detect(self, rgb):
+        faces = super().detect(rgb)
+        index, self.calls = self.calls, self.calls + 1
+        return [] if index in self.drop else faces
+
+
+def test_audio_fps_and_frames_kept_and_every_face_hidden(clip_with_audio, tmp_path):
+    out = tmp_path / "out.mp4"
+    drop = {5, 6, 7, 8}
+    anon = DropDetections(AnonymizeConfig(mode="blur"), drop)
+    result = anonymize_video(clip_with_audio, out, anon, VideoConfig(crf=18, preset="ultrafast"))
+    assert result.frames == 24 and result.faces == 1  # one track through the dropped frames
+    src_info, out_info = probe_video(clip_with_audio), probe_video(out)
+    assert out_info.audio_codec == "aac" and out_info.fps == src_info.fps == 30.0
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == imageio_ffmpeg.count_frames_and_secs(str(CLIP))[0]
+    originals, outputs = frames_of(clip_with_audio), frames_of(out)
+    assert len(originals) == len(outputs) == 24
+    for t, (a, b) in enumerate(zip(originals, outputs)):
+        (face,) = find_faces(a, DetectConfig(threshold=0.5))
+        x0, y0, x1, y1 = (int(v) for v in face.bbox)
+        changed = (np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).max(axis=2) > 12).mean()
+        assert changed > 0.5, f"frame {t} (dropped: {t in drop}) shows the original face"
+    # Far from the face, only video re-encoding noise.
+    assert np.abs(originals[0][:, :40].astype(int) - outputs[0][:, :40]).mean() < 4
+
+
+def test_cli_mkv_output_and_corrupt_video_fails_closed(clip_with_audio, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(clip_with_audio),
+                    "-c", "copy", "-metadata", "location=+59.9+010.7/", str(folder / "clip.mkv")], check=True)
+    (folder / "broken.mp4").write_text("not a video")
+    out = tmp_path / "out"
+    rc = main(["-q", "anonymize", str(folder), "--out", str(out), "--mode", "pixelate", "--json", "--crf", "30"])
+    assert rc == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"] == {"done": 1, "skipped": 0, "failed": 1}
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mkv"]
+    info = probe_video(out / "clip.mkv")
+    assert info.audio_codec == "aac" and info.fps == 30.0
+    assert not any("location" in k.lower() for k in info.metadata)
+    assert "location" in {k.lower() for k in probe_video(folder / "clip.mkv").metadata}  # the input had it
