@@ -72,7 +72,7 @@ class SearchQuery:
     min_upload_date: int | None = None
     max_upload_date: int | None = None
     user_id: str | None = None
-    content_type: int | None = 1  # photos only, no screenshots or art
+    content_type: int | None = None  # Flickr: 1 photos, 2 screenshots, 3 other; None: all
     media: str = "photos"
     per_page: int = MAX_PER_PAGE
     min_window_seconds: int = 60
