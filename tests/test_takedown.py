@@ -171,3 +171,18 @@ def test_audit_of_a_download_folder(built, capsys):
     assert report["kind"] == "download" and report["photos"] == len(PHOTOS)
     assert report["flags"]["nd"]["count"] == sum(not get_license(l).derivatives for _, _, l in PHOTOS)
     assert report["flags"]["nc"]["count"] == sum(not get_license(l).commercial for _, _, l in PHOTOS)
+
+
+def test_remove_from_a_build_folder_reaches_every_dataset(dataset, tmp_path, capsys):
+    build_dir = tmp_path / "build"
+    shutil.copytree(dataset, build_dir / "faces")
+    write_commercial_subset(build_dir / "faces", build_dir / "selected")
+    owner = "1111@N01"
+    assert all(owner in {r["owner_nsid"] for r in rows(build_dir / d).values()} for d in ("faces", "selected"))
+    assert main(["-q", "remove", str(build_dir), "--owner", owner, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["datasets"]) == {str(build_dir / "faces"), str(build_dir / "selected")}
+    for d in ("faces", "selected"):
+        assert owner not in {r["owner_nsid"] for r in rows(build_dir / d).values()}
+        assert removed_owners(build_dir / d) == {owner}
+    assert main(["-q", "remove", str(tmp_path / "nothing-here"), "--owner", owner]) == 2

@@ -69,8 +69,10 @@ def detect_kind(path: str | Path) -> str:
             return "dataset"
         if "status" in names:
             return "download"
+    inner = sorted(p.name for p in path.iterdir() if (p / DATASET_JSON).exists())
+    hint = f"; it holds the datasets {', '.join(inner)}: audit one of them" if inner else ""
     raise AuditInputError(f"{path} is neither a face-shard dataset (_dataset.json, part-*.parquet) "
-                          "nor a download folder (part-*.parquet with a status column)")
+                          f"nor a download folder (part-*.parquet with a status column){hint}")
 
 
 def _with_photo_columns(df: pd.DataFrame) -> pd.DataFrame:

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_text
 from ..errors import FdfError
-from ..shards.reader import list_shards, list_status_files, read_dataset_info
-from ..shards.writer import write_face_shard, write_status
+from ..shards.reader import dataset_counts, list_shards, list_status_files, read_dataset_info
+from ..shards.writer import DATASET_JSON, write_dataset_json, write_face_shard, write_status
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,21 @@ def _append_entry(dataset_dir: Path, entry: dict) -> None:
     atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
 
 
+def dataset_folders(path: str | Path) -> list[Path]:
+    """The face-shard datasets a removal applies to: ``path`` itself, or, for a build folder
+    (``fdf build`` output), every dataset directly inside it (e.g. faces/ and selected/).
+
+    A build's later stages are rebuilt from its earlier ones, so a takedown must reach all of them.
+    """
+    path = Path(path)
+    if (path / DATASET_JSON).exists():
+        return [path]
+    inner = sorted(p for p in path.iterdir() if (p / DATASET_JSON).exists()) if path.is_dir() else []
+    if not inner:
+        raise TakedownError(f"{path} is neither a face-shard dataset (_dataset.json) nor a build folder holding one")
+    return inner
+
+
 def remove_photos(
     dataset_dir: str | Path,
     photo_ids: Iterable[str] = (),
@@ -208,9 +223,6 @@ def apply_removal_log(dataset_dir: str | Path) -> RemovalResult:
     Shards without blocked rows are not opened for writing (their bytes stay the same). A shard
     left without rows is deleted; its status table stays, marking the photos as removed.
     """
-    from ..shards.reader import dataset_counts
-    from ..shards.writer import write_dataset_json
-
     dataset_dir = Path(dataset_dir)
     removal = read_removal_log(dataset_dir)
     result = RemovalResult()

@@ -64,9 +64,18 @@ def run_card(args: argparse.Namespace) -> int:
     return 0
 
 
-def _removal_targets(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, str], str]:
+def _latest_findings(path: Path, datasets: list[Path]):
+    """The newest saved revalidation of ``path`` or of any dataset inside it, or FdfError."""
     from ..audit.revalidate import latest_revalidation
     from ..audit.run import audit_dir
+
+    found = [f for f in (latest_revalidation(audit_dir(d)) for d in dict.fromkeys([path, *datasets])) if f]
+    if not found:
+        raise FdfError(f"no saved revalidation under {audit_dir(path)}; run `fdf audit {path} --revalidate`")
+    return max(found, key=lambda item: item[0].name)  # names carry the UTC time
+
+
+def _removal_targets(args: argparse.Namespace, datasets: list[Path]) -> tuple[list[str], list[str], dict[str, str], str]:
     from ..audit.takedown import parse_removal_list
 
     photos = [p for item in args.photo for p in item.split(",")]
@@ -82,10 +91,7 @@ def _removal_targets(args: argparse.Namespace) -> tuple[list[str], list[str], di
         photos += listed_photos
         owners += listed_owners
     if args.from_audit:
-        found = latest_revalidation(audit_dir(args.path))
-        if found is None:
-            raise FdfError(f"no saved revalidation under {audit_dir(args.path)}; run `fdf audit {args.path} --revalidate`")
-        path, rev = found
+        path, rev = _latest_findings(Path(args.path), datasets)
         reasons = rev.revoked_photo_ids()
         photos += list(reasons)
         if args.reason == "removal request":  # the default: say where the findings came from
@@ -94,24 +100,31 @@ def _removal_targets(args: argparse.Namespace) -> tuple[list[str], list[str], di
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ..audit.takedown import remove_photos
+    from ..audit.takedown import dataset_folders, remove_photos
 
     if not (args.photo or args.owner or args.list or args.from_audit):
         raise FdfError("say what to remove: --photo ID, --owner NSID, --list FILE or --from-audit")
-    photos, owners, reasons, reason = _removal_targets(args)
+    datasets = dataset_folders(args.path)
+    photos, owners, reasons, reason = _removal_targets(args, datasets)
     if not photos and not owners:
         print(json.dumps({"photos_removed": 0, "note": "nothing to remove"}) if args.json else "nothing to remove")
         return 0
-    result = remove_photos(args.path, photos, owners, reason=reason, reasons=reasons)
-    summary = result.summary()
+    results = {str(d): remove_photos(d, photos, owners, reason=reason, reasons=reasons) for d in datasets}
+    removed = sorted({p for r in results.values() for p in r.photo_ids_removed})
     if args.json:
+        summary = {"photo_ids_removed": removed, "photos_removed": len(removed),
+                   "rows_removed": sum(r.rows_removed for r in results.values()),
+                   "datasets": {d: r.summary() for d, r in results.items()}}
         print(json.dumps(summary))
-    else:
-        print(f"removed {summary['rows_removed']} rows of {summary['photos_removed']} photos "
-              f"({summary['shards_rewritten']} shards rewritten, {summary['shards_deleted']} deleted, "
-              f"{summary['shards_untouched']} untouched); logged in {args.path}/_removals.jsonl")
-        if result.requested_not_found:
-            print(f"not in the dataset now (still blocked from later builds): {', '.join(result.requested_not_found)}")
+        return 0
+    for d, r in results.items():
+        s = r.summary()
+        print(f"{d}: removed {s['rows_removed']} rows of {s['photos_removed']} photos ({s['shards_rewritten']} shards "
+              f"rewritten, {s['shards_deleted']} deleted, {s['shards_untouched']} untouched); logged in "
+              f"{d}/_removals.jsonl")
+    not_found = sorted(set.intersection(*(set(r.requested_not_found) for r in results.values())))
+    if not_found:
+        print(f"not in the dataset now (still blocked from later builds): {', '.join(not_found)}")
     return 0
 
 
@@ -157,7 +170,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("remove", help="take photos down from a dataset (by photo, owner, list or audit)",
                               description="Rewrite only the shards holding the photos, atomically; log the request "
                                           "in DATASET/_removals.jsonl so later builds never bring them back.")
-    p.add_argument("path", help="face-shard dataset folder")
+    p.add_argument("path", help="face-shard dataset folder, or a build folder (all datasets in it)")
     p.add_argument("--photo", action="append", default=[], help="photo id (repeat, or comma-separated)")
     p.add_argument("--owner", action="append", default=[], help="owner NSID: all their photos, now and later")
     p.add_argument("--list", help="file: one photo id, owner:NSID, NSID or Flickr photo URL per line")
