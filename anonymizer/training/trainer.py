@@ -232,7 +232,9 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def _rng_states(state: _State) -> dict:
-    return {"train": state.rng.get_state(), "torch": torch.get_rng_state()}
+    # Every random number of training comes from this generator (torch's global one is only
+    # used for weight initialisation and by the DataLoader, which draws no training randomness).
+    return {"train": state.rng.get_state()}
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False, stop_at: int | None = None) -> TrainSummary:
@@ -255,7 +257,6 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
         run_info, rng = restore_checkpoint(resume_from, _modules(state), {"g": state.opt_g, "d": state.opt_d})
         state.step = int(run_info["step"])
         state.rng.set_state(rng["train"])
-        torch.set_rng_state(rng["torch"])
         log.info("resuming %s at step %d", resume_from.name, state.step)
     ddp.broadcast_parameters(state.generator, info)
     ddp.broadcast_parameters(state.discriminator, info)

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "fdf.cli.audit",
     "fdf.cli.anonymize",
     "fdf.cli.build",
+    "fdf.cli.train",
 )
 
 log = logging.getLogger("fdf")

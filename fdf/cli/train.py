@@ -1,0 +1,79 @@
+"""``fdf train``, ``fdf evaluate-generator`` and ``fdf export-generator``: the face generator.
+
+Multi-GPU (or multi-process CPU) training: ``torchrun --nproc_per_node N -m fdf train CONFIG --out RUN``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the DeepPrivacy-style face generator on face shards")
+    p.add_argument("config", nargs="?", help="training config YAML (see manifests/train_*.yaml); optional with --resume")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, config.yaml, log.jsonl, samples/")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--steps", type=int, default=None, help="override the config's total steps")
+    p.add_argument("--data", default=None, help="override the config's data.path")
+    p.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser("evaluate-generator", help="re-identification, detection and realism of a generator")
+    p.add_argument("run", help="run folder, checkpoint or exported weights; 'bundled' for the packaged model")
+    p.add_argument("--data", required=True, help="face-shard dataset (or FDF folder) with a validation split")
+    p.add_argument("--split", default="validation", choices=["validation", "train"])
+    p.add_argument("--limit", type=int, default=500, help="evaluate at most this many faces (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--inception", default=None, help="local Inception-v3 weights for FID (skipped without)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=run_evaluate)
+
+    p = subparsers.add_parser("export-generator", help="write a checkpoint's EMA generator as a small weights file")
+    p.add_argument("run", help="run folder or checkpoint")
+    p.add_argument("--out", required=True, help="output .safetensors")
+    p.set_defaults(func=run_export_generator)
+
+
+def run_train(args) -> int:
+    from anonymizer.training import load_config, train
+
+    config = load_config(args.config) if args.config else None
+    if config is not None:
+        if args.steps is not None:
+            config.steps = args.steps
+        if args.data is not None:
+            config.data.path = args.data
+    elif args.steps is not None or args.data is not None:
+        from fdf.errors import ConfigError
+
+        raise ConfigError("--steps/--data need a CONFIG (or edit the run's config.yaml)")
+    summary = train(config, args.out, resume=args.resume, stop_at=args.stop_at)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+        return 0
+    result = dataclasses.asdict(summary)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"trained {summary.start_step} -> {summary.end_step} steps at {summary.images_per_second:.1f} images/s; "
+              f"checkpoint {summary.checkpoint}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from anonymizer.evaluation import EvaluationConfig, evaluate_generator, format_report
+
+    config = EvaluationConfig(split=args.split, limit=args.limit, seed=args.seed, inception=args.inception)
+    checkpoint = None if args.run == "bundled" else args.run
+    report = evaluate_generator(checkpoint, args.data, config)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def run_export_generator(args) -> int:
+    from anonymizer.generator import export_generator
+
+    print(export_generator(args.run, args.out))
+    return 0
