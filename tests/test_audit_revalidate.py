@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -117,3 +118,42 @@ def test_saved_findings_round_trip_and_latest_wins(flickr_server, tmp_path):
                                              (6, 4, False), (3, 11, False), (9, 4, False), (None, 4, False)])
 def test_which_licence_changes_revoke(old, new, revoked):
     assert is_revoked_change(old, new) is revoked
+
+
+def test_killed_revalidation_resumes_without_rechecking(flickr_server, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from fdf.manifest import write_manifest
+
+    catalog = Catalog.synthetic(60, no_cv_fraction=0.0, seed=5)
+    srv = flickr_server(catalog, faults=Faults(rest_delay=0.04), api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
+    gone = sorted(p.id for p in catalog)[-1]
+    srv.catalog.delete(gone)  # found only by the second run, which must still report it
+    manifest = tmp_path / "m.parquet"
+    write_manifest(photos_of(catalog).assign(download_url="http://127.0.0.1/x.jpg"), manifest)
+    cmd = [sys.executable, "-m", "fdf", "-q", "audit", str(manifest), "--revalidate", "--api-url", srv.rest_url,
+           "--rate-state", str(tmp_path / "rl.json"), "--threads", "2", "--json"]
+    env = {**os.environ, "FLICKR_API_KEY": FLICKR_TEST_KEY, "FLICKR_API_SECRET": FLICKR_TEST_SECRET}
+    partial = tmp_path / "_audit" / "progress-revalidation.jsonl"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not partial.exists() or len(partial.read_text().splitlines()) < 21):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)  # calls in flight at the kill still reach the server's counters; let them land
+    checked_before = len(partial.read_text().splitlines()) - 1
+    assert 20 <= checked_before < len(catalog)
+    calls_before = srv.stats()["rest"]["flickr.photos.getInfo"]
+
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rev = json.loads(result.stdout)["revalidation"]
+    assert [(f["photo_id"], f["reason"]) for f in rev["findings"]] == [(gone, DELETED)]
+    assert rev["photos_checked"] == len(catalog)
+    second_run_calls = srv.stats()["rest"]["flickr.photos.getInfo"] - calls_before
+    assert second_run_calls == len(catalog) - checked_before  # nothing checked twice
+    assert not partial.exists()

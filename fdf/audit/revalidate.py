@@ -131,10 +131,42 @@ def check_photo(client: FlickrClient, photo: dict) -> list[Finding]:
     return findings_from_info(photo, info)
 
 
-def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, progress: bool = False) -> Revalidation:
+PROGRESS_MAX_AGE_S = 24 * 3600  # older partial runs are stale: Flickr may have changed since
+
+
+def _load_progress(path: Path | None, max_age_s: float) -> tuple[str | None, dict[str, list[Finding]]]:
+    """(start time, findings by photo id) of an interrupted run's progress file, if fresh enough.
+
+    A torn last line (the process was killed mid-write) is skipped: that photo is checked again.
+    """
+    if path is None or not path.exists():
+        return None, {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        header = json.loads(lines[0])
+        started = dt.datetime.fromisoformat(header["started"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None, {}
+    if (dt.datetime.now(dt.timezone.utc) - started).total_seconds() > max_age_s:
+        log.info("ignoring stale revalidation progress from %s", header["started"])
+        return None, {}
+    done: dict[str, list[Finding]] = {}
+    for line in lines[1:]:
+        try:
+            item = json.loads(line)
+            done[str(item["photo_id"])] = [Finding(**f) for f in item["findings"]]
+        except (ValueError, KeyError, TypeError):
+            continue
+    return header["started"], done
+
+
+def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, progress: bool = False,
+               progress_file: str | Path | None = None, max_age_s: float = PROGRESS_MAX_AGE_S) -> Revalidation:
     """Revalidate every row of ``photos`` (needs photo_id, owner_nsid, license_id).
 
-    FlickrAuthError (a rejected key) is raised: no photo can be checked with it.
+    With ``progress_file``, each checked photo is appended to it as it is done, and a run
+    interrupted less than ``max_age_s`` ago resumes from it (the caller deletes it when the
+    findings are saved). FlickrAuthError (a rejected key) is raised: no photo can be checked.
     """
     if threads < 1:
         raise FdfError(f"threads must be at least 1, got {threads}")
@@ -145,14 +177,39 @@ def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, pro
             local.client = FlickrClient(client.config, rate_limiter=client.rate_limiter)
         return local.client
 
+    progress_file = Path(progress_file) if progress_file else None
+    resumed_at, done = _load_progress(progress_file, max_age_s)
+    checked_at = resumed_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     rows = photos[["photo_id", "owner_nsid", "license_id"]].to_dict("records")
+    todo = [r for r in rows if str(r["photo_id"]) not in done]
+    if done:
+        log.info("resuming revalidation started %s: %d of %d photos already checked", checked_at, len(rows) - len(todo), len(rows))
     started = time.monotonic()
-    checked_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    findings: list[Finding] = []
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = pool.map(lambda row: check_photo(thread_client(), row), rows)
-        for found in tqdm(results, total=len(rows), desc="revalidate", unit="photo", disable=not progress):
-            findings += found
+    out = None
+    if progress_file is not None:
+        progress_file.parent.mkdir(parents=True, exist_ok=True)
+        if not done:
+            progress_file.write_text(json.dumps({"started": checked_at}) + "\n", encoding="utf-8")
+        out = progress_file.open("a", encoding="utf-8")
+    # Small chunks: an interrupted run waits only for the calls in flight, and progress is kept.
+    chunk = threads * 8
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool, tqdm(
+                total=len(rows), initial=len(rows) - len(todo), desc="revalidate", unit="photo",
+                disable=not progress) as bar:
+            for i in range(0, len(todo), chunk):
+                batch = todo[i:i + chunk]
+                for row, found in zip(batch, pool.map(lambda r: check_photo(thread_client(), r), batch)):
+                    done[str(row["photo_id"])] = found
+                    if out is not None:
+                        out.write(json.dumps({"photo_id": str(row["photo_id"]),
+                                              "findings": [dataclasses.asdict(f) for f in found]}) + "\n")
+                        out.flush()  # a killed run then loses at most the calls in flight
+                bar.update(len(batch))
+    finally:
+        if out is not None:
+            out.close()
+    findings = [f for r in rows for f in done.get(str(r["photo_id"]), [])]
     rev = Revalidation(checked_at, client.config.api_url, len(rows), round(time.monotonic() - started, 3), findings)
     log.info("revalidated %d photos in %.1fs: %s", len(rows), rev.seconds, rev.counts())
     return rev

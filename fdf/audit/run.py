@@ -14,6 +14,7 @@ from .takedown import read_removal_log
 log = logging.getLogger(__name__)
 
 AUDIT_DIR = "_audit"  # underscore: dataset readers skip it
+PROGRESS_FILE = "progress-revalidation.jsonl"  # checked photos of an unfinished revalidation
 
 
 def audit_dir(path: str | Path) -> Path:
@@ -27,14 +28,17 @@ def audit(path: str | Path, client: FlickrClient | None = None, threads: int = 4
     """Audit a face-shard dataset, download folder or manifest.
 
     With a ``client``, every photo is also revalidated against Flickr and (with ``save``) the
-    findings are written to :func:`audit_dir` for ``fdf remove --from-audit``.
+    findings are written to :func:`audit_dir` for ``fdf remove --from-audit``; an interrupted
+    revalidation resumes where it stopped.
     """
     photoset = load_photos(path)
     revalidation = rev_file = None
     if client is not None:
-        revalidation = revalidate(photoset.photos, client, threads=threads, progress=progress)
+        partial = audit_dir(path) / PROGRESS_FILE if save else None
+        revalidation = revalidate(photoset.photos, client, threads=threads, progress=progress, progress_file=partial)
         if save:
             rev_file = str(save_revalidation(revalidation, audit_dir(path)))
+            partial.unlink(missing_ok=True)  # saved: the next run starts afresh
             log.info("revalidation saved to %s", rev_file)
     removed = {}
     if photoset.kind == "dataset":
