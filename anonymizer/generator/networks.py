@@ -78,7 +78,8 @@ class ModulatedConv(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.style = nn.Linear(w_dim, 2 * out_ch)
-        nn.init.zeros_(self.style.weight)
+        # Small but non-zero: the latent must matter from the first step, yet not swamp the condition.
+        nn.init.normal_(self.style.weight, std=0.1 / w_dim**0.5 * 4)
         nn.init.zeros_(self.style.bias)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
