@@ -186,3 +186,15 @@ def test_remove_from_a_build_folder_reaches_every_dataset(dataset, tmp_path, cap
         assert owner not in {r["owner_nsid"] for r in rows(build_dir / d).values()}
         assert removed_owners(build_dir / d) == {owner}
     assert main(["-q", "remove", str(tmp_path / "nothing-here"), "--owner", owner]) == 2
+
+
+def test_concurrent_removals_both_hold(dataset):
+    import subprocess
+    import sys
+
+    ids = sorted({r["photo_id"] for r in rows(dataset).values()})[:2]
+    procs = [subprocess.Popen([sys.executable, "-m", "fdf", "-q", "remove", str(dataset), "--photo", pid])
+             for pid in ids]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert removed_photo_ids(dataset) == set(ids) and len(read_removal_log(dataset).entries) == 2
+    assert not {r["photo_id"] for r in rows(dataset).values()} & set(ids)

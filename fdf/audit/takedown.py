@@ -11,8 +11,11 @@ photo never comes back, and a removed owner's new photos are never added.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
+import os
 import logging
 import re
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 REMOVALS_FILE = "_removals.jsonl"  # underscore: pyarrow.dataset ignores it
 REMOVED_STATUS = "removed"
+LOCK_FILE = "_removals.lock"
 
 
 class TakedownError(FdfError):
@@ -153,6 +157,20 @@ def _blocked_mask(table: pa.Table, removal: RemovalLog) -> pa.ChunkedArray:
     return pc.fill_null(pc.or_(by_photo, by_owner), False)
 
 
+@contextlib.contextmanager
+def _removal_lock(dataset_dir: Path):
+    """Serialize removals on one dataset: two at once would each rewrite the log and the shards.
+
+    flock dies with its process, so a killed removal leaves no stale lock; a second removal waits.
+    """
+    fd = os.open(dataset_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _append_entry(dataset_dir: Path, entry: dict) -> None:
     path = removal_log_path(dataset_dir)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -194,6 +212,13 @@ def remove_photos(
     if not photo_ids and not owners:
         raise TakedownError("nothing to remove: give photo ids, owners or a list file")
     read_dataset_info(dataset_dir)  # DatasetError if this is not a face-shard dataset
+    with _removal_lock(dataset_dir):
+        result = _log_and_apply(dataset_dir, photo_ids, owners, reason, reasons)
+    return result
+
+
+def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], reason: str,
+                   reasons: dict[str, str] | None) -> RemovalResult:
     request = RemovalLog(frozenset(photo_ids), frozenset(owners))
     matched: set[str] = set()
     for shard in list_shards(dataset_dir):
