@@ -29,7 +29,7 @@ from fdf.errors import ConfigError
 from fdf.manifest import read_manifest, write_manifest
 
 from .backends import backend_context
-from .config import BuildConfig, SourceConfig
+from .config import STAGES, BuildConfig, SourceConfig
 from .summary import BuildSummary, StageSummary
 
 log = logging.getLogger(__name__)
@@ -129,14 +129,16 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         stage.counts = {"faces_in": result.faces_in, "faces_kept": result.faces_kept, "identities": result.identities}
         stage.failures = result.dropped
 
+    last = STAGES.index(config.until)
     with backend_context(config.backend, config.scheduler) as backend:
-        _timed(summary, "source", source)
-        _timed(summary, "download", download)
-        _timed(summary, "annotate", annotate_stage)
-    _timed(summary, "select", select)
+        for name, fn in (("source", source), ("download", download), ("annotate", annotate_stage)):
+            if STAGES.index(name) <= last:
+                _timed(summary, name, fn)
+    if STAGES.index("select") <= last:
+        _timed(summary, "select", select)
     summary.backend = {"name": backend.name, "scheduler": backend.scheduler, "workers": backend.workers,
                        "tasks_by_worker": backend.tasks_by_worker, "worker_pids_used": backend.worker_pids_used}
-    if config.report:
+    if config.report and config.until == "report":
         from fdf.report import make_report
 
         summary.report_dir = str(out / "report")
@@ -167,6 +169,6 @@ def _check_same_config(out: Path, config: BuildConfig) -> None:
 def _data_settings(config: dict) -> dict:
     # Backend, report and how Flickr is reached (endpoint, rate limit) do not change the data,
     # so a build may resume on another backend or against a restarted server.
-    out = {k: v for k, v in config.items() if k not in ("backend", "scheduler", "report")}
+    out = {k: v for k, v in config.items() if k not in ("backend", "scheduler", "report", "until")}
     out["source"] = {k: v for k, v in out.get("source", {}).items() if k != "flickr"}
     return out

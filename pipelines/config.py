@@ -5,7 +5,7 @@
               {kind: url_list | folder | manifest, path: ...}
     download: DownloadConfig fields      annotate: AnnotateConfig fields
     select:   SelectConfig fields (gates: {...}, balance: {...})
-    backend:  loky | dask   scheduler: tcp://host:port   jobs: 2   seed: 0   report: true
+    backend:  loky | dask   scheduler: tcp://host:port   seed: 0   report: true   until: report
 
 Relative paths in ``source`` are relative to the config file. Unknown keys are errors, so a
 typo never silently falls back to a default.
@@ -28,6 +28,7 @@ from fdf.select import SelectConfig
 
 SOURCE_KINDS = ("flickr", "fdf_metainfo", "url_list", "folder", "manifest")
 BACKENDS = ("loky", "dask")
+STAGES = ("source", "download", "annotate", "select", "report")
 
 
 @dataclass
@@ -61,8 +62,11 @@ class BuildConfig:
     scheduler: str | None = None
     seed: int = 0
     report: bool = True
+    until: str = "report"  # last stage to run (e.g. "download" to fetch photos only)
 
     def __post_init__(self) -> None:
+        if self.until not in STAGES:
+            raise ConfigError(f"until must be one of {', '.join(STAGES)}, got {self.until!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend == "dask" and not self.scheduler:

@@ -52,7 +52,8 @@ class BuildSummary:
             fails = ", ".join(f"{k}={v}" for k, v in s.failures.items()) or "none"
             lines.append(f"{s.name:<9} {s.seconds:7.1f} s  {counts}  | failures/drops: {fails}")
         lines.append(f"total     {self.seconds:7.1f} s on {self.backend.get('name', 'loky')}")
-        lines.append(f"selected faces: {self.selected_dir}")
+        if self.stage("select"):
+            lines.append(f"selected faces: {self.selected_dir}")
         if self.report_dir:
             lines.append(f"report:         {self.report_dir}/index.html")
         return "\n".join(lines)

@@ -146,10 +146,15 @@ def test_resume_after_kill_9_equals_a_clean_run(flickr_server, tmp_path):
     assert pq.read_table(killed / "selected" / "_decisions.parquet").num_rows == len(set(faces(clean)))
 
 
-def test_changed_config_refuses_to_mix_into_an_old_build(flickr_server, tmp_path):
+def test_until_stops_early_and_a_changed_config_is_refused(flickr_server, tmp_path):
     srv = flickr_server(small_catalog(2))
     config = write_config(tmp_path / "a.yaml", srv.rest_url)
-    assert fdf("build", config, "--out", tmp_path / "out").returncode == 0
+    first = fdf("build", config, "--out", tmp_path / "out", "--until", "download", "--json")
+    assert [s["name"] for s in json.loads(first.stdout)["stages"]] == ["source", "download"]
+    assert not (tmp_path / "out" / "faces").exists()
     other = write_config(tmp_path / "b.yaml", srv.rest_url, seed=5)
     proc = fdf("build", other, "--out", tmp_path / "out")
     assert proc.returncode == 2 and "different config" in proc.stderr and "seed" in proc.stderr
+    rest = json.loads(fdf("build", config, "--out", tmp_path / "out", "--json").stdout)
+    stages = {s["name"]: s for s in rest["stages"]}
+    assert stages["download"]["skipped"] and stages["select"]["counts"]["faces_in"] > 0

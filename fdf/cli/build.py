@@ -47,6 +47,8 @@ def config_from_args(args: argparse.Namespace):
         config.seed = config.select.seed = args.seed
     if args.no_report:
         config.report = False
+    if args.until:
+        config.until = args.until
     config.__post_init__()  # re-check the backend after the overrides
     return config
 
@@ -107,6 +109,8 @@ def register(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=None, help="worker processes for download and annotate")
     p.add_argument("--seed", type=int, default=None, help="selection seed (default: the config's, else 0)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--until", choices=("source", "download", "annotate", "select", "report"), default=None,
+                   help="stop after this stage (a later run with the same config continues)")
     p.add_argument("--json", action="store_true", help="print the build summary as JSON")
     add_query_args(p)
     add_flickr_args(p)
