@@ -27,7 +27,8 @@ from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
 
 def photos_of(catalog: Catalog) -> pd.DataFrame:
     """Photo rows as the dataset recorded them (licences as they were at build time)."""
-    return pd.DataFrame([{"photo_id": p.id, "owner_nsid": p.owner, "license_id": p.license} for p in catalog])
+    return pd.DataFrame([{"photo_id": p.id, "owner_nsid": p.owner, "license_id": p.license, "source": "flickr"}
+                         for p in catalog])
 
 
 def client_for(srv, tmp_path, **config) -> FlickrClient:
@@ -60,6 +61,19 @@ def test_each_change_gets_its_reason(flickr_server, tmp_path):
     assert set(rev.revoked_photo_ids()) == {gone, private, narrower, opted}
     assert rev.photos_checked == len(photos)
     assert srv.stats()["rest"]["flickr.photos.getInfo"] == len(photos)
+
+
+def test_only_flickr_photos_are_asked_about(flickr_server, tmp_path):
+    catalog = Catalog.synthetic(3, no_cv_fraction=0.0)
+    srv = flickr_server(catalog, api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
+    photos = photos_of(catalog)
+    third = photos.iloc[2]
+    # a Flickr photo found through a URL list counts; a photo from a local folder does not
+    photos = photos.assign(source=["flickr", "folder", "urls"],
+                           photo_url=[None, None, f"https://www.flickr.com/photos/{third.owner_nsid}/{third.photo_id}/"])
+    rev = revalidate(photos, client_for(srv, tmp_path))
+    assert (rev.photos_checked, rev.photos_skipped, rev.findings) == (2, 1, [])
+    assert srv.stats()["rest"]["flickr.photos.getInfo"] == 2
 
 
 def test_threads_share_one_rate_limit(flickr_server, tmp_path):

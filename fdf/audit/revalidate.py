@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,9 @@ OPTED_OUT = "opted_out"
 CHECK_FAILED = "check_failed"
 REASONS = (DELETED, LICENSE_CHANGED, OPTED_OUT, CHECK_FAILED)
 NOT_FOUND_CODE = 1  # Flickr: photo not found, deleted, or not visible to this caller
+# Sources whose photo ids are Flickr ids; other rows count as Flickr photos only by their page URL.
+FLICKR_SOURCES = {"flickr", "yfcc100m", "fdf"}
+_FLICKR_PAGE = re.compile(r"^https?://(www\.)?flickr\.com/photos/[^/]+/\d+")
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Revalidation:
     photos_checked: int
     seconds: float
     findings: list[Finding] = field(default_factory=list)
+    photos_skipped: int = 0  # rows that are not Flickr photos (local folders, other sites)
 
     def revoked_photo_ids(self) -> dict[str, str]:
         """Photo id -> reason, for every finding that calls for removal."""
@@ -81,7 +86,17 @@ class Revalidation:
     @classmethod
     def from_dict(cls, data: dict) -> "Revalidation":
         findings = [Finding(**f) for f in data.get("findings", [])]
-        return cls(data["checked_at"], data["api_url"], int(data["photos_checked"]), float(data["seconds"]), findings)
+        return cls(data["checked_at"], data["api_url"], int(data["photos_checked"]), float(data["seconds"]), findings,
+                   int(data.get("photos_skipped", 0)))
+
+
+def is_flickr_photo(row: dict) -> bool:
+    """True if ``row`` names a Flickr photo: asking Flickr about anything else would read as 'deleted'."""
+    source = row.get("source")
+    if isinstance(source, str) and source in FLICKR_SOURCES:
+        return True
+    url = row.get("photo_url")
+    return isinstance(url, str) and _FLICKR_PAGE.match(url) is not None
 
 
 def is_revoked_change(old_id: int | None, new_id: int | None) -> bool:
@@ -162,7 +177,8 @@ def _load_progress(path: Path | None, max_age_s: float) -> tuple[str | None, dic
 
 def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, progress: bool = False,
                progress_file: str | Path | None = None, max_age_s: float = PROGRESS_MAX_AGE_S) -> Revalidation:
-    """Revalidate every row of ``photos`` (needs photo_id, owner_nsid, license_id).
+    """Revalidate every Flickr photo among ``photos`` (photo_id, owner_nsid, license_id, and
+    source or photo_url to tell Flickr photos from others, see :func:`is_flickr_photo`).
 
     With ``progress_file``, each checked photo is appended to it as it is done, and a run
     interrupted less than ``max_age_s`` ago resumes from it (the caller deletes it when the
@@ -180,7 +196,11 @@ def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, pro
     progress_file = Path(progress_file) if progress_file else None
     resumed_at, done = _load_progress(progress_file, max_age_s)
     checked_at = resumed_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    rows = photos[["photo_id", "owner_nsid", "license_id"]].to_dict("records")
+    columns = [c for c in ("photo_id", "owner_nsid", "license_id", "source", "photo_url") if c in photos]
+    every = photos[columns].to_dict("records")
+    rows = [r for r in every if is_flickr_photo(r)]
+    if len(rows) < len(every):
+        log.info("not revalidating %d rows that are not Flickr photos", len(every) - len(rows))
     todo = [r for r in rows if str(r["photo_id"]) not in done]
     if done:
         log.info("resuming revalidation started %s: %d of %d photos already checked", checked_at, len(rows) - len(todo), len(rows))
@@ -210,7 +230,8 @@ def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, pro
         if out is not None:
             out.close()
     findings = [f for r in rows for f in done.get(str(r["photo_id"]), [])]
-    rev = Revalidation(checked_at, client.config.api_url, len(rows), round(time.monotonic() - started, 3), findings)
+    rev = Revalidation(checked_at, client.config.api_url, len(rows), round(time.monotonic() - started, 3), findings,
+                       len(every) - len(rows))
     log.info("revalidated %d photos in %.1fs: %s", len(rows), rev.seconds, rev.counts())
     return rev
 
