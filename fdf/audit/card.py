@@ -16,7 +16,7 @@ from ..shards.reader import read_dataset_info, read_faces
 from .checks import FLAGS, check_photos, is_commercial_safe, license_summary
 from .credits import default_docs_dir
 from .photos import load_photos
-from .render import _yes, md_escape
+from .render import yes_no, md_escape
 from .takedown import read_removal_log
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def dataset_card(dataset_dir: str | Path) -> str:
            "## Sources", "", *_table(["source", "photos"], sorted(sources.items())),
            "## Licences", ""]
     out += _table(["id", "licence", "photos", "faces", "commercial", "adaptations", "ShareAlike"],
-                  [[r["license_id"], r["name"], r["photos"], r["faces"], *(_yes(r[k]) for k in
+                  [[r["license_id"], r["name"], r["photos"], r["faces"], *(yes_no(r[k]) for k in
                     ("commercial", "derivatives", "share_alike"))] for r in license_summary(checked)])
     out += [f"{safe} of {len(checked)} photos have licences that allow commercial use and adaptation "
             "(`fdf audit --commercial-safe --out SUBSET` writes that subset). Every face crop is an adaptation "

@@ -21,7 +21,7 @@ def md_escape(text) -> str:
     return out
 
 
-def _yes(value: bool) -> str:
+def yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
@@ -30,7 +30,7 @@ def _tables(report: AuditReport) -> list[tuple[str, list[str], list[list]]]:
     tables = [(
         "Licences", ["id", "licence", "photos", "faces", "commercial", "adaptations", "ShareAlike"],
         [[lic["license_id"], lic["name"], lic["photos"], lic["faces"] if lic["faces"] is not None else "-",
-          _yes(lic["commercial"]), _yes(lic["derivatives"]), _yes(lic["share_alike"])] for lic in report.licenses],
+          yes_no(lic["commercial"]), yes_no(lic["derivatives"]), yes_no(lic["share_alike"])] for lic in report.licenses],
     ), (
         "Flags", ["flag", "photos", "meaning"],
         [[k, report.flag_counts.get(k, 0), v] for k, v in FLAGS.items()],
@@ -45,7 +45,7 @@ def _tables(report: AuditReport) -> list[tuple[str, list[str], list[list]]]:
                        ["photo", "owner", "finding", "licence now", "remove", "detail"],
                        [[f.photo_id, f.owner_nsid, f.reason,
                          f"{f.new_license_id} ({f.new_license_name})" if f.new_license_id is not None else "",
-                         _yes(f.revoked), f.detail] for f in rev.findings]))
+                         yes_no(f.revoked), f.detail] for f in rev.findings]))
         tables.append(("Revalidation findings per owner", ["owner", "photos", "findings"],
                        [[owner, len({f.photo_id for f in found}),
                          ", ".join(sorted({f"{f.photo_id}: {f.reason}" for f in found}))]
@@ -66,7 +66,8 @@ def _summary_lines(report: AuditReport) -> list[str]:
         lines.append("not revalidated against Flickr (use --revalidate)")
     else:
         counts = ", ".join(f"{k} {v}" for k, v in rev.counts().items())
-        lines.append(f"revalidated {rev.photos_checked} photos at {rev.checked_at} via {rev.api_url}: {counts}")
+        skipped = f" ({rev.photos_skipped} not on Flickr, not checked)" if rev.photos_skipped else ""
+        lines.append(f"revalidated {rev.photos_checked} photos{skipped} at {rev.checked_at} via {rev.api_url}: {counts}")
     return lines
 
 
