@@ -61,7 +61,7 @@ def test_folder_fail_closed_mirrored_and_resumable(photo_tree, tmp_path, capsys)
     assert report["counts"] == {"done": 2, "skipped": 0, "failed": 2}
     assert "text.jpg" in captured.err and "cut.jpg" in captured.err
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert files == ["_previews/sub/astronaut.jpg", "_previews/sub/deeper/einstein.jpg",
+    assert files == ["_previews/sub/astronaut_png.jpg", "_previews/sub/deeper/einstein_jpg.jpg",
                      "sub/astronaut.png", "sub/deeper/einstein.jpg"]  # nothing for the bad files
     # PNG output: pixels away from the faces are bit-for-bit the input's.
     found = json.loads(boxes.read_text())

@@ -158,7 +158,7 @@ def write_preview(path: Path, original_rgb: np.ndarray, anonymized_rgb: np.ndarr
     if scale < 1:
         both = cv2.resize(both, (max(1, int(both.shape[1] * scale)), max(1, int(both.shape[0] * scale))),
                           interpolation=cv2.INTER_AREA)
-    write_image(path.with_suffix(".jpg"), both, jpeg_quality=85)
+    write_image(path, both, jpeg_quality=85)
 
 
 def anonymize_image_file(anon: ImageAnonymizer, item: PlannedFile, preview_dir: Path | None) -> FileResult:
@@ -169,7 +169,9 @@ def anonymize_image_file(anon: ImageAnonymizer, item: PlannedFile, preview_dir: 
     result = anon.anonymize_loaded(image)
     write_image(item.output, result.pixels, image.icc_profile, anon.config.jpeg_quality)
     if preview_dir is not None:
-        write_preview(preview_dir / item.output.name, image.rgb, to_working_rgb(result.pixels))
+        # a.png and a.jpg in one folder must not share a preview name.
+        name = f"{item.output.stem}_{item.output.suffix.lstrip('.').lower()}.jpg"
+        write_preview(preview_dir / name, image.rgb, to_working_rgb(result.pixels))
     return FileResult(str(item.source), str(item.output), "image", "done", faces=len(result.faces),
                       boxes=[f.to_record() for f in result.faces])
 
