@@ -56,6 +56,17 @@ def register(subparsers) -> None:
     _add_out(p)
     p.set_defaults(func=run_folder)
 
+    p = sub.add_parser("resolve-urls", help="fill missing Flickr download URLs through flickr.photos.getSizes",
+                       description="For rows without a download_url (e.g. FDF metainfo without a YFCC dump), ask "
+                                   "Flickr for the photo's sizes and take the original (or the largest).")
+    p.add_argument("manifest", type=Path)
+    _add_out(p)
+    p.add_argument("--threads", type=int, default=4)
+    from .search import add_flickr_args
+
+    add_flickr_args(p)
+    p.set_defaults(func=run_resolve_urls)
+
     p = sub.add_parser("show", help="counts per source and licence, and missing attribution fields")
     p.add_argument("manifest", type=Path)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -115,3 +126,14 @@ def run_show(args) -> int:
     summary = summarize_manifest(read_manifest(args.manifest))
     print(json.dumps(summary.to_dict(), indent=2) if args.json else format_summary(summary))
     return 0
+
+
+def run_resolve_urls(args) -> int:
+    from ..flickr.client import client_from_args
+    from ..flickr.resolve import resolve_download_urls
+
+    client = client_from_args(args.api_url, args.calls_per_hour, args.rate_state)
+    df, summary = resolve_download_urls(client, read_manifest(args.manifest), threads=args.threads,
+                                        progress=not args.json)
+    write_manifest(df, args.out)
+    return _report(args, {"out": str(args.out), **vars(summary)})
