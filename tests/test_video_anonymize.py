@@ -11,6 +11,7 @@ import pytest
 from anonymizer.inference import AnonymizeConfig, DetectConfig, ImageAnonymizer, find_faces
 from anonymizer.video import VideoConfig, anonymize_video, probe_video
 from fdf.cli import main
+from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 CLIP = DATA / "again_320x240.mp4"  # 24 frames, 30 fps, one signer facing the camera
@@ -84,3 +85,26 @@ def test_cli_mkv_output_and_corrupt_video_fails_closed(clip_with_audio, tmp_path
     assert info.audio_codec == "aac" and info.fps == 30.0
     assert not any("location" in k.lower() for k in info.metadata)
     assert "location" in {k.lower() for k in probe_video(folder / "clip.mkv").metadata}  # the input had it
+
+
+class RecordSeeds(ImageAnonymizer):
+    """The real anonymizer, recording the generator seeds each frame is rendered with."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.seeds = []
+
+    def render(self, pixels, rgb, faces, seeds):
+        self.seeds.append(list(seeds))
+        return super().render(pixels, rgb, faces, seeds)
+
+
+def test_gan_mode_video_keeps_one_seed_per_track(random_checkpoint, tmp_path):
+    anon = RecordSeeds(AnonymizeConfig(mode="gan", checkpoint=str(random_checkpoint)))
+    result = anonymize_video(CLIP, tmp_path / "gan.mp4", anon, VideoConfig(preset="ultrafast"))
+    assert result.frames == 24
+    assert len(anon.seeds) == 24 and all(s == anon.seeds[0] for s in anon.seeds) and len(anon.seeds[0]) == 1
+    first_in, first_out = frames_of(CLIP)[0], frames_of(tmp_path / "gan.mp4")[0]
+    (face,) = find_faces(first_in, DetectConfig(threshold=0.5))
+    x0, y0, x1, y1 = (int(v) for v in face.bbox)
+    assert (np.abs(first_in[y0:y1, x0:x1].astype(int) - first_out[y0:y1, x0:x1]).max(axis=2) > 12).mean() > 0.5
