@@ -98,3 +98,14 @@ def test_workers_give_the_same_batches_as_the_main_process(tmp_path):
         a, b = next(plain), next(workers)
         assert a["face_id"] == b["face_id"]
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["keypoints"], b["keypoints"])
+
+
+def test_cached_faces_equal_the_shards(tmp_path):
+    from anonymizer.training.data import CachedFaces
+
+    ds = open_faces(str(build_face_shards(tmp_path / "ds")), 64)
+    cached = CachedFaces(ds)
+    assert len(cached) == len(ds)
+    a = next(training_batches(ds, 8, seed=4, start_step=5, workers=0))
+    b = next(training_batches(cached, 8, seed=4, start_step=5, workers=0))
+    assert a["face_id"] == b["face_id"] and torch.equal(a["image"], b["image"]) and torch.equal(a["bbox"], b["bbox"])

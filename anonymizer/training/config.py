@@ -25,6 +25,7 @@ class DataConfig:
     path: str = ""  # face-shard dataset or FDF folder; relative paths are from the config file
     batch_size: int = 32  # global batch, split over processes
     workers: int = 2
+    cache_in_memory: bool = False  # decode every face once up front (small datasets); then no workers
 
 
 @dataclass

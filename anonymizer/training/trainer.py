@@ -31,7 +31,7 @@ from ..generator.networks import Discriminator, Generator, composite, count_para
 from . import ddp
 from .checkpoint import checkpoint_path, latest_checkpoint, prune_checkpoints, restore_checkpoint, save_checkpoint
 from .config import TrainConfig, load_config, save_config
-from .data import open_faces, training_batches
+from .data import CachedFaces, open_faces, training_batches
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,10 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
         log.info("generator %d params, discriminator %d params, device %s, %d process(es)",
                  count_parameters(state.generator), count_parameters(state.discriminator), device, info.world_size)
     dataset = open_faces(config.data.path, config.network.resolution, "train")
-    batches = training_batches(dataset, config.data.batch_size, config.seed, state.step, config.data.workers, info.rank, info.world_size)
+    workers = config.data.workers
+    if config.data.cache_in_memory:
+        dataset, workers = CachedFaces(dataset), 0
+    batches = training_batches(dataset, config.data.batch_size, config.seed, state.step, workers, info.rank, info.world_size)
     sample_faces = _sample_faces(config) if info.is_main else None
     logger = _Logger(run_dir, info.is_main, config.tensorboard)
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
