@@ -164,7 +164,7 @@ def to_markdown(rows: list[dict], jobs: int) -> str:
         "",
         "Runs: **e2e** every stage (search, download, annotate with CenterFace, select, report); "
         "**e2e-hog** (when run) the same with dlib's HOG detector; **download** search + download only "
-        "(`--until download`); **select** `fdf select` over real face rows of the e2e-hog run repeated "
+        "(`--until download`); **select** `fdf select` over the real face rows of the last e2e run repeated "
         "with new face and photo ids (not new annotations), `--min-crop-px 64` as in the builds.",
     ]
     return "\n".join(lines) + "\n"

@@ -96,7 +96,8 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
     from fdf.download import download_manifest
     from fdf.select import select_faces
 
-    out = Path(out_dir)
+    # Absolute: Dask workers may run in another working directory (the output is on a shared path).
+    out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, config)
     summary = BuildSummary(str(out), str(out / "manifest.parquet"), str(out / "download"), str(out / "faces"),
@@ -124,6 +125,10 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         stage.skipped = result.photos_processed == 0
 
     def select(stage: StageSummary) -> None:
+        if not list(Path(summary.faces_dir).glob("part-*.parquet")):
+            log.warning("no faces were found in any photo: nothing to select")
+            stage.counts = {"faces_in": 0, "faces_kept": 0, "identities": 0}
+            return
         config.select.download_dir = summary.download_dir
         result = select_faces(summary.faces_dir, summary.selected_dir, config.select, progress=progress)
         stage.counts = {"faces_in": result.faces_in, "faces_kept": result.faces_kept, "identities": result.identities}
@@ -138,7 +143,8 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         _timed(summary, "select", select)
     summary.backend = {"name": backend.name, "scheduler": backend.scheduler, "workers": backend.workers,
                        "tasks_by_worker": backend.tasks_by_worker, "worker_pids_used": backend.worker_pids_used}
-    if config.report and config.until == "report":
+    has_selection = (Path(summary.selected_dir) / "_select.json").exists()
+    if config.report and config.until == "report" and has_selection:
         from fdf.report import make_report
 
         summary.report_dir = str(out / "report")
