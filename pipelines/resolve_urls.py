@@ -32,9 +32,11 @@ def resolve_download_urls(df: pd.DataFrame, client: FlickrClient, progress: bool
     """Return ``df`` with ``download_url``/``width``/``height`` filled where the URL was missing."""
     df = df.copy()
     missing = df["download_url"].isna() | (df["download_url"].astype("string") == "")
-    if "url_status" not in df:
-        df["url_status"] = None
-    df["download_url"] = df["download_url"].astype(object)
+    for col in ("url_status", "width", "height"):
+        if col not in df:
+            df[col] = None
+    for col in ("download_url", "url_status", "width", "height"):
+        df[col] = df[col].astype(object)  # pandas 3 refuses str/int into an all-null typed column
     gone = 0
     for idx in tqdm(df.index[missing], desc="getSizes", unit="photo", disable=not progress):
         try:
