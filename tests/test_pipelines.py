@@ -115,7 +115,7 @@ def test_build_from_search_flags_then_rerun_is_a_no_op(flickr_server, tmp_path):
 
 
 def test_resume_after_kill_9_equals_a_clean_run(flickr_server, tmp_path):
-    srv = flickr_server(small_catalog(8))
+    srv = flickr_server(small_catalog(6))
     config = write_config(tmp_path / "build.yaml", srv.rest_url)
     clean = tmp_path / "clean"
     assert fdf("build", config, "--out", clean).returncode == 0
