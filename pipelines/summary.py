@@ -57,9 +57,3 @@ class BuildSummary:
         if self.report_dir:
             lines.append(f"report:         {self.report_dir}/index.html")
         return "\n".join(lines)
-
-
-def read_summary(path: str | Path) -> dict:
-    """A written summary as a plain dict ({} if there is none yet)."""
-    path = Path(path)
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

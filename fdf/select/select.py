@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..errors import ConfigError, FdfError
-from ..shards import list_shards, read_dataset_info, read_faces, write_dataset_json, write_face_shard, write_status
+from ..shards import (dataset_counts, list_shards, read_dataset_info, read_faces, write_dataset_json,
+                      write_face_shard, write_status)
 from ..shards.writer import STATUS_DIR, status_path
 from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
@@ -145,7 +146,9 @@ def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], 
     n = len(faces)
     rank = seeded_rank(faces["face_id"], config.seed)
     reason = gate_reasons(faces, config.gates).to_numpy(dtype=object).copy()
-    alive = lambda: np.array([r is None for r in reason])  # noqa: E731  (re-read after each step)
+
+    def alive() -> np.ndarray:  # faces no step has dropped yet (re-read after each step)
+        return np.array([r is None for r in reason], dtype=bool)
 
     order = np.argsort(rank, kind="stable")
     dup_photos = duplicate_photos([faces["photo_id"][i] for i in order], [sha256.get(faces["photo_id"][i]) for i in order])
@@ -250,8 +253,6 @@ def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectCon
                             int(decisions.loc[decisions["kept"] & (decisions["identity"] >= 0), "identity"].nunique()),
                             histograms(decisions, config.balance), len(names))
     cfg = {"stage": "select", "input": str(dataset_dir), **dataclasses.asdict(config)}
-    from ..shards import dataset_counts
-
     write_dataset_json(out, cfg, dataset_counts(out))
     atomic_write_text(marker, json.dumps({"config": cfg, **summary.to_dict()}, indent=2, default=str) + "\n")
     log.info("%s", summary.format_text())
