@@ -150,7 +150,8 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         summary.report_dir = str(out / "report")
 
         def report(stage: StageSummary) -> None:
-            stage.counts = {"figures": len(make_report(out, summary.report_dir, build_summary=summary.to_dict()).figures)}
+            result = make_report(out, summary.report_dir, build_summary=summary.to_dict())
+            stage.counts = {"figures": len(result.figures)}
 
         _timed(summary, "report", report)
     summary.seconds = round(time.monotonic() - started, 3)

@@ -32,7 +32,9 @@ def bar_chart(counts: dict, title: str, xlabel: str = "count", color: str = AFTE
 def failures_chart(stages: list[dict], extra: dict | None = None):
     """Failures and drops by reason, one bar per (stage, reason)."""
     counts = {f"{s['name']}: {reason}": n for s in stages for reason, n in s.get("failures", {}).items()}
-    counts.update({f"download: {k}": v for k, v in (extra or {}).items() if k != "ok" and f"download: {k}" not in counts})
+    for status, n in (extra or {}).items():  # download statuses the build summary did not list
+        if status != "ok":
+            counts.setdefault(f"download: {status}", n)
     return bar_chart(counts, "Failures and drops by reason", color="#c0504d")
 
 

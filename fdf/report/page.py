@@ -36,7 +36,8 @@ def _stage_counts(build: dict, download_counts: dict) -> dict:
     if "source" in stages:
         counts["photos found"] = stages["source"]["counts"].get("photos", 0)
     if download_counts or "download" in stages:
-        counts["photos downloaded"] = download_counts.get("ok", stages.get("download", {}).get("counts", {}).get("ok", 0))
+        from_summary = stages.get("download", {}).get("counts", {}).get("ok", 0)
+        counts["photos downloaded"] = download_counts.get("ok", from_summary)
     if "annotate" in stages:
         counts["photos with faces"] = stages["annotate"]["counts"].get("photos_with_faces", 0)
         counts["faces detected"] = stages["annotate"]["counts"].get("faces", 0)
@@ -128,6 +129,7 @@ def make_report(path: str | Path, out_dir: str | Path, build_summary: dict | Non
         counts.update({f"dropped: {k}": int(v) for k, v in sorted(reasons.items())})
     index = out / "index.html"
     atomic_write_text(index, _html(inputs, made, counts))
-    atomic_write_text(out / "report.json", json.dumps({"counts": counts, "figures": list(made)}, indent=2, default=str) + "\n")
+    record = {"counts": counts, "figures": list(made)}
+    atomic_write_text(out / "report.json", json.dumps(record, indent=2, default=str) + "\n")
     log.info("report: %s (%d figures)", index, len(made))
     return ReportResult(str(out), str(index), list(made), counts)

@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 
+GATE_REASONS = ("crop_too_small", "face_too_small", "blurry", "landmarks_off", "low_score")
+
+
 @dataclass
 class GateConfig:
     """Thresholds; a measure that is missing (NaN) passes its gate, since it cannot judge."""

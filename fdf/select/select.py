@@ -36,7 +36,7 @@ from ..shards.writer import STATUS_DIR, status_path
 from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
 from .dedupe import dhash_png, duplicate_photos, near_duplicates
-from .gates import GateConfig, gate_reasons
+from .gates import GATE_REASONS, GateConfig, gate_reasons
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +151,14 @@ def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], 
         return np.array([r is None for r in reason], dtype=bool)
 
     order = np.argsort(rank, kind="stable")
-    dup_photos = duplicate_photos([faces["photo_id"][i] for i in order], [sha256.get(faces["photo_id"][i]) for i in order])
+    photo_ids = faces["photo_id"].to_numpy(dtype=object)
+    dup_photos = duplicate_photos([photo_ids[i] for i in order], [sha256.get(photo_ids[i]) for i in order])
     reason[alive() & faces["photo_id"].isin(dup_photos).to_numpy()] = "duplicate_photo"
 
     dh = np.array([hashes.get(f, 0) for f in faces["face_id"]], dtype=np.uint64)
     live = np.flatnonzero(alive())
     live_ordered = live[np.argsort(rank[live], kind="stable")]
-    near = near_duplicates(dh[live_ordered], faces["photo_id"].to_numpy(dtype=object)[live_ordered], config.near_duplicate_bits)
+    near = near_duplicates(dh[live_ordered], photo_ids[live_ordered], config.near_duplicate_bits)
     reason[live_ordered[near]] = "near_duplicate"
 
     emb = np.array([np.asarray(e, dtype=np.float64) if e is not None and len(e) == 128 else np.full(128, np.nan)
@@ -188,7 +189,7 @@ def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], 
 
 def histograms(decisions: pd.DataFrame, config: BalanceConfig) -> dict:
     """Yaw, pitch and expression histograms over all faces that passed the gates, and the kept ones."""
-    passed = decisions[~decisions["reason"].isin(["crop_too_small", "face_too_small", "blurry", "landmarks_off", "low_score"])]
+    passed = decisions[~decisions["reason"].isin(GATE_REASONS)]
     kept = decisions[decisions["kept"]]
     out = {}
     for name, col, edges in (("yaw", "yaw_bin", config.yaw_edges), ("pitch", "pitch_bin", config.pitch_edges),
@@ -207,9 +208,11 @@ def _write_selected(kept_ids: list[str], where: dict[str, str], out: Path, per_s
         table = table.sort_by([("face_id", "ascending"), ("resolution", "ascending")])
         name = f"part-{k:05d}.parquet"
         write_face_shard(table, out / name)
-        photos = Counter(table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution")))).column("photo_id").to_pylist())
-        write_status([{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name} for p, c in sorted(photos.items())],
-                     status_path(out, name))
+        one_res = table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution"))))
+        photos = Counter(one_res.column("photo_id").to_pylist())
+        status = [{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name}
+                  for p, c in sorted(photos.items())]
+        write_status(status, status_path(out, name))
         names.append(name)
     return names
 
