@@ -53,12 +53,16 @@ def make_manifest(source: SourceConfig, path: Path, progress: bool = True) -> di
     df = _file_source_frame(source, progress)
     counts = {"photos": len(df)}
     if source.kind == "fdf_metainfo" and source.flickr:
+        # No YFCC dump: image URLs come from flickr.photos.getSizes.
         from fdf.flickr import FlickrClient, FlickrConfig
+        from fdf.flickr.resolve import resolve_download_urls
 
-        from .resolve_urls import PHOTO_GONE, resolve_download_urls
-
-        df = resolve_download_urls(df, FlickrClient(FlickrConfig.from_env(**source.flickr)), progress)
-        counts["photos_gone"] = int((df["url_status"] == PHOTO_GONE).sum())
+        for col in ("width", "height"):  # filled per row by the resolver
+            if col not in df:
+                df[col] = pd.Series(pd.NA, index=df.index, dtype="Int32")
+        df, resolved = resolve_download_urls(FlickrClient(FlickrConfig.from_env(**source.flickr)), df,
+                                             progress=progress)
+        counts.update(urls_resolved=resolved.resolved, photos_gone=resolved.not_found, url_errors=resolved.failed)
     write_manifest(df, path)
     return counts
 

@@ -56,10 +56,11 @@ def test_fdf_rebuild_config_rebuilds_the_given_faces(tmp_path):
         summary = run_build(config, tmp_path / "out", progress=False)
 
     manifest = read_manifest(tmp_path / "out" / "manifest.parquet").set_index("photo_id")
-    assert manifest.loc[gone, "url_status"] == "photo_gone" and pd.isna(manifest.loc[gone, "download_url"])
+    assert manifest.loc[gone, "url_status"] == "not_found" and pd.isna(manifest.loc[gone, "download_url"])
     live = [p.id for p in photos if p.id != gone]
     assert (manifest.loc[live, "url_status"] == "from_getsizes").all()
     assert summary.stage("download").counts["ok"] == len(live)
+    assert summary.stage("source").counts["photos_gone"] == 1
 
     rebuilt = read_faces(tmp_path / "out" / "faces", columns=["photo_id", "bbox_photo", "resolution"]).to_pandas()
     given = [f for f in meta.values() if f"/{gone}/" not in f["photo_url"]]
