@@ -88,6 +88,13 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     )
 
 
+def _apply_optim_config(state: _State, config: TrainConfig) -> None:
+    """The config, not the checkpoint, sets learning rates and betas: a resumed run may change them."""
+    for optimizer, lr in ((state.opt_g, config.optim.lr_g), (state.opt_d, config.optim.lr_d)):
+        for group in optimizer.param_groups:
+            group["lr"], group["betas"] = lr, (config.optim.beta1, config.optim.beta2)
+
+
 def _modules(state: _State) -> dict:
     return {"generator": state.generator, "discriminator": state.discriminator, "generator_ema": state.ema}
 
@@ -257,6 +264,7 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
         run_info, rng = restore_checkpoint(resume_from, _modules(state), {"g": state.opt_g, "d": state.opt_d})
         state.step = int(run_info["step"])
         state.rng.set_state(rng["train"])
+        _apply_optim_config(state, config)
         log.info("resuming %s at step %d", resume_from.name, state.step)
     ddp.broadcast_parameters(state.generator, info)
     ddp.broadcast_parameters(state.discriminator, info)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -40,16 +41,18 @@ def register(subparsers) -> None:
 def run_train(args) -> int:
     from anonymizer.training import load_config, train
 
-    config = load_config(args.config) if args.config else None
-    if config is not None:
-        if args.steps is not None:
-            config.steps = args.steps
-        if args.data is not None:
-            config.data.path = args.data
-    elif args.steps is not None or args.data is not None:
-        from fdf.errors import ConfigError
+    config = None
+    if args.config:
+        config = load_config(args.config)
+    elif args.resume and (Path(args.out) / "config.yaml").is_file():
+        config = load_config(Path(args.out) / "config.yaml")  # the run's own config, so overrides apply
+    if args.steps is not None or args.data is not None:
+        if config is None:
+            from fdf.errors import ConfigError
 
-        raise ConfigError("--steps/--data need a CONFIG (or edit the run's config.yaml)")
+            raise ConfigError("--steps/--data need a CONFIG or a run to resume")
+        config.steps = args.steps if args.steps is not None else config.steps
+        config.data.path = args.data if args.data is not None else config.data.path
     summary = train(config, args.out, resume=args.resume, stop_at=args.stop_at)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return 0
