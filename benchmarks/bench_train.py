@@ -4,7 +4,7 @@ Trains the given config for a few steps per (device, batch size) in a temporary 
 reads images/s from the run's log, skipping the first logged window (start-up, first batches).
 
 Usage: python benchmarks/bench_train.py --data .data/mtfl-shards [--config manifests/train_mtfl64.yaml]
-       [--steps 40] [--batch-sizes 16,32] [--out benchmarks/results/train.md]
+       [--steps 40] [--batch-sizes 16,32] [--threads 1,2] [--out benchmarks/results/train.md]
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from anonymizer.training import load_config, train
 from fdf.atomic import atomic_write_text
 
 
-def measure(config_path: Path, data: str, device: str, batch: int, steps: int, workers: int) -> dict:
+def measure(config_path: Path, data: str, device: str, batch: int, steps: int, workers: int, threads: int) -> dict:
     config = load_config(config_path)
+    config.threads = threads
     config.data.path, config.data.batch_size, config.data.workers = data, batch, workers
     config.device, config.steps, config.tensorboard = device, steps, False
     config.log_every = max(1, steps // 4)
@@ -37,7 +38,7 @@ def measure(config_path: Path, data: str, device: str, batch: int, steps: int, w
         log = [json.loads(line) for line in (Path(tmp) / "run" / "log.jsonl").read_text().splitlines()]
     steady = [r["images_per_second"] for r in log[1:]] or [log[-1]["images_per_second"]]
     return {
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({os.cpu_count()} cores, {threads} threads)",
         "batch": batch, "steps": steps, "images_per_second": sum(steady) / len(steady),
         "overall_images_per_second": summary.images_per_second, "wall_s": wall,
         "load_average": os.getloadavg()[0], "loss": config.loss.kind, "resolution": config.network.resolution,
@@ -67,11 +68,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-sizes", default="16")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", default="1", help="torch CPU threads to try, comma-separated")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    rows = [measure(args.config, args.data, d, int(b), args.steps, args.workers)
-            for d in devices for b in args.batch_sizes.split(",")]
+    rows = [measure(args.config, args.data, d, int(b), args.steps, args.workers, int(t))
+            for d in devices for b in args.batch_sizes.split(",")
+            for t in (args.threads.split(",") if d == "cpu" else ["0"])]
     text = to_markdown(rows, args.config)
     print(text)
     if args.out:
