@@ -19,10 +19,12 @@ def identity_clusters(embeddings: np.ndarray, order: np.ndarray, threshold: floa
     """
     n = len(embeddings)
     labels = np.full(n, -1, dtype=np.int64)
-    leaders = np.zeros((max(n, 1), embeddings.shape[1] if embeddings.ndim == 2 else 1), dtype=np.float64)
+    dim = embeddings.shape[1] if embeddings.ndim == 2 else 1
+    # Leaders are far fewer than faces: grow their matrix by doubling instead of sizing it N x dim.
+    leaders = np.zeros((min(max(n, 1), 1024), dim), dtype=np.float64)
     leader_rows: list[int] = []
     for i in order:
-        e = embeddings[i]
+        e = embeddings[i].astype(np.float64)
         if not np.all(np.isfinite(e)):
             continue
         k = len(leader_rows)
@@ -32,6 +34,8 @@ def identity_clusters(embeddings: np.ndarray, order: np.ndarray, threshold: floa
             if d[j] < threshold:
                 labels[i] = leader_rows[j]
                 continue
+        if k == len(leaders):
+            leaders = np.concatenate([leaders, np.zeros_like(leaders)])
         leaders[k] = e
         leader_rows.append(int(i))
         labels[i] = i

@@ -109,14 +109,28 @@ def seeded_rank(face_ids, seed: int) -> np.ndarray:
                      for f in face_ids], dtype=np.float64)
 
 
-def _read_meta(dataset_dir: Path) -> tuple[pd.DataFrame, int]:
+def _read_meta(dataset_dir: Path) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Per-face metadata of the lowest resolution, sorted by face id, and the descriptors as one
+    float32 matrix (NaN rows where a face has none): kept out of pandas, where each 128-d list
+    would cost ~4 KB of Python objects per face."""
     shards = list_shards(dataset_dir)
     if not shards:
         raise SelectError(f"{dataset_dir} holds no face shards (part-*.parquet); run fdf annotate first")
     resolution = int(pc.min(read_faces(dataset_dir, columns=["resolution"]).column("resolution")).as_py())
     table = read_faces(dataset_dir, columns=META_COLUMNS, filter=pads.field("resolution") == resolution)
-    df = table.to_pandas().sort_values("face_id", kind="stable").reset_index(drop=True)
-    return df, resolution
+    table = table.sort_by([("face_id", "ascending")])
+    return table.drop_columns(["embedding"]).to_pandas(), descriptor_matrix(table.column("embedding")), resolution
+
+
+def descriptor_matrix(column: pa.ChunkedArray, dim: int = 128) -> np.ndarray:
+    """An N x dim float32 matrix from a list<float> column; rows without a full descriptor are NaN."""
+    col = column.combine_chunks()
+    out = np.full((len(col), dim), np.nan, dtype=np.float32)
+    whole = (pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False) == dim)
+    if whole.any():
+        flat = pc.list_flatten(col.filter(pa.array(whole))).to_numpy(zero_copy_only=False)
+        out[whole] = flat.reshape(-1, dim)
+    return out
 
 
 def _photo_sha256(download_dir: str | None, photo_ids: set[str]) -> dict[str, str]:
@@ -141,8 +155,12 @@ def _crop_hashes(dataset_dir: Path, resolution: int, progress: bool) -> tuple[di
     return hashes, where
 
 
-def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], config: SelectConfig) -> pd.DataFrame:
-    """Run every selection step on face metadata; return the per-face decisions table."""
+def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], config: SelectConfig,
+           embeddings: np.ndarray | None = None) -> pd.DataFrame:
+    """Run every selection step on face metadata; return the per-face decisions table.
+
+    ``embeddings`` (N x 128, NaN rows for faces without one) defaults to ``faces["embedding"]``.
+    """
     n = len(faces)
     rank = seeded_rank(faces["face_id"], config.seed)
     reason = gate_reasons(faces, config.gates).to_numpy(dtype=object).copy()
@@ -161,8 +179,10 @@ def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], 
     near = near_duplicates(dh[live_ordered], photo_ids[live_ordered], config.near_duplicate_bits)
     reason[live_ordered[near]] = "near_duplicate"
 
-    emb = np.array([np.asarray(e, dtype=np.float64) if e is not None and len(e) == 128 else np.full(128, np.nan)
-                    for e in faces["embedding"]]).reshape(n, 128)
+    if embeddings is None:
+        embeddings = np.array([np.asarray(e, dtype=np.float32) if e is not None and len(e) == 128
+                               else np.full(128, np.nan, np.float32) for e in faces["embedding"]]).reshape(n, 128)
+    emb = embeddings
     live = alive()
     # Clusters over the faces still in the running only: rejected blurry crops give noisy descriptors.
     live_order = np.flatnonzero(live)[np.argsort(rank[live], kind="stable")]
@@ -234,12 +254,12 @@ def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectCon
     dataset_dir, out = Path(dataset_dir), Path(out_dir)
     if out.resolve() == dataset_dir.resolve():
         raise SelectError("the selected dataset must go to a different folder than its input")
-    faces, resolution = _read_meta(dataset_dir)
+    faces, embeddings, resolution = _read_meta(dataset_dir)
     info = read_dataset_info(dataset_dir) if (dataset_dir / "_dataset.json").exists() else {}
     download_dir = config.download_dir or info.get("config", {}).get("download_dir")
     sha256 = _photo_sha256(download_dir, set(faces["photo_id"]))
     hashes, where = _crop_hashes(dataset_dir, resolution, progress)
-    decisions = decide(faces, hashes, sha256, config)
+    decisions = decide(faces, hashes, sha256, config, embeddings)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     marker = out / SELECT_JSON
