@@ -124,3 +124,15 @@ def test_gan_failure_writes_nothing(tmp_path, capsys):
     assert rc == 1
     assert "not found" in capsys.readouterr().err
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_a_file_is_never_written_over_itself(tmp_path, capsys):
+    src = tmp_path / "astronaut.jpg"
+    shutil.copy(DATA / "astronaut.jpg", src)
+    before = src.read_bytes()
+    rc = main(["-q", "anonymize", str(src), "--out", str(tmp_path), "--mode", "blur"])
+    assert rc == 1
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert src.read_bytes() == before
+    assert main(["-q", "anonymize", str(tmp_path), "--out", str(tmp_path), "--mode", "blur"]) == 2
+    assert src.read_bytes() == before
