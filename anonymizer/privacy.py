@@ -13,7 +13,10 @@ changed container, see :func:`anonymizer.video.output_suffix`):
 * found in output: described faces where the output still shows a face (any identity);
 * anonymized: faces whose box changed (at least half its pixels moved by more than 2 levels);
 * metadata: EXIF, GPS, XMP, IPTC or comments left in an output photo; a video's container tags;
-* videos: the above on every ``frame_step``-th frame, and the number of sampled frames with a leak.
+* videos: the above on every ``frame_step``-th frame, and the number of sampled frames with a leak;
+* chance_match_rate: the share of pairs of original faces from *different* files that are within
+  ``threshold`` of each other, i.e. how often a perfectly anonymized face (a new random person)
+  would still count as a leak. On afw-dev it is about 10% (see benchmarks/results/anonymize.md).
 
     fdf evaluate-privacy ORIGINALS ANONYMIZED --json
 """
@@ -96,6 +99,9 @@ class PrivacyEvaluator:
                                                      max_side=self.config.max_side))
         self.output_analyzer = FaceAnalyzer(AnalyzerConfig(threshold=self.config.detect_threshold,
                                                            max_side=self.config.max_side))
+        #: (file name, descriptor) of every described original face, for the chance-match rate.
+        self.described: list[tuple[str, np.ndarray]] = []
+        self._current = ""
 
     def compare_arrays(self, original: np.ndarray, anonymized: np.ndarray, known_boxes=None) -> FacePrivacy:
         """Face verdicts for two RGB uint8 images of the same size.
@@ -117,6 +123,7 @@ class PrivacyEvaluator:
             if face.embedding is None:
                 continue
             result.described += 1
+            self.described.append((self._current, face.embedding))
             if output_faces is None:
                 output_faces = self.output_analyzer.analyze(anonymized)
             dists = [embedding_distance(face.embedding, o.embedding) for o in output_faces
@@ -130,7 +137,19 @@ class PrivacyEvaluator:
                 result.leaks += 1
         return result
 
+    def chance_match_rate(self, max_faces: int = 2000) -> float | None:
+        """Share of cross-file pairs of original faces within the threshold (None: under 2 files)."""
+        if len({name for name, _ in self.described}) < 2:
+            return None
+        step = max(1, len(self.described) // max_faces)  # bound the N^2 pairs on big folders
+        names = np.array([n for n, _ in self.described[::step]])
+        emb = np.stack([e for _, e in self.described[::step]])
+        dist = np.linalg.norm(emb[:, None] - emb[None], axis=2)
+        cross = names[:, None] != names[None]
+        return round(float((dist[cross] < self.config.threshold).mean()), 4)
+
     def compare_images(self, original: Path, anonymized: Path, name: str) -> FilePrivacy:
+        self._current = name
         orig, anon = read_image(original), read_image(anonymized)
         faces = self.compare_arrays(orig.rgb, anon.rgb)
         out = FilePrivacy(name, "image", metadata=metadata_found(anonymized.read_bytes()))
@@ -142,6 +161,7 @@ class PrivacyEvaluator:
 
         from .video import probe_video
 
+        self._current = name
         out = FilePrivacy(name, "video", frames_sampled=0, frames_with_leak=0)
         tags = probe_video(anonymized).metadata
         out.metadata = sorted(k for k in tags if any(s in k.lower() for s in SENSITIVE_VIDEO_TAGS))
@@ -193,6 +213,7 @@ class PrivacyReport:
     files: list[FilePrivacy]
     missing: list[str]
     threshold: float
+    chance_match_rate: float | None = None
 
     def totals(self) -> dict:
         ok = [f for f in self.files if f.error is None]
@@ -214,6 +235,7 @@ class PrivacyReport:
             "video_frames_sampled": sampled,
             "video_frames_with_leak": sum(f.frames_with_leak or 0 for f in ok),
             "threshold": self.threshold,
+            "chance_match_rate": self.chance_match_rate,
         }
 
     @property
@@ -269,4 +291,4 @@ def evaluate_privacy(originals: str | os.PathLike, anonymized: str | os.PathLike
         except Exception as exc:  # noqa: BLE001 - one unreadable pair must not hide the others' results
             log.error("%s: %s", name, exc)
             files.append(FilePrivacy(name, "video" if is_video_path(a) else "image", error=str(exc)))
-    return PrivacyReport(files, missing, config.threshold)
+    return PrivacyReport(files, missing, config.threshold, evaluator.chance_match_rate())

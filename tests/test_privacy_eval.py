@@ -35,6 +35,7 @@ def test_unchanged_copies_leak_every_face_and_keep_gps(tmp_path, capsys):
     by_file = {f["file"]: f for f in report["files"]}
     assert "gps" in by_file["astronaut.jpg"]["metadata"]
     assert totals["files_with_metadata"] == 1
+    assert 0.0 <= totals["chance_match_rate"] <= 1.0  # two files: one cross-file pair or more
 
 
 def test_masked_outputs_have_no_leak_and_no_metadata(tmp_path):
@@ -61,3 +62,4 @@ def test_missing_outputs_and_videos(tmp_path):
     assert report.missing == ["not-anonymized.jpg"] and not report.clean
     assert totals["video_frames_sampled"] == 3  # frames 0, 8, 16 of 24
     assert totals["video_frames_with_leak"] == 3
+    assert totals["chance_match_rate"] is None  # faces from one file only: no pair of different people
