@@ -10,7 +10,7 @@ Any failure raises; callers write nothing for a photo whose anonymization raised
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from fdf.errors import FdfError
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, find_faces
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
-from .modes import MODES, FaceJob, make_renderer
+from .modes import MODES, FaceJob, blur_patches, make_renderer
 from .regions import FaceRegion, face_region
+from .verify import describe, leaking
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class AnonymizeConfig:
     blend margin around the replaced region, as a fraction of its size. ``checkpoint``/``device``:
     gan mode's generator (None: bundled weights). ``seed``: base seed of generated faces.
     ``jpeg_quality``: for JPEG outputs. ``max_pixels``: refuse photos larger than this.
+    ``verify_identity`` (gan mode): after generation, a face still found at the same place within
+    ``verify_threshold`` (dlib distance) of the original is regenerated with other seeds, up to
+    ``verify_tries`` generations in all, then blurred (see :mod:`.verify`).
     """
 
     mode: str = "gan"
@@ -49,6 +53,9 @@ class AnonymizeConfig:
     seed: int = 0
     jpeg_quality: int = 95
     max_pixels: int = DEFAULT_MAX_PIXELS
+    verify_identity: bool = True
+    verify_threshold: float = 0.6
+    verify_tries: int = 3
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -57,6 +64,8 @@ class AnonymizeConfig:
             raise AnonymizeConfigError(f"dilation must be between 0 and 2 (fraction of the face box), got {self.dilation}")
         if not 0.0 <= self.feather <= 1.0:
             raise AnonymizeConfigError(f"feather must be between 0 and 1, got {self.feather}")
+        if self.verify_tries < 1:
+            raise AnonymizeConfigError(f"verify_tries must be >= 1, got {self.verify_tries}")
         if not 1 <= self.jpeg_quality <= 100:
             raise AnonymizeConfigError(f"jpeg_quality must be 1-100, got {self.jpeg_quality}")
 
@@ -68,6 +77,8 @@ class AnonymizedImage:
     pixels: np.ndarray
     faces: list[FaceBox]
     regions: list[FaceRegion]
+    regenerated: int = 0
+    blurred: int = 0
 
 
 class ImageAnonymizer:
@@ -97,8 +108,33 @@ class ImageAnonymizer:
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
         jobs = [FaceJob(regions[i], faces[i].keypoints, seeds[i]) for i in keep]
         patches = self._render(rgb, jobs)
+        regenerated = blurred = 0
+        if self.config.mode == "gan" and self.config.verify_identity and jobs:
+            patches, regenerated, blurred = self._verified(rgb, [faces[i] for i in keep], jobs, patches)
         out = composite(pixels, [j.region for j in jobs], patches)
-        return AnonymizedImage(out, faces, regions)
+        return AnonymizedImage(out, faces, regions, regenerated, blurred)
+
+    def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray]):
+        """Regenerate faces that dlib still matches to the original; blur those that keep matching."""
+        c = self.config
+        descriptors = [describe(rgb, f.bbox, c.detect.detector) for f in faces]
+        regions = [j.region for j in jobs]
+        regenerated = 0
+        bad: list[int] = []
+        for attempt in range(1, c.verify_tries + 1):
+            bad = leaking(composite(rgb, regions, patches), faces, descriptors, c.verify_threshold)
+            if not bad or attempt == c.verify_tries:
+                break
+            # Another latent for the faces that leaked; a different prime per attempt.
+            redo = [replace(jobs[i], seed=jobs[i].seed + 7919 * attempt) for i in bad]
+            for i, patch in zip(bad, self._render(rgb, redo)):
+                patches[i] = patch
+            regenerated += len(bad)
+        for i in bad:
+            patches[i] = blur_patches(rgb, [jobs[i]])[0]
+        if regenerated or bad:
+            log.info("identity check: %d faces regenerated, %d blurred", regenerated, len(bad))
+        return patches, regenerated, len(bad)
 
     def anonymize_loaded(self, image: LoadedImage) -> AnonymizedImage:
         """Anonymize a photo read by :func:`anonymizer.inference.io.read_image`."""

@@ -150,6 +150,8 @@ class VideoResult:
     tracks: int
     faces_detected: int
     faces_held: int
+    regenerated: int = 0
+    blurred: int = 0
 
 
 def _audio_codec(info, out_suffix: str, keep_audio: bool) -> str | None:
@@ -219,7 +221,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
     log.info("%s: %d frames, %d tracks, %d detections, %d held boxes", src, stats.frames, stats.tracks,
              stats.faces_detected, stats.faces_held)
     return FileResult(str(src), str(dst), "video", "done", faces=stats.tracks, frames=stats.frames,
-                      boxes=None)
+                      regenerated=stats.regenerated, blurred=stats.blurred, boxes=None)
 
 
 def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult) -> None:
@@ -230,6 +232,8 @@ def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResu
         _ensure_keypoints(slot.frame, faces, anonymizer)
     seeds = [TRACK_SEED_BASE + i for i in ids]  # one seed per track: the same generated person
     out = anonymizer.render(slot.frame, slot.frame, faces, seeds)
+    stats.regenerated += out.regenerated
+    stats.blurred += out.blurred
     writer.send(np.ascontiguousarray(out.pixels))
     stats.frames += 1
 

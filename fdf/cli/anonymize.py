@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, help="generator checkpoint for gan mode (default: bundled weights)")
     p.add_argument("--device", default="cpu", help="torch device for gan mode")
     p.add_argument("--seed", type=int, default=0, help="base seed of generated faces")
+    p.add_argument("--no-verify", action="store_true",
+                   help="gan mode: skip the identity check (by default a generated face dlib still matches "
+                   "to the original is regenerated, then blurred)")
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
@@ -59,7 +62,7 @@ def _configs(args):
         detect.min_size = args.min_size
     detect.__post_init__()  # validate the overrides
     config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=args.device,
-                             seed=args.seed, jpeg_quality=args.jpeg_quality)
+                             seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify)
     if args.dilation is not None:
         config.dilation = args.dilation
         config.__post_init__()

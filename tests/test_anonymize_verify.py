@@ -1,0 +1,76 @@
+"""Identity check after generation: faces dlib still matches are regenerated, then blurred."""
+
+from pathlib import Path
+
+import numpy as np
+
+from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
+from anonymizer.inference.modes import mask_patches
+from anonymizer.inference.verify import describe, leaking, output_distance
+
+DATA = Path(__file__).parent / "data" / "anonymize"
+
+
+def test_unchanged_face_leaks_masked_face_does_not():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = ImageAnonymizer(AnonymizeConfig(mode="mask"))
+    faces = anon.detect(image.rgb)
+    descriptors = [describe(image.rgb, f.bbox) for f in faces]
+    assert leaking(image.rgb, faces, descriptors, 0.6) == [0]
+    assert output_distance(image.rgb, faces[0], descriptors[0]) < 0.1
+    masked = anon.anonymize_loaded(image).pixels
+    assert leaking(masked, faces, descriptors, 0.6) == []
+
+
+class CopyingGenerator(ImageAnonymizer):
+    """gan mode whose 'generator' returns the original pixels for some seeds: the worst case a
+    generator can do. Everything else (detection, dlib check, compositing, blur) is the real code."""
+
+    def __init__(self, config, copy_seeds_below: int):
+        super().__init__(config)
+        self.copy_below, self.calls = copy_seeds_below, []
+        self._render = self.copying_render  # replaces the generator only
+
+    def copying_render(self, rgb, jobs):
+        self.calls.append([j.seed for j in jobs])
+        out = []
+        for job in jobs:
+            if job.seed < self.copy_below:
+                x0, y0, x1, y1 = job.region.paste
+                out.append(rgb[y0:y1, x0:x1].copy())
+            else:
+                out.append(mask_patches(rgb, [job])[0])
+        return out
+
+
+def config():
+    return AnonymizeConfig(mode="gan", verify_tries=3)
+
+
+def test_leaking_face_is_regenerated_with_another_seed():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(config(), copy_seeds_below=1)  # only the first latent (seed 0) copies
+    result = anon.anonymize_loaded(image)
+    assert anon.calls == [[0], [7919]]
+    assert result.regenerated == 1 and result.blurred == 0
+    x0, y0, x1, y1 = result.regions[0].core
+    assert (result.pixels[y0:y1, x0:x1] == 0).all()  # the second 'generation' (flat) was kept
+
+
+def test_face_that_keeps_leaking_is_blurred():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(config(), copy_seeds_below=10**9)  # every latent copies the face
+    result = anon.anonymize_loaded(image)
+    assert len(anon.calls) == 3 and result.regenerated == 2 and result.blurred == 1
+    faces = anon.detect(image.rgb)
+    descriptors = [describe(image.rgb, f.bbox) for f in faces]
+    assert leaking(result.pixels, faces, descriptors, 0.6) == []
+    x0, y0, x1, y1 = result.regions[0].core
+    assert np.abs(result.pixels[y0:y1, x0:x1].astype(int) - image.pixels[y0:y1, x0:x1]).mean() > 10
+
+
+def test_check_can_be_switched_off():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_identity=False), copy_seeds_below=10**9)
+    result = anon.anonymize_loaded(image)
+    assert len(anon.calls) == 1 and result.regenerated == 0 and result.blurred == 0
