@@ -30,21 +30,8 @@ from tqdm import tqdm
 
 from fdf.annotate.detect import detect_faces, working_copy
 from fdf.atomic import atomic_write_text
-
-
-def centres_inside(a, b) -> bool:
-    """True when each box's centre lies inside the other box."""
-    def inside(p, box):
-        return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
-    return inside(((a[0] + a[2]) / 2, (a[1] + a[3]) / 2), b) and inside(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), a)
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+from fdf.boxes import centres_inside_each_other as centres_inside
+from fdf.boxes import iou
 
 
 def greedy_matches(truth: list, dets: list, rule) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anonymizer.inference.detect import FaceBox
+from fdf.boxes import centre_inside, iou
 
 
 @dataclass
@@ -67,20 +68,6 @@ class TrackedFace:
     previous: tuple | None = field(default=None, repr=False)  # (bbox, keypoints) at the last detection
 
 
-def iou(a, b) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _centre_inside(a, b) -> bool:
-    cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-    return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
-
-
 def _centre(box) -> np.ndarray:
     return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
 
@@ -120,7 +107,7 @@ class FaceTracker:
                 overlap = iou(expected, face.bbox)
                 if overlap >= self.config.min_iou:
                     pairs.append((overlap, ti, fi))
-                elif _centre_inside(expected, face.bbox) or _centre_inside(face.bbox, expected):
+                elif centre_inside(expected, face.bbox) or centre_inside(face.bbox, expected):
                     pairs.append((self.config.min_iou * overlap, ti, fi))  # weaker than any IoU match
         return sorted(pairs, reverse=True)
 

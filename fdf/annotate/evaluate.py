@@ -12,28 +12,22 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-
-def _centre(b):
-    return ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
-
-
-def _inside(p, b) -> bool:
-    return b[0] <= p[0] <= b[2] and b[1] <= p[1] <= b[3]
+from ..boxes import box_centre, centres_inside_each_other
 
 
 def boxes_match(a, b) -> bool:
     """True when the centre of each box lies inside the other."""
-    return _inside(_centre(a), b) and _inside(_centre(b), a)
+    return centres_inside_each_other(a, b)
 
 
 def match_faces(annotated: list, found: list) -> list[tuple[int, int]]:
     """One-to-one (annotated index, found index) pairs under :func:`boxes_match`."""
     pairs = []
     for i, a in enumerate(annotated):
-        ca = _centre(a)
+        ca = box_centre(a)
         for j, f in enumerate(found):
             if boxes_match(a, f):
-                cf = _centre(f)
+                cf = box_centre(f)
                 pairs.append((float(np.hypot(ca[0] - cf[0], ca[1] - cf[1])), i, j))
     used_a, used_f, out = set(), set(), []
     for _, i, j in sorted(pairs):
