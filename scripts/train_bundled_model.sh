@@ -11,7 +11,7 @@ CONFIG=manifests/train_mtfl64.yaml
 RUN=${RUN:-runs/mtfl64}
 STEPS=${1:-}
 FDF=.venv/bin/fdf
-[ -f .data/mtfl-shards/_dataset.json ] || { echo "no .data/mtfl-shards yet: build the MTFL shards first" >&2; exit 2; }
+ls .data/mtfl-shards/part-*.parquet >/dev/null 2>&1 || { echo "no face shards in .data/mtfl-shards: build the MTFL shards first" >&2; exit 2; }
 args=("$CONFIG" --out "$RUN")
 [ -n "$STEPS" ] && args+=(--steps "$STEPS")
 if ls "$RUN"/checkpoint-*.safetensors >/dev/null 2>&1; then args+=(--resume); fi

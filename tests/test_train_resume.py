@@ -100,3 +100,19 @@ def test_two_gloo_processes_equal_one_process(shards, uninterrupted, tmp_path):
             # Gradient sums are added in another order across processes: equal up to float rounding.
             assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-5), key
     assert torch.equal(a["rng.train"], b["rng.train"]), "the same random numbers were drawn"
+
+
+def test_resume_takes_learning_rates_from_the_run_config(shards, tmp_path):
+    """The run's config.yaml, not the optimizer state in the checkpoint, sets the learning rates."""
+    from anonymizer.training.checkpoint import restore_checkpoint
+    from anonymizer.training.trainer import _build_state
+
+    run = tmp_path / "run"
+    train(config_from_dict(tiny_config(shards)), run, stop_at=2)
+    values = yaml.safe_load((run / "config.yaml").read_text())
+    values["optim"].update(lr_g=0.0001, lr_d=0.0003)
+    (run / "config.yaml").write_text(yaml.safe_dump(values))
+    assert train(None, run, resume=True, stop_at=3).end_step == 3
+    state = _build_state(config_from_dict(values), torch.device("cpu"))
+    restore_checkpoint(latest_checkpoint(run), {"generator": state.generator}, {"g": state.opt_g, "d": state.opt_d})
+    assert state.opt_g.param_groups[0]["lr"] == 0.0001 and state.opt_d.param_groups[0]["lr"] == 0.0003
