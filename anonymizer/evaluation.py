@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fdf.boxes import iou
 from fdf.errors import FdfError
 from fdf.torch_data import FaceShardDataset
 
@@ -75,14 +76,6 @@ def blur_faces(crops: np.ndarray, boxes: np.ndarray, sigma_fraction: float) -> n
     return out
 
 
-def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig) -> dict:
     """Descriptor and detection of one face in each variant (images already upscaled)."""
     from fdf.annotate import detect_faces
@@ -95,7 +88,7 @@ def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig) -> d
         found = detect_faces(image, detector="centerface", max_side=None)
         result[name] = {
             "descriptor": face_embedding(image, shape),
-            "detected": any(box_iou(d.bbox, box) >= config.iou_threshold for d in found),
+            "detected": any(iou(d.bbox, box) >= config.iou_threshold for d in found),
         }
     return result
 
