@@ -74,19 +74,19 @@ def feather_weights(region: FaceRegion) -> np.ndarray:
     return weights
 
 
-def union_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
-    """Boolean HxW mask of all pixels any region may change (their paste boxes)."""
+def boxes_mask(boxes, image_shape) -> np.ndarray:
+    """Boolean HxW mask of the pixels inside any of ``boxes`` (integer x0, y0, x1, y1)."""
     mask = np.zeros(image_shape[:2], dtype=bool)
-    for r in regions:
-        x0, y0, x1, y1 = r.paste
+    for x0, y0, x1, y1 in boxes:
         mask[y0:y1, x0:x1] = True
     return mask
+
+
+def union_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
+    """Boolean HxW mask of all pixels any region may change (their paste boxes)."""
+    return boxes_mask([r.paste for r in regions], image_shape)
 
 
 def core_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
     """Boolean HxW mask of the pixels replaced outright."""
-    mask = np.zeros(image_shape[:2], dtype=bool)
-    for r in regions:
-        x0, y0, x1, y1 = r.core
-        mask[y0:y1, x0:x1] = True
-    return mask
+    return boxes_mask([r.core for r in regions], image_shape)
