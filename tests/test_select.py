@@ -186,3 +186,22 @@ def test_cli_select_json_and_error(build, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fdf", "select", str(tmp_path / "empty"), "--out", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_scan_faces_is_one_compact_row_per_face_in_face_id_order(build):
+    from fdf.select.dedupe import dhash_png
+    from fdf.select.scan import scan_faces
+
+    scanned = scan_faces(build / "faces", progress=False)
+    rows = read_faces(build / "faces", columns=["face_id", "resolution", "image", "embedding", "crop_photo"])
+    rows = rows.to_pandas()
+    rows = rows[rows["resolution"] == rows["resolution"].min()].sort_values("face_id").reset_index(drop=True)
+    assert list(scanned.faces["face_id"]) == list(rows["face_id"])
+    assert "crop_photo" not in scanned.faces and "embedding" not in scanned.faces
+    assert scanned.hashes.dtype == np.uint64
+    assert [int(h) for h in scanned.hashes] == [dhash_png(img["bytes"]) for img in rows["image"]]
+    assert scanned.embeddings.dtype == np.float32 and scanned.embeddings.shape == (len(rows), 128)
+    np.testing.assert_allclose(scanned.embeddings, np.stack(rows["embedding"].to_list()), rtol=1e-6)
+    np.testing.assert_allclose(scanned.faces["crop_side"], [b[2] - b[0] for b in rows["crop_photo"]], rtol=1e-6)
+    shards = {str(scanned.shards[k]) for k in scanned.shard_of}
+    assert shards <= {str(p) for p in (build / "faces").glob("part-*.parquet")}

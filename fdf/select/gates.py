@@ -33,9 +33,14 @@ def crop_side(crop_photo: pd.Series) -> np.ndarray:
 
 
 def gate_reasons(faces: pd.DataFrame, config: GateConfig) -> pd.Series:
-    """The first failed gate of each face ('crop_too_small', ...), or None when all pass."""
+    """The first failed gate of each face ('crop_too_small', ...), or None when all pass.
+
+    The crop width is read from a ``crop_side`` column when ``faces`` has one (as the select
+    stage's compact per-face state does), else from the ``crop_photo`` boxes.
+    """
+    side = faces["crop_side"].to_numpy(dtype=float) if "crop_side" in faces else crop_side(faces["crop_photo"])
     checks = [
-        ("crop_too_small", crop_side(faces["crop_photo"]) < config.min_crop_px),
+        ("crop_too_small", side < config.min_crop_px),
         ("face_too_small", faces["face_size"].to_numpy(dtype=float) < config.min_face_px),
         ("blurry", faces["sharpness"].to_numpy(dtype=float) < config.min_sharpness),
         ("landmarks_off", faces["landmark_fit"].to_numpy(dtype=float) > config.max_landmark_fit),

@@ -30,21 +30,18 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..errors import ConfigError, FdfError
-from ..shards import (dataset_counts, list_shards, read_dataset_info, read_faces, write_dataset_json,
-                      write_face_shard, write_status)
+from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_face_shard, write_status
 from ..shards.writer import STATUS_DIR, status_path
 from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
-from .dedupe import dhash_png, duplicate_photos, near_duplicates
+from .dedupe import duplicate_photos, near_duplicates
 from .gates import GATE_REASONS, GateConfig, gate_reasons
+from .scan import release_freed_memory, scan_faces
 
 log = logging.getLogger(__name__)
 
 DECISIONS_FILE = "_decisions.parquet"
 SELECT_JSON = "_select.json"
-META_COLUMNS = ["face_id", "photo_id", "resolution", "crop_photo", "score", "yaw", "pitch", "roll",
-                "mouth_open", "eye_open", "smile", "face_size", "sharpness", "landmark_fit", "embedding",
-                "owner_nsid", "license_id"]
 DECISIONS_SCHEMA = pa.schema([
     ("face_id", pa.string()), ("photo_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
     ("identity", pa.int64()), ("dhash", pa.string()), ("yaw_bin", pa.string()), ("pitch_bin", pa.string()),
@@ -109,59 +106,26 @@ def seeded_rank(face_ids, seed: int) -> np.ndarray:
                      for f in face_ids], dtype=np.float64)
 
 
-def _read_meta(dataset_dir: Path) -> tuple[pd.DataFrame, np.ndarray, int]:
-    """Per-face metadata of the lowest resolution, sorted by face id, and the descriptors as one
-    float32 matrix (NaN rows where a face has none): kept out of pandas, where each 128-d list
-    would cost ~4 KB of Python objects per face."""
-    shards = list_shards(dataset_dir)
-    if not shards:
-        raise SelectError(f"{dataset_dir} holds no face shards (part-*.parquet); run fdf annotate first")
-    resolution = int(pc.min(read_faces(dataset_dir, columns=["resolution"]).column("resolution")).as_py())
-    table = read_faces(dataset_dir, columns=META_COLUMNS, filter=pads.field("resolution") == resolution)
-    table = table.sort_by([("face_id", "ascending")])
-    return table.drop_columns(["embedding"]).to_pandas(), descriptor_matrix(table.column("embedding")), resolution
-
-
-def descriptor_matrix(column: pa.ChunkedArray, dim: int = 128) -> np.ndarray:
-    """An N x dim float32 matrix from a list<float> column; rows without a full descriptor are NaN."""
-    col = column.combine_chunks()
-    out = np.full((len(col), dim), np.nan, dtype=np.float32)
-    whole = (pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False) == dim)
-    if whole.any():
-        flat = pc.list_flatten(col.filter(pa.array(whole))).to_numpy(zero_copy_only=False)
-        out[whole] = flat.reshape(-1, dim)
-    return out
-
-
-def _photo_sha256(download_dir: str | None, photo_ids: set[str]) -> dict[str, str]:
+def _photo_sha256(download_dir: str | None, photo_ids: pd.Series) -> list[str | None]:
+    """The sha256 of each face's photo (None where unknown), looked up in Arrow: no dict per photo."""
     if not download_dir or not Path(download_dir).is_dir():
         log.warning("no download folder: identical photos are not checked by sha256")
-        return {}
+        return [None] * len(photo_ids)
     ds = pads.dataset(str(download_dir), format="parquet")
     table = ds.to_table(columns=["photo_id", "sha256"], filter=pads.field("status") == "ok")
-    return {p: s for p, s in zip(table.column("photo_id").to_pylist(), table.column("sha256").to_pylist())
-            if p in photo_ids}
+    # The last row of a photo wins, as a later download shard supersedes an earlier one.
+    table = table.take(pa.array(np.arange(table.num_rows - 1, -1, -1)))
+    where = pc.index_in(pa.array(photo_ids.to_numpy(dtype=object), pa.string()), value_set=table.column("photo_id"))
+    return table.column("sha256").take(where).to_pylist()
 
 
-def _crop_hashes(dataset_dir: Path, resolution: int, progress: bool) -> tuple[dict[str, int], dict[str, str]]:
-    """dHash of each face's crop, and the shard holding each face, one shard in memory at a time."""
-    hashes, where = {}, {}
-    for shard in tqdm(list_shards(dataset_dir), desc="select: hash", unit="shard", disable=not progress):
-        t = pq.read_table(shard, columns=["face_id", "resolution", "image"])
-        t = t.filter(pc.equal(t.column("resolution"), resolution))
-        for fid, img in zip(t.column("face_id").to_pylist(), t.column("image").to_pylist()):
-            hashes[fid] = dhash_png(img["bytes"])
-            where[fid] = str(shard)
-    return hashes, where
-
-
-def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], config: SelectConfig,
-           embeddings: np.ndarray | None = None) -> pd.DataFrame:
+def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list[str | None], embeddings: np.ndarray,
+           config: SelectConfig) -> pd.DataFrame:
     """Run every selection step on face metadata; return the per-face decisions table.
 
-    ``embeddings`` (N x 128, NaN rows for faces without one) defaults to ``faces["embedding"]``.
+    Row-aligned with ``faces``: ``hashes`` (uint64 crop dHash), ``sha256`` (of the photo, or
+    None) and ``embeddings`` (N x 128 float32, NaN rows for faces without a descriptor).
     """
-    n = len(faces)
     rank = seeded_rank(faces["face_id"], config.seed)
     reason = gate_reasons(faces, config.gates).to_numpy(dtype=object).copy()
 
@@ -170,23 +134,19 @@ def decide(faces: pd.DataFrame, hashes: dict[str, int], sha256: dict[str, str], 
 
     order = np.argsort(rank, kind="stable")
     photo_ids = faces["photo_id"].to_numpy(dtype=object)
-    dup_photos = duplicate_photos([photo_ids[i] for i in order], [sha256.get(photo_ids[i]) for i in order])
+    dup_photos = duplicate_photos([photo_ids[i] for i in order], [sha256[i] for i in order])
     reason[alive() & faces["photo_id"].isin(dup_photos).to_numpy()] = "duplicate_photo"
 
-    dh = np.array([hashes.get(f, 0) for f in faces["face_id"]], dtype=np.uint64)
+    dh = np.asarray(hashes, dtype=np.uint64)
     live = np.flatnonzero(alive())
     live_ordered = live[np.argsort(rank[live], kind="stable")]
     near = near_duplicates(dh[live_ordered], photo_ids[live_ordered], config.near_duplicate_bits)
     reason[live_ordered[near]] = "near_duplicate"
 
-    if embeddings is None:
-        embeddings = np.array([np.asarray(e, dtype=np.float32) if e is not None and len(e) == 128
-                               else np.full(128, np.nan, np.float32) for e in faces["embedding"]]).reshape(n, 128)
-    emb = embeddings
     live = alive()
     # Clusters over the faces still in the running only: rejected blurry crops give noisy descriptors.
     live_order = np.flatnonzero(live)[np.argsort(rank[live], kind="stable")]
-    identity = identity_clusters(emb, live_order, config.identity_threshold)
+    identity = identity_clusters(embeddings, live_order, config.identity_threshold)
     over = cap_per_group(pd.Series(np.where(identity >= 0, identity, None), dtype=object), rank, config.identity_cap)
     reason[live & over] = "identity_cap"
     live = alive()
@@ -218,14 +178,26 @@ def histograms(decisions: pd.DataFrame, config: BalanceConfig) -> dict:
     return out
 
 
-def _write_selected(kept_ids: list[str], where: dict[str, str], out: Path, per_shard: int, progress: bool) -> list[str]:
+def _rows_of(shard: str, face_ids: pa.Array) -> pa.Table:
+    """Every row (all resolutions) of ``shard`` whose face id is in ``face_ids``."""
+    table = pq.ParquetFile(shard).read(use_threads=False)
+    rows = table.filter(pc.is_in(table.column("face_id"), value_set=face_ids))
+    del table
+    release_freed_memory()
+    return rows
+
+
+def _write_selected(kept: list[tuple[str, str]], out: Path, per_shard: int, progress: bool) -> list[str]:
+    """Write the kept faces, given as (face id, source shard) sorted by face id, ``per_shard`` a file."""
     names = []
-    chunks = [kept_ids[i : i + per_shard] for i in range(0, len(kept_ids), per_shard)]
-    for k, chunk in enumerate(tqdm(chunks, desc="select: write", unit="shard", disable=not progress)):
-        sources = sorted({where[f] for f in chunk})
-        ds = pads.dataset(sources, format="parquet")
-        table = ds.to_table(filter=pads.field("face_id").isin(chunk))
-        table = table.sort_by([("face_id", "ascending"), ("resolution", "ascending")])
+    chunks = [kept[i : i + per_shard] for i in range(0, len(kept), per_shard)]
+    for k, pairs in enumerate(tqdm(chunks, desc="select: write", unit="shard", disable=not progress)):
+        chunk = [f for f, _ in pairs]
+        wanted = pa.array(chunk, pa.string())
+        # Source shards one at a time, not through a dataset scanner: its read-ahead over as
+        # many shards as the chunk has sources held tens of MB of crops past the read.
+        parts = [_rows_of(src, wanted) for src in sorted({src for _, src in pairs})]
+        table = pa.concat_tables(parts).sort_by([("face_id", "ascending"), ("resolution", "ascending")])
         name = f"part-{k:05d}.parquet"
         write_face_shard(table, out / name)
         one_res = table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution"))))
@@ -254,25 +226,27 @@ def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectCon
     dataset_dir, out = Path(dataset_dir), Path(out_dir)
     if out.resolve() == dataset_dir.resolve():
         raise SelectError("the selected dataset must go to a different folder than its input")
-    faces, embeddings, resolution = _read_meta(dataset_dir)
+    if not list_shards(dataset_dir):
+        raise SelectError(f"{dataset_dir} holds no face shards (part-*.parquet); run fdf annotate first")
+    scanned = scan_faces(dataset_dir, progress)
     info = read_dataset_info(dataset_dir) if (dataset_dir / "_dataset.json").exists() else {}
     download_dir = config.download_dir or info.get("config", {}).get("download_dir")
-    sha256 = _photo_sha256(download_dir, set(faces["photo_id"]))
-    hashes, where = _crop_hashes(dataset_dir, resolution, progress)
-    decisions = decide(faces, hashes, sha256, config, embeddings)
+    sha256 = _photo_sha256(download_dir, scanned.faces["photo_id"])
+    decisions = decide(scanned.faces, scanned.hashes, sha256, scanned.embeddings, config)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     marker = out / SELECT_JSON
     if marker.exists():
         marker.unlink()  # the marker must never describe shards being rewritten
-    kept_ids = sorted(decisions.loc[decisions["kept"], "face_id"])
-    names = _write_selected(kept_ids, where, out, config.faces_per_shard, progress)
+    is_kept = decisions["kept"].to_numpy()
+    kept = sorted(zip(decisions["face_id"][is_kept], (str(scanned.shards[k]) for k in scanned.shard_of[is_kept])))
+    names = _write_selected(kept, out, config.faces_per_shard, progress)
     _remove_extra_shards(out, names)
     with atomic_path(out / DECISIONS_FILE) as tmp:
         pq.write_table(pa.Table.from_pandas(decisions, schema=DECISIONS_SCHEMA, preserve_index=False), tmp,
                        compression="zstd")
     dropped = dict(sorted(Counter(r for r in decisions["reason"] if isinstance(r, str)).items()))
-    summary = SelectSummary(str(out), len(decisions), len(kept_ids), dropped,
+    summary = SelectSummary(str(out), len(decisions), len(kept), dropped,
                             int(decisions.loc[decisions["kept"] & (decisions["identity"] >= 0), "identity"].nunique()),
                             histograms(decisions, config.balance), len(names))
     cfg = {"stage": "select", "input": str(dataset_dir), **dataclasses.asdict(config)}
