@@ -13,6 +13,12 @@ Runs (each in a fresh folder):
 
 Usage:
     python benchmarks/bench_build.py --out benchmarks/results/build.md
+
+The table is rewritten after every run, and the hand-written analysis of ``--out`` (from its
+line starting "What this says" to the end) is kept. With ``--rows FILE`` each run is also
+appended to FILE (JSON lines) and the table lists every row there, so long runs can go in
+separate invocations. A long run logs its peak RSS so far every 10 s (``<run>.progress.jsonl``
+under ``--work``), so a run stopped early still has numbers.
 """
 
 from __future__ import annotations
@@ -61,16 +67,28 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict) -> tuple[float, int, str]:
-    """(wall seconds, peak tree RSS bytes, stdout) of ``cmd``; raises on failure."""
+def run_measured(cmd: list[str], env: dict, progress: Path | None = None, watch=None) -> tuple[float, int, str]:
+    """(wall seconds, peak tree RSS bytes, stdout) of ``cmd``; raises on failure.
+
+    With ``progress``, every 10 s a JSON line (elapsed, peak and current RSS, and ``watch()``'s
+    dict, e.g. photos annotated so far) is appended to that file.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0]
     done = threading.Event()
 
     def sample() -> None:
+        last_log = time.perf_counter()
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            rss = tree_rss(proc.pid)
+            peak[0] = max(peak[0], rss)
+            if progress and time.perf_counter() - last_log >= 10:
+                last_log = time.perf_counter()
+                line = {"elapsed_s": round(last_log - started), "peak_rss_mb": round(peak[0] / 2**20),
+                        "rss_mb": round(rss / 2**20), **(watch() if watch else {})}
+                with progress.open("a") as f:
+                    f.write(json.dumps(line) + "\n")
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -104,7 +122,7 @@ def build_run(kind: str, n: int, work: Path, jobs: int) -> dict:
         if kind == "download":
             cmd += ["--until", "download"]
         env = {**os.environ, "FLICKR_API_KEY": KEY, "FLICKR_API_SECRET": SECRET}
-        wall, peak, stdout = run_measured(cmd, env)
+        wall, peak, stdout = run_measured(cmd, env, work / f"{kind}-{n}.progress.jsonl", lambda: annotated(out))
     finally:
         server.terminate()
         server.wait()
@@ -115,6 +133,17 @@ def build_run(kind: str, n: int, work: Path, jobs: int) -> dict:
             "stage_s": {k: round(v["seconds"], 1) for k, v in stages.items()},
             "faces": stages.get("annotate", {}).get("counts", {}).get("faces"),
             "kept": stages.get("select", {}).get("counts", {}).get("faces_kept")}
+
+
+def annotated(out: Path) -> dict:
+    """Photos the annotate stage of build folder ``out`` has finished so far (from its status tables)."""
+    done = 0
+    for status in (out / "faces" / "_status").glob("part-*.parquet"):
+        try:
+            done += pq.read_metadata(status).num_rows
+        except Exception:  # being written
+            pass
+    return {"photos_annotated": done}
 
 
 def repeat_faces(src: Path, dst: Path, photos_wanted: int) -> int:
@@ -145,7 +174,19 @@ def select_run(faces: Path, photos: int, work: Path) -> dict:
             "photos_per_s": round(total / wall, 1), "peak_rss_mb": round(peak / 2**20), "stage_s": {}}
 
 
-def to_markdown(rows: list[dict], jobs: int) -> str:
+ANALYSIS_START = "What this says"
+
+
+def kept_analysis(path: Path | None) -> str:
+    """The hand-written analysis at the end of an earlier table (from its "What this says" line)."""
+    if not path or not path.exists():
+        return ""
+    text = path.read_text()
+    at = text.find("\n" + ANALYSIS_START)
+    return text[at + 1 :] if at >= 0 else ""
+
+
+def to_markdown(rows: list[dict], jobs: int, analysis: str = "") -> str:
     lines = [
         f"`fdf build` on this machine ({os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}), loopback Flickr-compatible server in its own process serving "
@@ -164,10 +205,11 @@ def to_markdown(rows: list[dict], jobs: int) -> str:
         "",
         "Runs: **e2e** every stage (search, download, annotate with CenterFace, select, report); "
         "**e2e-hog** (when run) the same with dlib's HOG detector; **download** search + download only "
-        "(`--until download`); **select** `fdf select` over the real face rows of the last e2e run repeated "
+        "(`--until download`); **select** `fdf select` over the real face rows of the smallest e2e run repeated "
         "with new face and photo ids (not new annotations), `--min-crop-px 64` as in the builds.",
     ]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text + "\n" + analysis if analysis else text
 
 
 def main() -> None:
@@ -178,20 +220,36 @@ def main() -> None:
     ap.add_argument("--select", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="write a Markdown table here")
+    ap.add_argument("--rows", type=Path, default=None, help="append each run to this JSON-lines file; "
+                    "the table lists every row in it")
+    ap.add_argument("--work", type=Path, default=None, help="keep the runs' folders here (default: a temporary one)")
+    ap.add_argument("--faces", type=Path, default=None, help="face folder the select runs repeat "
+                    "(default: that of this invocation's smallest e2e run)")
     args = ap.parse_args()
+    analysis = kept_analysis(args.out)
     rows = []
+
+    def record(row: dict) -> None:
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if args.rows:
+            with args.rows.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        if args.out:
+            table = [json.loads(line) for line in args.rows.read_text().splitlines()] if args.rows else rows
+            args.out.write_text(to_markdown(table, args.jobs, analysis))
+
     with tempfile.TemporaryDirectory(prefix="fdf-bench-build-") as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for kind, sizes in (("e2e", args.e2e), ("e2e-hog", args.e2e_hog), ("download", args.download)):
             for n in sizes:
-                rows.append(build_run(kind, n, work, args.jobs))
-                print(json.dumps(rows[-1]), flush=True)
-        faces_from = next((Path(r["out"]) / "faces" for r in reversed(rows) if r["run"].startswith("e2e")), None)
+                record(build_run(kind, n, work, args.jobs))
+        # The smallest e2e run: repeating it 1x and 10x gives the 1,000 and 10,000 photo rows.
+        e2e = sorted((r for r in rows if r["run"].startswith("e2e")), key=lambda r: r["photos"])
+        faces_from = args.faces or (Path(e2e[0]["out"]) / "faces" if e2e else None)
         for n in args.select if faces_from else []:
-            rows.append(select_run(faces_from, n, work))
-            print(json.dumps(rows[-1]), flush=True)
-    if args.out:
-        args.out.write_text(to_markdown(rows, args.jobs))
+            record(select_run(faces_from, n, work))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from joblib import Parallel, delayed
 from PIL import Image
@@ -35,13 +37,16 @@ from ..shards import (
     write_face_shard,
     write_status,
 )
-from ..shards.rows import face_rows
+from ..shards.rows import PHOTO_COLUMNS, face_rows
 from ..shards.split import DEFAULT_VAL_FRACTION
 from ..shards.writer import status_path
 
 log = logging.getLogger(__name__)
 
 REQUIRED_DOWNLOAD_COLUMNS = ("photo_id", "status", "path")
+# What a worker reads of a download row: the photo file, its checksum, given FDF faces and the
+# photo-level columns copied onto face rows. Other download columns are never read.
+USED_DOWNLOAD_COLUMNS = ("photo_id", "path", "sha256", "fdf_faces", *dict.fromkeys(PHOTO_COLUMNS.values()))
 
 
 class AnnotateError(FdfError):
@@ -85,8 +90,12 @@ class AnnotateSummary:
     counts: dict
 
 
-def read_download_rows(download_dir: str | Path) -> list[dict]:
-    """Rows of downloaded photos (status 'ok') from a download folder, sorted by photo_id."""
+def read_download_table(download_dir: str | Path) -> pa.Table:
+    """Downloaded photos (status 'ok') sorted by photo_id, only the columns this stage uses.
+
+    Kept in Arrow (tens of bytes a photo); a batch becomes Python dicts only when it is sent
+    to a worker, instead of one dict of every column per photo for the whole run.
+    """
     root = Path(download_dir)
     if not root.is_dir():
         raise AnnotateError(f"download folder not found: {root}")
@@ -97,8 +106,33 @@ def read_download_rows(download_dir: str | Path) -> list[dict]:
     missing = [c for c in REQUIRED_DOWNLOAD_COLUMNS if c not in ds.schema.names]
     if missing:
         raise AnnotateError(f"{root} lacks download columns: {', '.join(missing)}")
-    rows = ds.to_table(filter=pads.field("status") == "ok").to_pylist()
-    return sorted(rows, key=lambda r: str(r["photo_id"]))
+    columns = [c for c in USED_DOWNLOAD_COLUMNS if c in ds.schema.names]
+    table = ds.to_table(columns=columns, filter=pads.field("status") == "ok")
+    return table.take(pc.sort_indices(pc.cast(table.column("photo_id"), pa.string())))
+
+
+def read_download_rows(download_dir: str | Path) -> list[dict]:
+    """Rows of downloaded photos (status 'ok') from a download folder, sorted by photo_id."""
+    return read_download_table(download_dir).to_pylist()
+
+
+def _photo_ids(table: pa.Table) -> pa.ChunkedArray:
+    return pc.cast(table.column("photo_id"), pa.string())
+
+
+def _is_in(column: pa.ChunkedArray, values) -> np.ndarray:
+    if not values:
+        return np.zeros(len(column), dtype=bool)
+    found = pc.is_in(column, value_set=pa.array(sorted(values), pa.string()))
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def removed_mask(table: pa.Table, removal) -> np.ndarray:
+    """True for photos the removal log blocks (the photo itself, or any photo of its owner)."""
+    blocked = _is_in(_photo_ids(table), removal.photo_ids)
+    if "owner_nsid" in table.column_names:
+        blocked |= _is_in(pc.cast(table.column("owner_nsid"), pa.string()), removal.owners)
+    return blocked
 
 
 def shard_name(batch: list[dict]) -> str:
@@ -107,10 +141,9 @@ def shard_name(batch: list[dict]) -> str:
     return f"part-{digest[:16]}.parquet"
 
 
-def plan_batches(rows: list[dict], done: set[str], photos_per_shard: int) -> list[list[dict]]:
-    """Group the photos not yet done into batches of ``photos_per_shard``."""
-    todo = [r for r in rows if str(r["photo_id"]) not in done]
-    return [todo[i : i + photos_per_shard] for i in range(0, len(todo), photos_per_shard)]
+def plan_batches(todo: pa.Table, photos_per_shard: int) -> list[pa.Table]:
+    """Split the photos to annotate into batches of ``photos_per_shard`` (zero-copy slices)."""
+    return [todo.slice(i, photos_per_shard) for i in range(0, todo.num_rows, photos_per_shard)]
 
 
 def load_photo(download_dir: Path, row: dict, verify_sha256: bool = True) -> np.ndarray:
@@ -216,29 +249,30 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
     for orphan in orphan_shards(dataset_dir):
         log.warning("removing %s: its run was killed before the shard was marked complete", orphan.name)
         orphan.unlink()
-    rows = read_download_rows(download_dir)
+    table = read_download_table(download_dir)
     # Takedowns hold across rebuilds: skip photos (and every photo of owners) in the removal log.
     from ..audit.takedown import read_removal_log
 
-    removal = read_removal_log(dataset_dir)
-    kept = [r for r in rows if not removal.blocks(str(r["photo_id"]), r.get("owner_nsid"))]
-    if len(kept) < len(rows):
-        log.info("skipping %d photos removed from this dataset (_removals.jsonl)", len(rows) - len(kept))
-    rows = kept
-    done = completed_photo_ids(dataset_dir)
-    batches = plan_batches(rows, done, config.photos_per_shard)
-    skipped = sum(str(r["photo_id"]) in done for r in rows)
-    log.info("%d photos: %d done before, %d to annotate in %d shards", len(rows), skipped, len(rows) - skipped, len(batches))
+    blocked = removed_mask(table, read_removal_log(dataset_dir))
+    if blocked.any():
+        log.info("skipping %d photos removed from this dataset (_removals.jsonl)", int(blocked.sum()))
+        table = table.filter(pa.array(~blocked))
+    total = table.num_rows
+    done = _is_in(_photo_ids(table), completed_photo_ids(dataset_dir))
+    skipped = int(done.sum())
+    batches = plan_batches(table.filter(pa.array(~done)), config.photos_per_shard)
+    log.info("%d photos: %d done before, %d to annotate in %d shards", total, skipped, total - skipped, len(batches))
     faces = failed = 0
     # No backend= here: loky by default, or whatever joblib.parallel_config selects (e.g. dask).
+    # The generator turns a batch into dicts only as joblib dispatches it (a few ahead).
     results = Parallel(n_jobs=config.jobs, return_as="generator")(
-        delayed(annotate_batch)(download_dir, dataset_dir, batch, config) for batch in batches
+        delayed(annotate_batch)(download_dir, dataset_dir, batch.to_pylist(), config) for batch in batches
     )
-    with tqdm(total=len(rows) - skipped, desc="annotate", unit="photo") as bar:
+    with tqdm(total=total - skipped, desc="annotate", unit="photo") as bar:
         for batch, result in zip(batches, results):
             faces += result["faces"]
             failed += result["failed"]
-            bar.update(len(batch))
+            bar.update(batch.num_rows)
     counts = dataset_counts(dataset_dir)
     write_dataset_json(dataset_dir, {"stage": "annotate", "download_dir": str(download_dir), **dataclasses.asdict(config)}, counts)
-    return AnnotateSummary(len(rows), skipped, len(rows) - skipped, faces, failed, counts)
+    return AnnotateSummary(total, skipped, total - skipped, faces, failed, counts)

@@ -11,8 +11,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from joblib import Parallel, delayed
 
 from ..atomic import atomic_write_text, remove_stale_temporaries
@@ -65,12 +67,18 @@ def _load_manifest(manifest: str | os.PathLike | pd.DataFrame) -> pa.Table:
     return manifest_table(normalize_manifest(df))
 
 
-def _pending_mask(table: pa.Table, done: dict[str, tuple[int, str]], retry_failed: bool) -> list[bool]:
-    mask = []
-    for pid in table.column("photo_id").to_pylist():
-        previous = done.get(pid)
-        mask.append(previous is None or (retry_failed and is_transient(previous[1])))
-    return mask
+def _pending_mask(table: pa.Table, done: pa.Table, retry_failed: bool) -> np.ndarray:
+    """True for manifest rows to fetch: never done, or (``retry_failed``) last failed transiently.
+
+    ``done`` is :func:`read_statuses`' table, newest row first: index_in finds that row.
+    """
+    where = pc.index_in(pc.cast(table.column("photo_id"), pa.string()), value_set=done.column("photo_id"))
+    status = done.column("status").take(where)
+    pending = pc.is_null(where)
+    if retry_failed:
+        transient = [s for s in pc.unique(done.column("status")).to_pylist() if s is not None and is_transient(s)]
+        pending = pc.or_(pending, pc.is_in(status, value_set=pa.array(transient, pa.string())).fill_null(False))
+    return pending.to_numpy(zero_copy_only=False)
 
 
 def plan_shards(n_rows: int, config: DownloadConfig) -> list[tuple[int, int]]:
@@ -103,7 +111,7 @@ def download_manifest(
             log.info("removed %d partial files left by a killed run", removed_tmp)
         superseded = heal_duplicate_rows(out)
         done = read_statuses(out)
-        pending = table.filter(pa.array(_pending_mask(table, done, config.retry_failed), pa.bool_()))
+        pending = table.filter(pa.array(_pending_mask(table, done, config.retry_failed)))
         skipped = table.num_rows - pending.num_rows
         atomic_write_text(out / STATE_DIR / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
         log.info("%d photos to download, %d already done", pending.num_rows, skipped)
