@@ -29,6 +29,8 @@ from fdf.boxes import iou
 from fdf.errors import FdfError
 from fdf.torch_data import FaceShardDataset
 
+from .generator.conditioning import grow_boxes
+
 log = logging.getLogger(__name__)
 
 VARIANTS = ("original", "generated", "blur")
@@ -132,10 +134,12 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     crops = np.stack([it["image"].permute(1, 2, 0).numpy() for it in items])
     boxes = np.stack([it["bbox"].numpy() for it in items]).astype(np.float32)
     keypoints = np.stack([it["keypoints"].numpy() for it in items]).astype(np.float32)
+    # Both replacements cover the same region: the face box grown as the model was trained.
+    holes = grow_boxes(torch.from_numpy(boxes), gen.mask_dilation, gen.resolution).numpy()
     variants = {
         "original": crops,
-        "generated": gen.generate(crops, boxes, keypoints, seeds=[config.seed + i for i in range(len(items))]),
-        "blur": blur_faces(crops, boxes, config.blur_sigma),
+        "generated": gen.generate(crops, holes, keypoints, seeds=[config.seed + i for i in range(len(items))]),
+        "blur": blur_faces(crops, holes, config.blur_sigma),
     }
     scale = config.upscale_to / gen.resolution
     measures = []
@@ -145,7 +149,7 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     report = summarize(measures, config)
     report.update({
         "generator": gen.source, "data": str(data), "split": config.split, "faces": len(items),
-        "resolution": gen.resolution, "config": asdict(config), "fid": _fid(config, variants),
+        "resolution": gen.resolution, "mask_dilation": gen.mask_dilation, "config": asdict(config), "fid": _fid(config, variants),
         "seconds": round(time.time() - started, 1),
     })
     return report

@@ -32,6 +32,18 @@ def box_mask(boxes: torch.Tensor, resolution: int) -> torch.Tensor:
     return (~inside).float()[:, None]
 
 
+def grow_boxes(boxes: torch.Tensor, fraction: float, resolution: int) -> torch.Tensor:
+    """Boxes grown by ``fraction`` of their width (height) on the left and right (top and bottom),
+    clipped to the crop: the region a model trained with ``mask_dilation=fraction`` fills."""
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    if fraction <= 0:
+        return boxes
+    dx = (boxes[:, 2] - boxes[:, 0]) * fraction
+    dy = (boxes[:, 3] - boxes[:, 1]) * fraction
+    grown = torch.stack([boxes[:, 0] - dx, boxes[:, 1] - dy, boxes[:, 2] + dx, boxes[:, 3] + dy], dim=1)
+    return grown.clamp(0, resolution)
+
+
 def keypoint_maps(keypoints: torch.Tensor, resolution: int) -> torch.Tensor:
     """N x 7 x R x R one-hot maps: a 1 at each visible keypoint's pixel, nothing for hidden ones."""
     keypoints = torch.as_tensor(keypoints, dtype=torch.float32).reshape(-1, NUM_KEYPOINTS, 3)

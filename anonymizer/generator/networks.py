@@ -38,6 +38,10 @@ class NetworkConfig:
     max_channels: int = 256
     z_dim: int = 64
     w_dim: int = 128
+    # The mask covers the face box grown by this fraction on each side (0: the box itself). A
+    # larger hole leaves less of the face outline (jaw, cheeks, brows) for dlib-style recognisers
+    # to match; callers with face boxes grow them (conditioning.grow_boxes) before generating.
+    mask_dilation: float = 0.0
 
     def validate(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -46,6 +50,8 @@ class NetworkConfig:
             raise ValueError("need base_channels >= 4 and max_channels >= base_channels")
         if self.z_dim < 1 or self.w_dim < 1:
             raise ValueError("z_dim and w_dim must be positive")
+        if not 0.0 <= self.mask_dilation <= 1.0:
+            raise ValueError(f"mask_dilation must be between 0 and 1, got {self.mask_dilation}")
 
     def channels(self) -> list[int]:
         """Feature channels per level, from full resolution down to 4 x 4."""

@@ -50,6 +50,11 @@ class GeneratorRunner:
         return self.generator.config.resolution
 
     @property
+    def mask_dilation(self) -> float:
+        """How far the model's training holes reached past the face box (see NetworkConfig)."""
+        return float(self.generator.config.mask_dilation)
+
+    @property
     def z_dim(self) -> int:
         return self.generator.config.z_dim
 
@@ -59,7 +64,12 @@ class GeneratorRunner:
 
     @torch.no_grad()
     def generate(self, crops: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray, seeds: Sequence[int]) -> np.ndarray:
-        """Generated crops, uint8 N x R x R x 3: known pixels kept, the box region generated."""
+        """Generated crops, uint8 N x R x R x 3: known pixels kept, the box region generated.
+
+        ``boxes`` are the regions to fill, in crop pixels. For a model trained with a
+        ``mask_dilation``, grow face boxes first (``conditioning.grow_boxes``), as the anonymizer
+        and the evaluation do.
+        """
         crops = np.asarray(crops)
         boxes = np.asarray(boxes, dtype=np.float32)
         keypoints = np.asarray(keypoints, dtype=np.float32)

@@ -19,7 +19,7 @@ from fdf.errors import FdfError
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, find_faces
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
-from .modes import MODES, FaceJob, blur_patches, make_renderer
+from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .regions import FaceRegion, face_region
 from .verify import describe, leaking
 
@@ -30,12 +30,18 @@ class AnonymizeConfigError(FdfError):
     """An anonymization option is out of range."""
 
 
+#: Region growth when neither the config nor the generator says otherwise.
+DEFAULT_DILATION = 0.15
+
+
 @dataclass
 class AnonymizeConfig:
     """How to anonymize.
 
     ``mode``: gan (generated faces, default), blur, pixelate or mask. ``dilation``: grow each
-    face box by this fraction of its size on every side before replacing it. ``feather``:
+    face box by this fraction of its size on every side before replacing it (None: in gan mode
+    the generator's own ``mask_dilation``, the hole size it was trained to fill, else
+    ``DEFAULT_DILATION``). ``feather``:
     blend margin around the replaced region, as a fraction of its size. ``checkpoint``/``device``:
     gan mode's generator (None: bundled weights). ``seed``: base seed of generated faces.
     ``jpeg_quality``: for JPEG outputs. ``max_pixels``: refuse photos larger than this.
@@ -46,7 +52,7 @@ class AnonymizeConfig:
 
     mode: str = "gan"
     detect: DetectConfig = field(default_factory=DetectConfig)
-    dilation: float = 0.15
+    dilation: float | None = None
     feather: float = 0.1
     checkpoint: str | None = None
     device: str = "cpu"
@@ -60,7 +66,7 @@ class AnonymizeConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise AnonymizeConfigError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if not 0.0 <= self.dilation <= 2.0:
+        if self.dilation is not None and not 0.0 <= self.dilation <= 2.0:
             raise AnonymizeConfigError(f"dilation must be between 0 and 2 (fraction of the face box), got {self.dilation}")
         if not 0.0 <= self.feather <= 1.0:
             raise AnonymizeConfigError(f"feather must be between 0 and 1, got {self.feather}")
@@ -86,7 +92,17 @@ class ImageAnonymizer:
 
     def __init__(self, config: AnonymizeConfig | None = None) -> None:
         self.config = config or AnonymizeConfig()
-        self._render = make_renderer(self.config.mode, self.config.checkpoint, self.config.device)
+        self._gan = GanMode(self.config.checkpoint, self.config.device) if self.config.mode == "gan" else None
+        self._render = self._gan.patches if self._gan else make_renderer(self.config.mode)
+
+    @property
+    def dilation(self) -> float:
+        """The region growth in use (see ``AnonymizeConfig.dilation``)."""
+        if self.config.dilation is not None:
+            return self.config.dilation
+        if self._gan is not None and self._gan.generator.mask_dilation > 0:
+            return self._gan.generator.mask_dilation
+        return DEFAULT_DILATION
 
     @property
     def needs_keypoints(self) -> bool:
@@ -100,7 +116,7 @@ class ImageAnonymizer:
         return faces
 
     def region_of(self, face: FaceBox, shape) -> FaceRegion:
-        return face_region(face.bbox, shape, self.config.dilation, self.config.feather)
+        return face_region(face.bbox, shape, self.dilation, self.config.feather)
 
     def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int]) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``."""

@@ -24,7 +24,7 @@ from fdf.atomic import atomic_path
 from fdf.errors import FdfError
 
 from ..generator.augment import augment_batch, draw_augmentation
-from ..generator.conditioning import build_condition, to_float_image, to_uint8_image
+from ..generator.conditioning import build_condition, grow_boxes, to_float_image, to_uint8_image
 from ..generator.ema import ema_beta, make_ema, update_ema
 from ..generator.losses import discriminator_loss, generator_loss
 from ..generator.networks import Discriminator, Generator, composite, count_parameters
@@ -123,7 +123,8 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
 
     batch = augment_batch({**batch, "image": to_float_image(batch["image"])}, config.augment, draws)
     real = batch["image"].to(device)
-    condition, mask = build_condition(real, batch["bbox"].to(device), batch["keypoints"].to(device))
+    holes = grow_boxes(batch["bbox"], config.network.mask_dilation, real.shape[-1]).to(device)
+    condition, mask = build_condition(real, holes, batch["keypoints"].to(device))
     amp = _autocast(device, config.amp)
 
     def critic(image):
@@ -155,7 +156,8 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
 def sample_grid(ema: Generator, faces: dict, device: torch.device, seeds=SAMPLE_SEEDS) -> np.ndarray:
     """Rows: original, masked input, then one generated crop per seed; one column per face."""
     real = to_float_image(faces["image"]).to(device)
-    condition, _ = build_condition(real, faces["bbox"].to(device), faces["keypoints"].to(device))
+    holes = grow_boxes(faces["bbox"], ema.config.mask_dilation, real.shape[-1]).to(device)
+    condition, _ = build_condition(real, holes, faces["keypoints"].to(device))
     rows = [real, condition[:, :3]]
     for seed in seeds:
         z = torch.randn(real.shape[0], ema.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--min-size", type=float, default=None, help="ignore faces smaller than this many pixels (default 8)")
     p.add_argument("--max-side", type=int, default=1600, help="detect on a copy at most this large (0: full size)")
     p.add_argument("--dilation", type=float, default=None,
-                   help="grow each face region by this fraction of the face box per side (default 0.15)")
+                   help="grow each face region by this fraction of the face box per side (default: in gan mode the generator's trained hole size, else 0.15)")
     p.add_argument("--checkpoint", default=None, help="generator checkpoint for gan mode (default: bundled weights)")
     p.add_argument("--device", default="cpu", help="torch device for gan mode")
     p.add_argument("--seed", type=int, default=0, help="base seed of generated faces")

@@ -1,0 +1,67 @@
+"""A generator trained with a grown hole (``mask_dilation``): training, evaluation and the
+anonymizer all fill the same grown region."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from anonymizer.evaluation import EvaluationConfig, evaluate_generator
+from anonymizer.generator import load_generator
+from anonymizer.generator.conditioning import box_mask, grow_boxes
+from anonymizer.generator.networks import NetworkConfig
+from anonymizer.inference.image import DEFAULT_DILATION, AnonymizeConfig, ImageAnonymizer
+from anonymizer.training import config_from_dict, train
+from test_train_data import build_face_shards
+from test_train_resume import tiny_config
+
+
+def test_grow_boxes_grows_each_side_and_clips():
+    boxes = torch.tensor([[10.0, 20.0, 30.0, 60.0], [0.0, 0.0, 8.0, 8.0]])
+    grown = grow_boxes(boxes, 0.25, 64)
+    assert grown[0].tolist() == [5.0, 10.0, 35.0, 64.0]  # 70 clipped to the crop
+    assert grown[1].tolist() == [0.0, 0.0, 10.0, 10.0]
+    assert torch.equal(grow_boxes(boxes, 0.0, 64), boxes)
+    with pytest.raises(ValueError):
+        NetworkConfig(mask_dilation=1.5).validate()
+
+
+@pytest.fixture(scope="module")
+def dilated_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dilated")
+    data = build_face_shards(root / "ds", resolution=32)
+    config = tiny_config(data)
+    config["network"]["mask_dilation"] = 0.25
+    config["steps"] = 1
+    train(config_from_dict(config), root / "run")
+    return root / "run", data
+
+
+def test_generator_fills_the_grown_hole_only(dilated_run):
+    run, _ = dilated_run
+    gen = load_generator(run)
+    assert gen.mask_dilation == 0.25
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 20, 22], [8, 6, 24, 26]], np.float32)
+    holes = grow_boxes(torch.from_numpy(boxes), gen.mask_dilation, 32).numpy()
+    out = gen.generate(crops, holes, np.zeros((2, 7, 3), np.float32), seeds=[0, 1])
+    outside = box_mask(torch.from_numpy(holes), 32)[:, 0].numpy().astype(bool)
+    assert np.array_equal(out[outside], crops[outside]), "pixels outside the grown hole are kept"
+    in_box = ~box_mask(torch.from_numpy(boxes), 32)[:, 0].numpy().astype(bool)
+    ring = ~outside & ~in_box
+    assert ring.any() and (out[ring] != crops[ring]).any(), "the ring between box and grown hole is generated"
+
+
+def test_anonymizer_takes_the_models_dilation_unless_told(dilated_run):
+    run, _ = dilated_run
+    assert ImageAnonymizer(AnonymizeConfig(checkpoint=str(run))).dilation == 0.25
+    assert ImageAnonymizer(AnonymizeConfig(checkpoint=str(run), dilation=0.1)).dilation == 0.1
+    assert ImageAnonymizer(AnonymizeConfig(mode="blur")).dilation == DEFAULT_DILATION
+
+
+def test_evaluation_reports_and_uses_the_dilation(dilated_run):
+    run, data = dilated_run
+    report = evaluate_generator(run, data, EvaluationConfig(limit=3))
+    assert report["mask_dilation"] == 0.25 and report["faces"] == 3
