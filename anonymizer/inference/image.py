@@ -108,9 +108,10 @@ class ImageAnonymizer:
     def needs_keypoints(self) -> bool:
         return self.config.mode == "gan"
 
-    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
-        """Faces to anonymize in an RGB uint8 photo, with keypoints when the mode needs them."""
-        faces = find_faces(rgb, self.config.detect)
+    def detect(self, rgb: np.ndarray, upscale_small: bool | None = None) -> list[FaceBox]:
+        """Faces to anonymize in an RGB uint8 photo, with keypoints when the mode needs them
+        (``upscale_small``: see :func:`~anonymizer.inference.detect.find_faces`)."""
+        faces = find_faces(rgb, self.config.detect, upscale_small)
         if self.needs_keypoints:
             add_keypoints(rgb, faces, self.config.detect.detector)
         return faces

@@ -57,7 +57,8 @@ class VideoConfig:
     ``codec``: ffmpeg video encoder (libx264 default). ``crf``: quality for x264/x265/VP9
     (lower = better, 18 is visually lossless). ``preset``: x264 speed preset. ``lookahead``:
     frames buffered for interpolation and back-filling. ``keep_audio``: mux the input's audio
-    back. ``tracker``: hold/match options.
+    back. ``tracker``: hold/match options. ``upscale_small_frames``: also detect small frames at
+    twice their size, as photos are (off: about 4x the detection work per frame).
     """
 
     codec: str = "libx264"
@@ -66,6 +67,7 @@ class VideoConfig:
     lookahead: int = 8
     keep_audio: bool = True
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    upscale_small_frames: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
@@ -203,7 +205,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                 for index, raw in enumerate(tqdm(reader, total=total, desc=src.name, unit="frame", leave=False,
                                                  disable=None)):
                     frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
-                    faces = anonymizer.detect(frame)
+                    faces = anonymizer.detect(frame, upscale_small=config.upscale_small_frames)
                     stats.faces_detected += len(faces)
                     for slot in frames.push(index, frame, faces):
                         _emit(slot, anonymizer, writer, stats)
