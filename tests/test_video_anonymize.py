@@ -43,8 +43,8 @@ class DropDetections(ImageAnonymizer):
         super().__init__(config)
         self.drop, self.calls = drop, 0
 
-    def detect(self, rgb):
-        faces = super().detect(rgb)
+    def detect(self, rgb, upscale_small=None):
+        faces = super().detect(rgb, upscale_small)
         index, self.calls = self.calls, self.calls + 1
         return [] if index in self.drop else faces
 
