@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from fdf.annotate import detect_faces
-from fdf.annotate.detect import DETECTORS, nms
+from fdf.annotate.detect import DETECTORS, NMS_IOU, nms
 from fdf.annotate.keypoints import keypoints_from_landmarks
 from fdf.annotate.landmarks import predict_landmarks68
 from fdf.annotate.pose import yaw_from_five_points
@@ -111,6 +111,17 @@ def _merge(found: list) -> list:
     return [found[i] for i in nms(boxes, scores)]
 
 
+def _add_missed(found: list, extra: list) -> list:
+    """``found`` as it is, plus the faces of ``extra`` that overlap none of them (by NMS's IoU):
+    the 2x pass only adds faces, it never moves a box the photo's own pass found."""
+    if not extra:
+        return found
+    from fdf.boxes import iou
+
+    added = [e for e in _merge(extra) if all(iou(e.bbox, f.bbox) < NMS_IOU for f in found)]
+    return sorted(found + added, key=lambda d: -d.score)
+
+
 def find_faces(rgb: np.ndarray, config: DetectConfig, upscale_small: bool | None = None) -> list[FaceBox]:
     """Faces in an RGB uint8 photo, best score first, boxes in the photo's own pixels.
 
@@ -125,7 +136,7 @@ def find_faces(rgb: np.ndarray, config: DetectConfig, upscale_small: bool | None
     else:
         found = detect_faces(rgb, config.detector, config.threshold, config.max_side)
         if upscale and config.detector == "centerface" and max(rgb.shape[:2]) <= UPSCALE_MAX_SIDE:
-            found = _merge(found + _upscaled(rgb, config))
+            found = _add_missed(found, _upscaled(rgb, config))
     faces = [FaceBox(d.bbox, d.score, d.landmarks5) for d in found]
     kept = [f for f in faces if f.size >= config.min_size]
     if len(kept) < len(faces):
