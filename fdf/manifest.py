@@ -144,7 +144,11 @@ def manifest_table(df: pd.DataFrame) -> pa.Table:
 
 def write_manifest(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a manifest Parquet file atomically (zstd); return its path."""
-    table = manifest_table(df)
+    return write_manifest_table(manifest_table(df), path)
+
+
+def write_manifest_table(table: pa.Table, path: str | Path) -> Path:
+    """Write a manifest already in Arrow (as :func:`manifest_table` makes it) atomically (zstd)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")

@@ -21,12 +21,16 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
+from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_write_text
 from ..licenses import parse_license_ids
-from ..manifest import normalize_manifest, write_manifest
+from ..manifest import manifest_table, normalize_manifest, write_manifest_table
 from .client import FlickrClient
 
 log = logging.getLogger(__name__)
@@ -109,17 +113,22 @@ class SearchQuery:
 
 @dataclass
 class SearchResult:
-    """What a search found and skipped, and what it cost."""
+    """What a search found and skipped, and what it cost; ``table`` is the manifest as written."""
 
-    manifest: pd.DataFrame
+    table: pa.Table
     found: int
     skipped_opt_out: int
     overflowing_windows: int
     calls: int
     retries: int
 
+    @property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest as a DataFrame (made on each call; the search itself keeps only ``table``)."""
+        return self.table.to_pandas()
+
     def summary(self) -> dict:
-        return {"photos": len(self.manifest), "found": self.found, "skipped_opt_out": self.skipped_opt_out,
+        return {"photos": self.table.num_rows, "found": self.found, "skipped_opt_out": self.skipped_opt_out,
                 "overflowing_windows": self.overflowing_windows, "calls": self.calls, "retries": self.retries}
 
 
@@ -131,7 +140,8 @@ class _WindowSearch:
         self.overflowing = 0
         self.bar = tqdm(desc="search", unit="photo", disable=not progress)
 
-    def run(self) -> list[pd.DataFrame]:
+    def run(self) -> list[pa.Table]:
+        """Manifest rows of each window, in window order (photos on a boundary appear twice)."""
         lo = self.query.min_upload_date
         hi = self.query.max_upload_date
         if lo is None and (hi is not None or self.query.license_ids):
@@ -139,7 +149,7 @@ class _WindowSearch:
         if hi is None and lo is not None:
             hi = int(dt.datetime.now(dt.timezone.utc).timestamp())
         window = (lo, hi) if lo is not None else None
-        frames: list[pd.DataFrame] = []
+        frames: list[pa.Table] = []
         self._collect(window, None, frames)
         self.bar.close()
         return frames
@@ -155,11 +165,19 @@ class _WindowSearch:
         answer = self.client.call("flickr.photos.search", page=page, **self.query.params(window, licenses))
         return answer["photos"]
 
-    def _collect(self, window, licenses, frames: list[pd.DataFrame]) -> None:
+    def _keep(self, frame: pd.DataFrame, frames: list[pa.Table]) -> None:
+        # Only the manifest columns, in Arrow (~0.5 KB a photo): the raw records carry ~35
+        # strings each (URLs and sizes of every size) and a 10,000-photo search held them all.
+        if len(frame):
+            frames.append(manifest_table(photos_to_manifest(frame, self.query.sizes)))
+        self.bar.update(len(frame))
+        del frame
+        release_freed_memory()  # the window's string columns were Arrow buffers (pandas 3)
+
+    def _collect(self, window, licenses, frames: list[pa.Table]) -> None:
         part = self._part_path(window, licenses)
         if part is not None and part.exists():
-            frames.append(pd.read_parquet(part))
-            self.bar.update(len(frames[-1]))
+            self._keep(pd.read_parquet(part), frames)
             return
         first = self._search(window, licenses, 1)
         total = int(first.get("total") or 0)
@@ -181,35 +199,47 @@ class _WindowSearch:
         # Trust the server's page size over ours: a mirror may cap per_page lower than 500.
         per_page = int(first.get("perpage") or self.query.per_page) or self.query.per_page
         pages = min(math.ceil(min(total, FLICKR_RESULT_CAP) / per_page), int(first.get("pages") or 0) or 10**9)
-        photos = list(first.get("photo", []))
+        photos = list(first.pop("photo", []))
         for page in range(2, pages + 1):
             batch = self._search(window, licenses, page).get("photo", [])
             if not batch:
                 break
             photos.extend(batch)
         frame = pd.DataFrame.from_records(photos) if photos else pd.DataFrame({"id": pd.Series([], dtype=str)})
+        del photos  # up to 4,000 records of ~35 fields: free them before the frame is converted
         frame = frame.astype({c: "string" for c in frame.columns})  # one schema for every part file
         if part is not None:
             tmp = part.with_name("." + part.name + ".tmp")
             frame.to_parquet(tmp, index=False)
             tmp.replace(part)
-        frames.append(frame)
-        self.bar.update(len(frame))
+        self._keep(frame, frames)
 
 
-def _pick_size(row: pd.Series, sizes: tuple[str, ...]) -> tuple[str | None, object, object]:
+def _pick_size(raw: pd.DataFrame, sizes: tuple[str, ...]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """URL, width and height of each photo's first size in ``sizes`` that has a non-empty URL.
+
+    Column by column rather than row by row: ``apply(axis=1)`` built a Series per photo.
+    """
+    url, width, height = (pd.Series([None] * len(raw), index=raw.index, dtype=object) for _ in range(3))
+    todo = pd.Series(True, index=raw.index)
     for s in sizes:
-        url = row.get(f"url_{s}")
-        if isinstance(url, str) and url:
-            return url, row.get(f"width_{s}"), row.get(f"height_{s}")
-    return None, None, None
+        col = raw.get(f"url_{s}")
+        if col is None:
+            continue
+        has = todo & col.map(lambda u: isinstance(u, str) and u != "").astype(bool)
+        url[has] = col[has]
+        for out, name in ((width, f"width_{s}"), (height, f"height_{s}")):
+            if name in raw:
+                out[has] = raw[name][has].astype(object)
+        todo &= ~has
+    return url, width, height
 
 
 def photos_to_manifest(raw: pd.DataFrame, sizes: tuple[str, ...] = SIZE_SUFFIXES) -> pd.DataFrame:
     """Map flickr.photos.search records (with our extras) to manifest columns."""
     if raw.empty:
         return normalize_manifest(pd.DataFrame({"photo_id": pd.Series([], dtype=str)}), source="flickr")
-    picked = raw.apply(lambda r: _pick_size(r, sizes), axis=1, result_type="expand")
+    picked = _pick_size(raw, sizes)
     get = lambda col: raw[col] if col in raw else None  # noqa: E731
     df = pd.DataFrame({
         "photo_id": raw["id"],
@@ -259,17 +289,38 @@ def search_photos(client: FlickrClient, query: SearchQuery, out: str | Path | No
     calls0, retries0 = client.calls, client.retries
     searcher = _WindowSearch(client, query, parts_dir, progress)
     frames = searcher.run()
-    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    found = int(raw["id"].nunique()) if "id" in raw else 0
-    manifest = photos_to_manifest(raw.drop_duplicates("id") if found else raw, query.sizes)
+    if frames:
+        manifest = pa.concat_tables(frames, promote_options="permissive").combine_chunks()
+    else:
+        manifest = manifest_table(photos_to_manifest(pd.DataFrame()))
+    del frames
+    manifest = manifest.filter(first_of_each(manifest.column("photo_id")))  # windows share a boundary second
+    found = manifest.num_rows
     skipped = 0
-    if query.skip_opt_out and len(manifest):
-        opted = manifest["tags"].map(is_opted_out)
+    if query.skip_opt_out and manifest.num_rows:
+        opted = opted_out_rows(manifest.column("tags"))
         skipped = int(opted.sum())
-        manifest = manifest[~opted].reset_index(drop=True)
+        manifest = manifest.filter(pa.array(~opted))
     result = SearchResult(manifest, found, skipped, searcher.overflowing, client.calls - calls0,
                           client.retries - retries0)
     if out is not None:
-        write_manifest(manifest, out)
+        write_manifest_table(manifest, out)
         shutil.rmtree(parts_dir, ignore_errors=True)
     return result
+
+
+def first_of_each(ids: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """True for the first row of each value (index_in answers a value's first position)."""
+    return pc.equal(pc.index_in(ids, value_set=ids), pa.array(np.arange(len(ids)), pa.int32()))
+
+
+def opted_out_rows(tags: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """:func:`is_opted_out` for each row of a list<string> column, checking each distinct tag once."""
+    tags = tags.combine_chunks() if isinstance(tags, pa.ChunkedArray) else tags
+    flat, parents = pc.list_flatten(tags), pc.list_parent_indices(tags)
+    opted_tags = [t for t in pc.unique(flat).to_pylist() if t is not None and clean_tag(t) in OPT_OUT_TAGS]
+    rows = np.zeros(len(tags), dtype=bool)
+    if opted_tags:
+        hit = pc.is_in(flat, value_set=pa.array(opted_tags, pa.string()))
+        rows[parents.filter(hit).to_numpy()] = True
+    return rows

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from ..arrow_memory import release_freed_memory
 from ..shards import list_shards
 from .dedupe import dhash_png
 
@@ -47,12 +48,6 @@ class ScannedFaces:
 def lowest_resolution(shards: list[Path]) -> int:
     """The smallest crop resolution in any shard (every face has a row at each resolution)."""
     return min(int(pc.min(_read(s, ["resolution"]).column("resolution")).as_py()) for s in shards)
-
-
-def release_freed_memory() -> None:
-    """Hand memory Arrow freed back to the system. Its allocator (mimalloc) keeps freed pages
-    for reuse; after a shard's crops are read and dropped, those pages grew RSS by ~5 MB a shard."""
-    pa.default_memory_pool().release_unused()
 
 
 def _read(path: Path, columns: list[str]) -> pa.Table:

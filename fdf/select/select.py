@@ -28,6 +28,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..errors import ConfigError, FdfError
 from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_face_shard, write_status
@@ -36,7 +37,7 @@ from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
 from .dedupe import duplicate_photos, near_duplicates
 from .gates import GATE_REASONS, GateConfig, gate_reasons
-from .scan import release_freed_memory, scan_faces
+from .scan import scan_faces
 
 log = logging.getLogger(__name__)
 
