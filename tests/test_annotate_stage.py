@@ -135,3 +135,21 @@ def test_resume_after_kill_9(tmp_path):
     face_ids = [r["face_id"] for r in read_faces(out, columns=["face_id"]).to_pylist()]
     assert len(face_ids) == len(set(face_ids))
     assert not list(out.rglob(".*.tmp"))
+
+
+def test_download_table_keeps_only_used_columns_and_removals_mask_photos_and_owners(tmp_path):
+    from fdf.annotate.stage import read_download_table, removed_mask
+    from fdf.audit.takedown import RemovalLog
+
+    rows = [{"photo_id": pid, "status": status, "path": f"_photos/{pid}.jpg", "owner_nsid": owner, "error": None,
+             "http_status": 200}
+            for pid, status, owner in (("3", "ok", "a@N00"), ("1", "ok", "b@N00"), ("2", "http_404", "a@N00"),
+                                       ("4", "ok", None), ("5", "ok", "a@N00"))]
+    (tmp_path / "dl").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "dl" / "part-00000.parquet")
+    table = read_download_table(tmp_path / "dl")
+    assert table.column("photo_id").to_pylist() == ["1", "3", "4", "5"]  # ok rows, sorted
+    assert set(table.column_names) == {"photo_id", "path", "owner_nsid"}  # no status, error, http_status
+    blocked = removed_mask(table, RemovalLog(photo_ids=frozenset({"1"}), owners=frozenset({"a@N00"})))
+    assert blocked.tolist() == [True, True, False, True]
+    assert not removed_mask(table, RemovalLog()).any()

@@ -173,3 +173,16 @@ def test_two_runs_cannot_share_an_output_folder(tmp_path):
             download_manifest(pd.DataFrame({"photo_id": ["1"], "download_url": ["http://127.0.0.1:1/a.jpg"],
                                             "license_id": [4]}), tmp_path, DownloadConfig(**FAST), progress=False)
     assert not list(tmp_path.glob("part-*"))
+
+
+def test_pending_mask_takes_each_photos_newest_row(tmp_path):
+    from fdf.download.runner import _pending_mask
+    from fdf.download.store import read_statuses, write_shard
+
+    write_shard(tmp_path, 0, pa.table({"photo_id": ["a", "b", "c"], "status": ["timeout", "ok", "http_404"]}))
+    write_shard(tmp_path, 1, pa.table({"photo_id": ["a", "c"], "status": ["ok", "http_503"]}))
+    manifest = pa.table({"photo_id": ["a", "b", "c", "d"]})
+    done = read_statuses(tmp_path)
+    assert _pending_mask(manifest, done, retry_failed=False).tolist() == [False, False, False, True]
+    # a: its timeout was retried and is ok now; c: the newest row failed transiently (503)
+    assert _pending_mask(manifest, done, retry_failed=True).tolist() == [False, False, True, True]
