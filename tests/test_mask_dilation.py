@@ -65,3 +65,34 @@ def test_evaluation_reports_and_uses_the_dilation(dilated_run):
     run, data = dilated_run
     report = evaluate_generator(run, data, EvaluationConfig(limit=3))
     assert report["mask_dilation"] == 0.25 and report["faces"] == 3
+
+
+def test_anonymizer_crops_around_the_face_box_for_a_dilated_model(dilated_run, monkeypatch):
+    """Training crops were cut around the face box with the hole grown inside them; the
+    anonymizer must hand the generator the same geometry, not a crop around the grown region."""
+    from PIL import Image
+
+    from anonymizer.inference.regions import dilate_box
+    from fdf.annotate import make_fdf_crop
+    from fdf.annotate.crops import to_crop_coords
+    from test_anonymize_small_faces import DATA
+
+    run, _ = dilated_run
+    anon = ImageAnonymizer(AnonymizeConfig(checkpoint=str(run), verify_identity=False))
+    seen = {}
+    real_generate = anon._gan.generator.generate
+
+    def spy(crops, boxes, keypoints, seeds):
+        seen["boxes"] = np.array(boxes)
+        return real_generate(crops, boxes, keypoints, seeds)
+
+    monkeypatch.setattr(anon._gan.generator, "generate", spy)
+    rgb = np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB"))
+    (face,) = anon.detect(rgb)
+    anon.render(rgb.copy(), rgb, [face], [0])
+    _, crop_box = make_fdf_crop(rgb, face.bbox, resolution=32)
+    core = anon.region_of(face, rgb.shape).core
+    assert core == tuple(int(v) for v in core) and anon.dilation == 0.25
+    grown = dilate_box(face.bbox, 0.25)
+    expected = to_crop_coords([[grown[0], grown[1]], [grown[2], grown[3]]], crop_box, 32).ravel()
+    assert np.allclose(seen["boxes"][0], np.clip(expected, 0, 32), atol=1.0)

@@ -123,7 +123,7 @@ class ImageAnonymizer:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
-        jobs = [FaceJob(regions[i], faces[i].keypoints, seeds[i]) for i in keep]
+        jobs = [FaceJob(regions[i], faces[i].keypoints, seeds[i], faces[i].bbox) for i in keep]
         patches = self._render(rgb, jobs)
         regenerated = blurred = 0
         if self.config.mode == "gan" and self.config.verify_identity and jobs:

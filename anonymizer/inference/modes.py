@@ -34,11 +34,13 @@ class ModeError(FdfError):
 
 @dataclass
 class FaceJob:
-    """One face to replace: its region, FDF keypoints (7x3 photo px, gan only) and seed."""
+    """One face to replace: its region, FDF keypoints (7x3 photo px, gan only), seed, and the
+    detected face box (gan: the crop is cut around it, as the generator's training crops were)."""
 
     region: FaceRegion
     keypoints: np.ndarray | None = field(default=None, repr=False)
     seed: int = 0
+    bbox: tuple | None = None
 
 
 def _window(rgb: np.ndarray, box) -> np.ndarray:
@@ -114,7 +116,10 @@ class GanMode:
         for job in jobs:
             if job.keypoints is None:
                 raise ModeError("gan mode needs keypoints for every face")
-            crop, crop_box = make_fdf_crop(rgb, job.region.core, resolution=res)
+            # A model trained with grown holes saw crops cut around the face box, with the hole
+            # reaching past it; one trained on the box itself fills the region as its box.
+            around = job.bbox if gen.mask_dilation > 0 and job.bbox is not None else job.region.core
+            crop, crop_box = make_fdf_crop(rgb, around, resolution=res)
             cx0, cy0, cx1, cy1 = job.region.core
             corners = to_crop_coords([[cx0, cy0], [cx1, cy1]], crop_box, res).ravel()
             kp = to_crop_coords(job.keypoints, crop_box, res)
