@@ -46,7 +46,7 @@ from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator
 from anonymizer.video import VideoConfig, anonymize_video
 from fdf.boxes import iou
 
-METHODS = ("blur", "pixelate", "mask", "gan", "deface")  # row names: "ours <mode>", "deface blur"
+METHODS = ("blur", "pixelate", "mask", "gan", "gan-unchecked", "deface")  # rows: "ours <mode>", "deface blur"
 SAME_FACE_IOU = 0.5  # boxes of one image from several XML files: this IoU or more is one face
 SIZE_BUCKETS = ((0, 20, "< 20 px"), (20, 40, "20-39 px"), (40, float("inf"), ">= 40 px"))  # annotated box width
 
@@ -310,6 +310,8 @@ def main() -> None:
             checkpoint = str(random_generator_checkpoint(Path(tmp)))
         if "gan" in chosen:
             ours["ours gan"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint))
+        if "gan-unchecked" in chosen:  # the generator alone, without the identity check
+            ours["ours gan-unchecked"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint, verify_identity=False))
         methods = {name: (lambda image, a=a: a.anonymize_loaded(image).pixels) for name, a in ours.items()}
         if "deface" in chosen:
             centerface = CenterFace(in_shape=None)
@@ -322,9 +324,9 @@ def main() -> None:
         results = {"photo_set": photo_set, "scale": args.scale, "methods": chosen, "photos": photos, "per_face": per_face, "videos": {},
                    "machine": f"{platform.machine()} {platform.processor()}".strip(),
                    "checkpoint": ("random (untrained)" if args.random_generator and not args.checkpoint else checkpoint or "bundled")
-                   if "gan" in chosen else None}
+                   if {"gan", "gan-unchecked"} & set(chosen) else None}
         for clip in clips:
-            video_ours = {k: v for k, v in ours.items() if k != "ours pixelate"}
+            video_ours = {k: v for k, v in ours.items() if k not in ("ours pixelate", "ours gan-unchecked")}
             results["videos"][clip.name] = bench_video(clip, video_ours, evaluator, Path(tmp), "deface" in chosen)
     print(json.dumps({k: v for k, v in results.items() if k != "per_face"}, indent=1, default=str))
     print(markdown(results))
