@@ -10,7 +10,14 @@ the face box) are upscaled and then:
   *original* face: the generator keeps the pose (keypoints), so the face is where it was;
 * detection: CenterFace must still find a face overlapping the box (IoU >= 0.3);
 * realism: Fréchet distance between the descriptor sets of real and replaced faces
-  (FD-dlib), and FID when a local TorchScript Inception network is given.
+  (FD-dlib), and FID when a local TorchScript Inception network is given;
+* what "under 0.6" means here: the share of pairs of a replaced face and *another* person's
+  original within the threshold (``impostor_rate``: how often a stranger "matches"), and
+  closed-set identification, how often the original is the nearest of all evaluated
+  originals to its replacement (``identification_top1``; chance is 1/faces);
+* with ``check_tries`` > 1, the identity check ``fdf anonymize`` runs by default: a face
+  still within the threshold is regenerated with another seed (up to ``check_tries``
+  generations) and then blurred (``generated_checked``).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ class EvaluationConfig:
     blur_sigma: float = 0.15  # Gaussian sigma of the baseline, as a fraction of the box's larger side
     box_detector: str = "centerface"  # which detector's boxes the shards hold (for dlib's landmark box)
     inception: str | None = None  # TorchScript Inception-v3 (StyleGAN's inception-2015-12-05.pt) for FID
+    check_tries: int = 1  # > 1: also report the anonymizer's identity check (regenerate, then blur)
 
 
 class EvaluationError(FdfError):
@@ -78,21 +86,59 @@ def blur_faces(crops: np.ndarray, boxes: np.ndarray, sigma_fraction: float) -> n
     return out
 
 
-def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig) -> dict:
-    """Descriptor and detection of one face in each variant (images already upscaled)."""
+def _measure(image: np.ndarray, shape, box: np.ndarray, config: EvaluationConfig) -> dict:
+    """Descriptor (at the original's landmarks) and detection of one upscaled face image."""
     from fdf.annotate import detect_faces
     from fdf.annotate.identity import face_embedding
+
+    found = detect_faces(image, detector="centerface", max_side=None)
+    return {"descriptor": face_embedding(image, shape),
+            "detected": any(iou(d.bbox, box) >= config.iou_threshold for d in found)}
+
+
+def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig) -> dict:
+    """Descriptor and detection of one face in each variant (images already upscaled)."""
     from fdf.annotate.landmarks import predict_shape
 
     shape = predict_shape(images["original"], box, config.box_detector)
-    result = {}
-    for name, image in images.items():
-        found = detect_faces(image, detector="centerface", max_side=None)
-        result[name] = {
-            "descriptor": face_embedding(image, shape),
-            "detected": any(iou(d.bbox, box) >= config.iou_threshold for d in found),
-        }
+    result = {name: _measure(image, shape, box, config) for name, image in images.items()}
+    result["shape"] = shape
     return result
+
+
+def _upscale(crop: np.ndarray, config: EvaluationConfig) -> np.ndarray:
+    return cv2.resize(crop, (config.upscale_to,) * 2, interpolation=cv2.INTER_CUBIC)
+
+
+def _identity_check(gen, variants: dict, holes, keypoints, boxes, measures: list[dict], config: EvaluationConfig) -> dict:
+    """The anonymizer's check on the evaluation's own measure: regenerate faces still within the
+    threshold with another seed (the anonymizer's seed steps), then blur those that keep matching."""
+    checked = variants["generated"].copy()
+    current = [dict(m["generated"]) for m in measures]
+    original = [m["original"]["descriptor"] for m in measures]
+    scale = config.upscale_to / gen.resolution
+
+    def leaking(i):
+        return np.linalg.norm(current[i]["descriptor"] - original[i]) < config.reid_threshold
+
+    bad = [i for i in range(len(checked)) if leaking(i)]
+    regenerated = 0
+    for attempt in range(1, config.check_tries):
+        if not bad:
+            break
+        seeds = [config.seed + i + 7919 * attempt for i in bad]
+        redo = gen.generate(variants["original"][bad], holes[bad], keypoints[bad], seeds=seeds)
+        regenerated += len(bad)
+        for i, crop in zip(bad, redo):
+            checked[i] = crop
+            current[i] = _measure(_upscale(crop, config), measures[i]["shape"], boxes[i] * scale, config)
+        bad = [i for i in bad if leaking(i)]
+    for i in bad:
+        checked[i] = variants["blur"][i]
+        current[i] = dict(measures[i]["blur"])
+    for m, c in zip(measures, current):
+        m["generated_checked"] = c
+    return {"regenerated": regenerated, "blurred": len(bad)}
 
 
 def _pick(dataset: FaceShardDataset, limit: int) -> list[int]:
@@ -144,9 +190,12 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     scale = config.upscale_to / gen.resolution
     measures = []
     for i in tqdm(range(len(items)), desc="evaluate", unit="face", disable=None):
-        big = {k: cv2.resize(v[i], (config.upscale_to,) * 2, interpolation=cv2.INTER_CUBIC) for k, v in variants.items()}
+        big = {k: _upscale(v[i], config) for k, v in variants.items()}
         measures.append(_face_measures(big, boxes[i] * scale, config))
+    check = _identity_check(gen, variants, holes, keypoints, boxes, measures, config) if config.check_tries > 1 else None
     report = summarize(measures, config)
+    if check is not None:
+        report["generated_checked"].update(check)
     report.update({
         "generator": gen.source, "data": str(data), "split": config.split, "faces": len(items),
         "resolution": gen.resolution, "mask_dilation": gen.mask_dilation, "config": asdict(config), "fid": _fid(config, variants),
@@ -157,13 +206,23 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
 
 def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
     """Rates and distances from per-face measures."""
-    desc = {k: np.stack([m[k]["descriptor"] for m in measures]) for k in VARIANTS}
-    detected = {k: np.array([m[k]["detected"] for m in measures]) for k in VARIANTS}
-    report = {"original": {"detection_rate": float(detected["original"].mean())}}
-    for name in ("generated", "blur"):
+    names = [k for k in (*VARIANTS, "generated_checked") if k in measures[0]]
+    desc = {k: np.stack([m[k]["descriptor"] for m in measures]) for k in names}
+    detected = {k: np.array([m[k]["detected"] for m in measures]) for k in names}
+    n = len(measures)
+    others = ~np.eye(n, dtype=bool)
+    between = np.linalg.norm(desc["original"][:, None] - desc["original"][None], axis=2)
+    report = {"original": {"detection_rate": float(detected["original"].mean()),
+                           "impostor_rate": float((between[others] < config.reid_threshold).mean()),
+                           "identification_chance": 1.0 / n}}
+    for name in names[1:]:
         dist = np.linalg.norm(desc[name] - desc["original"], axis=1)
+        # Replaced face i against every original j: the diagonal is its own person.
+        cross = np.linalg.norm(desc[name][:, None] - desc["original"][None], axis=2)
         report[name] = {
             "reid_rate": float((dist < config.reid_threshold).mean()),
+            "impostor_rate": float((cross[others] < config.reid_threshold).mean()),
+            "identification_top1": float((cross.argmin(axis=1) == np.arange(n)).mean()),
             "mean_descriptor_distance": float(dist.mean()),
             "detection_retention": float(detected[name].mean()),
             "detection_retention_of_detected_originals": float(detected[name][detected["original"]].mean())
@@ -181,13 +240,20 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
 
 def format_report(report: dict) -> str:
     """A short human-readable table of a report."""
+    o = report["original"]
     lines = [f"{report['faces']} {report['split']} faces at {report['resolution']} px; generator {report['generator']}",
-             f"originals detected: {report['original']['detection_rate']:.1%}",
-             f"{'':10s} {'re-id':>7s} {'mean dist':>10s} {'detected':>9s} {'FD-dlib':>8s}"]
-    for name in ("generated", "blur"):
+             f"originals detected: {o['detection_rate']:.1%}; pairs of different originals under the threshold: "
+             f"{o['impostor_rate']:.1%}; identification by chance: {o['identification_chance']:.2%}",
+             f"{'':18s} {'re-id':>7s} {'impostor':>9s} {'top-1 id':>9s} {'mean dist':>10s} {'detected':>9s} {'FD-dlib':>8s}"]
+    for name in ("generated", "generated_checked", "blur"):
+        if name not in report:
+            continue
         r = report[name]
-        lines.append(f"{name:10s} {r['reid_rate']:7.1%} {r['mean_descriptor_distance']:10.3f} "
-                     f"{r['detection_retention']:9.1%} {r['fd_dlib']:8.4f}")
+        lines.append(f"{name:18s} {r['reid_rate']:7.1%} {r['impostor_rate']:9.1%} {r['identification_top1']:9.2%} "
+                     f"{r['mean_descriptor_distance']:10.3f} {r['detection_retention']:9.1%} {r['fd_dlib']:8.4f}")
+    if "regenerated" in report.get("generated_checked", {}):
+        c = report["generated_checked"]
+        lines.append(f"identity check: {c['regenerated']} regenerations, {c['blurred']} faces blurred")
     fid = report["fid"]
     lines.append("FID: " + (fid["skipped"] if "skipped" in fid else ", ".join(f"{k} {v:.2f}" for k, v in fid.items())))
     lines.append("acceptance: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in report["acceptance"].items()))

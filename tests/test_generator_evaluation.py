@@ -72,3 +72,30 @@ def test_cli_json_and_errors(setup, capsys, tmp_path):
     bad.write_bytes(b"not a safetensors file")
     assert main(["evaluate-generator", str(run), "--data", str(data), "--inception", str(bad), "--limit", "3"]) == 2
     assert "Inception" in capsys.readouterr().err
+
+
+def test_summary_separates_identity_from_chance_matches():
+    """Hand-made descriptors: replacement 0 stays its own person, 1 and 2 become strangers
+    who are close to someone else; top-1 identification and the impostor rate tell them apart."""
+    from anonymizer.evaluation import summarize
+
+    e = np.eye(4, 128, dtype=np.float32)
+    originals = [e[0], e[1], e[2]]
+    replaced = [e[0] + 0.01, e[2] + 0.01, e[3]]
+    measures = [{"original": {"descriptor": o, "detected": True}, "generated": {"descriptor": r, "detected": True},
+                 "blur": {"descriptor": e[3] * 5, "detected": False}} for o, r in zip(originals, replaced)]
+    report = summarize(measures, EvaluationConfig())
+    g = report["generated"]
+    assert g["reid_rate"] == 1 / 3 and g["identification_top1"] == 1 / 3
+    assert g["impostor_rate"] == 1 / 6, "replacement 1 lies next to original 2: one stranger pair of six"
+    assert report["original"]["impostor_rate"] == 0 and report["original"]["identification_chance"] == 1 / 3
+
+
+def test_identity_check_rows(setup):
+    run, data = setup
+    report = evaluate_generator(run, data, EvaluationConfig(limit=6, check_tries=3))
+    checked = report["generated_checked"]
+    assert checked["reid_rate"] <= report["generated"]["reid_rate"]
+    assert checked["regenerated"] >= 0 and 0 <= checked["blurred"] <= 6
+    if report["generated"]["reid_rate"] > 0:
+        assert checked["regenerated"] > 0, "faces under the threshold were regenerated"

@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=500, help="evaluate at most this many faces (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--inception", default=None, help="local Inception-v3 weights for FID (skipped without)")
+    p.add_argument("--check-tries", type=int, default=1,
+                   help="also report fdf anonymize's identity check: regenerate faces still under 0.6 "
+                        "up to N generations, then blur (default 1: off)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run_evaluate)
 
@@ -68,7 +71,8 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     from anonymizer.evaluation import EvaluationConfig, evaluate_generator, format_report
 
-    config = EvaluationConfig(split=args.split, limit=args.limit, seed=args.seed, inception=args.inception)
+    config = EvaluationConfig(split=args.split, limit=args.limit, seed=args.seed, inception=args.inception,
+                              check_tries=args.check_tries)
     checkpoint = None if args.run == "bundled" else args.run
     report = evaluate_generator(checkpoint, args.data, config)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
