@@ -11,7 +11,8 @@ import pandas as pd
 import pyarrow.dataset as pads
 
 from ..errors import FdfError
-from ..shards import list_shards, read_faces
+from ..shards import list_shards
+from ..shards.reader import read_lowest_resolution
 
 FACE_COLUMNS = ["face_id", "photo_id", "resolution", "license_name", "license_id", "yaw", "pitch", "roll",
                 "mouth_open", "eye_open", "smile", "face_size", "owner_nsid"]
@@ -38,9 +39,7 @@ class ReportInputs:
 def _face_meta(dataset_dir: Path) -> pd.DataFrame:
     if not list_shards(dataset_dir):
         return pd.DataFrame(columns=FACE_COLUMNS)
-    res = read_faces(dataset_dir, columns=["resolution"]).column("resolution").to_pylist()
-    table = read_faces(dataset_dir, columns=FACE_COLUMNS, filter=pads.field("resolution") == min(res))
-    return table.to_pandas().sort_values("face_id").reset_index(drop=True)
+    return read_lowest_resolution(dataset_dir, FACE_COLUMNS).to_pandas().sort_values("face_id").reset_index(drop=True)
 
 
 def _json(path: Path) -> dict:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from ..arrow_memory import release_freed_memory
 from ..errors import FdfError
 from .writer import DATASET_JSON, STATUS_DIR
 
@@ -52,6 +54,31 @@ def read_faces(
         raise DatasetError(f"{dataset_dir} holds no face shards (part-*.parquet)")
     ds = pads.dataset([str(p) for p in shards], format="parquet")
     return ds.to_table(columns=list(columns) if columns else None, filter=filter)
+
+
+def read_lowest_resolution(dataset_dir: str | Path, columns: Iterable[str]) -> pa.Table:
+    """``columns`` of every face at the smallest crop resolution (one row per face), shard order.
+
+    Shard by shard with ``ParquetFile``, not through a dataset scanner: the scanner's read-ahead
+    over a few hundred shards, and the pages Arrow's allocator kept after it, cost ~7 KB of RSS
+    per face (a 10,000-photo report: +90 MB) for tables of a few hundred bytes per face.
+    """
+    shards = list_shards(dataset_dir)
+    if not shards:
+        raise DatasetError(f"{dataset_dir} holds no face shards (part-*.parquet)")
+    columns = list(dict.fromkeys([*columns, "resolution"]))
+    resolution = min(pc.min(_read_shard(s, ["resolution"]).column("resolution")).as_py() for s in shards)
+    parts = []
+    for shard in shards:
+        t = _read_shard(shard, columns)
+        parts.append(t.filter(pc.equal(t.column("resolution"), resolution)))
+        del t
+        release_freed_memory()
+    return pa.concat_tables(parts)
+
+
+def _read_shard(path: Path, columns: list[str]) -> pa.Table:
+    return pq.ParquetFile(path).read(columns=columns, use_threads=False)
 
 
 def read_status(dataset_dir: str | Path) -> pa.Table:
