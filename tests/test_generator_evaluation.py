@@ -8,14 +8,17 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from anonymizer.evaluation import EvaluationConfig, blur_faces, evaluate_generator, frechet_distance
-from anonymizer.generator.conditioning import box_mask
-from anonymizer.training import config_from_dict, train
-from fdf.cli import main
 from test_generator import real_batch
-from test_train_data import build_face_shards
-from test_train_resume import tiny_config
+from test_train_resume import one_step_run
+
+from anonymizer.evaluation import (
+    EvaluationConfig,
+    blur_faces,
+    evaluate_generator,
+    frechet_distance,
+)
+from anonymizer.generator.conditioning import box_mask
+from fdf.cli import main
 
 
 def test_frechet_distance_matches_closed_forms():
@@ -39,13 +42,7 @@ def test_blur_changes_only_the_box():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    data = build_face_shards(root / "ds", resolution=64)
-    config = tiny_config(data)
-    config["network"]["resolution"] = 64
-    config["steps"] = 1
-    train(config_from_dict(config), root / "run")
-    return root / "run", data
+    return one_step_run(tmp_path_factory.mktemp("eval"), resolution=64)
 
 
 def test_report_on_validation_faces(setup):

@@ -6,15 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_train_resume import one_step_run
 
 from anonymizer.evaluation import EvaluationConfig, evaluate_generator
 from anonymizer.generator import load_generator
 from anonymizer.generator.conditioning import box_mask, grow_boxes
 from anonymizer.generator.networks import NetworkConfig
-from anonymizer.inference.image import DEFAULT_DILATION, AnonymizeConfig, ImageAnonymizer
-from anonymizer.training import config_from_dict, train
-from test_train_data import build_face_shards
-from test_train_resume import tiny_config
+from anonymizer.inference.image import (
+    DEFAULT_DILATION,
+    AnonymizeConfig,
+    ImageAnonymizer,
+)
 
 
 def test_grow_boxes_grows_each_side_and_clips():
@@ -29,13 +31,7 @@ def test_grow_boxes_grows_each_side_and_clips():
 
 @pytest.fixture(scope="module")
 def dilated_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dilated")
-    data = build_face_shards(root / "ds", resolution=32)
-    config = tiny_config(data)
-    config["network"]["mask_dilation"] = 0.25
-    config["steps"] = 1
-    train(config_from_dict(config), root / "run")
-    return root / "run", data
+    return one_step_run(tmp_path_factory.mktemp("dilated"), resolution=32, mask_dilation=0.25)
 
 
 def test_generator_fills_the_grown_hole_only(dilated_run):
@@ -71,11 +67,11 @@ def test_anonymizer_crops_around_the_face_box_for_a_dilated_model(dilated_run, m
     """Training crops were cut around the face box with the hole grown inside them; the
     anonymizer must hand the generator the same geometry, not a crop around the grown region."""
     from PIL import Image
+    from test_anonymize_small_faces import DATA
 
     from anonymizer.inference.regions import dilate_box
     from fdf.annotate import make_fdf_crop
     from fdf.annotate.crops import to_crop_coords
-    from test_anonymize_small_faces import DATA
 
     run, _ = dilated_run
     anon = ImageAnonymizer(AnonymizeConfig(checkpoint=str(run), verify_identity=False))

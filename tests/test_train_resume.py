@@ -30,6 +30,16 @@ def tiny_config(data: Path, kind: str = "nsgan-r1") -> dict:
     }
 
 
+def one_step_run(root: Path, resolution: int = 32, **network) -> tuple[Path, Path]:
+    """Face shards at ``resolution`` and a 1-step training run on them: (run folder, shards)."""
+    data = build_face_shards(root / "ds", resolution=resolution)
+    config = tiny_config(data)
+    config["network"].update(resolution=resolution, **network)
+    config["steps"] = 1
+    train(config_from_dict(config), root / "run")
+    return root / "run", data
+
+
 def final_tensors(run: Path) -> dict:
     tensors, metadata = read_checkpoint(latest_checkpoint(run))
     assert json.loads(metadata["info"])["step"] == STEPS
