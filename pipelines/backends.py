@@ -73,3 +73,21 @@ def backend_context(name: str = "loky", scheduler: str | None = None, timeout: f
         info.workers.update(client.run(os.getpid))  # workers may have joined during the run
     finally:
         client.close()
+
+
+def release_local_workers() -> bool:
+    """Stop joblib's reusable loky workers now, rather than after their 300 s idle timeout.
+
+    Annotate workers each hold the detection, landmark and descriptor models (~0.5 GB); select
+    and report run in the build process afterwards and need none of them. Returns whether
+    workers were running. Uses loky's module-level executor, guarded in case joblib moves it.
+    """
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:
+        return False
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is None or not getattr(executor, "_processes", None):
+        return False
+    executor.shutdown(wait=True)
+    return True

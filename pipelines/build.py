@@ -28,7 +28,7 @@ from fdf.atomic import atomic_write_text
 from fdf.errors import ConfigError
 from fdf.manifest import read_manifest, write_manifest
 
-from .backends import backend_context
+from .backends import backend_context, release_local_workers
 from .config import STAGES, BuildConfig, SourceConfig
 from .summary import BuildSummary, StageSummary
 
@@ -143,6 +143,8 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         for name, fn in (("source", source), ("download", download), ("annotate", annotate_stage)):
             if STAGES.index(name) <= last:
                 _timed(summary, name, fn)
+    if backend.name == "loky" and release_local_workers():
+        log.debug("annotate workers stopped before selection")  # their models are not needed any more
     if STAGES.index("select") <= last:
         _timed(summary, "select", select)
     summary.backend = {"name": backend.name, "scheduler": backend.scheduler, "workers": backend.workers,

@@ -158,3 +158,21 @@ def test_until_stops_early_and_a_changed_config_is_refused(flickr_server, tmp_pa
     rest = json.loads(fdf("build", config, "--out", tmp_path / "out", "--json").stdout)
     stages = {s["name"]: s for s in rest["stages"]}
     assert stages["download"]["skipped"] and stages["select"]["counts"]["faces_in"] > 0
+
+
+def test_release_local_workers_stops_the_loky_workers():
+    """After annotate, its workers (each holding the models) are stopped before select runs."""
+    import os
+
+    import psutil
+    from joblib import Parallel, delayed
+
+    from pipelines.backends import release_local_workers
+
+    me = psutil.Process()
+    pids = set(Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(4)))
+    assert pids and os.getpid() not in pids
+    assert release_local_workers() is True
+    alive = {p.pid for p in me.children(recursive=True)}
+    assert not pids & alive, "the workers that ran the tasks are gone"
+    assert release_local_workers() is False, "nothing left to stop"
