@@ -273,6 +273,8 @@ def main() -> None:
                          "plus gan with --checkpoint/--random-generator; gan without either: bundled weights)")
     ap.add_argument("--checkpoint", default=None, help="generator weights for gan mode")
     ap.add_argument("--random-generator", action="store_true", help="time gan mode with an untrained generator")
+    ap.add_argument("--verify-threshold", type=float, default=None,
+                    help="gan mode's identity check threshold (default: the anonymizer's)")
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="shrink every photo and its boxes by this factor first (e.g. 0.5: smaller faces)")
@@ -309,7 +311,8 @@ def main() -> None:
         if checkpoint is None and args.random_generator:
             checkpoint = str(random_generator_checkpoint(Path(tmp)))
         if "gan" in chosen:
-            ours["ours gan"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint))
+            check = {} if args.verify_threshold is None else {"verify_threshold": args.verify_threshold}
+            ours["ours gan"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint, **check))
         if "gan-unchecked" in chosen:  # the generator alone, without the identity check
             ours["ours gan-unchecked"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint, verify_identity=False))
         methods = {name: (lambda image, a=a: a.anonymize_loaded(image).pixels) for name, a in ours.items()}

