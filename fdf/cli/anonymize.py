@@ -29,6 +29,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="gan mode: skip the identity check (by default a generated face dlib still matches "
                    "to the original is regenerated, then blurred)")
+    p.add_argument("--verify-threshold", type=float, default=None,
+                   help="gan mode: dlib distance under which a generated face counts as the original person "
+                   "(default 0.7: a margin over dlib's 0.6, since the check sees the face a little differently "
+                   "than a later recogniser would)")
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
@@ -65,7 +69,9 @@ def _configs(args):
                              seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify)
     if args.dilation is not None:
         config.dilation = args.dilation
-        config.__post_init__()
+    if args.verify_threshold is not None:
+        config.verify_threshold = args.verify_threshold
+    config.__post_init__()
     tracker = TrackerConfig() if args.hold_frames is None else TrackerConfig(hold_frames=args.hold_frames)
     video = VideoConfig(codec=args.codec, crf=args.crf, keep_audio=not args.no_audio, tracker=tracker)
     return config, video
