@@ -2,4 +2,5 @@ import sys
 
 from fdf.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when multiprocessing's spawn imports this module in a child
+    sys.exit(main())

@@ -67,6 +67,18 @@ def make_manifest(source: SourceConfig, path: Path, progress: bool = True) -> di
     return counts
 
 
+def _in_child_process(fn, *args):
+    """``fn(*args)`` in a fresh (spawned) process. A Flickr search's transient memory (parsed
+    pages, one window of up to 4,000 records) grows with the query; run here, it is handed back
+    to the system when the child exits instead of staying in the build process's heap for the
+    rest of the build. Exceptions come back as they were raised."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def _file_source_frame(source: SourceConfig, progress: bool) -> pd.DataFrame:
     opts = dict(source.options)
     if source.kind == "fdf_metainfo":
@@ -109,7 +121,7 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
     started = time.monotonic()
 
     def source(stage: StageSummary) -> None:
-        counts = make_manifest(config.source, Path(summary.manifest), progress)
+        counts = _in_child_process(make_manifest, config.source, Path(summary.manifest), progress)
         stage.skipped = bool(counts.pop("reused", False))
         stage.counts = {k: v for k, v in counts.items() if isinstance(v, (int, float))}
 
