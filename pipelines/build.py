@@ -17,6 +17,7 @@ so it does not depend on how earlier stages were batched).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fdf.arrow_memory import release_freed_memory
 from fdf.atomic import atomic_write_text
 from fdf.errors import ConfigError
 from fdf.manifest import read_manifest, write_manifest
@@ -100,6 +102,11 @@ def _timed(summary: BuildSummary, name: str, fn) -> StageSummary:
     started = time.monotonic()
     stage = StageSummary(name)
     fn(stage)
+    # What a stage freed stays in the heap and in Arrow's pool otherwise, and the build process
+    # lives through every later stage: after search + download, 182 -> 202 MB from 1,000 to
+    # 10,000 photos with this, 189 -> 222 MB without.
+    gc.collect()
+    release_freed_memory()
     stage.seconds = round(time.monotonic() - started, 3)
     summary.stages.append(stage)
     log.info("stage %s done in %.1f s", name, stage.seconds)
