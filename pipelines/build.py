@@ -162,8 +162,11 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         for name, fn in (("source", source), ("download", download), ("annotate", annotate_stage)):
             if STAGES.index(name) <= last:
                 _timed(summary, name, fn)
-    if backend.name == "loky" and release_local_workers():
-        log.debug("annotate workers stopped before selection")  # their models are not needed any more
+                # loky reuses one pool of workers across stages: download workers would carry what
+                # 10,000 downloads left in their heaps into annotation, and annotate workers their
+                # models (~0.5 GB each) into select and report.
+                if backend.name == "loky" and release_local_workers():
+                    log.debug("%s workers stopped", name)
     if STAGES.index("select") <= last:
         _timed(summary, "select", select)
     summary.backend = {"name": backend.name, "scheduler": backend.scheduler, "workers": backend.workers,
