@@ -17,7 +17,6 @@ from typing import Iterator
 import joblib
 
 from fdf.errors import FdfError
-from fdf.workers import release_local_workers  # noqa: F401  (re-exported: the build uses it)
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +74,20 @@ def backend_context(name: str = "loky", scheduler: str | None = None, timeout: f
     finally:
         client.close()
 
+
+def release_local_workers() -> bool:
+    """Stop joblib's reusable loky workers now, rather than after their 300 s idle timeout.
+
+    Annotate workers each hold the detection, landmark and descriptor models (~0.5 GB); select
+    and report run in the build process afterwards and need none of them. Returns whether
+    workers were running. Uses loky's module-level executor, guarded in case joblib moves it.
+    """
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:
+        return False
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is None or not getattr(executor, "_processes", None):
+        return False
+    executor.shutdown(wait=True)
+    return True

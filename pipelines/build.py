@@ -206,5 +206,4 @@ def _data_settings(config: dict) -> dict:
     # so a build may resume on another backend or against a restarted server.
     out = {k: v for k, v in config.items() if k not in ("backend", "scheduler", "report", "until")}
     out["source"] = {k: v for k, v in out.get("source", {}).items() if k != "flickr"}
-    out["annotate"] = {k: v for k, v in out.get("annotate", {}).items() if k != "recycle_workers_every"}
     return out

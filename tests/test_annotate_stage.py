@@ -153,24 +153,3 @@ def test_download_table_keeps_only_used_columns_and_removals_mask_photos_and_own
     blocked = removed_mask(table, RemovalLog(photo_ids=frozenset({"1"}), owners=frozenset({"a@N00"})))
     assert blocked.tolist() == [True, True, False, True]
     assert not removed_mask(table, RemovalLog()).any()
-
-
-def test_local_workers_are_restarted_between_generations_with_the_same_faces(tmp_path, monkeypatch):
-    """With loky, workers stop every ``recycle_workers_every`` photos (their heaps creep over
-    thousands of photos); the shards written are the same as without recycling."""
-    import fdf.annotate.stage as stage
-
-    real_release, calls = stage.release_local_workers, []
-    monkeypatch.setattr(stage, "release_local_workers", lambda: calls.append(real_release()) or calls[-1])
-    download = write_download_dir(tmp_path / "dl")
-    options = {**CONFIG, "photos_per_shard": 1, "jobs": 2}
-    recycled = annotate(download, tmp_path / "a", AnnotateConfig(**options, recycle_workers_every=2))
-    assert calls == [True], "4 one-photo batches in generations of 2: the first generation's workers stopped once"
-    plain = annotate(download, tmp_path / "b", AnnotateConfig(**options, recycle_workers_every=0))
-    assert len(calls) == 1 and recycled.faces_written == plain.faces_written > 0
-    shards = sorted(p.name for p in (tmp_path / "a").glob("part-*.parquet"))
-    assert shards == sorted(p.name for p in (tmp_path / "b").glob("part-*.parquet"))
-    for name in shards:
-        assert pq.read_table(tmp_path / "a" / name).equals(pq.read_table(tmp_path / "b" / name))
-    with pytest.raises(AnnotateError, match="recycle_workers_every"):
-        AnnotateConfig(recycle_workers_every=-1).validate()

@@ -176,4 +176,3 @@ def test_release_local_workers_stops_the_loky_workers():
     alive = {p.pid for p in me.children(recursive=True)}
     assert not pids & alive, "the workers that ran the tasks are gone"
     assert release_local_workers() is False, "nothing left to stop"
-

@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from ..atomic import remove_stale_temporaries
 from ..errors import FdfError
-from ..workers import local_loky_active, release_local_workers
 from ..shards import (
     completed_photo_ids,
     dataset_counts,
@@ -67,9 +66,6 @@ class AnnotateConfig:
     val_fraction: float = DEFAULT_VAL_FRACTION
     photos_per_shard: int = 32
     jobs: int = 1
-    # Local (loky) workers are restarted after this many photos: their heaps creep over thousands
-    # of photos (+50 MB over 7,000 in a 10,000-photo build); reloading the models costs ~6 s.
-    recycle_workers_every: int = 2048
     verify_sha256: bool = True
     analyzer_options: dict = field(default_factory=dict)  # extra AnalyzerConfig fields
 
@@ -80,8 +76,6 @@ class AnnotateConfig:
             raise AnnotateError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
         if self.photos_per_shard < 1 or self.jobs < 1:
             raise AnnotateError("photos_per_shard and jobs must be at least 1")
-        if self.recycle_workers_every < 0:
-            raise AnnotateError(f"recycle_workers_every must be >= 0 (0: never), got {self.recycle_workers_every}")
 
 
 @dataclass
@@ -269,22 +263,16 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
     batches = plan_batches(table.filter(pa.array(~done)), config.photos_per_shard)
     log.info("%d photos: %d done before, %d to annotate in %d shards", total, skipped, total - skipped, len(batches))
     faces = failed = 0
-    every = config.recycle_workers_every
-    per_generation = max(1, every // config.photos_per_shard) if every else max(1, len(batches))
+    # No backend= here: loky by default, or whatever joblib.parallel_config selects (e.g. dask).
+    # The generator turns a batch into dicts only as joblib dispatches it (a few ahead).
+    results = Parallel(n_jobs=config.jobs, return_as="generator")(
+        delayed(annotate_batch)(download_dir, dataset_dir, batch.to_pylist(), config) for batch in batches
+    )
     with tqdm(total=total - skipped, desc="annotate", unit="photo") as bar:
-        for start in range(0, len(batches), per_generation):
-            part = batches[start : start + per_generation]
-            # No backend= here: loky by default, or whatever joblib.parallel_config selects (e.g. dask).
-            # The generator turns a batch into dicts only as joblib dispatches it (a few ahead).
-            results = Parallel(n_jobs=config.jobs, return_as="generator")(
-                delayed(annotate_batch)(download_dir, dataset_dir, batch.to_pylist(), config) for batch in part
-            )
-            for batch, result in zip(part, results):
-                faces += result["faces"]
-                failed += result["failed"]
-                bar.update(batch.num_rows)
-            if start + per_generation < len(batches) and config.jobs > 1 and local_loky_active():
-                release_local_workers()  # a fresh generation of workers: their heaps creep
+        for batch, result in zip(batches, results):
+            faces += result["faces"]
+            failed += result["failed"]
+            bar.update(batch.num_rows)
     counts = dataset_counts(dataset_dir)
     write_dataset_json(dataset_dir, {"stage": "annotate", "download_dir": str(download_dir), **dataclasses.asdict(config)}, counts)
     return AnnotateSummary(total, skipped, total - skipped, faces, failed, counts)
