@@ -37,6 +37,7 @@ from fdf.errors import FdfError
 from fdf.torch_data import FaceShardDataset
 
 from .generator.conditioning import grow_boxes
+from .inference.verify import retry_seed
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def _identity_check(gen, variants: dict, holes, keypoints, boxes, measures: list
     for attempt in range(1, config.check_tries):
         if not bad:
             break
-        seeds = [config.seed + i + 7919 * attempt for i in bad]
+        seeds = [retry_seed(config.seed + i, attempt) for i in bad]
         redo = gen.generate(variants["original"][bad], holes[bad], keypoints[bad], seeds=seeds)
         regenerated += len(bad)
         for i, crop in zip(bad, redo):
@@ -171,6 +172,8 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     from .generator import load_generator
 
     config = config or EvaluationConfig()
+    if config.check_tries < 1:
+        raise EvaluationError(f"check_tries must be at least 1 (1: no identity check), got {config.check_tries}")
     started = time.time()
     gen = load_generator(checkpoint)
     dataset = FaceShardDataset(data, gen.resolution, config.split)
@@ -216,9 +219,9 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
                            "impostor_rate": float((between[others] < config.reid_threshold).mean()),
                            "identification_chance": 1.0 / n}}
     for name in names[1:]:
-        dist = np.linalg.norm(desc[name] - desc["original"], axis=1)
         # Replaced face i against every original j: the diagonal is its own person.
         cross = np.linalg.norm(desc[name][:, None] - desc["original"][None], axis=2)
+        dist = np.diag(cross)
         report[name] = {
             "reid_rate": float((dist < config.reid_threshold).mean()),
             "impostor_rate": float((cross[others] < config.reid_threshold).mean()),

@@ -96,3 +96,11 @@ def test_identity_check_rows(setup):
     assert checked["regenerated"] >= 0 and 0 <= checked["blurred"] <= 6
     if report["generated"]["reid_rate"] > 0:
         assert checked["regenerated"] > 0, "faces under the threshold were regenerated"
+
+
+def test_check_tries_below_one_is_a_clear_error(setup):
+    from anonymizer.evaluation import EvaluationError
+
+    run, data = setup
+    with pytest.raises(EvaluationError, match="check_tries"):
+        evaluate_generator(run, data, EvaluationConfig(limit=3, check_tries=0))

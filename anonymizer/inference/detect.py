@@ -31,6 +31,7 @@ from fdf.annotate.detect import DETECTORS, NMS_IOU, nms
 from fdf.annotate.keypoints import keypoints_from_landmarks
 from fdf.annotate.landmarks import predict_landmarks68
 from fdf.annotate.pose import yaw_from_five_points
+from fdf.boxes import iou
 from fdf.errors import FdfError
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,6 @@ def _add_missed(found: list, extra: list) -> list:
     the 2x pass only adds faces, it never moves a box the photo's own pass found."""
     if not extra:
         return found
-    from fdf.boxes import iou
-
     added = [e for e in _merge(extra) if all(iou(e.bbox, f.bbox) < NMS_IOU for f in found)]
     return sorted(found + added, key=lambda d: -d.score)
 

@@ -21,7 +21,7 @@ from .detect import DetectConfig, FaceBox, add_keypoints, find_faces
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .regions import FaceRegion, face_region
-from .verify import describe, leaking
+from .verify import describe, leaking, retry_seed
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,8 @@ class ImageAnonymizer:
             bad = leaking(composite(rgb, regions, patches), faces, descriptors, c.verify_threshold)
             if not bad or attempt == c.verify_tries:
                 break
-            # Another latent for the faces that leaked; a different prime per attempt.
-            redo = [replace(jobs[i], seed=jobs[i].seed + 7919 * attempt) for i in bad]
+            # Another latent for the faces that leaked.
+            redo = [replace(jobs[i], seed=retry_seed(jobs[i].seed, attempt)) for i in bad]
             for i, patch in zip(bad, self._render(rgb, redo)):
                 patches[i] = patch
             regenerated += len(bad)

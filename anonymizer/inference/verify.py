@@ -22,6 +22,11 @@ from .detect import FaceBox
 FOUND_THRESHOLD = 0.5
 
 
+def retry_seed(seed: int, attempt: int) -> int:
+    """The latent seed of a face's ``attempt``-th regeneration (a prime stride apart)."""
+    return seed + 7919 * attempt
+
+
 def describe(rgb: np.ndarray, bbox, detector: str = "centerface") -> np.ndarray:
     """dlib descriptor of the face in ``bbox`` (landmarks fitted on ``rgb``)."""
     return face_embedding(rgb, predict_shape(rgb, bbox, detector))
