@@ -151,12 +151,27 @@ class Discriminator(nn.Module):
             nn.Conv2d(ch[-1], ch[-1], 3, padding=1), nn.LeakyReLU(0.2), nn.Flatten(),
             nn.Linear(ch[-1] * MIN_RESOLUTION**2, ch[-1]), nn.LeakyReLU(0.2), nn.Linear(ch[-1], 1),
         )
+        _init_variance_preserving(self)
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         x = _act(self.stem(torch.cat([image, condition], 1)))
         for block in self.blocks:
             x = block(x)
         return self.head(x).squeeze(1)
+
+
+def _init_variance_preserving(module: nn.Module) -> None:
+    """He initialisation for leaky-ReLU layers, zero biases.
+
+    PyTorch's default (kaiming_uniform with a=sqrt(5)) shrinks the signal about threefold in
+    variance per layer; through the discriminator's ~12 layers its scores start near 1e-3 and
+    stay flat for hundreds of steps, and with an R1 penalty it never leaves 2 ln 2 (the
+    bundled model's first run). Variance-preserving weights give it scores of order one at once.
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
+            nn.init.zeros_(layer.bias)
 
 
 def composite(generated: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
