@@ -63,3 +63,23 @@ def test_missing_outputs_and_videos(tmp_path):
     assert totals["video_frames_sampled"] == 3  # frames 0, 8, 16 of 24
     assert totals["video_frames_with_leak"] == 3
     assert totals["chance_match_rate"] is None  # faces from one file only: no pair of different people
+
+
+def test_given_boxes_are_described_as_the_output_is():
+    # A hand-drawn box is looser than CenterFace's: dlib's landmarks fitted in it describe the
+    # same face differently. The original must be described from the detector's box at that
+    # place, as the output is, or an unchanged face would not even count as the same person.
+    from anonymizer.inference import read_image
+    from anonymizer.privacy import PrivacyEvaluator
+
+    rgb = read_image(DATA / "astronaut.jpg").rgb
+    evaluator = PrivacyEvaluator(PrivacyConfig())
+    (face,) = [f for f in evaluator.analyzer.analyze(rgb) if f.embedding is not None]
+    x0, y0, x1, y1 = face.bbox
+    w, h = x1 - x0, y1 - y0
+    # taller, with the forehead, as hand annotations often are: described from it, the same face is 0.79 away
+    loose = [x0 - 0.2 * w, y0 - 0.7 * h, x1 + 0.2 * w, y1 - 0.1 * h]
+    (given,) = evaluator.original_faces(rgb, [loose])
+    assert list(given.bbox) == loose  # the annotation still says where the face is
+    verdict = evaluator.compare_arrays(rgb, rgb.copy(), known_boxes=[loose])
+    assert verdict.leaks == 1 and verdict.distances[0] < 0.05
