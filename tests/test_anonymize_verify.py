@@ -6,7 +6,8 @@ import numpy as np
 
 from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
 from anonymizer.inference.modes import mask_patches
-from anonymizer.inference.verify import describe, leaking, output_distance
+from anonymizer.inference.verify import describe, describe_views, leaking, output_distance
+from fdf.boxes import iou
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 
@@ -74,3 +75,21 @@ def test_check_can_be_switched_off():
     anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_identity=False), copy_seeds_below=10**9)
     result = anon.anonymize_loaded(image)
     assert len(anon.calls) == 1 and result.regenerated == 0 and result.blurred == 0
+
+
+def test_original_is_described_from_several_boxes_and_the_output_searched_twice():
+    from anonymizer.inference.verify import scene_faces
+
+    image = read_image(DATA / "astronaut.jpg")
+    faces = ImageAnonymizer(AnonymizeConfig(mode="blur")).detect(image.rgb)
+    box = faces[0].bbox
+    assert np.allclose(describe_views(image.rgb, box)[0], describe(image.rgb, box))
+    scene = scene_faces(image.rgb)  # a one-pass detection finds the face at the same place
+    assert any(iou(b, box) > 0.7 for b in scene)
+    # a box of the scene that differs from the anonymizer's adds a view; far-away boxes do not
+    w = box[2] - box[0]
+    moved = (box[0] + 0.1 * w, box[1], box[2] + 0.1 * w, box[3])
+    views = describe_views(image.rgb, box, [moved, (0, 0, 10, 10)])
+    assert views.shape == (2, 128) and not np.allclose(views[0], views[1])
+    assert output_distance(image.rgb, faces[0], views, scene) < 0.1
+    assert leaking(image.rgb, faces, [views], 0.6) == [0]

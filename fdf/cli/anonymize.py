@@ -31,8 +31,8 @@ def register(subparsers) -> None:
                    "to the original is regenerated, then blurred)")
     p.add_argument("--verify-threshold", type=float, default=None,
                    help="gan mode: dlib distance under which a generated face counts as the original person "
-                   "(default 0.7: a margin over dlib's 0.6, since the check sees the face a little differently "
-                   "than a later recogniser would)")
+                   "(default 0.6, dlib's same-person distance, taken as the minimum over several ways of boxing "
+                   "the face)")
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
