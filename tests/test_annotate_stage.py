@@ -153,3 +153,27 @@ def test_download_table_keeps_only_used_columns_and_removals_mask_photos_and_own
     blocked = removed_mask(table, RemovalLog(photo_ids=frozenset({"1"}), owners=frozenset({"a@N00"})))
     assert blocked.tolist() == [True, True, False, True]
     assert not removed_mask(table, RemovalLog()).any()
+
+
+def test_download_table_reads_shards_one_by_one_as_the_dataset_scanner_did(tmp_path):
+    """Shards read one at a time (for memory) give the table the dataset scanner gave: the first
+    shard's schema, a column one shard lacks as nulls, only 'ok' rows, sorted by photo_id."""
+    import pyarrow.dataset as pads
+
+    from fdf.annotate.stage import USED_DOWNLOAD_COLUMNS, read_download_table
+
+    (tmp_path / "dl").mkdir()
+    pq.write_table(pa.Table.from_pylist([
+        {"photo_id": "9", "status": "ok", "path": "a.jpg", "title": "t9"},
+        {"photo_id": "2", "status": None, "path": "b.jpg", "title": "t2"},
+        {"photo_id": "5", "status": "ok", "path": "c.jpg", "title": None}]), tmp_path / "dl" / "part-00000.parquet")
+    pq.write_table(pa.Table.from_pylist([
+        {"photo_id": "1", "status": "ok", "path": "d.jpg"},
+        {"photo_id": "3", "status": "http_404", "path": None}]), tmp_path / "dl" / "part-00001.parquet")
+    table = read_download_table(tmp_path / "dl")
+    ds = pads.dataset(str(tmp_path / "dl"), format="parquet")
+    scanned = ds.to_table(columns=[c for c in USED_DOWNLOAD_COLUMNS if c in ds.schema.names],
+                          filter=pads.field("status") == "ok")
+    assert table.equals(scanned.sort_by("photo_id"))
+    assert table.column("photo_id").to_pylist() == ["1", "5", "9"]
+    assert table.column("title").to_pylist() == [None, None, "t9"]
