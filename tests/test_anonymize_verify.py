@@ -93,3 +93,14 @@ def test_original_is_described_from_several_boxes_and_the_output_searched_twice(
     assert views.shape == (2, 128) and not np.allclose(views[0], views[1])
     assert output_distance(image.rgb, faces[0], views, scene) < 0.1
     assert leaking(image.rgb, faces, [views], 0.6) == [0]
+
+
+def test_lossy_view_of_the_output_is_judged_too():
+    from anonymizer.inference.verify import lossy_copy
+
+    image = read_image(DATA / "astronaut.jpg")
+    faces = ImageAnonymizer(AnonymizeConfig(mode="blur")).detect(image.rgb)
+    rough = lossy_copy(image.rgb, 30)
+    assert rough.shape == image.rgb.shape and np.abs(rough.astype(int) - image.rgb).mean() > 1
+    views = [describe_views(image.rgb, faces[0].bbox)]
+    assert leaking(image.rgb, faces, views, 0.6, lossy_quality=30) == [0]

@@ -94,9 +94,9 @@ class RecordSeeds(ImageAnonymizer):
         super().__init__(config)
         self.seeds = []
 
-    def render(self, pixels, rgb, faces, seeds):
+    def render(self, pixels, rgb, faces, seeds, **options):
         self.seeds.append(list(seeds))
-        return super().render(pixels, rgb, faces, seeds)
+        return super().render(pixels, rgb, faces, seeds, **options)
 
 
 def test_gan_mode_video_keeps_one_seed_per_track(random_checkpoint, tmp_path):
