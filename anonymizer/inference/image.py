@@ -125,7 +125,7 @@ class ImageAnonymizer:
         return face_region(face.bbox, shape, self.dilation, self.config.feather)
 
     def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int],
-               lossy_check: int | None = None) -> AnonymizedImage:
+               lossy_check: int | tuple[int, ...] | None = None) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
         (``lossy_check``: see :func:`.verify.leaking`'s ``lossy_quality``)."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
@@ -139,7 +139,7 @@ class ImageAnonymizer:
         return AnonymizedImage(out, faces, regions, regenerated, blurred)
 
     def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray],
-                  lossy_check: int | None = None):
+                  lossy_check: int | tuple[int, ...] | None = None):
         """Regenerate faces that dlib still matches to the original; blur those that keep matching."""
         c = self.config
         scene = scene_faces(rgb)

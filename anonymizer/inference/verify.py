@@ -19,6 +19,7 @@ can be found in one and missed in the other).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from fdf.annotate import detect_faces
@@ -106,21 +107,22 @@ def output_distance(output_rgb: np.ndarray, face: FaceBox, original_descriptor: 
 
 def lossy_copy(rgb: np.ndarray, quality: int) -> np.ndarray:
     """``rgb`` through a JPEG round trip: the kind of noise a lossy encoder adds."""
-    import cv2
-
     ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]) if ok else rgb
 
 
 def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray], threshold: float,
-            lossy_quality: int | None = None) -> list[int]:
+            lossy_quality: int | tuple[int, ...] | None = None) -> list[int]:
     """Indices of faces whose output is still within ``threshold`` of the original
     (``descriptors``: per face, one descriptor or the k x 128 views of :func:`describe_views`).
 
-    ``lossy_quality``: also judge a JPEG round trip of the output at this quality, for outputs a
-    lossy encoder will write (video): re-encoding a clip at x264 CRF 18 moved the same face's
-    descriptor by 0.13 (median) and up to 0.22, enough to bring a face at 0.6-0.8 under 0.6."""
-    outputs = [output_rgb] if lossy_quality is None else [output_rgb, lossy_copy(output_rgb, lossy_quality)]
+    ``lossy_quality``: also judge JPEG round trips of the output at this quality (or each of
+    these), for outputs a lossy encoder will write (video): re-encoding a clip at x264 CRF 18
+    moved the same face's descriptor by 0.13 (median) and up to 0.22, enough to bring a face at
+    0.6-0.8 under 0.6. JPEG at 85 moves it as much (0.135 median), at 70 a little more (0.19);
+    each round trip is one more draw of that noise."""
+    qualities = () if lossy_quality is None else (lossy_quality,) if isinstance(lossy_quality, int) else lossy_quality
+    outputs = [output_rgb] + [lossy_copy(output_rgb, q) for q in qualities]
     out = []
     for rgb in outputs:
         scene = scene_faces(rgb) if faces else []

@@ -68,15 +68,15 @@ class VideoConfig:
     keep_audio: bool = True
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     upscale_small_frames: bool = False
-    #: gan mode's identity check also judges each frame after a JPEG round trip at this quality
-    #: (None: off), since the encoder's loss moves dlib descriptors (see verify.leaking).
-    check_lossy_quality: int | None = 85
+    #: gan mode's identity check also judges each frame after JPEG round trips at these qualities
+    #: (empty: off), since the encoder's loss moves dlib descriptors (see verify.leaking).
+    check_lossy_qualities: tuple[int, ...] = (85, 70)
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
             raise VideoConfigError(f"crf must be between 0 and 63, got {self.crf}")
-        if self.check_lossy_quality is not None and not 1 <= self.check_lossy_quality <= 100:
-            raise VideoConfigError(f"check_lossy_quality must be 1-100 or None, got {self.check_lossy_quality}")
+        if not all(1 <= q <= 100 for q in self.check_lossy_qualities):
+            raise VideoConfigError(f"check_lossy_qualities must be JPEG qualities 1-100, got {self.check_lossy_qualities}")
         if not 0 <= self.lookahead <= 300:
             raise VideoConfigError(f"lookahead must be between 0 and 300 frames, got {self.lookahead}")
 
@@ -213,9 +213,9 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                     faces = anonymizer.detect(frame, upscale_small=config.upscale_small_frames)
                     stats.faces_detected += len(faces)
                     for slot in frames.push(index, frame, faces):
-                        _emit(slot, anonymizer, writer, stats, config.check_lossy_quality)
+                        _emit(slot, anonymizer, writer, stats, tuple(config.check_lossy_qualities))
                 for slot in frames.flush():
-                    _emit(slot, anonymizer, writer, stats, config.check_lossy_quality)
+                    _emit(slot, anonymizer, writer, stats, tuple(config.check_lossy_qualities))
             finally:
                 writer.close()
             if stats.frames == 0:
@@ -231,7 +231,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                       regenerated=stats.regenerated, blurred=stats.blurred, boxes=None)
 
 
-def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult, lossy_check: int | None = None) -> None:
+def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult, lossy_check: tuple[int, ...] = ()) -> None:
     ids = sorted(slot.faces)
     faces = [slot.faces[i] for i in ids]
     stats.faces_held += sum(1 for f in faces if f.score == 0.0)
