@@ -37,7 +37,7 @@ import numpy as np
 
 from fdf.annotate import AnalyzerConfig, FaceAnalyzer
 from fdf.annotate.identity import embedding_distance
-from fdf.boxes import iou as _iou
+from fdf.boxes import iou, same_place
 from fdf.errors import FdfError
 
 from .inference.io import is_image_path, metadata_found, read_image
@@ -132,7 +132,7 @@ class PrivacyEvaluator:
             if output_faces is None:
                 output_faces = self.output_analyzer.analyze(anonymized)
             dists = [embedding_distance(face.embedding, o.embedding) for o in output_faces
-                     if o.embedding is not None and _overlaps(face.bbox, o.bbox)]
+                     if o.embedding is not None and same_place(face.bbox, o.bbox)]
             if not dists:
                 continue  # no face found there any more: nothing to re-identify
             result.refound += 1
@@ -150,9 +150,9 @@ class PrivacyEvaluator:
         detected = [d for d in self.analyzer.analyze(original) if d.embedding is not None]
         out = []
         for face in given:
-            here = [d for d in detected if _overlaps(face.bbox, d.bbox)]
+            here = [d for d in detected if same_place(face.bbox, d.bbox)]
             if here:
-                best = max(here, key=lambda d: _iou(face.bbox, d.bbox))
+                best = max(here, key=lambda d: iou(face.bbox, d.bbox))
                 face = replace(face, embedding=best.embedding)
             out.append(face)
         return out
@@ -203,16 +203,6 @@ class PrivacyEvaluator:
             ra.close()
             rb.close()
         return out
-
-
-def _centre_in(a, b) -> bool:
-    cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-    return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
-
-
-def _overlaps(a, b) -> bool:
-    """Same face place: either box's centre lies inside the other."""
-    return _centre_in(a, b) or _centre_in(b, a)
 
 
 def _add(out: FilePrivacy, faces: FacePrivacy) -> None:

@@ -16,6 +16,11 @@ def centre_inside(a, b) -> bool:
     return point_inside(box_centre(a), b)
 
 
+def same_place(a, b) -> bool:
+    """One face's place: either box's centre lies inside the other box."""
+    return centre_inside(a, b) or centre_inside(b, a)
+
+
 def centres_inside_each_other(a, b) -> bool:
     """The detector-matching rule of shared/data's baselines: each centre inside the other box."""
     return centre_inside(a, b) and centre_inside(b, a)

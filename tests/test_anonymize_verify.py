@@ -103,4 +103,4 @@ def test_lossy_view_of_the_output_is_judged_too():
     rough = lossy_copy(image.rgb, 30)
     assert rough.shape == image.rgb.shape and np.abs(rough.astype(int) - image.rgb).mean() > 1
     views = [describe_views(image.rgb, faces[0].bbox)]
-    assert leaking(image.rgb, faces, views, 0.6, lossy_quality=30) == [0]
+    assert leaking(image.rgb, faces, views, 0.6, lossy_qualities=(30,)) == [0]

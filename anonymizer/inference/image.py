@@ -125,21 +125,21 @@ class ImageAnonymizer:
         return face_region(face.bbox, shape, self.dilation, self.config.feather)
 
     def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int],
-               lossy_check: int | tuple[int, ...] | None = None) -> AnonymizedImage:
+               lossy_qualities: tuple[int, ...] = ()) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
-        (``lossy_check``: see :func:`.verify.leaking`'s ``lossy_quality``)."""
+        (``lossy_qualities``: see :func:`.verify.leaking`)."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
         jobs = [FaceJob(regions[i], faces[i].keypoints, seeds[i], faces[i].bbox) for i in keep]
         patches = self._render(rgb, jobs)
         regenerated = blurred = 0
         if self.config.mode == "gan" and self.config.verify_identity and jobs:
-            patches, regenerated, blurred = self._verified(rgb, [faces[i] for i in keep], jobs, patches, lossy_check)
+            patches, regenerated, blurred = self._verified(rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
         out = composite(pixels, [j.region for j in jobs], patches)
         return AnonymizedImage(out, faces, regions, regenerated, blurred)
 
     def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray],
-                  lossy_check: int | tuple[int, ...] | None = None):
+                  lossy_qualities: tuple[int, ...] = ()):
         """Regenerate faces that dlib still matches to the original; blur those that keep matching."""
         c = self.config
         scene = scene_faces(rgb)
@@ -148,7 +148,7 @@ class ImageAnonymizer:
         regenerated = 0
         bad: list[int] = []
         for attempt in range(1, c.verify_tries + 1):
-            bad = leaking(composite(rgb, regions, patches), faces, descriptors, c.verify_threshold, lossy_check)
+            bad = leaking(composite(rgb, regions, patches), faces, descriptors, c.verify_threshold, lossy_qualities)
             if not bad or attempt == c.verify_tries:
                 break
             # Another latent for the faces that leaked.

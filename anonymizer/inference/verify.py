@@ -25,7 +25,7 @@ import numpy as np
 from fdf.annotate import detect_faces
 from fdf.annotate.identity import embedding_distance, face_embedding
 from fdf.annotate.landmarks import predict_shape
-from fdf.boxes import iou
+from fdf.boxes import iou, same_place
 
 from .detect import FaceBox
 
@@ -57,7 +57,7 @@ def describe_views(rgb: np.ndarray, bbox, scene=(), detector: str = "centerface"
     so its boxes differ from a one-pass detector's, and the descriptors with them (0.36-0.49
     apart on two afw-dev faces over 2,800 px)."""
     out = [describe(rgb, bbox, detector)]
-    out += [describe(rgb, box) for box in scene if _same_place(box, bbox) and iou(box, bbox) < SAME_BOX_IOU]
+    out += [describe(rgb, box) for box in scene if same_place(box, bbox) and iou(box, bbox) < SAME_BOX_IOU]
     return np.stack(out)
 
 
@@ -66,12 +66,6 @@ def _window(bbox, shape, margin: float = 0.5) -> tuple[int, int, int, int]:
     w, h = x1 - x0, y1 - y0
     return (max(0, int(x0 - margin * w)), max(0, int(y0 - margin * h)),
             min(shape[1], int(x1 + margin * w) + 1), min(shape[0], int(y1 + margin * h) + 1))
-
-
-def _same_place(a, b) -> bool:
-    ca = ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2)
-    cb = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-    return (b[0] <= ca[0] <= b[2] and b[1] <= ca[1] <= b[3]) or (a[0] <= cb[0] <= a[2] and a[1] <= cb[1] <= a[3])
 
 
 def scene_faces(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
@@ -97,7 +91,7 @@ def output_distance(output_rgb: np.ndarray, face: FaceBox, original_descriptor: 
     candidates = _window_faces(output_rgb, face.bbox) + list(scene or [])
     best = None
     for box in candidates:
-        if not _same_place(box, face.bbox):
+        if not same_place(box, face.bbox):
             continue
         desc = describe(output_rgb, box)
         dist = min(embedding_distance(o, desc) for o in originals)
@@ -112,24 +106,20 @@ def lossy_copy(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray], threshold: float,
-            lossy_quality: int | tuple[int, ...] | None = None) -> list[int]:
+            lossy_qualities: tuple[int, ...] = ()) -> list[int]:
     """Indices of faces whose output is still within ``threshold`` of the original
     (``descriptors``: per face, one descriptor or the k x 128 views of :func:`describe_views`).
 
-    ``lossy_quality``: also judge JPEG round trips of the output at this quality (or each of
-    these), for outputs a lossy encoder will write (video): re-encoding a clip at x264 CRF 18
+    ``lossy_qualities``: also judge JPEG round trips of the output at these qualities, for outputs a lossy encoder will write (video): re-encoding a clip at x264 CRF 18
     moved the same face's descriptor by 0.13 (median) and up to 0.22, enough to bring a face at
     0.6-0.8 under 0.6. JPEG at 85 moves it as much (0.135 median), at 70 a little more (0.19);
     each round trip is one more draw of that noise."""
-    qualities = () if lossy_quality is None else (lossy_quality,) if isinstance(lossy_quality, int) else lossy_quality
-    outputs = [output_rgb] + [lossy_copy(output_rgb, q) for q in qualities]
-    out = []
-    for rgb in outputs:
+    out: set[int] = set()
+    for rgb in [output_rgb] + [lossy_copy(output_rgb, q) for q in lossy_qualities]:
         scene = scene_faces(rgb) if faces else []
         for i, (face, desc) in enumerate(zip(faces, descriptors)):
-            if i in out:
-                continue
-            dist = output_distance(rgb, face, desc, scene)
-            if dist is not None and dist < threshold:
-                out.append(i)
+            if i not in out:
+                dist = output_distance(rgb, face, desc, scene)
+                if dist is not None and dist < threshold:
+                    out.add(i)
     return sorted(out)

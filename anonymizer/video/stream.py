@@ -213,9 +213,9 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                     faces = anonymizer.detect(frame, upscale_small=config.upscale_small_frames)
                     stats.faces_detected += len(faces)
                     for slot in frames.push(index, frame, faces):
-                        _emit(slot, anonymizer, writer, stats, tuple(config.check_lossy_qualities))
+                        _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities)
                 for slot in frames.flush():
-                    _emit(slot, anonymizer, writer, stats, tuple(config.check_lossy_qualities))
+                    _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities)
             finally:
                 writer.close()
             if stats.frames == 0:
@@ -231,14 +231,14 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                       regenerated=stats.regenerated, blurred=stats.blurred, boxes=None)
 
 
-def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult, lossy_check: tuple[int, ...] = ()) -> None:
+def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult, lossy_qualities: tuple[int, ...] = ()) -> None:
     ids = sorted(slot.faces)
     faces = [slot.faces[i] for i in ids]
     stats.faces_held += sum(1 for f in faces if f.score == 0.0)
     if anonymizer.needs_keypoints:
         _ensure_keypoints(slot.frame, faces, anonymizer)
     seeds = [TRACK_SEED_BASE + i for i in ids]  # one seed per track: the same generated person
-    out = anonymizer.render(slot.frame, slot.frame, faces, seeds, lossy_check=lossy_check)
+    out = anonymizer.render(slot.frame, slot.frame, faces, seeds, lossy_qualities=lossy_qualities)
     stats.regenerated += out.regenerated
     stats.blurred += out.blurred
     writer.send(np.ascontiguousarray(out.pixels))

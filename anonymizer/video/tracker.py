@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anonymizer.inference.detect import FaceBox
-from fdf.boxes import centre_inside, iou
+from fdf.boxes import iou, same_place
 
 
 @dataclass
@@ -107,7 +107,7 @@ class FaceTracker:
                 overlap = iou(expected, face.bbox)
                 if overlap >= self.config.min_iou:
                     pairs.append((overlap, ti, fi))
-                elif centre_inside(expected, face.bbox) or centre_inside(face.bbox, expected):
+                elif same_place(expected, face.bbox):
                     pairs.append((self.config.min_iou * overlap, ti, fi))  # weaker than any IoU match
         return sorted(pairs, reverse=True)
 
