@@ -104,3 +104,20 @@ def test_lossy_view_of_the_output_is_judged_too():
     assert rough.shape == image.rgb.shape and np.abs(rough.astype(int) - image.rgb).mean() > 1
     views = [describe_views(image.rgb, faces[0].bbox)]
     assert leaking(image.rgb, faces, views, 0.6, lossy_qualities=(30,)) == [0]
+
+
+def test_fixed_outcomes_redraw_the_same_output_without_checking():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(config(), copy_seeds_below=1)
+    first = anon.anonymize_loaded(image)
+    assert first.outcomes == [7919] and first.descriptors[0].shape[1] == 128
+    calls = len(anon.calls)
+    again = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=first.outcomes)
+    assert np.array_equal(again.pixels, first.pixels)
+    assert anon.calls[calls:] == [[7919]]  # one generation with the kept seed, no check, no retry
+    assert again.descriptors == [None]
+    blurred = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=["blur"])
+    masked = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=["mask"])
+    x0, y0, x1, y1 = first.regions[0].core
+    assert not np.array_equal(blurred.pixels[y0:y1, x0:x1], first.pixels[y0:y1, x0:x1])
+    assert (masked.pixels[y0:y1, x0:x1] == masked.pixels[y0, x0]).all()

@@ -19,7 +19,7 @@ from fdf.errors import FdfError
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, find_faces
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
-from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
+from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer, mask_patches
 from .regions import FaceRegion, face_region
 from .verify import describe_views, leaking, retry_seed, scene_faces
 
@@ -90,6 +90,12 @@ class AnonymizedImage:
     regions: list[FaceRegion]
     regenerated: int = 0
     blurred: int = 0
+    #: Per face, what replaced it: the latent seed of its generated face, "blur" or "mask"
+    #: (None: its region was empty). ``render(..., fixed=outcomes)`` redraws the same output.
+    outcomes: list = field(default_factory=list)
+    #: gan mode with the identity check: per face, the original's descriptor views (k x 128,
+    #: see :func:`.verify.describe_views`); None for faces not checked.
+    descriptors: list = field(default_factory=list)
 
 
 class ImageAnonymizer:
@@ -125,26 +131,67 @@ class ImageAnonymizer:
         return face_region(face.bbox, shape, self.dilation, self.config.feather)
 
     def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int],
-               lossy_qualities: tuple[int, ...] = ()) -> AnonymizedImage:
+               lossy_qualities: tuple[int, ...] = (), fixed: list | None = None) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
-        (``lossy_qualities``: see :func:`.verify.leaking`)."""
+        (``lossy_qualities``: see :func:`.verify.leaking`).
+
+        ``fixed``: per face, an outcome of an earlier render (a seed, "blur" or "mask"; see
+        :attr:`AnonymizedImage.outcomes`) to draw as it is, without the identity check: video
+        redraws frames so, after the check of the encoded file escalated some faces."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
+        outcomes: list = [None] * len(faces)
+        descriptors: list = [None] * len(faces)
+        if fixed is not None:
+            if len(fixed) != len(faces):
+                raise AnonymizeConfigError(f"fixed has {len(fixed)} outcomes for {len(faces)} faces")
+            jobs = [FaceJob(regions[i], faces[i].keypoints, fixed[i] if isinstance(fixed[i], int) else seeds[i],
+                            faces[i].bbox) for i in keep]
+            patches = self._fixed_patches(rgb, jobs, [fixed[i] for i in keep])
+            for i in keep:
+                outcomes[i] = fixed[i]
+            out = composite(pixels, [j.region for j in jobs], patches)
+            return AnonymizedImage(out, faces, regions, outcomes=outcomes, descriptors=descriptors)
         jobs = [FaceJob(regions[i], faces[i].keypoints, seeds[i], faces[i].bbox) for i in keep]
         patches = self._render(rgb, jobs)
         regenerated = blurred = 0
+        kept_outcomes: list = [j.seed for j in jobs] if self.config.mode == "gan" else [self.config.mode] * len(jobs)
+        kept_descriptors: list = [None] * len(jobs)
         if self.config.mode == "gan" and self.config.verify_identity and jobs:
-            patches, regenerated, blurred = self._verified(rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
+            patches, kept_outcomes, kept_descriptors, regenerated, blurred = self._verified(
+                rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
+        for k, i in enumerate(keep):
+            outcomes[i], descriptors[i] = kept_outcomes[k], kept_descriptors[k]
         out = composite(pixels, [j.region for j in jobs], patches)
-        return AnonymizedImage(out, faces, regions, regenerated, blurred)
+        return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors)
+
+    def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list) -> list[np.ndarray]:
+        patches: list = [None] * len(jobs)
+        by_kind: dict[object, list[int]] = {}
+        for k, what in enumerate(fixed):
+            kind = "seed" if isinstance(what, int) else what
+            if kind not in ("seed", "blur", "mask", "pixelate"):
+                raise AnonymizeConfigError(f"unknown outcome {what!r}")
+            by_kind.setdefault(kind, []).append(k)
+        renderers = {"seed": self._render, "blur": blur_patches, "mask": mask_patches,
+                     "pixelate": make_renderer("pixelate")}
+        for kind, idx in by_kind.items():
+            if kind == "seed" and self.config.mode != "gan":
+                raise AnonymizeConfigError("a seed outcome needs gan mode")
+            for k, patch in zip(idx, renderers[kind](rgb, [jobs[k] for k in idx])):
+                patches[k] = patch
+        return patches
 
     def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray],
                   lossy_qualities: tuple[int, ...] = ()):
-        """Regenerate faces that dlib still matches to the original; blur those that keep matching."""
+        """Regenerate faces that dlib still matches to the original; blur those that keep matching.
+        Returns the patches, per face its outcome (final seed or "blur") and descriptor views,
+        and the counts regenerated and blurred."""
         c = self.config
         scene = scene_faces(rgb)
-        descriptors = [describe_views(rgb, f.bbox, scene, c.detect.detector) for f in faces]
+        descriptors = [describe_views(rgb, f.bbox, scene, c.detect.detector).astype(np.float32) for f in faces]
         regions = [j.region for j in jobs]
+        outcomes: list = [j.seed for j in jobs]
         regenerated = 0
         bad: list[int] = []
         for attempt in range(1, c.verify_tries + 1):
@@ -153,14 +200,16 @@ class ImageAnonymizer:
                 break
             # Another latent for the faces that leaked.
             redo = [replace(jobs[i], seed=retry_seed(jobs[i].seed, attempt)) for i in bad]
-            for i, patch in zip(bad, self._render(rgb, redo)):
+            for i, job, patch in zip(bad, redo, self._render(rgb, redo)):
                 patches[i] = patch
+                outcomes[i] = job.seed
             regenerated += len(bad)
         for i in bad:
             patches[i] = blur_patches(rgb, [jobs[i]])[0]
+            outcomes[i] = "blur"
         if regenerated or bad:
             log.info("identity check: %d faces regenerated, %d blurred", regenerated, len(bad))
-        return patches, regenerated, len(bad)
+        return patches, outcomes, descriptors, regenerated, len(bad)
 
     def anonymize_loaded(self, image: LoadedImage) -> AnonymizedImage:
         """Anonymize a photo read by :func:`anonymizer.inference.io.read_image`."""

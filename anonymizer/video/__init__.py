@@ -7,7 +7,8 @@ interpolation and back-fill, one generator seed per track, audio and frame rate 
 """
 
 from .probe import VideoInfo, VideoReadError, probe_video
-from .stream import VIDEO_SUFFIXES, TrackedFrames, VideoConfig, anonymize_video, is_video_path, output_suffix
+from .stream import (VIDEO_SUFFIXES, TrackedFrames, VideoConfig, VideoLeakError, anonymize_video, encoded_leaks,
+                     is_video_path, output_suffix)
 from .tracker import FaceTracker, TrackedFace, TrackerConfig
 
 __all__ = [
@@ -18,8 +19,10 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "VideoConfig",
     "VideoInfo",
+    "VideoLeakError",
     "VideoReadError",
     "anonymize_video",
+    "encoded_leaks",
     "is_video_path",
     "output_suffix",
     "probe_video",

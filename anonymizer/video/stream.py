@@ -12,6 +12,16 @@ Memory is the buffer plus one frame in flight. The original audio stream is muxe
 when the container accepts it); the frame rate is kept; container metadata is dropped. Output
 is written to a temporary name and renamed only when ffmpeg finished cleanly: a failure
 anywhere leaves no output (fail closed).
+
+In gan mode the identity check (:mod:`anonymizer.inference.verify`) judges every rendered frame
+before encoding, and then the encoded file itself: the encoder's loss moves dlib's descriptor of
+a face by 0.13 (median; up to 0.22 at x264 CRF 18), so a generated face at 0.60-0.63 from the
+original before encoding can be at 0.57 after it. The encoded file is decoded, every face is
+judged again against the original's descriptors kept from the first pass (about 1 KB per face
+per frame), and each face-frame still within the threshold is escalated (generated face ->
+blur -> flat mask); the frames are redrawn from the source with the kept outcomes (no detection,
+no new check) and re-encoded, and the new file is judged again, up to
+``VideoConfig.encoded_check_rounds`` times. A face still matching after that fails the file.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from tqdm import tqdm
 
 from anonymizer.inference.detect import FaceBox
 from anonymizer.inference.image import ImageAnonymizer
+from anonymizer.inference.verify import leaking
 from fdf.atomic import atomic_path
 from fdf.errors import FdfError
 
@@ -50,6 +61,10 @@ class VideoConfigError(FdfError):
     """A video option is out of range."""
 
 
+class VideoLeakError(FdfError):
+    """A face in the encoded video still matched the original after every escalation."""
+
+
 @dataclass
 class VideoConfig:
     """Encoding and tracking options.
@@ -68,15 +83,21 @@ class VideoConfig:
     keep_audio: bool = True
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     upscale_small_frames: bool = False
-    #: gan mode's identity check also judges each frame after JPEG round trips at these qualities
-    #: (empty: off), since the encoder's loss moves dlib descriptors (see verify.leaking).
-    check_lossy_qualities: tuple[int, ...] = (85, 70)
+    #: gan mode's identity check before encoding also judges each frame after JPEG round trips at
+    #: these qualities (see verify.leaking). Off by default: the check of the encoded file judges
+    #: the real encoder's noise, which the JPEG copies only modelled (they left the same leaks).
+    check_lossy_qualities: tuple[int, ...] = ()
+    #: gan mode with the identity check: judge the encoded file and repair it (module doc), at most
+    #: this many times (0: off, the check judges only the frames before encoding).
+    encoded_check_rounds: int = 4
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
             raise VideoConfigError(f"crf must be between 0 and 63, got {self.crf}")
         if not all(1 <= q <= 100 for q in self.check_lossy_qualities):
             raise VideoConfigError(f"check_lossy_qualities must be JPEG qualities 1-100, got {self.check_lossy_qualities}")
+        if not 0 <= self.encoded_check_rounds <= 20:
+            raise VideoConfigError(f"encoded_check_rounds must be between 0 and 20, got {self.encoded_check_rounds}")
         if not 0 <= self.lookahead <= 300:
             raise VideoConfigError(f"lookahead must be between 0 and 300 frames, got {self.lookahead}")
 
@@ -152,6 +173,16 @@ class TrackedFrames:
 
 
 @dataclass
+class FrameRecord:
+    """What the first pass drew in one frame: enough to redraw it and to judge its encoding."""
+
+    faces: list[FaceBox]
+    seeds: list[int]
+    outcomes: list  # per face: seed, "blur" or "mask" (see AnonymizedImage.outcomes)
+    descriptors: list  # per face: the original's descriptor views, or None
+
+
+@dataclass
 class VideoResult:
     frames: int
     tracks: int
@@ -159,6 +190,9 @@ class VideoResult:
     faces_held: int
     regenerated: int = 0
     blurred: int = 0
+    #: face-frames escalated after the check of the encoded file, and the encodes judged
+    repaired: int = 0
+    encoded_checks: int = 0
 
 
 def _audio_codec(info, out_suffix: str, keep_audio: bool) -> str | None:
@@ -204,6 +238,9 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         total = int(round((meta.get("duration") or 0) * info.fps)) or None
         frames = TrackedFrames(config.lookahead, FaceTracker(config.tracker))
         stats = VideoResult(0, 0, 0, 0)
+        check_encoded = anonymizer.config.mode == "gan" and anonymizer.config.verify_identity \
+            and config.encoded_check_rounds > 0
+        records: dict[int, FrameRecord] | None = {} if check_encoded else None
         with atomic_path(dst) as tmp:
             writer = _writer(tmp, src, info, (width, height), config, out_suffix)
             try:
@@ -213,13 +250,15 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                     faces = anonymizer.detect(frame, upscale_small=config.upscale_small_frames)
                     stats.faces_detected += len(faces)
                     for slot in frames.push(index, frame, faces):
-                        _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities)
+                        _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records)
                 for slot in frames.flush():
-                    _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities)
+                    _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records)
             finally:
                 writer.close()
             if stats.frames == 0:
                 raise VideoReadError(f"{src}: no frames decoded")
+            if records:
+                _check_encoded(src, tmp, info, (width, height), config, out_suffix, anonymizer, records, stats)
         stats.tracks = frames.tracker._next_id
     except (OSError, RuntimeError) as exc:
         raise VideoReadError(f"{src}: {exc}") from None
@@ -228,10 +267,11 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
     log.info("%s: %d frames, %d tracks, %d detections, %d held boxes", src, stats.frames, stats.tracks,
              stats.faces_detected, stats.faces_held)
     return FileResult(str(src), str(dst), "video", "done", faces=stats.tracks, frames=stats.frames,
-                      regenerated=stats.regenerated, blurred=stats.blurred, boxes=None)
+                      regenerated=stats.regenerated, blurred=stats.blurred, repaired=stats.repaired, boxes=None)
 
 
-def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult, lossy_qualities: tuple[int, ...] = ()) -> None:
+def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult,
+          lossy_qualities: tuple[int, ...] = (), records: dict[int, FrameRecord] | None = None) -> None:
     ids = sorted(slot.faces)
     faces = [slot.faces[i] for i in ids]
     stats.faces_held += sum(1 for f in faces if f.score == 0.0)
@@ -241,8 +281,92 @@ def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResu
     out = anonymizer.render(slot.frame, slot.frame, faces, seeds, lossy_qualities=lossy_qualities)
     stats.regenerated += out.regenerated
     stats.blurred += out.blurred
+    if records is not None and faces:  # every frame with faces: a redraw must draw them all
+        records[slot.index] = FrameRecord(faces, seeds, out.outcomes, out.descriptors)
     writer.send(np.ascontiguousarray(out.pixels))
     stats.frames += 1
+
+
+#: How a face-frame that still matches after encoding is escalated.
+ESCALATE = {"blur": "mask"}
+
+
+def _escalate(outcome) -> str | None:
+    return "blur" if isinstance(outcome, int) else ESCALATE.get(outcome)
+
+
+def _decode(path: Path, width: int, height: int):
+    """Frames of ``path`` as RGB arrays cropped to ``width`` x ``height`` (the encoder pads to even sizes)."""
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    try:
+        w, h = reader.__next__()["size"]
+        for raw in reader:
+            yield np.ascontiguousarray(np.frombuffer(raw, np.uint8).reshape(h, w, 3)[:height, :width])
+    finally:
+        reader.close()
+
+
+def encoded_leaks(path: Path, size, records: dict[int, FrameRecord], threshold: float,
+                  frames: int | None = None) -> list[tuple[int, int]]:
+    """(frame index, face index) of the faces in encoded video ``path`` still within ``threshold``
+    of the original's descriptors (the identity check of :func:`anonymizer.inference.verify.leaking`)."""
+    width, height = size
+    found: list[tuple[int, int]] = []
+    count = 0
+    for index, frame in enumerate(tqdm(_decode(path, width, height), total=frames, desc=f"check {path.name}",
+                                       unit="frame", leave=False, disable=None)):
+        count += 1
+        rec = records.get(index)
+        if rec is None:
+            continue
+        checked = [i for i, d in enumerate(rec.descriptors) if d is not None]
+        for k in leaking(frame, [rec.faces[i] for i in checked], [rec.descriptors[i] for i in checked], threshold):
+            found.append((index, checked[k]))
+    if frames is not None and count != frames:
+        raise VideoReadError(f"{path}: the encoded file has {count} frames, {frames} were written")
+    return found
+
+
+def _check_encoded(src: Path, tmp: Path, info, size, config: VideoConfig, out_suffix: str,
+                   anonymizer: ImageAnonymizer, records: dict[int, FrameRecord], stats: VideoResult) -> None:
+    """Judge the encoded file ``tmp``; escalate and re-encode until no face matches (module doc)."""
+    threshold = anonymizer.config.verify_threshold
+    for _ in range(config.encoded_check_rounds):
+        leaks = encoded_leaks(tmp, size, records, threshold, stats.frames)
+        stats.encoded_checks += 1
+        if not leaks:
+            return
+        for index, i in leaks:
+            rec = records[index]
+            nxt = _escalate(rec.outcomes[i])
+            if nxt is None:
+                raise VideoLeakError(f"{src}: frame {index}: a face still matches the original after masking")
+            rec.outcomes[i] = nxt
+        stats.repaired += len(leaks)
+        log.info("%s: %d face-frames still matched the original after encoding; escalated, re-encoding",
+                 src, len(leaks))
+        with atomic_path(tmp, fsync=False) as fixed:
+            _redraw(src, fixed, info, size, config, out_suffix, anonymizer, records)
+    leaks = encoded_leaks(tmp, size, records, threshold, stats.frames)
+    stats.encoded_checks += 1
+    if leaks:
+        raise VideoLeakError(f"{src}: {len(leaks)} face-frames still match the original after "
+                             f"{config.encoded_check_rounds} re-encodes (first: frame {leaks[0][0]})")
+
+
+def _redraw(src: Path, dst: Path, info, size, config: VideoConfig, out_suffix: str,
+            anonymizer: ImageAnonymizer, records: dict[int, FrameRecord]) -> None:
+    """Encode ``src`` again into ``dst``, drawing each recorded frame's faces as its outcomes say."""
+    width, height = size
+    writer = _writer(dst, src, info, size, config, out_suffix)
+    try:
+        for index, frame in enumerate(_decode(src, width, height)):
+            rec = records.get(index)
+            if rec is not None:
+                frame = anonymizer.render(frame, frame, rec.faces, rec.seeds, fixed=rec.outcomes).pixels
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
 
 
 def _ensure_keypoints(frame: np.ndarray, faces: list[FaceBox], anonymizer: ImageAnonymizer) -> None:
