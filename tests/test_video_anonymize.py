@@ -147,3 +147,20 @@ def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_
     x0, y0, x1, y1 = (int(v) for v in face.bbox)
     assert (np.abs(first_in[y0:y1, x0:x1].astype(int) - first_out[y0:y1, x0:x1]).max(axis=2) > 12).mean() > 0.5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checked.mp4", "unchecked.mp4"]  # no temporaries left
+
+
+def test_leaks_are_escalated_with_the_near_misses_of_their_track():
+    from anonymizer.video.stream import NEAR_MISS_MARGIN, FrameRecord, to_escalate
+
+    face = find_faces  # any object: to_escalate reads only tracks and outcomes
+    records = {f: FrameRecord([face, face], [7, 9], [0, 0], [1, "blur"] if f == 12 else [1, 1], [None, None])
+               for f in range(40)}
+    near = 0.6 + NEAR_MISS_MARGIN / 2
+    distances = {(10, 0): 0.55, (11, 0): near, (12, 0): near, (30, 0): near, (11, 1): 0.55, (12, 1): near,
+                 (13, 1): near, (14, 1): 0.9, (20, 1): near}
+    # Track 7 leaks at frame 10: its near misses within 8 frames go with it, not frame 30's.
+    # Track 9 leaks at frame 11: frame 12's face there is already blurred (a near miss is not masked).
+    assert to_escalate(distances, records, 0.6, window=8) == {(10, 0), (11, 0), (12, 0), (11, 1), (13, 1)}
+    assert to_escalate(distances, records, 0.6, window=None) == {(10, 0), (11, 0), (12, 0), (30, 0), (11, 1),
+                                                                  (13, 1), (20, 1)}
+    assert to_escalate({(5, 0): 0.61}, records, 0.6, window=None) == set()

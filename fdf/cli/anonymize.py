@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed of generated faces")
     p.add_argument("--no-verify", action="store_true",
                    help="gan mode: skip the identity check (by default a generated face dlib still matches "
-                   "to the original is regenerated, then blurred)")
+                   "to the original is regenerated, then blurred; a video's encoded file is judged again and "
+                   "faces that still match there are blurred, then masked)")
     p.add_argument("--verify-threshold", type=float, default=None,
                    help="gan mode: dlib distance under which a generated face counts as the original person "
                    "(default 0.6, dlib's same-person distance, taken as the minimum over several ways of boxing "
