@@ -94,6 +94,8 @@ def test_bad_option_values_are_user_errors(photo_tree, tmp_path, capsys):
     capsys.readouterr()
     assert main(["anonymize", str(photo_tree), "--out", str(tmp_path / "o"), "--verify-threshold", "5"]) == 2
     assert "verify_threshold" in capsys.readouterr().err
+    assert main(["anonymize", str(photo_tree), "--out", str(tmp_path / "o"), "--encoded-check-rounds", "-1"]) == 2
+    assert "encoded_check_rounds" in capsys.readouterr().err
 
 
 def test_gan_mode_with_a_generator_checkpoint(random_checkpoint, tmp_path, capsys):

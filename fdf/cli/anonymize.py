@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
+    p.add_argument("--encoded-check-rounds", type=int, default=4,
+                   help="gan mode, videos: judge the encoded file and re-encode what still matches, at most this "
+                   "many times (0: judge only the frames before encoding)")
     p.add_argument("--hold-frames", type=int, default=None, help="frames a lost face stays anonymized (default 15)")
     p.add_argument("--no-audio", action="store_true", help="drop the audio of videos (default: keep it)")
     p.add_argument("--boxes-json", default=None, metavar="PATH", help="write the faces found per file to this JSON file")
@@ -74,7 +77,8 @@ def _configs(args):
         config.verify_threshold = args.verify_threshold
     config.__post_init__()
     tracker = TrackerConfig() if args.hold_frames is None else TrackerConfig(hold_frames=args.hold_frames)
-    video = VideoConfig(codec=args.codec, crf=args.crf, keep_audio=not args.no_audio, tracker=tracker)
+    video = VideoConfig(codec=args.codec, crf=args.crf, keep_audio=not args.no_audio, tracker=tracker,
+                        encoded_check_rounds=args.encoded_check_rounds)
     return config, video
 
 
