@@ -19,8 +19,8 @@ a face by 0.13 (median; up to 0.22 at x264 CRF 18), so a generated face at 0.60-
 original before encoding can be at 0.57 after it. The encoded file is decoded, every face is
 judged again against the original's descriptors kept from the first pass (about 1 KB per face
 per frame), and each face-frame still within the threshold is escalated (generated face ->
-blur -> flat mask), with the generated near misses of its track around it (re-encoding redraws
-the noise, so they would leak next: :data:`NEAR_MISS_MARGIN`); the frames are redrawn from the source with the kept outcomes (no detection,
+blur -> flat mask), with the near misses around it (re-encoding redraws the noise, so they would
+leak next: :data:`NEAR_MISS_MARGIN`); the frames are redrawn from the source with the kept outcomes (no detection,
 no new check) and re-encoded, and the new file is judged again, up to
 ``VideoConfig.encoded_check_rounds`` times. A face still matching after that fails the file.
 """
@@ -90,7 +90,7 @@ class VideoConfig:
     check_lossy_qualities: tuple[int, ...] = ()
     #: gan mode with the identity check: judge the encoded file and repair it (module doc), at most
     #: this many times (0: off, the check judges only the frames before encoding).
-    encoded_check_rounds: int = 4
+    encoded_check_rounds: int = 6
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
@@ -293,6 +293,10 @@ def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResu
 ESCALATE = {"blur": "mask"}
 
 
+def _kind(outcome) -> str:
+    return "gan" if isinstance(outcome, int) else outcome
+
+
 def _escalate(outcome) -> str | None:
     return "blur" if isinstance(outcome, int) else ESCALATE.get(outcome)
 
@@ -339,25 +343,25 @@ def encoded_leaks(path: Path, size, records: dict[int, FrameRecord], threshold: 
     return sorted(k for k, d in encoded_distances(path, size, records, frames).items() if d < threshold)
 
 
-#: A generated face-frame this close above the threshold, in a track that leaked nearby, is blurred
-#: with the leak: re-encoding redraws the encoder's noise (0.13 median descriptor movement at
-#: x264 CRF 18), so near misses become the next round's leaks.
+#: A face-frame this close above the threshold, near a leak, is escalated with the leak:
+#: re-encoding redraws the encoder's noise (0.13 median descriptor movement at x264 CRF 18) in the
+#: redrawn frames and their neighbours, whatever track, so near misses become the next round's leaks.
 NEAR_MISS_MARGIN = 0.1
 
 
 def to_escalate(distances: dict[tuple[int, int], float], records: dict[int, FrameRecord], threshold: float,
                 window: int | None) -> set[tuple[int, int]]:
-    """The leaks (distance < ``threshold``) and, in the same tracks, the generated face-frames
-    within ``window`` frames of a leak (None: anywhere in the track) that are near misses."""
+    """The leaks (distance < ``threshold``) and the near misses (under ``threshold`` +
+    :data:`NEAR_MISS_MARGIN`, not yet masked, any track) within ``window`` frames of a leak
+    (None: anywhere in the video)."""
     leaks = [k for k, d in distances.items() if d < threshold]
     out = set(leaks)
-    by_track: dict[int, list[int]] = {}
-    for f, i in leaks:
-        by_track.setdefault(records[f].tracks[i], []).append(f)
+    if not leaks:
+        return out
+    leak_frames = np.array(sorted({f for f, _ in leaks}))
     for (g, j), d in distances.items():
-        near = by_track.get(records[g].tracks[j])
-        if near and d < threshold + NEAR_MISS_MARGIN and isinstance(records[g].outcomes[j], int) \
-                and (window is None or any(abs(g - f) <= window for f in near)):
+        if d < threshold + NEAR_MISS_MARGIN and records[g].outcomes[j] != "mask" \
+                and (window is None or np.abs(leak_frames - g).min() <= window):
             out.add((g, j))
     return out
 
@@ -373,8 +377,10 @@ def _check_encoded(src: Path, tmp: Path, info, size, config: VideoConfig, out_su
         leaks = sum(1 for d in distances.values() if d < threshold)
         if not leaks:
             return
-        # The last round takes the near misses of a leaking track anywhere in it.
-        escalate = to_escalate(distances, records, threshold, config.lookahead if round_ < rounds else None)
+        # The first round takes the near misses around the leaks; later ones, where the first did
+        # not settle it, those anywhere in the video.
+        escalate = to_escalate(distances, records, threshold, config.lookahead if round_ == 1 else None)
+        kinds = [_kind(records[f].outcomes[i]) for f, i in escalate]
         for index, i in sorted(escalate):
             rec = records[index]
             nxt = _escalate(rec.outcomes[i])
@@ -382,8 +388,9 @@ def _check_encoded(src: Path, tmp: Path, info, size, config: VideoConfig, out_su
                 raise VideoLeakError(f"{src}: frame {index}: a face still matches the original after masking")
             rec.outcomes[i] = nxt
         stats.repaired += len(escalate)
-        log.info("%s: %d face-frames still matched the original after encoding; %d escalated with near misses, "
-                 "re-encoding", src, leaks, len(escalate))
+        log.info("%s: round %d: %d face-frames still matched the original after encoding; escalating %d with "
+                 "near misses (%d generated -> blur, %d blurred -> mask), re-encoding", src, round_, leaks,
+                 len(escalate), kinds.count("gan"), kinds.count("blur"))
         with atomic_path(tmp, fsync=False) as fixed:
             _redraw(src, fixed, info, size, config, out_suffix, anonymizer, records)
     leaks = encoded_leaks(tmp, size, records, threshold, stats.frames)

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
-    p.add_argument("--encoded-check-rounds", type=int, default=4,
+    p.add_argument("--encoded-check-rounds", type=int, default=6,
                    help="gan mode, videos: judge the encoded file and re-encode what still matches, at most this "
                    "many times (0: judge only the frames before encoding)")
     p.add_argument("--hold-frames", type=int, default=None, help="frames a lost face stays anonymized (default 15)")
