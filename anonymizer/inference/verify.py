@@ -110,7 +110,9 @@ def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.n
     """Indices of faces whose output is still within ``threshold`` of the original
     (``descriptors``: per face, one descriptor or the k x 128 views of :func:`describe_views`).
 
-    ``lossy_qualities``: also judge JPEG round trips of the output at these qualities, for outputs a lossy encoder will write (video): re-encoding a clip at x264 CRF 18
+    ``lossy_qualities``: also judge JPEG round trips of the output at these qualities, for outputs
+    a lossy encoder will write (video judges its encoded file instead by default, see
+    anonymizer.video.stream): re-encoding a clip at x264 CRF 18
     moved the same face's descriptor by 0.13 (median) and up to 0.22, enough to bring a face at
     0.6-0.8 under 0.6. JPEG at 85 moves it as much (0.135 median), at 70 a little more (0.19);
     each round trip is one more draw of that noise."""
