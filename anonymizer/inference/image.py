@@ -19,7 +19,7 @@ from fdf.errors import FdfError
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, find_faces
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
-from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer, mask_patches
+from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .regions import FaceRegion, face_region
 from .verify import describe_views, leaking, retry_seed, scene_faces
 
@@ -140,45 +140,40 @@ class ImageAnonymizer:
         redraws frames so, after the check of the encoded file escalated some faces."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
+        if fixed is not None and len(fixed) != len(faces):
+            raise AnonymizeConfigError(f"fixed has {len(fixed)} outcomes for {len(faces)} faces")
+        jobs = [FaceJob(regions[i], faces[i].keypoints,
+                        fixed[i] if fixed is not None and isinstance(fixed[i], int) else seeds[i], faces[i].bbox)
+                for i in keep]
+        regenerated = blurred = 0
+        kept_descriptors: list = [None] * len(jobs)
+        if fixed is not None:
+            kept_outcomes = [fixed[i] for i in keep]
+            patches = self._fixed_patches(rgb, jobs, kept_outcomes)
+        else:
+            patches = self._render(rgb, jobs)
+            kept_outcomes = [j.seed for j in jobs] if self.config.mode == "gan" else [self.config.mode] * len(jobs)
+            if self.config.mode == "gan" and self.config.verify_identity and jobs:
+                patches, kept_outcomes, kept_descriptors, regenerated, blurred = self._verified(
+                    rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
         outcomes: list = [None] * len(faces)
         descriptors: list = [None] * len(faces)
-        if fixed is not None:
-            if len(fixed) != len(faces):
-                raise AnonymizeConfigError(f"fixed has {len(fixed)} outcomes for {len(faces)} faces")
-            jobs = [FaceJob(regions[i], faces[i].keypoints, fixed[i] if isinstance(fixed[i], int) else seeds[i],
-                            faces[i].bbox) for i in keep]
-            patches = self._fixed_patches(rgb, jobs, [fixed[i] for i in keep])
-            for i in keep:
-                outcomes[i] = fixed[i]
-            out = composite(pixels, [j.region for j in jobs], patches)
-            return AnonymizedImage(out, faces, regions, outcomes=outcomes, descriptors=descriptors)
-        jobs = [FaceJob(regions[i], faces[i].keypoints, seeds[i], faces[i].bbox) for i in keep]
-        patches = self._render(rgb, jobs)
-        regenerated = blurred = 0
-        kept_outcomes: list = [j.seed for j in jobs] if self.config.mode == "gan" else [self.config.mode] * len(jobs)
-        kept_descriptors: list = [None] * len(jobs)
-        if self.config.mode == "gan" and self.config.verify_identity and jobs:
-            patches, kept_outcomes, kept_descriptors, regenerated, blurred = self._verified(
-                rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
         for k, i in enumerate(keep):
             outcomes[i], descriptors[i] = kept_outcomes[k], kept_descriptors[k]
         out = composite(pixels, [j.region for j in jobs], patches)
         return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors)
 
     def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list) -> list[np.ndarray]:
+        """Patches for outcomes of an earlier render: seeds through this generator, the rest by mode."""
         patches: list = [None] * len(jobs)
-        by_kind: dict[object, list[int]] = {}
+        by_kind: dict[str, list[int]] = {}
         for k, what in enumerate(fixed):
-            kind = "seed" if isinstance(what, int) else what
-            if kind not in ("seed", "blur", "mask", "pixelate"):
-                raise AnonymizeConfigError(f"unknown outcome {what!r}")
-            by_kind.setdefault(kind, []).append(k)
-        renderers = {"seed": self._render, "blur": blur_patches, "mask": mask_patches,
-                     "pixelate": make_renderer("pixelate")}
+            by_kind.setdefault("gan" if isinstance(what, int) else what, []).append(k)
         for kind, idx in by_kind.items():
-            if kind == "seed" and self.config.mode != "gan":
+            if kind == "gan" and self._gan is None:
                 raise AnonymizeConfigError("a seed outcome needs gan mode")
-            for k, patch in zip(idx, renderers[kind](rgb, [jobs[k] for k in idx])):
+            render = self._render if kind == "gan" else make_renderer(kind)
+            for k, patch in zip(idx, render(rgb, [jobs[k] for k in idx])):
                 patches[k] = patch
         return patches
 

@@ -99,6 +99,15 @@ def output_distance(output_rgb: np.ndarray, face: FaceBox, original_descriptor: 
     return best
 
 
+def output_distances(output_rgb: np.ndarray, faces: list[FaceBox],
+                     descriptors: list[np.ndarray | None]) -> list[float | None]:
+    """Per face, :func:`output_distance` with the output searched once at the working resolution
+    (None: no descriptor given, or no face found there)."""
+    scene = scene_faces(output_rgb) if any(d is not None for d in descriptors) else []
+    return [None if desc is None else output_distance(output_rgb, face, desc, scene)
+            for face, desc in zip(faces, descriptors)]
+
+
 def lossy_copy(rgb: np.ndarray, quality: int) -> np.ndarray:
     """``rgb`` through a JPEG round trip: the kind of noise a lossy encoder adds."""
     ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
@@ -118,10 +127,7 @@ def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.n
     each round trip is one more draw of that noise."""
     out: set[int] = set()
     for rgb in [output_rgb] + [lossy_copy(output_rgb, q) for q in lossy_qualities]:
-        scene = scene_faces(rgb) if faces else []
-        for i, (face, desc) in enumerate(zip(faces, descriptors)):
-            if i not in out:
-                dist = output_distance(rgb, face, desc, scene)
-                if dist is not None and dist < threshold:
-                    out.add(i)
+        for i, dist in enumerate(output_distances(rgb, faces, descriptors)):
+            if dist is not None and dist < threshold:
+                out.add(i)
     return sorted(out)

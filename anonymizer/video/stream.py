@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from anonymizer.inference.detect import FaceBox
 from anonymizer.inference.image import ImageAnonymizer
-from anonymizer.inference.verify import output_distance, scene_faces
+from anonymizer.inference.verify import output_distances
 from fdf.atomic import atomic_path
 from fdf.errors import FdfError
 
@@ -289,16 +289,12 @@ def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResu
     stats.frames += 1
 
 
-#: How a face-frame that still matches after encoding is escalated.
-ESCALATE = {"blur": "mask"}
+#: How a face-frame that still matches after encoding is escalated, by kind of outcome.
+NEXT_OUTCOME = {"gan": "blur", "blur": "mask"}
 
 
 def _kind(outcome) -> str:
     return "gan" if isinstance(outcome, int) else outcome
-
-
-def _escalate(outcome) -> str | None:
-    return "blur" if isinstance(outcome, int) else ESCALATE.get(outcome)
 
 
 def _decode(path: Path, width: int, height: int):
@@ -324,12 +320,8 @@ def encoded_distances(path: Path, size, records: dict[int, FrameRecord],
                                        unit="frame", leave=False, disable=None)):
         count += 1
         rec = records.get(index)
-        if rec is None or all(d is None for d in rec.descriptors):
-            continue
-        scene = scene_faces(frame)
-        for i, (face, desc) in enumerate(zip(rec.faces, rec.descriptors)):
-            if desc is not None:
-                dist = output_distance(frame, face, desc, scene)
+        if rec is not None:
+            for i, dist in enumerate(output_distances(frame, rec.faces, rec.descriptors)):
                 if dist is not None:
                     out[(index, i)] = dist
     if frames is not None and count != frames:
@@ -371,33 +363,31 @@ def _check_encoded(src: Path, tmp: Path, info, size, config: VideoConfig, out_su
     """Judge the encoded file ``tmp``; escalate and re-encode until no face matches (module doc)."""
     threshold = anonymizer.config.verify_threshold
     rounds = config.encoded_check_rounds
-    for round_ in range(1, rounds + 1):
+    for round_ in range(rounds + 1):
         distances = encoded_distances(tmp, size, records, stats.frames)
         stats.encoded_checks += 1
-        leaks = sum(1 for d in distances.values() if d < threshold)
+        leaks = sorted(k for k, d in distances.items() if d < threshold)
         if not leaks:
             return
+        if round_ == rounds:
+            raise VideoLeakError(f"{src}: {len(leaks)} face-frames still match the original after "
+                                 f"{rounds} re-encodes (first: frame {leaks[0][0]})")
         # The first round takes the near misses around the leaks; later ones, where the first did
         # not settle it, those anywhere in the video.
-        escalate = to_escalate(distances, records, threshold, config.lookahead if round_ == 1 else None)
-        kinds = [_kind(records[f].outcomes[i]) for f, i in escalate]
+        escalate = to_escalate(distances, records, threshold, config.lookahead if round_ == 0 else None)
+        kinds = []
         for index, i in sorted(escalate):
             rec = records[index]
-            nxt = _escalate(rec.outcomes[i])
-            if nxt is None:
+            kinds.append(_kind(rec.outcomes[i]))
+            rec.outcomes[i] = NEXT_OUTCOME.get(kinds[-1])
+            if rec.outcomes[i] is None:
                 raise VideoLeakError(f"{src}: frame {index}: a face still matches the original after masking")
-            rec.outcomes[i] = nxt
         stats.repaired += len(escalate)
         log.info("%s: round %d: %d face-frames still matched the original after encoding; escalating %d with "
-                 "near misses (%d generated -> blur, %d blurred -> mask), re-encoding", src, round_, leaks,
-                 len(escalate), kinds.count("gan"), kinds.count("blur"))
+                 "near misses (%d generated -> blur, %d blurred -> mask), re-encoding", src, round_ + 1,
+                 len(leaks), len(escalate), kinds.count("gan"), kinds.count("blur"))
         with atomic_path(tmp, fsync=False) as fixed:
             _redraw(src, fixed, info, size, config, out_suffix, anonymizer, records)
-    leaks = encoded_leaks(tmp, size, records, threshold, stats.frames)
-    stats.encoded_checks += 1
-    if leaks:
-        raise VideoLeakError(f"{src}: {len(leaks)} face-frames still match the original after "
-                             f"{rounds} re-encodes (first: frame {leaks[0][0]})")
 
 
 def _redraw(src: Path, dst: Path, info, size, config: VideoConfig, out_suffix: str,
