@@ -26,12 +26,21 @@ class LossConfig:
     r1_gamma: float = 1.0  # R1 weight (the penalty is gamma / 2 * |grad|^2)
     r1_every: int = 4  # lazy R1: apply every k discriminator steps, scaled by k
     l1_weight: float = 0.0  # optional L1 to the real face inside the mask (0: pure GAN)
+    # Identity loss: push the generated face's predicted dlib descriptor at least identity_margin
+    # from the original's, with the network `fdf distill-identity` writes (identity_model).
+    identity_weight: float = 0.0
+    identity_margin: float = 0.8
+    identity_model: str = ""  # relative paths are from the config file
 
     def validate(self) -> None:
         if self.kind not in LOSS_KINDS:
             raise ValueError(f"loss kind must be one of {LOSS_KINDS}, got {self.kind!r}")
         if self.r1_every < 1:
             raise ValueError("r1_every must be >= 1")
+        if self.identity_weight < 0 or self.identity_margin <= 0:
+            raise ValueError("identity_weight must be >= 0 and identity_margin > 0")
+        if self.identity_weight > 0 and not self.identity_model:
+            raise ValueError("identity_weight > 0 needs identity_model: a network from `fdf distill-identity`")
 
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
@@ -73,9 +82,10 @@ def discriminator_loss(
 
 
 def generator_loss(
-    config: LossConfig, critic: Critic, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor
+    config: LossConfig, critic: Critic, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
+    identity_net: torch.nn.Module | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """Generator loss and its parts for logging."""
+    """Generator loss and its parts for logging (``identity_net``: needed when identity_weight > 0)."""
     score = critic(fake)
     loss = -score.mean() if config.kind == "wgan-gp" else F.softplus(-score).mean()
     parts = {"g_adv": loss.item()}
@@ -84,5 +94,14 @@ def generator_loss(
         l1 = ((fake - real).abs() * hole).flatten(1).sum(1) / hole.flatten(1).sum(1).clamp(min=1) / 3
         loss = loss + config.l1_weight * l1.mean()
         parts["g_l1"] = l1.mean().item()
+    if config.identity_weight > 0:
+        from .identity import identity_loss
+
+        if identity_net is None:
+            raise ValueError("identity_weight > 0 but no identity network was given")
+        ident, dist = identity_loss(identity_net, fake, real, config.identity_margin)
+        loss = loss + config.identity_weight * ident
+        parts["g_identity"] = ident.item()
+        parts["g_identity_distance"] = dist.mean().item()
     parts["g_loss"] = loss.item()
     return loss, parts

@@ -63,6 +63,7 @@ class _State:
     opt_d: torch.optim.Optimizer
     rng: torch.Generator
     step: int = 0
+    identity: torch.nn.Module | None = None  # frozen, for the identity loss
 
 
 def pick_device(name: str) -> torch.device:
@@ -78,7 +79,19 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     generator = Generator(config.network).to(device)
     discriminator = Discriminator(config.network).to(device)
     betas = (config.optim.beta1, config.optim.beta2)
+    identity = None
+    if config.loss.identity_weight > 0:
+        from ..generator.identity import IdentityModelError, load_identity_net
+
+        try:
+            identity = load_identity_net(config.loss.identity_model, device)
+        except IdentityModelError as exc:
+            raise TrainError(f"loss.identity_model: {exc}") from None
+        if identity.config.resolution != config.network.resolution:
+            raise TrainError(f"loss.identity_model is for {identity.config.resolution} px crops, "
+                             f"the generator makes {config.network.resolution} px")
     return _State(
+        identity=identity,
         generator=generator,
         discriminator=discriminator,
         ema=make_ema(generator),
@@ -143,7 +156,7 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
     state.discriminator.requires_grad_(False)  # no D gradients needed for the G step
     with amp:
         fake = composite(state.generator(condition, z_g).float(), condition)
-    g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask)
+    g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask, state.identity)
     state.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     ddp.average_gradients(state.generator, info)

@@ -1,4 +1,5 @@
-"""``fdf train``, ``fdf evaluate-generator`` and ``fdf export-generator``: the face generator.
+"""``fdf train``, ``fdf evaluate-generator``, ``fdf export-generator`` and ``fdf distill-identity``:
+the face generator and the identity network its identity loss uses.
 
 Multi-GPU (or multi-process CPU) training: ``torchrun --nproc_per_node N -m fdf train CONFIG --out RUN``.
 """
@@ -39,6 +40,20 @@ def register(subparsers) -> None:
     p.add_argument("run", help="run folder or checkpoint")
     p.add_argument("--out", required=True, help="output .safetensors")
     p.set_defaults(func=run_export_generator)
+
+    p = subparsers.add_parser("distill-identity",
+                              help="distil dlib's face descriptor into a small network for the identity loss")
+    p.add_argument("--data", required=True, help="face-shard dataset with train and validation splits")
+    p.add_argument("--generator", action="append", required=True, dest="generators",
+                   help="a generator checkpoint whose outputs the network also learns (repeatable)")
+    p.add_argument("--check-generator", action="append", default=[], dest="check_generators",
+                   help="a generator used only in the validation report (repeatable)")
+    p.add_argument("--out", required=True, help="folder for identity.safetensors and the cached dlib targets")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--jobs", type=int, default=2, help="processes computing dlib descriptors")
+    p.add_argument("--limit", type=int, default=0, help="faces per split (default 0: all)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_distill_identity)
 
 
 def run_train(args) -> int:
@@ -83,4 +98,25 @@ def run_export_generator(args) -> int:
     from anonymizer.generator import export_generator
 
     print(export_generator(args.run, args.out))
+    return 0
+
+
+def run_distill_identity(args) -> int:
+    from anonymizer.training.distill import DistillConfig, distill_identity
+    from fdf.errors import ConfigError
+
+    if args.epochs < 1 or args.jobs < 1 or args.limit < 0:
+        raise ConfigError("--epochs and --jobs must be >= 1, --limit >= 0")
+    config = DistillConfig(data=args.data, generators=args.generators, check_generators=args.check_generators,
+                           epochs=args.epochs, jobs=args.jobs, limit=args.limit)
+    report = distill_identity(config, args.out)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    val = report["validation"]
+    print(f"identity network: {Path(args.out) / 'identity.safetensors'}; {report['train_faces']} training faces")
+    for name, path in report["variants"].items():
+        r = val[name]
+        print(f"validation {name} ({path}): dlib re-id {r['dlib_reid_rate']:.1%}, distance correlation "
+              f"{r['distance_correlation']:.3f}, mean abs error {r['distance_mae']:.3f}")
     return 0
