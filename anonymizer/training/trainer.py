@@ -259,11 +259,54 @@ def _rng_states(state: _State) -> dict:
     return {"train": state.rng.get_state()}
 
 
-def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False, stop_at: int | None = None) -> TrainSummary:
+def init_weights(state: _State, path: str | Path) -> None:
+    """Load the generator, discriminator and EMA weights of a checkpoint into a new run.
+
+    Optimizer states, RNG and step are not taken: the run starts at step 0 with its own config
+    (a new loss, batch size or learning rate). A file without discriminator weights (exported
+    generator weights) leaves the discriminator freshly initialised; without EMA weights, the
+    EMA starts as a copy of the generator.
+    """
+    from .checkpoint import CheckpointError, module_state, read_checkpoint
+
+    try:
+        tensors, _ = read_checkpoint(path)
+        names = {name for name in ("generator", "discriminator", "generator_ema")
+                 if any(k.startswith(name + ".") for k in tensors)}
+        if not names & {"generator", "generator_ema"}:
+            raise CheckpointError(f"{path} holds no generator weights")
+        ema = module_state(tensors, "generator_ema" if "generator_ema" in names else "generator")
+        state.generator.load_state_dict(module_state(tensors, "generator") if "generator" in names else ema)
+        state.ema.load_state_dict(ema)
+        if "discriminator" in names:
+            state.discriminator.load_state_dict(module_state(tensors, "discriminator"))
+        else:
+            log.warning("%s has no discriminator weights: the discriminator starts fresh", path)
+    except CheckpointError as exc:
+        raise TrainError(f"--init-from: {exc}") from None
+    except RuntimeError as exc:
+        raise TrainError(f"--init-from: {path} does not match the configured network: {str(exc).splitlines()[0]}") from None
+    log.info("initialised from %s (%s)", path, ", ".join(sorted(names)))
+
+
+def _out_of_time(started: float, limit: float, info: ddp.DistInfo, device: torch.device) -> bool:
+    over = time.time() - started >= limit
+    if info.world_size == 1:
+        return over
+    flag = torch.tensor([float(over)], device=device)
+    torch.distributed.broadcast(flag, src=0)  # every process stops at the same step
+    return bool(flag.item())
+
+
+def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False, stop_at: int | None = None,
+          time_limit: float | None = None, init_from: str | Path | None = None) -> TrainSummary:
     """Train (or, with ``resume``, continue) a run in ``run_dir`` up to ``config.steps``.
 
-    ``stop_at`` stops early at that step (after checkpointing), e.g. to split a run in two.
-    Under torchrun every process calls this; rank 0 writes files.
+    ``stop_at`` stops early at that step (after checkpointing), e.g. to split a run in two;
+    ``time_limit`` (seconds of training) stops and checkpoints once that much time has passed,
+    for a machine lent for a fixed time. Under torchrun every process calls this; rank 0 writes
+    files, and every process stops at the same step (rank 0's clock decides). ``init_from``
+    starts a new run from another run's weights (see ``init_weights``) with fresh optimizers.
     """
     run_dir = Path(run_dir)
     config, resume_from = _prepare_run(config, run_dir, resume)
@@ -281,6 +324,10 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
         state.rng.set_state(rng["train"])
         _apply_optim_config(state, config)
         log.info("resuming %s at step %d", resume_from.name, state.step)
+    if init_from is not None:
+        if resume_from is not None:
+            raise TrainError("--init-from starts a new run; it cannot be combined with resuming one")
+        init_weights(state, init_from)
     ddp.broadcast_parameters(state.generator, info)
     ddp.broadcast_parameters(state.discriminator, info)
     if info.is_main:
@@ -308,6 +355,9 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
             parts = train_step(state, config, batch, info, device)
             state.step += 1
             window_steps += 1
+            if time_limit is not None and (info.world_size == 1 or state.step % 10 == 0) and _out_of_time(
+                    started, time_limit, info, device):
+                end = state.step  # log, sample and checkpoint this step as the last
             if info.is_main and (state.step % config.log_every == 0 or state.step == end):
                 elapsed = time.time() - window_start
                 rate = window_steps * config.data.batch_size / max(elapsed, 1e-9)

@@ -20,6 +20,10 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="override the config's total steps")
     p.add_argument("--data", default=None, help="override the config's data.path")
     p.add_argument("--stop-at", type=int, default=None, help="stop (and checkpoint) at this step")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start a new run from this checkpoint's weights (fresh optimizers, step 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop (and checkpoint) after this many minutes of training; --resume continues")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_train)
 
@@ -71,7 +75,12 @@ def run_train(args) -> int:
             raise ConfigError("--steps/--data need a CONFIG or a run to resume")
         config.steps = args.steps if args.steps is not None else config.steps
         config.data.path = args.data if args.data is not None else config.data.path
-    summary = train(config, args.out, resume=args.resume, stop_at=args.stop_at)
+    if args.time_limit is not None and args.time_limit <= 0:
+        from fdf.errors import ConfigError
+
+        raise ConfigError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
+    summary = train(config, args.out, resume=args.resume, stop_at=args.stop_at, init_from=args.init_from,
+                    time_limit=args.time_limit * 60 if args.time_limit is not None else None)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return 0
     result = dataclasses.asdict(summary)
