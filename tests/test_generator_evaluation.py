@@ -104,3 +104,37 @@ def test_check_tries_below_one_is_a_clear_error(setup):
     run, data = setup
     with pytest.raises(EvaluationError, match="check_tries"):
         evaluate_generator(run, data, EvaluationConfig(limit=3, check_tries=0))
+
+
+def test_several_seeds_pool_reidentification(setup):
+    from anonymizer.evaluation import EvaluationError
+
+    run, data = setup
+    report = evaluate_generator(run, data, EvaluationConfig(limit=6, seeds=3))
+    pooled = report["generated_seeds"]
+    assert pooled["seeds"] == 3 and pooled["samples"] == 18
+    assert pooled["reid_rate_per_seed"][0] == report["generated"]["reid_rate"], "seed 0 is the one-seed row"
+    assert abs(pooled["reid_rate"] - np.mean(pooled["reid_rate_per_seed"])) < 1e-9
+    low, high = pooled["reid_ci95"]
+    assert low <= pooled["reid_rate"] <= high and high - low > 0.1, "18 samples cannot pin a rate down"
+    assert report["acceptance"]["reid_rate_le_5pct"] == (pooled["reid_rate"] <= 0.05)
+    with pytest.raises(EvaluationError, match="seeds"):
+        evaluate_generator(run, data, EvaluationConfig(limit=3, seeds=0))
+
+
+def test_summary_pools_hand_made_seeds():
+    """Two seeds: face 0 matches with both, face 1 with one, face 2 with none."""
+    from anonymizer.evaluation import summarize, wilson_interval
+
+    e = np.eye(4, 128, dtype=np.float32)
+    near, far = 0.1, 1.0
+    rows = [(e[0], e[0] * (1 + near), e[0] * (1 + near)), (e[1], e[1] * (1 + near), e[1] + far * e[3]),
+            (e[2], e[2] + far * e[3], e[2] - far * e[3])]
+    measures = [{"original": {"descriptor": o, "detected": True}, "generated": {"descriptor": a, "detected": True},
+                 "generated_seed1": {"descriptor": b, "detected": False}, "blur": {"descriptor": e[3] * 5, "detected": False}}
+                for o, a, b in rows]
+    pooled = summarize(measures, EvaluationConfig())["generated_seeds"]
+    assert pooled["reid_rate_per_seed"] == [2 / 3, 1 / 3] and pooled["reid_rate"] == 0.5
+    assert pooled["faces_reidentified_by_every_seed"] == 1 / 3 and pooled["detection_retention"] == 0.5
+    low, high = wilson_interval(3, 6)
+    assert pooled["reid_ci95"] == (low, high) and low < 0.5 < high
