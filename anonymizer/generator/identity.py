@@ -76,13 +76,26 @@ class IdentityNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def identity_loss(net: IdentityNet, fake: torch.Tensor, real: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+def identity_loss(net: nn.Module, fake: torch.Tensor, real: torch.Tensor, margin: float,
+                  boxes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Hinge on the predicted descriptor distance: mean of max(0, margin - |net(fake) - net(real)|).
 
     Returns the loss and the per-sample distances (detached). The real crop's descriptor is a
     constant target; faces already farther than ``margin`` from their original add nothing, so
-    the loss only acts on the generated faces that still look like the person.
+    the loss only acts on the generated faces that still look like the person. ``net`` is an
+    :class:`IdentityNet` or a :class:`~anonymizer.generator.dlib_resnet.DlibIdentity`, which
+    also needs the face ``boxes`` to place its chips where the original's face is.
     """
+    from .dlib_resnet import DlibIdentity
+
+    if isinstance(net, DlibIdentity):
+        if boxes is None:
+            raise ValueError("the dlib identity loss needs the face boxes")
+        transforms = net.transforms(real, boxes)
+        with torch.no_grad():
+            target = net(real, transforms)
+        dist = (net(fake, transforms) - target).norm(dim=1)
+        return F.relu(margin - dist).mean(), dist.detach()
     with torch.no_grad():
         target = net(real)
     dist = (net(fake) - target).norm(dim=1)

@@ -26,11 +26,13 @@ class LossConfig:
     r1_gamma: float = 1.0  # R1 weight (the penalty is gamma / 2 * |grad|^2)
     r1_every: int = 4  # lazy R1: apply every k discriminator steps, scaled by k
     l1_weight: float = 0.0  # optional L1 to the real face inside the mask (0: pure GAN)
-    # Identity loss: push the generated face's predicted dlib descriptor at least identity_margin
-    # from the original's, with the network `fdf distill-identity` writes (identity_model).
+    # Identity loss: push the generated face's dlib descriptor at least identity_margin from the
+    # original's. identity_model "dlib": dlib's own ResNet, ported (generator.dlib_resnet), at the
+    # chips the evaluation uses; a path: a network `fdf distill-identity` wrote (relative paths
+    # are from the config file).
     identity_weight: float = 0.0
     identity_margin: float = 0.8
-    identity_model: str = ""  # relative paths are from the config file
+    identity_model: str = ""
 
     def validate(self) -> None:
         if self.kind not in LOSS_KINDS:
@@ -40,7 +42,7 @@ class LossConfig:
         if self.identity_weight < 0 or self.identity_margin <= 0:
             raise ValueError("identity_weight must be >= 0 and identity_margin > 0")
         if self.identity_weight > 0 and not self.identity_model:
-            raise ValueError("identity_weight > 0 needs identity_model: a network from `fdf distill-identity`")
+            raise ValueError("identity_weight > 0 needs identity_model: dlib, or a network from `fdf distill-identity`")
 
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
@@ -83,9 +85,13 @@ def discriminator_loss(
 
 def generator_loss(
     config: LossConfig, critic: Critic, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
-    identity_net: torch.nn.Module | None = None,
+    identity_net: torch.nn.Module | None = None, boxes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """Generator loss and its parts for logging (``identity_net``: needed when identity_weight > 0)."""
+    """Generator loss and its parts for logging.
+
+    ``identity_net`` is needed when identity_weight > 0; the dlib identity also needs the face
+    ``boxes`` (N x 4, crop pixels) to place its chips.
+    """
     score = critic(fake)
     loss = -score.mean() if config.kind == "wgan-gp" else F.softplus(-score).mean()
     parts = {"g_adv": loss.item()}
@@ -99,7 +105,7 @@ def generator_loss(
 
         if identity_net is None:
             raise ValueError("identity_weight > 0 but no identity network was given")
-        ident, dist = identity_loss(identity_net, fake, real, config.identity_margin)
+        ident, dist = identity_loss(identity_net, fake, real, config.identity_margin, boxes)
         loss = loss + config.identity_weight * ident
         parts["g_identity"] = ident.item()
         parts["g_identity_distance"] = dist.mean().item()

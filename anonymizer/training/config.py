@@ -104,7 +104,8 @@ def config_from_dict(values: dict, base_dir: str | Path | None = None) -> TrainC
     config = _build(TrainConfig, values or {}, "config")
     if base_dir is not None and config.data.path and not Path(config.data.path).is_absolute():
         config.data.path = str((Path(base_dir) / config.data.path).resolve())
-    if base_dir is not None and config.loss.identity_model and not Path(config.loss.identity_model).is_absolute():
+    if base_dir is not None and config.loss.identity_model not in ("", "dlib") \
+            and not Path(config.loss.identity_model).is_absolute():
         config.loss.identity_model = str((Path(base_dir) / config.loss.identity_model).resolve())
     config.validate()
     return config

@@ -80,7 +80,14 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     discriminator = Discriminator(config.network).to(device)
     betas = (config.optim.beta1, config.optim.beta2)
     identity = None
-    if config.loss.identity_weight > 0:
+    if config.loss.identity_weight > 0 and config.loss.identity_model == "dlib":
+        from ..generator.dlib_resnet import DlibModelError, load_dlib_identity
+
+        try:
+            identity = load_dlib_identity(device)
+        except DlibModelError as exc:
+            raise TrainError(f"loss.identity_model: {exc}") from None
+    elif config.loss.identity_weight > 0:
         from ..generator.identity import IdentityModelError, load_identity_net
 
         try:
@@ -156,7 +163,7 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
     state.discriminator.requires_grad_(False)  # no D gradients needed for the G step
     with amp:
         fake = composite(state.generator(condition, z_g).float(), condition)
-    g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask, state.identity)
+    g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask, state.identity, batch["bbox"])
     state.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     ddp.average_gradients(state.generator, info)
