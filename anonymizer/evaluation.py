@@ -18,6 +18,12 @@ the face box) are upscaled and then:
 * with ``seeds`` > 1, every face is generated with that many latent seeds and the
   re-identification rate is pooled over all of them (``generated_seeds``, with a 95% Wilson
   interval): one seed per face on 474 faces moves the rate by a point or more from seed to seed;
+* with ``attacker_views``, each replaced face is also described as an attacker would describe
+  it, with no access to the original: at the 68-point shape found on the replaced face itself,
+  and mirrored (shape found on the mirrored image). ``reid_rate_any_view`` counts a face when
+  any of its three views is under the threshold. A generator trained against dlib's network
+  (``loss.identity_model: dlib``) could learn a pattern that only the evaluation's exact chip
+  misreads; such a pattern would not survive another alignment or a mirror;
 * with ``check_tries`` > 1, the identity check ``fdf anonymize`` runs by default: a face
   still within the threshold is regenerated with another seed (up to ``check_tries``
   generations) and then blurred (``generated_checked``).
@@ -72,6 +78,7 @@ class EvaluationConfig:
     inception: str | None = None  # TorchScript Inception-v3 (StyleGAN's inception-2015-12-05.pt) for FID
     check_tries: int = 1  # > 1: also report the anonymizer's identity check (regenerate, then blur)
     seeds: int = 1  # latent seeds per face; > 1 pools re-identification over all of them
+    attacker_views: bool = False  # also describe replaced faces at their own shape and mirrored
 
 
 class EvaluationError(FdfError):
@@ -113,12 +120,28 @@ def _measure(image: np.ndarray, shape, box: np.ndarray, config: EvaluationConfig
             "detected": any(iou(d.bbox, box) >= config.iou_threshold for d in found)}
 
 
+def _attacker_views(image: np.ndarray, box: np.ndarray, config: EvaluationConfig) -> np.ndarray:
+    """Descriptors of a replaced face without the original: at its own shape, and mirrored."""
+    from fdf.annotate.identity import face_embedding
+    from fdf.annotate.landmarks import predict_shape
+
+    side = image.shape[1]
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    mirrored_box = np.array([side - box[2], box[1], side - box[0], box[3]], np.float32)
+    return np.stack([face_embedding(image, predict_shape(image, box, config.box_detector)),
+                     face_embedding(mirrored, predict_shape(mirrored, mirrored_box, config.box_detector))])
+
+
 def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig) -> dict:
     """Descriptor and detection of one face in each variant (images already upscaled)."""
     from fdf.annotate.landmarks import predict_shape
 
     shape = predict_shape(images["original"], box, config.box_detector)
     result = {name: _measure(image, shape, box, config) for name, image in images.items()}
+    if config.attacker_views:
+        for name, image in images.items():
+            if name != "original":
+                result[name]["views"] = _attacker_views(image, box, config)
     result["shape"] = shape
     return result
 
@@ -253,6 +276,15 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
             if detected["original"].any() else None,
             "fd_dlib": frechet_distance(desc["original"], desc[name]),
         }
+        if "views" in measures[0][name]:
+            views = np.stack([m[name]["views"] for m in measures])  # faces x 2 x 128
+            view_dist = np.linalg.norm(views - desc["original"][:, None], axis=2)
+            every = np.concatenate([dist[:, None], view_dist], axis=1)
+            report[name].update({
+                "reid_rate_own_shape": float((view_dist[:, 0] < config.reid_threshold).mean()),
+                "reid_rate_mirrored": float((view_dist[:, 1] < config.reid_threshold).mean()),
+                "reid_rate_any_view": float((every.min(axis=1) < config.reid_threshold).mean()),
+            })
     extra = sorted((k for k in measures[0] if k.startswith(SEED_PREFIX)), key=lambda k: int(k[len(SEED_PREFIX):]))
     if extra:
         pooled = ["generated", *extra]
@@ -270,6 +302,12 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
             "fd_dlib": frechet_distance(desc["original"], np.concatenate(
                 [np.stack([m[k]["descriptor"] for m in measures]) for k in pooled])),
         }
+        if "views" in measures[0]["generated"]:
+            views = np.stack([np.stack([m[k]["views"] for m in measures]) for k in pooled])  # seeds x faces x 2 x 128
+            any_view = np.minimum(dists, np.linalg.norm(views - desc["original"][None, :, None], axis=3).min(axis=2))
+            hits_any = int((any_view < config.reid_threshold).sum())
+            report["generated_seeds"].update({"reid_rate_any_view": hits_any / any_view.size,
+                                              "reid_any_view_ci95": wilson_interval(hits_any, any_view.size)})
     g, b = report.get("generated_seeds", report["generated"]), report["blur"]
     report["acceptance"] = {
         "reid_rate_le_5pct": g["reid_rate"] <= 0.05,
@@ -298,6 +336,14 @@ def format_report(report: dict) -> str:
         lines.append(f"{r['seeds']} seeds per face, {r['samples']} samples: re-id {r['reid_rate']:.1%} "
                      f"(95% {low:.1%}-{high:.1%}; per seed " + ", ".join(f"{x:.1%}" for x in r["reid_rate_per_seed"])
                      + f"), detected {r['detection_retention']:.1%}, FD-dlib {r['fd_dlib']:.4f}")
+    views = [(name, report[name]) for name in ("generated", "blur") if "reid_rate_any_view" in report.get(name, {})]
+    for name, r in views:
+        lines.append(f"{name} as an attacker sees it: own shape {r['reid_rate_own_shape']:.1%}, mirrored "
+                     f"{r['reid_rate_mirrored']:.1%}, any of the three views {r['reid_rate_any_view']:.1%}")
+    if "reid_rate_any_view" in report.get("generated_seeds", {}):
+        r = report["generated_seeds"]
+        low, high = r["reid_any_view_ci95"]
+        lines.append(f"{r['seeds']} seeds, any view: re-id {r['reid_rate_any_view']:.1%} (95% {low:.1%}-{high:.1%})")
     if "regenerated" in report.get("generated_checked", {}):
         c = report["generated_checked"]
         lines.append(f"identity check: {c['regenerated']} regenerations, {c['blurred']} faces blurred")

@@ -138,3 +138,33 @@ def test_summary_pools_hand_made_seeds():
     assert pooled["faces_reidentified_by_every_seed"] == 1 / 3 and pooled["detection_retention"] == 0.5
     low, high = wilson_interval(3, 6)
     assert pooled["reid_ci95"] == (low, high) and low < 0.5 < high
+
+
+def test_attacker_views(setup, capsys):
+    run, data = setup
+    report = evaluate_generator(run, data, EvaluationConfig(limit=4, seeds=2, attacker_views=True))
+    for name in ("generated", "blur"):
+        r = report[name]
+        # Any of three views re-identifies at least as often as each view alone.
+        assert r["reid_rate_any_view"] >= max(r["reid_rate"], r["reid_rate_own_shape"], r["reid_rate_mirrored"])
+    s = report["generated_seeds"]
+    assert s["reid_rate_any_view"] >= s["reid_rate"] and len(s["reid_any_view_ci95"]) == 2
+    assert main(["evaluate-generator", str(run), "--data", str(data), "--limit", "3", "--attacker-views"]) == 0
+    assert "as an attacker sees it" in capsys.readouterr().out
+
+
+def test_attacker_views_of_the_original_are_the_original():
+    import cv2
+
+    from anonymizer.evaluation import _attacker_views
+    from fdf.annotate.identity import face_embedding
+    from fdf.annotate.landmarks import predict_shape
+
+    batch = real_batch(2)
+    config = EvaluationConfig()
+    for crop, box in zip(batch["image"], batch["bbox"]):
+        big = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC)
+        reference = face_embedding(big, predict_shape(big, box * 4, "centerface"))
+        own, mirrored = np.linalg.norm(_attacker_views(big, box * 4, config) - reference, axis=1)
+        assert own < 1e-5, "own shape of the original is the shape the reference used"
+        assert mirrored < 0.45, "a mirrored face is still the same person to dlib"

@@ -39,6 +39,9 @@ def register(subparsers) -> None:
                         "up to N generations, then blur (default 1: off)")
     p.add_argument("--seeds", type=int, default=1,
                    help="latent seeds per face; > 1 pools re-identification over them, with a 95%% interval")
+    p.add_argument("--attacker-views", action="store_true",
+                   help="also describe each replaced face as an attacker would: at its own 68-point shape "
+                        "and mirrored; a face counts as re-identified when any view is under 0.6")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run_evaluate)
 
@@ -98,7 +101,7 @@ def run_evaluate(args) -> int:
     from anonymizer.evaluation import EvaluationConfig, evaluate_generator, format_report
 
     config = EvaluationConfig(split=args.split, limit=args.limit, seed=args.seed, inception=args.inception,
-                              check_tries=args.check_tries, seeds=args.seeds)
+                              check_tries=args.check_tries, seeds=args.seeds, attacker_views=args.attacker_views)
     checkpoint = None if args.run == "bundled" else args.run
     report = evaluate_generator(checkpoint, args.data, config)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
