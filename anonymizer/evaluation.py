@@ -110,6 +110,20 @@ def blur_faces(crops: np.ndarray, boxes: np.ndarray, sigma_fraction: float) -> n
     return out
 
 
+def box_lightness(crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Mean CIE L* (0-100) of each crop inside a box (N x R x R x 3 uint8 RGB, N x 4 boxes).
+
+    Skin tone and light are what a replaced face should keep from its surroundings; a model that
+    shifts them (one trained to move away from the original's descriptor might darken every
+    face) shows a systematic difference to the originals.
+    """
+    from .generator.conditioning import box_mask
+
+    inside = box_mask(torch.from_numpy(np.asarray(boxes, np.float32)), crops.shape[1])[:, 0].numpy() == 0
+    lab = np.stack([cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_RGB2LAB) for c in crops])
+    return np.array([lab[i][inside[i], 0].mean() * 100.0 / 255.0 for i in range(len(crops))])
+
+
 def _measure(image: np.ndarray, shape, box: np.ndarray, config: EvaluationConfig) -> dict:
     """Descriptor (at the original's landmarks) and detection of one upscaled face image."""
     from fdf.annotate import detect_faces
@@ -241,6 +255,12 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
         measures.append(_face_measures(big, boxes[i] * scale, config))
     check = _identity_check(gen, variants, holes, keypoints, boxes, measures, config) if config.check_tries > 1 else None
     report = summarize(measures, config)
+    # In the face box (skin), not the whole hole (which also holds hair and background).
+    reference = box_lightness(variants["original"], boxes)
+    for name in ("generated", "blur"):
+        shift = box_lightness(variants[name], boxes) - reference
+        report[name].update({"face_lightness_shift": float(shift.mean()),
+                             "face_lightness_abs_shift": float(np.abs(shift).mean())})
     if check is not None:
         report["generated_checked"].update(check)
     report.update({
@@ -336,6 +356,11 @@ def format_report(report: dict) -> str:
         lines.append(f"{r['seeds']} seeds per face, {r['samples']} samples: re-id {r['reid_rate']:.1%} "
                      f"(95% {low:.1%}-{high:.1%}; per seed " + ", ".join(f"{x:.1%}" for x in r["reid_rate_per_seed"])
                      + f"), detected {r['detection_retention']:.1%}, FD-dlib {r['fd_dlib']:.4f}")
+    shifts = [(name, report[name]) for name in ("generated", "blur") if "face_lightness_shift" in report.get(name, {})]
+    if shifts:
+        lines.append("lightness (L*) in the face box against the original's: " + "; ".join(
+            f"{name} {r['face_lightness_shift']:+.1f} mean, {r['face_lightness_abs_shift']:.1f} mean absolute"
+            for name, r in shifts))
     views = [(name, report[name]) for name in ("generated", "blur") if "reid_rate_any_view" in report.get(name, {})]
     for name, r in views:
         lines.append(f"{name} as an attacker sees it: own shape {r['reid_rate_own_shape']:.1%}, mirrored "

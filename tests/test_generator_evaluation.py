@@ -168,3 +168,16 @@ def test_attacker_views_of_the_original_are_the_original():
         own, mirrored = np.linalg.norm(_attacker_views(big, box * 4, config) - reference, axis=1)
         assert own < 1e-5, "own shape of the original is the shape the reference used"
         assert mirrored < 0.45, "a mirrored face is still the same person to dlib"
+
+
+def test_box_lightness_sees_a_darkened_face():
+    from anonymizer.evaluation import box_lightness
+
+    batch = real_batch(3)
+    holes = batch["bbox"]
+    darker = batch["image"].copy()
+    inside = box_mask(torch.from_numpy(holes), 64)[:, 0].numpy() == 0
+    darker[inside] = (darker[inside] * 0.6).astype(np.uint8)
+    shift = box_lightness(darker, holes) - box_lightness(batch["image"], holes)
+    assert (shift < -5).all()
+    assert np.allclose(box_lightness(batch["image"], holes), box_lightness(batch["image"].copy(), holes))

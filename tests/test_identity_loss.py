@@ -161,3 +161,24 @@ def test_identity_loss_config_errors(tmp_path):
         train(config_from_dict(values), tmp_path / "run2")
     with pytest.raises(ValueError):
         LossConfig(identity_weight=-1).validate()
+
+
+def test_lowpass_l1_sees_skin_tone_not_detail():
+    from anonymizer.generator.conditioning import box_mask
+    from anonymizer.generator.losses import lowpass_l1
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    mask = box_mask(torch.tensor([[16.0, 16, 48, 48]] * 2), 64)
+    hole = 1 - mask
+    assert lowpass_l1(real, real, mask, 8).item() == 0.0
+    # Fine detail that averages out within 8x8 cells (a checkerboard) costs almost nothing ...
+    checker = ((torch.arange(64)[:, None] + torch.arange(64)[None]) % 2 * 2 - 1).float() * 0.5
+    detailed = real + checker * hole
+    assert lowpass_l1(detailed, real, mask, 8).item() < 0.01
+    # ... a darker face in the hole costs its shift; outside the hole nothing counts.
+    darker = real - 0.3 * hole
+    assert lowpass_l1(darker, real, mask, 8).item() == pytest.approx(0.3, rel=0.05)
+    assert lowpass_l1(real - 0.3 * mask, real, mask, 8).item() < 1e-6  # cells align with this hole
+    with pytest.raises(ValueError):
+        LossConfig(lowpass_size=0).validate()

@@ -14,7 +14,7 @@ from fdf.errors import ConfigError
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
 
-@pytest.mark.parametrize("name", ["train_mtfl64.yaml", "train_fdf128.yaml"])
+@pytest.mark.parametrize("name", ["train_mtfl64.yaml", "train_fdf128.yaml", "train_mtfl64_gpu.yaml", "train_mtfl64_identity.yaml"])
 def test_shipped_configs_load(name):
     config = load_config(MANIFESTS / name)
     assert Path(config.data.path).is_absolute(), "data.path is resolved against the config's folder"

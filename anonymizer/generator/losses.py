@@ -26,6 +26,11 @@ class LossConfig:
     r1_gamma: float = 1.0  # R1 weight (the penalty is gamma / 2 * |grad|^2)
     r1_every: int = 4  # lazy R1: apply every k discriminator steps, scaled by k
     l1_weight: float = 0.0  # optional L1 to the real face inside the mask (0: pure GAN)
+    # L1 between low-passed crops (average-pooled to lowpass_size x lowpass_size) inside the
+    # hole: keeps the face's skin tone and light, which carry little identity (blurred faces
+    # are re-identified at about chance), while the full-resolution L1 pulls to the person.
+    lowpass_l1_weight: float = 0.0
+    lowpass_size: int = 8
     # Identity loss: push the generated face's dlib descriptor at least identity_margin from the
     # original's. identity_model "dlib": dlib's own ResNet, ported (generator.dlib_resnet), at the
     # chips the evaluation uses; a path: a network `fdf distill-identity` wrote (relative paths
@@ -39,6 +44,8 @@ class LossConfig:
             raise ValueError(f"loss kind must be one of {LOSS_KINDS}, got {self.kind!r}")
         if self.r1_every < 1:
             raise ValueError("r1_every must be >= 1")
+        if self.lowpass_l1_weight < 0 or self.lowpass_size < 1:
+            raise ValueError("lowpass_l1_weight must be >= 0 and lowpass_size >= 1")
         if self.identity_weight < 0 or self.identity_margin <= 0:
             raise ValueError("identity_weight must be >= 0 and identity_margin > 0")
         if self.identity_weight > 0 and not self.identity_model:
@@ -83,6 +90,14 @@ def discriminator_loss(
     return loss, parts
 
 
+def lowpass_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, size: int) -> torch.Tensor:
+    """Mean L1 between ``size`` x ``size`` average-pooled crops, over cells that overlap the hole."""
+    hole = F.adaptive_avg_pool2d(1 - mask, size)
+    diff = (F.adaptive_avg_pool2d(fake, size) - F.adaptive_avg_pool2d(real, size)).abs().mean(1, keepdim=True)
+    weight = (hole > 0).float()
+    return ((diff * weight).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp(min=1)).mean()
+
+
 def generator_loss(
     config: LossConfig, critic: Critic, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
     identity_net: torch.nn.Module | None = None, boxes: torch.Tensor | None = None,
@@ -100,6 +115,10 @@ def generator_loss(
         l1 = ((fake - real).abs() * hole).flatten(1).sum(1) / hole.flatten(1).sum(1).clamp(min=1) / 3
         loss = loss + config.l1_weight * l1.mean()
         parts["g_l1"] = l1.mean().item()
+    if config.lowpass_l1_weight > 0:
+        low = lowpass_l1(fake, real, mask, config.lowpass_size)
+        loss = loss + config.lowpass_l1_weight * low
+        parts["g_lowpass_l1"] = low.item()
     if config.identity_weight > 0:
         from .identity import identity_loss
 
