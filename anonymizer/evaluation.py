@@ -98,12 +98,17 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
-def blur_faces(crops: np.ndarray, boxes: np.ndarray, sigma_fraction: float) -> np.ndarray:
-    """The baseline: each crop with a Gaussian blur inside its face box."""
+def _inside(boxes: np.ndarray, side: int) -> np.ndarray:
+    """N x side x side booleans: the pixels each box covers (as the generator's hole mask)."""
     from .generator.conditioning import box_mask
 
+    return box_mask(torch.from_numpy(np.asarray(boxes, np.float32)), side)[:, 0].numpy() == 0
+
+
+def blur_faces(crops: np.ndarray, boxes: np.ndarray, sigma_fraction: float) -> np.ndarray:
+    """The baseline: each crop with a Gaussian blur inside its face box."""
     out = crops.copy()
-    masks = box_mask(torch.from_numpy(boxes), crops.shape[1])[:, 0].numpy() == 0
+    masks = _inside(boxes, crops.shape[1])
     for i, (crop, box) in enumerate(zip(crops, boxes)):
         sigma = max(0.5, sigma_fraction * max(box[2] - box[0], box[3] - box[1]))
         out[i][masks[i]] = cv2.GaussianBlur(crop, (0, 0), sigma)[masks[i]]
@@ -117,9 +122,7 @@ def box_lightness(crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     shifts them (one trained to move away from the original's descriptor might darken every
     face) shows a systematic difference to the originals.
     """
-    from .generator.conditioning import box_mask
-
-    inside = box_mask(torch.from_numpy(np.asarray(boxes, np.float32)), crops.shape[1])[:, 0].numpy() == 0
+    inside = _inside(boxes, crops.shape[1])
     lab = np.stack([cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_RGB2LAB) for c in crops])
     return np.array([lab[i][inside[i], 0].mean() * 100.0 / 255.0 for i in range(len(crops))])
 

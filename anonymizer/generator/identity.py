@@ -75,6 +75,12 @@ class IdentityNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
+    def describe_pair(self, fake: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor | None = None):
+        """(fake's predicted descriptors, real's without gradient); the crop alone places the face."""
+        with torch.no_grad():
+            target = self(real)
+        return self(fake), target
+
 
 def identity_loss(net: nn.Module, fake: torch.Tensor, real: torch.Tensor, margin: float,
                   boxes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,20 +92,24 @@ def identity_loss(net: nn.Module, fake: torch.Tensor, real: torch.Tensor, margin
     :class:`IdentityNet` or a :class:`~anonymizer.generator.dlib_resnet.DlibIdentity`, which
     also needs the face ``boxes`` to place its chips where the original's face is.
     """
-    from .dlib_resnet import DlibIdentity
-
-    if isinstance(net, DlibIdentity):
-        if boxes is None:
-            raise ValueError("the dlib identity loss needs the face boxes")
-        transforms = net.transforms(real, boxes)
-        with torch.no_grad():
-            target = net(real, transforms)
-        dist = (net(fake, transforms) - target).norm(dim=1)
-        return F.relu(margin - dist).mean(), dist.detach()
-    with torch.no_grad():
-        target = net(real)
-    dist = (net(fake) - target).norm(dim=1)
+    described, target = net.describe_pair(fake, real, boxes)
+    dist = (described - target).norm(dim=1)
     return F.relu(margin - dist).mean(), dist.detach()
+
+
+DLIB = "dlib"  # loss.identity_model naming dlib's own ResNet rather than a distilled network's file
+
+
+def load_identity_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """The frozen identity measure ``loss.identity_model`` names: "dlib" or a distilled network's file."""
+    if name == DLIB:
+        from .dlib_resnet import DlibModelError, load_dlib_identity
+
+        try:
+            return load_dlib_identity(device)
+        except DlibModelError as exc:
+            raise IdentityModelError(str(exc)) from None
+    return load_identity_net(name, device)
 
 
 def save_identity_net(net: IdentityNet, path: str | Path, metadata: dict | None = None) -> Path:

@@ -16,6 +16,7 @@ from fdf.atomic import atomic_write_text
 from fdf.errors import ConfigError
 
 from ..generator.augment import AugmentConfig
+from ..generator.identity import DLIB
 from ..generator.losses import LossConfig
 from ..generator.networks import NetworkConfig
 
@@ -104,7 +105,7 @@ def config_from_dict(values: dict, base_dir: str | Path | None = None) -> TrainC
     config = _build(TrainConfig, values or {}, "config")
     if base_dir is not None and config.data.path and not Path(config.data.path).is_absolute():
         config.data.path = str((Path(base_dir) / config.data.path).resolve())
-    if base_dir is not None and config.loss.identity_model not in ("", "dlib") \
+    if base_dir is not None and config.loss.identity_model not in ("", DLIB) \
             and not Path(config.loss.identity_model).is_absolute():
         config.loss.identity_model = str((Path(base_dir) / config.loss.identity_model).resolve())
     config.validate()

@@ -80,21 +80,14 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     discriminator = Discriminator(config.network).to(device)
     betas = (config.optim.beta1, config.optim.beta2)
     identity = None
-    if config.loss.identity_weight > 0 and config.loss.identity_model == "dlib":
-        from ..generator.dlib_resnet import DlibModelError, load_dlib_identity
+    if config.loss.identity_weight > 0:
+        from ..generator.identity import IdentityNet, IdentityModelError, load_identity_model
 
         try:
-            identity = load_dlib_identity(device)
-        except DlibModelError as exc:
-            raise TrainError(f"loss.identity_model: {exc}") from None
-    elif config.loss.identity_weight > 0:
-        from ..generator.identity import IdentityModelError, load_identity_net
-
-        try:
-            identity = load_identity_net(config.loss.identity_model, device)
+            identity = load_identity_model(config.loss.identity_model, device)
         except IdentityModelError as exc:
             raise TrainError(f"loss.identity_model: {exc}") from None
-        if identity.config.resolution != config.network.resolution:
+        if isinstance(identity, IdentityNet) and identity.config.resolution != config.network.resolution:
             raise TrainError(f"loss.identity_model is for {identity.config.resolution} px crops, "
                              f"the generator makes {config.network.resolution} px")
     return _State(
