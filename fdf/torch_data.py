@@ -75,7 +75,7 @@ class FaceShardDataset(Dataset):
         for file_idx, path in enumerate(self.files):
             meta = pq.ParquetFile(path)
             for group in range(meta.num_row_groups):
-                cols = meta.read_row_group(group, columns=["split", "resolution"])
+                cols = meta.read_row_group(group, columns=["split", "resolution"], use_threads=False)
                 keep = np.flatnonzero(
                     (cols.column("split").to_numpy(zero_copy_only=False) == self.split)
                     & (cols.column("resolution").to_numpy() == self.resolution)
@@ -106,7 +106,9 @@ class FaceShardDataset(Dataset):
     def _row_group(self, file_idx: int, group: int) -> dict:
         key = (file_idx, group)
         if key not in self._cache:
-            table = self._handle(file_idx).read_row_group(group, columns=_ROW_COLUMNS)
+            # A row group is a few hundred faces: Arrow's thread pool would only add threads beside
+            # the DataLoader's workers, which are the parallelism here.
+            table = self._handle(file_idx).read_row_group(group, columns=_ROW_COLUMNS, use_threads=False)
             self._cache[key] = table.to_pydict()
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

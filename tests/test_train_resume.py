@@ -100,9 +100,11 @@ def test_two_gloo_processes_equal_one_process(shards, uninterrupted, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "fdf", "-q", "train", str(config), "--out", str(run), "--json"]
+           "-m", "fdf", "train", str(config), "--out", str(run), "--json"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):
+        assert f"rank {rank}/2 left the process group" in done.stderr, "every process reached the end"
     assert json.loads(done.stdout)["end_step"] == STEPS, "only rank 0 prints its summary"
     a, b = final_tensors(uninterrupted), final_tensors(run)
     for key in a:

@@ -80,3 +80,4 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+        log.info("rank %d/%d left the process group", info.rank, info.world_size)

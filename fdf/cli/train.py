@@ -86,15 +86,34 @@ def run_train(args) -> int:
         raise ConfigError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
     summary = train(config, args.out, resume=args.resume, stop_at=args.stop_at, init_from=args.init_from,
                     time_limit=args.time_limit * 60 if args.time_limit is not None else None)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
-        return 0
-    result = dataclasses.asdict(summary)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"trained {summary.start_step} -> {summary.end_step} steps at {summary.images_per_second:.1f} images/s; "
-              f"checkpoint {summary.checkpoint}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
+        if args.json:
+            print(json.dumps(dataclasses.asdict(summary), indent=2))
+        else:
+            print(f"trained {summary.start_step} -> {summary.end_step} steps at {summary.images_per_second:.1f} "
+                  f"images/s; checkpoint {summary.checkpoint}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _exit_worker_process()
     return 0
+
+
+def _exit_worker_process() -> None:
+    """End a torchrun worker now that its work is done, skipping the interpreter's teardown.
+
+    Arrow's native thread pools (the Parquet reads of the face shards) can abort the process in
+    their static destructors ("terminate called without an active exception", SIGABRT;
+    apache/arrow#34314). In one process that is a wrong exit status after a finished run; under
+    torchrun the launcher takes it as a failed worker and kills the others. Everything the run
+    wrote is already on disk (checkpoints are written atomically before the final barrier), so
+    only the standard streams and log handlers need flushing.
+    """
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_evaluate(args) -> int:
