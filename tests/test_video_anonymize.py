@@ -163,3 +163,20 @@ def test_leaks_are_escalated_with_the_near_misses_around_them():
     assert to_escalate(distances, records, 0.6, window=8) == {(10, 0), (11, 0), (18, 1)}
     assert to_escalate(distances, records, 0.6, window=None) == {(10, 0), (11, 0), (18, 1), (19, 1), (30, 0)}
     assert to_escalate({(5, 0): 0.61}, records, 0.6, window=None) == set()
+
+
+def test_a_leak_at_a_masked_face_escalates_the_face_drawn_over_the_same_place():
+    """Seen on a 5-face afw-dev pan: one small face boxed by two overlapping tracks; after the
+    first box was masked, the face found there (the second box's drawing) still matched."""
+    from anonymizer.inference.detect import FaceBox
+    from anonymizer.video.stream import FrameRecord, to_escalate
+
+    masked, overlapping, apart = FaceBox((172, 68, 194, 90), 0.9), FaceBox((165, 80, 181, 99), 0.9), \
+        FaceBox((440, 89, 508, 179), 0.9)
+    records = {0: FrameRecord([masked, overlapping, apart], [1, 2, 3], [0, 0, 0], ["mask", 5, 6], [None] * 3),
+               1: FrameRecord([masked, apart], [1, 3], [0, 0], ["mask", 6], [None] * 2),
+               2: FrameRecord([masked, overlapping], [1, 2], [0, 0], ["mask", "mask"], [None] * 2)}
+    assert to_escalate({(0, 0): 0.49}, records, 0.6, window=8) == {(0, 1)}, "the drawing over it, not the one apart"
+    # Nothing else drawn there: the masked face stays the leak, and the file fails closed.
+    assert to_escalate({(1, 0): 0.49}, records, 0.6, window=8) == {(1, 0)}
+    assert to_escalate({(2, 0): 0.49}, records, 0.6, window=8) == {(2, 0)}

@@ -40,6 +40,7 @@ from anonymizer.inference.detect import FaceBox
 from anonymizer.inference.image import ImageAnonymizer
 from anonymizer.inference.verify import output_distances
 from fdf.atomic import atomic_path
+from fdf.boxes import same_place
 from fdf.errors import FdfError
 
 from .probe import VideoReadError, probe_video
@@ -341,13 +342,32 @@ def encoded_leaks(path: Path, size, records: dict[int, FrameRecord], threshold: 
 NEAR_MISS_MARGIN = 0.1
 
 
+def _leak_sources(frame: int, face: int, records: dict[int, FrameRecord]) -> list[tuple[int, int]]:
+    """Where a leak judged at ``face`` of ``frame`` can be escalated: the face itself, or, once it
+    is masked, the unmasked faces of the same frame at the same place.
+
+    The output is searched for a face at the same place as each recorded face, so two boxes that
+    overlap (one face boxed by two tracks, or a small face beside a large one) can each be
+    judged on what the other drew. A flat mask holds no face; the face found there is the other
+    box's drawing. With none left to escalate the leak stays on the masked face, and the file
+    fails closed."""
+    rec = records[frame]
+    if rec.outcomes[face] != "mask":
+        return [(frame, face)]
+    box = rec.faces[face].bbox
+    others = [(frame, j) for j, other in enumerate(rec.faces)
+              if j != face and rec.outcomes[j] != "mask" and same_place(other.bbox, box)]
+    return others or [(frame, face)]
+
+
 def to_escalate(distances: dict[tuple[int, int], float], records: dict[int, FrameRecord], threshold: float,
                 window: int | None) -> set[tuple[int, int]]:
-    """The leaks (distance < ``threshold``) and the near misses (under ``threshold`` +
+    """The leaks (distance < ``threshold``; a masked face's goes to the faces drawn over the
+    same place, see :func:`_leak_sources`) and the near misses (under ``threshold`` +
     :data:`NEAR_MISS_MARGIN`, not yet masked, any track) within ``window`` frames of a leak
     (None: anywhere in the video)."""
     leaks = [k for k, d in distances.items() if d < threshold]
-    out = set(leaks)
+    out = {source for frame, face in leaks for source in _leak_sources(frame, face, records)}
     if not leaks:
         return out
     leak_frames = np.array(sorted({f for f, _ in leaks}))
