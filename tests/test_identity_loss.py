@@ -182,3 +182,12 @@ def test_lowpass_l1_sees_skin_tone_not_detail():
     assert lowpass_l1(real - 0.3 * mask, real, mask, 8).item() < 1e-6  # cells align with this hole
     with pytest.raises(ValueError):
         LossConfig(lowpass_size=0).validate()
+
+
+def test_a_distilled_network_must_match_the_generators_resolution(distilled):
+    from anonymizer.generator.identity import IdentityModelError, load_identity_model
+
+    path = str(distilled["out"] / "identity.safetensors")
+    assert load_identity_model(path, resolution=64).config.resolution == 64
+    with pytest.raises(IdentityModelError, match="is for 64 px crops, the generator makes 32 px"):
+        load_identity_model(path, resolution=32)

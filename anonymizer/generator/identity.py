@@ -100,8 +100,10 @@ def identity_loss(net: nn.Module, fake: torch.Tensor, real: torch.Tensor, margin
 DLIB = "dlib"  # loss.identity_model naming dlib's own ResNet rather than a distilled network's file
 
 
-def load_identity_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """The frozen identity measure ``loss.identity_model`` names: "dlib" or a distilled network's file."""
+def load_identity_model(name: str, device: str | torch.device = "cpu", resolution: int | None = None) -> nn.Module:
+    """The frozen identity measure ``loss.identity_model`` names: "dlib" or a distilled network's
+    file. ``resolution``: the generator's crops, which a distilled network must have been made
+    for (dlib's chips are resampled from any crop)."""
     if name == DLIB:
         from .dlib_resnet import DlibModelError, load_dlib_identity
 
@@ -109,7 +111,10 @@ def load_identity_model(name: str, device: str | torch.device = "cpu") -> nn.Mod
             return load_dlib_identity(device)
         except DlibModelError as exc:
             raise IdentityModelError(str(exc)) from None
-    return load_identity_net(name, device)
+    net = load_identity_net(name, device)
+    if resolution is not None and net.config.resolution != resolution:
+        raise IdentityModelError(f"{name} is for {net.config.resolution} px crops, the generator makes {resolution} px")
+    return net
 
 
 def save_identity_net(net: IdentityNet, path: str | Path, metadata: dict | None = None) -> Path:

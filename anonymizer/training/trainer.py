@@ -81,15 +81,12 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     betas = (config.optim.beta1, config.optim.beta2)
     identity = None
     if config.loss.identity_weight > 0:
-        from ..generator.identity import IdentityNet, IdentityModelError, load_identity_model
+        from ..generator.identity import IdentityModelError, load_identity_model
 
         try:
-            identity = load_identity_model(config.loss.identity_model, device)
+            identity = load_identity_model(config.loss.identity_model, device, config.network.resolution)
         except IdentityModelError as exc:
             raise TrainError(f"loss.identity_model: {exc}") from None
-        if isinstance(identity, IdentityNet) and identity.config.resolution != config.network.resolution:
-            raise TrainError(f"loss.identity_model is for {identity.config.resolution} px crops, "
-                             f"the generator makes {config.network.resolution} px")
     return _State(
         identity=identity,
         generator=generator,

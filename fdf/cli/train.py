@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import sys
 from pathlib import Path
 
 
@@ -107,9 +109,6 @@ def _exit_worker_process() -> None:
     wrote is already on disk (checkpoints are written atomically before the final barrier), so
     only the standard streams and log handlers need flushing.
     """
-    import logging
-    import sys
-
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
