@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
-import os
 import logging
 import re
 from dataclasses import dataclass, field
@@ -161,14 +159,13 @@ def _blocked_mask(table: pa.Table, removal: RemovalLog) -> pa.ChunkedArray:
 def _removal_lock(dataset_dir: Path):
     """Serialize removals on one dataset: two at once would each rewrite the log and the shards.
 
-    flock dies with its process, so a killed removal leaves no stale lock; a second removal waits.
+    An OS-level lock (filelock: flock, or msvcrt on Windows) dies with its process, so a killed
+    removal leaves no stale lock; a second removal waits.
     """
-    fd = os.open(dataset_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    from filelock import FileLock  # imported where used: the CLI starts without it
+
+    with FileLock(str(dataset_dir / LOCK_FILE)):
         yield
-    finally:
-        os.close(fd)
 
 
 def _append_entry(dataset_dir: Path, entry: dict) -> None:

@@ -14,7 +14,6 @@ Arrow's dataset discovery skips names starting with ``_`` or ``.``, so
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -190,22 +189,28 @@ def status_counts(out_dir: Path) -> dict[str, int]:
 def output_lock(out_dir: Path) -> Iterator[Path]:
     """Hold an exclusive lock on ``DIR/_state/lock`` for the duration of a run.
 
-    flock locks die with their process, so a run killed with SIGKILL never leaves a stale lock.
+    An OS-level lock (filelock: flock on POSIX, msvcrt on Windows) dies with its process, so a
+    run killed with SIGKILL never leaves a stale lock. ``_state/owner`` names the holder's pid.
     """
+    from filelock import FileLock, Timeout  # imported where used: the CLI starts without it
+
     state = out_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     lock_path = state / "lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    owner = state / "owner"
+    lock = FileLock(str(lock_path), timeout=0)
     try:
+        lock.acquire()
+    except Timeout:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
-            raise OutputLockedError(
-                f"{out_dir} is in use by another download (pid {holder}); wait for it or use another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+            holder = owner.read_text(encoding="ascii", errors="replace")[:32].strip()
+        except OSError:
+            holder = ""
+        raise OutputLockedError(
+            f"{out_dir} is in use by another download (pid {holder or '?'}); wait for it or use another --out"
+        ) from None
+    try:
+        atomic_write_bytes(owner, str(os.getpid()).encode("ascii"), fsync=False)
         yield lock_path
     finally:
-        os.close(fd)
+        lock.release()
