@@ -155,12 +155,13 @@ def test_local_rows_are_read_from_disk_with_the_same_checks(tmp_path):
     broken.write_bytes(PHOTOS[1].read_bytes()[:5000])
     df = pd.DataFrame(
         [
-            {"photo_id": "a", "download_url": None, "local_path": str(PHOTOS[0]), "license_id": 1},
-            {"photo_id": "b", "download_url": "", "local_path": str(broken), "license_id": 1},
-            {"photo_id": "c", "download_url": None, "local_path": str(tmp_path / "gone.jpg"), "license_id": 1},
-            {"photo_id": "d", "download_url": None, "local_path": None, "license_id": 1},
+            {"photo_id": "a", "download_url": None, "local_path": str(PHOTOS[0]), "local_root": str(DATA)},
+            {"photo_id": "b", "download_url": "", "local_path": str(broken), "local_root": str(tmp_path)},
+            {"photo_id": "c", "download_url": None, "local_path": str(tmp_path / "gone.jpg"),
+             "local_root": str(tmp_path)},
+            {"photo_id": "d", "download_url": None, "local_path": None, "local_root": None},
         ]
-    )
+    ).assign(source="folder", license_id=1)
     download_manifest(df, tmp_path / "out", DownloadConfig(**FAST), progress=False)
     got = _dataset(tmp_path / "out").set_index("photo_id")
     assert got.status.to_dict() == {"a": "ok", "b": "truncated", "c": "missing_file", "d": "bad_url"}

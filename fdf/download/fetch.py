@@ -11,13 +11,8 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import (
-    HTTPError,
-    IncompleteRead,
-    ProtocolError,
-    ReadTimeoutError,
-)
 
+from ..http_body import BodyBroken, BodyTimeout, BodyTooLarge, BodyTruncated, read_body
 from ..retry import backoff_delay as _backoff
 from ..retry import retry_after_seconds
 from .config import DownloadConfig
@@ -26,7 +21,6 @@ log = logging.getLogger(__name__)
 
 # "noai" / "noimageai", alone or after a user-agent prefix ("otherbot: noai"), any case.
 _NOAI = re.compile(r"(?<![a-z0-9])no(?:image)?ai(?![a-z0-9])", re.IGNORECASE)
-_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -135,31 +129,18 @@ def _fetch_once(session: requests.Session, url: str, config: DownloadConfig) -> 
 
 def _read_body(response: requests.Response, config: DownloadConfig) -> FetchResult:
     code = response.status_code
+    try:
+        body = read_body(response, config.max_bytes, config.total_timeout, config.read_timeout)
+    except BodyTooLarge as exc:
+        return FetchResult("too_large", error=f"{exc} (max_bytes)", http_status=code)
+    except BodyTruncated as exc:
+        return FetchResult("truncated", error=str(exc), http_status=code)
+    except BodyTimeout as exc:
+        raise _Retryable("timeout", f"{exc} (total_timeout={config.total_timeout}s)") from None
+    except BodyBroken as exc:
+        raise _Retryable("connection_error", str(exc)) from None
     declared = response.headers.get("Content-Length")
     declared_n = int(declared) if declared and declared.isdigit() else None
-    if declared_n is not None and declared_n > config.max_bytes:
-        return FetchResult("too_large", error=f"Content-Length {declared_n} exceeds max_bytes={config.max_bytes}",
-                           http_status=code)
-    deadline = time.monotonic() + config.total_timeout
-    chunks, size = [], 0
-    try:
-        for chunk in response.raw.stream(_CHUNK, decode_content=True):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > config.max_bytes:
-                return FetchResult("too_large", error=f"body exceeds max_bytes={config.max_bytes}", http_status=code)
-            if time.monotonic() > deadline:
-                raise _Retryable("timeout", f"body not complete after total_timeout={config.total_timeout}s")
-    except (ReadTimeoutError, TimeoutError) as exc:
-        raise _Retryable("timeout", f"read timed out after {size} bytes: {exc}") from None
-    except (ProtocolError, IncompleteRead) as exc:
-        # urllib3 enforces Content-Length: a body that ends early is truncated; a reset is not.
-        if isinstance(exc, IncompleteRead) or any(isinstance(a, IncompleteRead) for a in exc.args):
-            return FetchResult("truncated", error=f"body cut short after {size} bytes: {exc}", http_status=code)
-        raise _Retryable("connection_error", f"connection broken after {size} bytes: {exc}") from None
-    except (OSError, HTTPError) as exc:
-        raise _Retryable("connection_error", f"{type(exc).__name__} while reading body: {exc}") from None
-    body = b"".join(chunks)
     encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
     if declared_n is not None and not encoded and len(body) < declared_n:
         return FetchResult("truncated", error=f"got {len(body)} of {declared_n} bytes", http_status=code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,7 +62,7 @@ def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: r
     url, local = row.get("download_url"), row.get("local_path")
     http_status, attempts = None, 0
     if _blank(url) and not _blank(local):
-        data, failure = _read_local(str(local), config)
+        data, failure = _read_local(row, config)
         if failure is not None:
             failure.photo_id, failure.downloaded_at = photo_id, now
             return failure
@@ -82,17 +83,37 @@ def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: r
     return result
 
 
-def _read_local(path: str, config: DownloadConfig) -> tuple[bytes, PhotoResult | None]:
+def _read_local(row: dict, config: DownloadConfig) -> tuple[bytes, PhotoResult | None]:
+    """The bytes of a folder source's ``local_path``, read with the byte cap.
+
+    A manifest can come from anywhere, so a local path is honoured only on a ``folder`` row, and
+    only when it resolves (symlinks followed) to a regular file inside the row's ``local_root``,
+    the folder it was scanned from: no /etc/shadow, no /dev/zero, no FIFO to hang on.
+    """
+    path, root = str(row.get("local_path")), row.get("local_root")
+    if row.get("source") != "folder" or _blank(root):
+        return b"", PhotoResult("", "bad_url", f"local_path {path} refused: local files are read only for rows of "
+                                               "a folder source (fdf manifest folder), which name their folder")
     try:
-        size = os.path.getsize(path)
-        if size > config.max_bytes:
-            return b"", PhotoResult("", "too_large", f"{path} has {size} bytes, over max_bytes={config.max_bytes}")
-        with open(path, "rb") as fh:
-            return fh.read(), None
+        real, real_root = os.path.realpath(path), os.path.realpath(str(root))
+        if os.path.commonpath([real, real_root]) != real_root or real == real_root:
+            return b"", PhotoResult("", "bad_url", f"local_path {path} is outside its source folder {root}")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         return b"", PhotoResult("", "missing_file", f"no such file: {path}")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         return b"", PhotoResult("", "missing_file", f"cannot read {path}: {exc}")
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return b"", PhotoResult("", "bad_url", f"local_path {path} is not a regular file")
+        if info.st_size > config.max_bytes:
+            return b"", PhotoResult("", "too_large", f"{path} has {info.st_size} bytes, over max_bytes={config.max_bytes}")
+        data = fh.read(config.max_bytes + 1)  # the file may have grown since fstat
+    if len(data) > config.max_bytes:
+        return b"", PhotoResult("", "too_large", f"{path} is over max_bytes={config.max_bytes}")
+    return data, None
 
 
 def _reuse_stored(photo_id: str, out_dir: Path, config: DownloadConfig) -> PhotoResult | None:

@@ -134,7 +134,8 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
     _start_orphan_watchdog(task)
     out_dir = Path(task.out_dir)
     rows = task.manifest.select(
-        [c for c in ("photo_id", "download_url", "local_path") if c in task.manifest.column_names]
+        [c for c in ("photo_id", "source", "download_url", "local_path", "local_root")
+         if c in task.manifest.column_names]
     ).to_pylist()
     reporter = ProgressReporter(task.progress_address, task.index)
 

@@ -23,7 +23,8 @@ A per-file entry overrides the folder-wide defaults field by field; of several `
 naming the same file, the nearest one wins. ``source_url`` becomes ``page_url``.
 
 An image with no licence information gets ``license_id`` null and a warning: it is never assumed
-free. Rows carry ``local_path`` (absolute) and ``photo_id`` = first 16 hex digits of the SHA-256
+free. Rows carry ``local_path`` (absolute), ``local_root`` (the scanned folder: the download
+stage reads a row's file only if it is a regular file inside that folder) and ``photo_id`` = first 16 hex digits of the SHA-256
 of the file's bytes, so the same photo in two folders is one row; ``download_url`` is empty.
 """
 
@@ -235,6 +236,7 @@ def folder_to_manifest(root: str | Path, progress: bool = True) -> tuple[pd.Data
     columns = ["photo_id", "source", "download_url", "page_url", "owner_nsid", "owner_name", "title",
                "license_id", "width", "height", "local_path"]
     df = pd.DataFrame(rows, columns=columns)
+    df["local_root"] = str(root)
     df["license_id"] = df["license_id"].astype("Int16")
     return df, stats
 

@@ -1,0 +1,104 @@
+"""`fdf download` against hostile inputs: a server that drips bytes, and manifests naming local
+files that are not the folder source's photos (issue 17, items 5 and 8)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from fdf.download import DownloadConfig, download_manifest
+from fdf.download.fetch import fetch_url, make_session
+from fdf.manifest import write_manifest
+from tests.hostile_http import HostileServer, drip_body
+
+PHOTO = sorted((Path(__file__).parent / "data" / "download").glob("*.jpg"))[0]
+FAST = dict(jobs=1, threads=2, retries=0, backoff=0.05, connect_timeout=2.0)
+
+
+def _statuses(out: Path) -> dict:
+    df = ds.dataset(out, format="parquet").to_table().to_pandas()
+    return dict(zip(df.photo_id, zip(df.status, df.error)))
+
+
+def test_a_dripping_body_is_cut_at_the_total_timeout_not_between_chunks():
+    # One byte a second never trips the 30 s read timeout; only the total deadline can end it.
+    for chunked in (False, True):
+        with HostileServer(drip_body(b"\xff\xd8" + b"x" * 200, per_second=4, chunked=chunked)) as srv:
+            config = DownloadConfig(**FAST, read_timeout=30.0, total_timeout=1.5)
+            t0 = time.monotonic()
+            result = fetch_url(make_session(config), srv.url + "a.jpg", config)
+            elapsed = time.monotonic() - t0
+        assert result.status == "timeout", result
+        assert "1.5" in result.error
+        assert elapsed < 3.5, elapsed
+
+
+def test_cli_download_with_total_timeout_returns_within_it(tmp_path):
+    with HostileServer(drip_body(b"\xff\xd8" + b"x" * 120, per_second=1)) as srv:
+        manifest = tmp_path / "m.parquet"
+        write_manifest(pd.DataFrame({"photo_id": ["p1"], "download_url": [srv.url + "p1.jpg"], "license_id": [4]}),
+                       manifest)
+        t0 = time.monotonic()
+        res = subprocess.run([sys.executable, "-m", "fdf", "download", str(manifest), "--out", str(tmp_path / "out"),
+                              "--jobs", "1", "--retries", "0", "--total-timeout", "3", "--no-progress"],
+                             capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - t0
+    assert res.returncode == 0, res.stderr
+    assert _statuses(tmp_path / "out")["p1"][0] == "timeout"
+    assert elapsed < 3 + 15, elapsed  # 3 s of body plus the interpreter and worker start
+
+
+def test_local_paths_are_only_regular_files_inside_the_folder_source(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "ok.jpg").write_bytes(PHOTO.read_bytes())
+    (folder / "escape.jpg").symlink_to(PHOTO)  # a link inside the folder pointing out of it
+    os.mkfifo(folder / "fifo.jpg")
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(PHOTO.read_bytes())
+    (folder / "big.jpg").write_bytes(b"\xff\xd8" + b"\0" * 60000)
+    rows = [
+        ("ok", "folder", folder / "ok.jpg", folder),
+        ("outside", "folder", secret, folder),
+        ("dotdot", "folder", f"{folder}/../secret.jpg", folder),
+        ("link_out", "folder", folder / "escape.jpg", folder),
+        ("shadow", "folder", "/etc/shadow", folder),
+        ("zero", "folder", "/dev/zero", "/dev"),
+        ("fifo", "folder", folder / "fifo.jpg", folder),
+        ("not_folder", "url_list", folder / "ok.jpg", folder),
+        ("no_root", "folder", folder / "ok.jpg", None),
+        ("big", "folder", folder / "big.jpg", folder),
+    ]
+    df = pd.DataFrame([{"photo_id": pid, "source": src, "download_url": None, "local_path": str(path),
+                        "local_root": None if root is None else str(root), "license_id": 4}
+                       for pid, src, path, root in rows])
+    t0 = time.monotonic()
+    download_manifest(df, tmp_path / "out", DownloadConfig(**FAST, max_bytes=50000), progress=False)
+    assert time.monotonic() - t0 < 60  # no hang on the FIFO, no endless read of /dev/zero
+    got = _statuses(tmp_path / "out")
+    assert got["ok"][0] == "ok"
+    for pid in ("outside", "dotdot", "link_out", "shadow"):
+        assert got[pid][0] == "bad_url" and "outside its source folder" in got[pid][1], (pid, got[pid])
+    for pid in ("zero", "fifo"):
+        assert got[pid][0] == "bad_url" and "not a regular file" in got[pid][1], (pid, got[pid])
+    for pid in ("not_folder", "no_root"):
+        assert got[pid][0] == "bad_url" and "folder source" in got[pid][1], (pid, got[pid])
+    assert got["big"][0] == "too_large"
+
+
+def test_folder_manifest_rows_carry_their_folder_and_download(tmp_path):
+    from fdf.sources.local_folder import folder_to_manifest
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(PHOTO.read_bytes())
+    df, _ = folder_to_manifest(folder, progress=False)
+    assert df["local_root"].tolist() == [str(folder.resolve())]
+    download_manifest(df, tmp_path / "out", DownloadConfig(**FAST), progress=False)
+    assert [s for s, _ in _statuses(tmp_path / "out").values()] == ["ok"]
