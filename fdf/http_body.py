@@ -64,7 +64,7 @@ def read_body(response: requests.Response, max_bytes: int, total_timeout: float,
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BodyTimeout(f"body not complete after {total_timeout:g}s ({size} bytes so far)")
-            if sock is not None:
+            if sock is not None and sock.fileno() != -1:  # closed once a Connection: close body is read
                 sock.settimeout(max(0.01, min(read_timeout, left)))
             data = read(min(chunk, max_bytes + 1 - size), decode_content=True)
             if not data:

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fdf",
         description="Build, audit and anonymize FDF-style face datasets from Creative Commons photos.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug; -vvv also the HTTP and OAuth "
+                        "libraries' debug lines, which print API keys)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -43,13 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Libraries whose DEBUG lines carry secrets: flickrapi logs each call's parameters (the API key) even
+#: at INFO, oauthlib and requests_oauthlib the OAuth signature base string, urllib3 each request URL.
+QUIET_LIBRARIES = {"flickrapi": logging.CRITICAL, "oauthlib": logging.INFO, "requests_oauthlib": logging.INFO,
+                   "urllib3": logging.INFO}
+
+
 def configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if verbose < 2:
-        # flickrapi logs request parameters at DEBUG and every non-200 answer at ERROR, although
-        # our client retries those and reports what matters itself: keep it quiet.
-        logging.getLogger("flickrapi").setLevel(logging.CRITICAL)
+    if verbose < 3:
+        # flickrapi also logs every non-200 answer at ERROR, although our client retries those and
+        # reports what matters itself. Only -vvv lets the libraries' own debug lines through.
+        for name, floor in QUIET_LIBRARIES.items():
+            logging.getLogger(name).setLevel(max(floor, level))
+    else:
+        log.warning("-vvv: third-party debug logging is on; it prints API keys and OAuth signature data")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FdfError
-from .search import add_flickr_args
+from .search import add_flickr_args, flickr_overrides
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def run_audit(args: argparse.Namespace) -> int:
     if args.revalidate:
         from ..flickr.client import client_from_args
 
-        client = client_from_args(args.api_url, args.calls_per_hour, args.rate_state)
+        client = client_from_args(**flickr_overrides(args))
     report = audit(args.path, client=client, threads=args.threads, progress=not args.json and sys.stderr.isatty(),
                    save=not args.no_save)
     if args.report:

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..errors import ConfigError
-from .search import add_flickr_args, add_query_args, query_from_args
+from .search import add_flickr_args, add_query_args, flickr_overrides, query_from_args
 
 QUERY_FLAGS = ("text", "tags", "license", "min_upload_date", "max_upload_date", "user_id")
 
@@ -23,8 +23,7 @@ def config_from_args(args: argparse.Namespace):
     from pipelines.config import BuildConfig, SourceConfig, load_build_config
 
     has_query = any(getattr(args, f) for f in QUERY_FLAGS)
-    flickr = {k: v for k, v in (("api_url", args.api_url), ("calls_per_hour", args.calls_per_hour),
-                                ("rate_state", args.rate_state)) if v is not None}
+    flickr = flickr_overrides(args)
     if args.config:
         if has_query:
             raise ConfigError("give a CONFIG file or search flags (--license, --text, ...), not both")

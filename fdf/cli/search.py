@@ -17,7 +17,16 @@ def add_flickr_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls-per-hour", type=float, default=None,
                         help="client-side rate limit for the key, shared by all processes (default 3600)")
     parser.add_argument("--rate-state", default=None,
-                        help="file holding the key's rate-limit bucket (default ~/.cache/fdf/ratelimit/)")
+                        help="file holding the key's rate-limit bucket (default ~/.cache/fdf/ratelimit/); "
+                             "a file that is not one is refused, never overwritten")
+    parser.add_argument("--total-timeout", type=float, default=None, metavar="S",
+                        help="longest one API answer may take to arrive, however slowly it drips (default 60)")
+
+
+def flickr_overrides(args: argparse.Namespace) -> dict:
+    """The FlickrConfig fields set by :func:`add_flickr_args`' flags (unset ones left out)."""
+    names = ("api_url", "calls_per_hour", "rate_state", "total_timeout")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def add_query_args(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +56,7 @@ def query_from_args(args: argparse.Namespace) -> SearchQuery:
 
 def run_search(args: argparse.Namespace) -> int:
     query = query_from_args(args)
-    client = client_from_args(args.api_url, args.calls_per_hour, args.rate_state)
+    client = client_from_args(**flickr_overrides(args))
     result = search_photos(client, query, out=args.out, progress=not args.json and sys.stderr.isatty())
     summary = {"out": str(args.out), **result.summary()}
     if args.json:

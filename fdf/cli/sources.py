@@ -131,8 +131,9 @@ def run_show(args) -> int:
 def run_resolve_urls(args) -> int:
     from ..flickr.client import client_from_args
     from ..flickr.resolve import resolve_download_urls
+    from .search import flickr_overrides
 
-    client = client_from_args(args.api_url, args.calls_per_hour, args.rate_state)
+    client = client_from_args(**flickr_overrides(args))
     df, summary = resolve_download_urls(client, read_manifest(args.manifest), threads=args.threads,
                                         progress=not args.json)
     write_manifest(df, args.out)

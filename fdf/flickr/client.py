@@ -19,6 +19,7 @@ import flickrapi
 import requests
 
 from ..errors import FdfError
+from ..http_body import BodyTimeout, BodyTooLarge, BoundedSession
 from ..retry import backoff_delay, retry_after_seconds
 from .ratelimit import RateLimiter, default_state_path
 
@@ -59,7 +60,9 @@ class FlickrConfig:
     calls_per_hour: float = 3600
     burst: int = 60
     rate_state: str | None = None  # None: a file per key under ~/.cache/fdf/ratelimit
-    timeout: float = 30.0
+    timeout: float = 30.0  # connect and per-read socket timeout
+    total_timeout: float = 60.0  # longest one answer's body may take to arrive
+    max_answer_bytes: int = 32 * 2**20  # a 500-photo page with every extra is about 1 MB
     max_retries: int = 8
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -102,7 +105,9 @@ class FlickrClient:
         api.REST_URL = self.config.api_url
         # flickrapi keeps one Session as a class attribute; give this client its own, with a hook
         # that keeps the last response so status codes and Retry-After survive flickrapi.
-        session = requests.Session()
+        # Answers are read within total_timeout and max_answer_bytes (an endless or dripping answer
+        # would otherwise hold the search, or its memory, for as long as the server likes).
+        session = BoundedSession(self.config.max_answer_bytes, self.config.total_timeout, self.config.timeout)
         session.hooks["response"].append(self._remember_response)
         api.flickr_oauth.session = session
         self._last_response: requests.Response | None = None
@@ -132,24 +137,34 @@ class FlickrClient:
             self.calls += 1
             self._last_response = None
             try:
-                return bound(**params)
+                answer = bound(**params)
+                if not isinstance(answer, dict):
+                    raise TypeError(f"the answer is a JSON {type(answer).__name__}, not an object")
+                return answer
             except flickrapi.FlickrError as exc:
                 retry_in = self._classify_flickr_error(method, exc, attempt)
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except BodyTooLarge as exc:
+                raise FlickrApiError(self.redact(f"{method}: answer from {self.config.api_url} refused: {exc}"),
+                                     method=method) from None
+            except requests.RequestException as exc:  # timeouts, refused or broken connections, bad chunks
                 retry_in = self._backoff(attempt)
-                reason = f"{type(exc).__name__}"
-                # A refused connection is more often a wrong URL than a blip: give up sooner.
-                limit = self.config.max_retries if isinstance(exc, requests.Timeout) else min(
-                    self.config.max_retries, 3)
+                reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, BodyTimeout) else type(exc).__name__
+                # A refused connection is more often a wrong URL than a blip, and a server that answers
+                # but drips or breaks its answers is unlikely to mend in a minute: give up sooner.
+                slow_start = isinstance(exc, requests.Timeout) and not isinstance(exc, BodyTimeout)
+                limit = self.config.max_retries if slow_start else min(self.config.max_retries, 3)
                 if attempt >= limit:
+                    what = "no whole answer from" if isinstance(exc, BodyTimeout) else "cannot reach"
                     raise FlickrUnavailableError(
-                        self.redact(f"{method}: cannot reach {self.config.api_url} ({reason}) "
+                        self.redact(f"{method}: {what} {self.config.api_url} ({reason}) "
                                     f"after {attempt + 1} attempts")) from None
                 log.warning("%s: %s, retrying in %.1fs", method, reason, retry_in)
-            except ValueError as exc:  # not JSON: a proxy's error page, a wrong URL
+            except (ValueError, AttributeError, KeyError, TypeError, RecursionError) as exc:
+                # not JSON (a proxy's error page, a wrong URL), or JSON flickrapi cannot read: a
+                # list, a failure without a code, nesting deeper than the parser's stack
                 raise FlickrApiError(self.redact(
-                    f"{method}: {self.config.api_url} did not answer with Flickr JSON ({exc})"),
-                    method=method) from None
+                    f"{method}: {self.config.api_url} did not answer with Flickr JSON "
+                    f"({type(exc).__name__}: {str(exc)[:200]})"), method=method) from None
             attempt += 1
             self.retries += 1
             self._sleep(retry_in)

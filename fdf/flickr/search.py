@@ -31,7 +31,7 @@ from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_write_text
 from ..licenses import parse_license_ids
 from ..manifest import manifest_table, normalize_manifest, write_manifest_table
-from .client import FlickrClient
+from .client import FlickrApiError, FlickrClient
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class _WindowSearch:
 
     def _search(self, window, licenses, page: int) -> dict:
         answer = self.client.call("flickr.photos.search", page=page, **self.query.params(window, licenses))
-        return answer["photos"]
+        return photos_page(answer, self.client.config.api_url)
 
     def _keep(self, frame: pd.DataFrame, frames: list[pa.Table]) -> None:
         # Only the manifest columns, in Arrow (~0.5 KB a photo): the raw records carry ~35
@@ -180,7 +180,7 @@ class _WindowSearch:
             self._keep(pd.read_parquet(part), frames)
             return
         first = self._search(window, licenses, 1)
-        total = int(first.get("total") or 0)
+        total = first["total"]
         if total > FLICKR_RESULT_CAP:
             if window is not None and window[1] - window[0] > self.query.min_window_seconds:
                 mid = window[0] + (window[1] - window[0]) // 2
@@ -197,11 +197,11 @@ class _WindowSearch:
             log.warning("window %s still holds %d photos (> %d); only the first %d can be listed",
                         window, total, FLICKR_RESULT_CAP, FLICKR_RESULT_CAP)
         # Trust the server's page size over ours: a mirror may cap per_page lower than 500.
-        per_page = int(first.get("perpage") or self.query.per_page) or self.query.per_page
-        pages = min(math.ceil(min(total, FLICKR_RESULT_CAP) / per_page), int(first.get("pages") or 0) or 10**9)
-        photos = list(first.pop("photo", []))
+        per_page = first["perpage"] or self.query.per_page
+        pages = min(math.ceil(min(total, FLICKR_RESULT_CAP) / per_page), first["pages"] or 10**9)
+        photos = list(first["photo"])
         for page in range(2, pages + 1):
-            batch = self._search(window, licenses, page).get("photo", [])
+            batch = self._search(window, licenses, page)["photo"]
             if not batch:
                 break
             photos.extend(batch)
@@ -213,6 +213,34 @@ class _WindowSearch:
             frame.to_parquet(tmp, index=False)
             tmp.replace(part)
         self._keep(frame, frames)
+
+
+def photos_page(answer: dict, api_url: str = "the server") -> dict:
+    """The ``photos`` object of a flickr.photos.search answer, checked against Flickr's shape:
+    ``total``, ``perpage`` and ``pages`` as counts (Flickr sends numbers or digit strings), ``photo``
+    a list of objects each with an ``id``. Anything else is a FlickrApiError naming what is wrong.
+    """
+    def bad(what: str) -> FlickrApiError:
+        return FlickrApiError(f"flickr.photos.search: {api_url} answered in a shape that is not Flickr's: {what}",
+                              method="flickr.photos.search")
+
+    photos = answer.get("photos") if isinstance(answer, dict) else None
+    if not isinstance(photos, dict):
+        raise bad("no 'photos' object" if photos is None else f"'photos' is a {type(photos).__name__}, not an object")
+    out = dict(photos)
+    for key in ("total", "perpage", "pages"):
+        value = photos.get(key, 0)
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and
+                                                                      re.fullmatch(r"\d{1,12}", value.strip()))):
+            raise bad(f"'{key}' is {str(value)[:40]!r}, not a count")
+        out[key] = int(value)
+        if out[key] < 0:
+            raise bad(f"'{key}' is negative")
+    photo = photos.get("photo", [])
+    if not isinstance(photo, list) or not all(isinstance(p, dict) and p.get("id") not in (None, "") for p in photo):
+        raise bad("'photo' is not a list of photo objects with ids")
+    out["photo"] = photo
+    return out
 
 
 def _pick_size(raw: pd.DataFrame, sizes: tuple[str, ...]) -> tuple[pd.Series, pd.Series, pd.Series]:
