@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The 128 px generator's training campaign on 2 CPU cores, in the background, across sessions:
+#   nohup scripts/train_faces128.sh > runs/faces128.out 2>&1 &     (stop it with: kill PID)
+# Runs manifests/train_faces128.yaml into runs/faces128 at low priority. Each call resumes from
+# the newest checkpoint (exactly: data order, optimizer and RNG state are checkpointed), so a
+# killed or timed-out run loses at most checkpoint_every_seconds of work. MINUTES (default 150)
+# bounds one call with --time-limit, which checkpoints and stops cleanly.
+# Needs the shards first: scripts/prepare_training_faces.sh. Export the EMA generator with
+#   .venv/bin/fdf export-generator runs/faces128 --out runs/faces128/generator.safetensors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-runs/faces128}
+CONFIG=${CONFIG:-manifests/train_faces128.yaml}
+MINUTES=${MINUTES:-150}
+FDF=.venv/bin/fdf
+ls .data/faces128-shards/part-*.parquet >/dev/null 2>&1 || ls .data/faces128-shards/*/*.parquet >/dev/null 2>&1 \
+  || { echo "no face shards in .data/faces128-shards: run scripts/prepare_training_faces.sh first" >&2; exit 2; }
+
+if ls "$RUN"/checkpoint-*.safetensors >/dev/null 2>&1; then
+  exec nice -n 10 "$FDF" train --out "$RUN" --resume --time-limit "$MINUTES"
+else
+  exec nice -n 10 "$FDF" train "$CONFIG" --out "$RUN" --time-limit "$MINUTES" ${INIT:+--init-from "$INIT"}
+fi
