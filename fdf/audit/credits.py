@@ -2,6 +2,12 @@
 
 CC licences ask for title, author, source and licence, and for a note when the work was
 changed: every face crop is cropped and resized, and an anonymized output is modified further.
+
+Every field comes from photo owners or a manifest, so nothing is trusted: labels are escaped,
+link destinations are percent-encoded and kept only when they are http(s) URLs with a host
+(no ``javascript:``, no ``>`` or newline closing the link), and credits.csv cells that a
+spreadsheet would run as a formula (starting with = + - @, tab or carriage return) get a
+leading apostrophe.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import io
 import logging
 import re
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import pandas as pd
 
@@ -25,7 +32,11 @@ CROPPED_NOTE = "cropped and resized to the face"
 ANONYMIZED_NOTE = "cropped and resized to the face; the face was replaced by a generated one (anonymized)"
 CSV_COLUMNS = ("photo_id", "title", "author", "author_url", "source_url", "license_id", "license_name",
                "license_url", "faces", "changes")
-_NSID = re.compile(r"^\d+@N\d+$")
+_NSID = re.compile(r"\d+@N\d+")  # used with fullmatch: "$" would let a trailing newline through
+# Kept as they are in a destination; everything else (<, >, spaces, newlines, quotes, backslashes,
+# non-ASCII) is percent-encoded. '%' is kept so a URL that is already encoded stays the same.
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%~-._"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Inside a dataset folder, documents go under an underscore folder: pyarrow.dataset(DIR) tries
 # to read every other file as Parquet and fails on a CREDITS.md beside the shards.
 DOCS_DIR = "_docs"
@@ -53,7 +64,7 @@ def credit_rows(photos: pd.DataFrame, anonymized: bool = False) -> list[dict]:
             "photo_id": str(p["photo_id"]),
             "title": _text(p.get("title")),
             "author": _text(p.get("owner_name")) or nsid,
-            "author_url": f"https://www.flickr.com/people/{nsid}/" if _NSID.match(nsid) else "",
+            "author_url": f"https://www.flickr.com/people/{nsid}/" if _NSID.fullmatch(nsid) else "",
             "source_url": _text(p.get("photo_url")),
             "license_id": None if lic is None else lic.id,
             "license_name": lic.name if lic else _text(p.get("license_name")) or "unknown licence",
@@ -64,9 +75,29 @@ def credit_rows(photos: pd.DataFrame, anonymized: bool = False) -> list[dict]:
     return rows
 
 
+def safe_url(url: str) -> str:
+    """``url`` percent-encoded for a Markdown link destination, or "" unless it is http(s) with a host."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return quote(url, safe=_URL_SAFE)
+
+
 def _link(label: str, url: str) -> str:
     label = md_escape(label)
+    url = safe_url(url)
     return f"[{label}](<{url}>)" if url else label
+
+
+def csv_cell(value):
+    """``value`` as a spreadsheet shows it, never run as a formula (OWASP's CSV injection advice)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def credits_markdown(rows: list[dict], dataset_name: str) -> str:
@@ -86,7 +117,7 @@ def credits_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
