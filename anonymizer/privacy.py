@@ -21,7 +21,16 @@ changed container, see :func:`anonymizer.video.output_suffix`):
 * videos: the above on every ``frame_step``-th frame, and the number of sampled frames with a leak;
 * chance_match_rate: the share of pairs of original faces from *different* files that are within
   ``threshold`` of each other, i.e. how often a perfectly anonymized face (a new random person)
-  would still count as a leak. On afw-dev it is about 10% (see benchmarks/results/anonymize.md).
+  would still count as a leak. On afw-dev it is about 10% (see benchmarks/results/anonymize.md);
+* second judges (``judges`` in the report; :mod:`anonymizer.judges`): detection retention by
+  CenterFace and by YuNet (of the faces each finds in the original, the share it still finds at
+  the same place in the output), re-identification by SFace (the output face YuNet finds there
+  within cosine 0.363 of the original's, each aligned on its own five points; ``aligned``: the
+  output described at the original's points, found or not), and with a people gallery
+  (``gallery``, e.g. manifests/people_gallery.json) re-identification of the output against
+  *other* photos of the same person by dlib (mean distance < 0.6) and SFace (mean cosine >=
+  0.363), beside how often the unchanged original matches that gallery.
+  They are reported only; ``clean`` (the exit status) stays dlib's verdict.
 
     fdf evaluate-privacy ORIGINALS ANONYMIZED --json
 """
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -64,6 +74,11 @@ class PrivacyConfig:
     frame_step: int = 10
     change_level: int = 2
     max_side: int | None = 1600
+    second_judges: bool = True  # YuNet retention and SFace re-identification beside dlib's
+    sface_threshold: float = 0.363  # SFace cosine at or above which two faces are one person
+    yunet_score: float = 0.9  # YuNet's deployed score threshold (OpenCV Zoo's default)
+    gallery: str | None = None  # people JSON (see anonymizer.judges.gallery); None: no gallery
+    gallery_root: str | None = None  # where the gallery's files are (default: as the JSON says)
 
 
 @dataclass
@@ -76,6 +91,19 @@ class FacePrivacy:
     refound: int = 0
     leaks: int = 0
     distances: list[float] = field(default_factory=list)
+    #: counts of the second judges and the gallery (see :data:`JUDGE_COUNTS`)
+    judges: Counter = field(default_factory=Counter)
+    #: per face, YuNet's and SFace's :class:`~anonymizer.judges.SecondOpinion` (None: not judged)
+    opinions: list = field(default_factory=list, repr=False)
+
+
+#: What ``judges`` counts, per face: found by CenterFace / YuNet in the original and still in the
+#: output; described by SFace, its output found and described, leaks (own face; aligned at the
+#: original's points); with a gallery: faces judged, originals matching it, outputs matching it.
+JUDGE_COUNTS = ("centerface_found", "centerface_retained", "yunet_found", "yunet_retained",
+                "sface_described", "sface_refound", "sface_leaks", "sface_aligned_leaks",
+                "gallery_dlib_judged", "gallery_dlib_original_matches", "gallery_dlib_leaks",
+                "gallery_sface_judged", "gallery_sface_original_matches", "gallery_sface_leaks")
 
 
 @dataclass
@@ -94,6 +122,7 @@ class FilePrivacy:
     frames_with_leak: int | None = None
     error: str | None = None
     min_distance: float | None = None
+    judges: dict = field(default_factory=dict)
 
 
 class PrivacyEvaluator:
@@ -108,54 +137,104 @@ class PrivacyEvaluator:
         #: (file name, descriptor) of every described original face, for the chance-match rate.
         self.described: list[tuple[str, np.ndarray]] = []
         self._current = ""
+        self.judges = None
+        self.gallery = None
+        if self.config.second_judges:
+            from .judges import Judges
 
-    def compare_arrays(self, original: np.ndarray, anonymized: np.ndarray, known_boxes=None) -> FacePrivacy:
+            self.judges = Judges(self.config.yunet_score, self.config.max_side, self.config.sface_threshold)
+        if self.config.gallery:
+            from .judges import Gallery, Judges
+
+            self.gallery = Gallery.from_json(self.config.gallery, self.config.gallery_root, self.judges or Judges())
+
+    def compare_arrays(self, original: np.ndarray, anonymized: np.ndarray, known_boxes=None,
+                       source: str | None = None) -> FacePrivacy:
         """Face verdicts for two RGB uint8 images of the same size.
 
         ``known_boxes`` (e.g. hand annotations, [x0, y0, x1, y1] each) replace detection in the original.
+        ``source``: the file the images come from, for the gallery (default: the file being compared).
         """
         if original.shape != anonymized.shape:
             raise PrivacyEvalError(f"sizes differ: original {original.shape}, anonymized {anonymized.shape}")
         result = FacePrivacy()
-        found = self.original_faces(original, known_boxes)
-        output_faces = None
-        for face in found:
+        found, detected = self._original_faces(original, known_boxes)
+        if not found:
+            return result
+        output_faces = self.output_analyzer.analyze(anonymized)
+        template = self.gallery.template_for(source or self._current) if self.gallery is not None else None
+        count = result.judges
+        for face, by_centerface in zip(found, detected):
             result.faces += 1
             x0, y0, x1, y1 = (int(round(v)) for v in face.bbox)
             a, b = original[y0:y1, x0:x1].astype(np.int16), anonymized[y0:y1, x0:x1].astype(np.int16)
             if a.size and (np.abs(a - b).max(axis=2) > self.config.change_level).mean() >= 0.5:
                 result.anonymized += 1
+            here = [o for o in output_faces if same_place(face.bbox, o.bbox)]
+            count["centerface_found"] += by_centerface
+            count["centerface_retained"] += by_centerface and bool(here)
             if face.embedding is None:
                 continue
             result.described += 1
             self.described.append((self._current, face.embedding))
-            if output_faces is None:
-                output_faces = self.output_analyzer.analyze(anonymized)
-            dists = [embedding_distance(face.embedding, o.embedding) for o in output_faces
-                     if o.embedding is not None and same_place(face.bbox, o.bbox)]
+            if template is not None and len(template.dlib):
+                count["gallery_dlib_judged"] += 1
+                count["gallery_dlib_original_matches"] += template.dlib_distance(face.embedding) < self.config.threshold
+            dists = [(embedding_distance(face.embedding, o.embedding), o) for o in here if o.embedding is not None]
             if not dists:
                 continue  # no face found there any more: nothing to re-identify
             result.refound += 1
-            dist = min(dists)
+            dist, closest = min(dists, key=lambda d: d[0])
             result.distances.append(round(dist, 4))
             if dist < self.config.threshold:
                 result.leaks += 1
+            if template is not None and len(template.dlib):
+                count["gallery_dlib_leaks"] += template.dlib_distance(closest.embedding) < self.config.threshold
+        if self.judges is not None:
+            result.opinions = self._second_opinion(original, anonymized, found, template, count)
         return result
+
+    def _second_opinion(self, original, anonymized, found, template, count: Counter) -> list:
+        """YuNet's and SFace's verdicts on the faces ``found`` (see :mod:`anonymizer.judges.photo`)."""
+        opinions = self.judges.second_opinion(original, anonymized, [f.bbox for f in found],
+                                              [f.landmarks68 for f in found], [template] * len(found))
+        threshold = self.config.sface_threshold
+        for v in opinions:
+            count["yunet_found"] += v.yunet_original
+            count["yunet_retained"] += v.yunet_original and v.yunet_output
+            if v.original is None:
+                continue
+            count["sface_described"] += 1
+            count["sface_refound"] += v.similarity is not None
+            count["sface_leaks"] += v.similarity is not None and v.similarity >= threshold
+            count["sface_aligned_leaks"] += v.similarity_aligned >= threshold
+            if v.gallery_similarity_original is not None:
+                count["gallery_sface_judged"] += 1
+                count["gallery_sface_original_matches"] += v.gallery_similarity_original >= threshold
+                count["gallery_sface_leaks"] += v.gallery_similarity is not None and v.gallery_similarity >= threshold
+        return opinions
 
     def original_faces(self, original: np.ndarray, known_boxes=None) -> list:
         """Faces of the original to judge, each with its descriptor (see the module doc)."""
+        return self._original_faces(original, known_boxes)[0]
+
+    def _original_faces(self, original: np.ndarray, known_boxes=None) -> tuple[list, list[bool]]:
+        """The faces to judge, and per face whether CenterFace finds it in the original."""
         if known_boxes is None:
-            return self.analyzer.analyze(original)
+            faces = self.analyzer.analyze(original)
+            return faces, [True] * len(faces)
         given = self.analyzer.analyze(original, known_faces=[{"bbox": list(b)} for b in known_boxes])
-        detected = [d for d in self.analyzer.analyze(original) if d.embedding is not None]
-        out = []
+        all_detected = self.analyzer.analyze(original)
+        described = [d for d in all_detected if d.embedding is not None]
+        out, detected = [], []
         for face in given:
-            here = [d for d in detected if same_place(face.bbox, d.bbox)]
+            here = [d for d in described if same_place(face.bbox, d.bbox)]
             if here:
                 best = max(here, key=lambda d: iou(face.bbox, d.bbox))
                 face = replace(face, embedding=best.embedding)
             out.append(face)
-        return out
+            detected.append(any(same_place(face.bbox, d.bbox) for d in all_detected))
+        return out, detected
 
     def chance_match_rate(self, max_faces: int = 2000) -> float | None:
         """Share of cross-file pairs of original faces within the threshold (None: under 2 files)."""
@@ -211,6 +290,8 @@ def _add(out: FilePrivacy, faces: FacePrivacy) -> None:
     out.anonymized += faces.anonymized
     out.refound += faces.refound
     out.leaks += faces.leaks
+    if faces.judges:
+        out.judges = dict(Counter(out.judges) + faces.judges)
     if faces.distances:
         best = min(faces.distances)
         out.min_distance = best if out.min_distance is None else min(out.min_distance, best)
@@ -246,6 +327,7 @@ class PrivacyReport:
             "video_frames_with_leak": sum(f.frames_with_leak or 0 for f in ok),
             "threshold": self.threshold,
             "chance_match_rate": self.chance_match_rate,
+            "judges": judge_rates(sum((Counter(f.judges) for f in ok), Counter()), described, leaks),
         }
 
     @property
@@ -255,6 +337,27 @@ class PrivacyReport:
 
     def to_dict(self) -> dict:
         return {"totals": self.totals(), "missing": self.missing, "files": [asdict(f) for f in self.files]}
+
+
+def _rate(hits: int, n: int) -> float | None:
+    return round(hits / n, 4) if n else None
+
+
+def judge_rates(count: Counter, dlib_described: int, dlib_leaks: int) -> dict:
+    """The second judges' counts (:data:`JUDGE_COUNTS`) and the rates the acceptance reads."""
+    c = {k: int(count.get(k, 0)) for k in JUDGE_COUNTS}
+    c.update({
+        "centerface_retention": _rate(c["centerface_retained"], c["centerface_found"]),
+        "yunet_retention": _rate(c["yunet_retained"], c["yunet_found"]),
+        "dlib_reid_rate": _rate(dlib_leaks, dlib_described),
+        "sface_reid_rate": _rate(c["sface_leaks"], c["sface_described"]),
+        "sface_reid_rate_aligned": _rate(c["sface_aligned_leaks"], c["sface_described"]),
+        "gallery_dlib_reid_rate": _rate(c["gallery_dlib_leaks"], c["gallery_dlib_judged"]),
+        "gallery_dlib_original_match_rate": _rate(c["gallery_dlib_original_matches"], c["gallery_dlib_judged"]),
+        "gallery_sface_reid_rate": _rate(c["gallery_sface_leaks"], c["gallery_sface_judged"]),
+        "gallery_sface_original_match_rate": _rate(c["gallery_sface_original_matches"], c["gallery_sface_judged"]),
+    })
+    return c
 
 
 def matching_files(originals: Path, anonymized: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:

@@ -181,3 +181,23 @@ def test_box_lightness_sees_a_darkened_face():
     shift = box_lightness(darker, holes) - box_lightness(batch["image"], holes)
     assert (shift < -5).all()
     assert np.allclose(box_lightness(batch["image"], holes), box_lightness(batch["image"].copy(), holes))
+
+
+def test_second_judges_and_realism_in_the_report(setup, capsys):
+    """YuNet, SFace, detail at 128 px and the border step join the report; the original judged
+    against itself is the reference point of every one of them."""
+    from anonymizer.evaluation import format_report
+
+    run, data = setup
+    report = evaluate_generator(run, data, EvaluationConfig(limit=5, check_tries=2))
+    assert 0 <= report["original"]["detection_rate_yunet"] <= 1
+    for name in ("generated", "generated_checked", "blur"):
+        r = report[name]
+        assert 0 <= r["sface_reid_rate"] <= 1 and -1 <= r["sface_mean_similarity"] <= 1
+        assert 0 <= r["detection_retention_yunet"] <= 1 and r["fd_sface"] > 0
+        assert r["detail_ratio_median"] > 0 and r["border_gradient_excess_median"] is not None
+    assert report["blur"]["detail_ratio_median"] < 0.5, "a blurred face box keeps little detail"
+    assert set(report["acceptance_independent"]) >= {"reid_rate_sface_le_2pct", "fd_sface_at_most_half_of_blur"}
+    assert "second judges" in format_report(report)
+    plain = evaluate_generator(run, data, EvaluationConfig(limit=3, second_judges=False))
+    assert "sface_reid_rate" not in plain["generated"] and "acceptance_independent" not in plain

@@ -55,6 +55,14 @@ def register(subparsers) -> None:
     p.add_argument("anonymized", help="folder written by `fdf anonymize` from them")
     p.add_argument("--threshold", type=float, default=0.6, help="dlib identity distance counted as a leak (default 0.6)")
     p.add_argument("--frame-step", type=int, default=10, help="videos: compare every n-th frame")
+    p.add_argument("--gallery", default=None, metavar="PEOPLE_JSON",
+                   help="people gallery (e.g. manifests/people_gallery.json): also match each output face against "
+                   "other photos of the same person, by dlib and SFace")
+    p.add_argument("--gallery-root", default=None, help="folder holding the gallery's files (default: as the JSON says)")
+    p.add_argument("--sface-threshold", type=float, default=0.363,
+                   help="SFace cosine at or above which a face counts as the same person (default 0.363)")
+    p.add_argument("--dlib-only", action="store_true",
+                   help="skip the second judges (YuNet retention, SFace re-identification)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_evaluate_privacy)
 
@@ -107,11 +115,19 @@ def run_evaluate_privacy(args) -> int:
         from fdf.errors import FdfError
 
         raise FdfError(f"--frame-step must be >= 1, got {args.frame_step}")
-    report = evaluate_privacy(args.originals, args.anonymized,
-                              PrivacyConfig(threshold=args.threshold, frame_step=args.frame_step))
+    if args.dlib_only and args.gallery:
+        from fdf.errors import FdfError
+
+        raise FdfError("--gallery needs the second judges; drop --dlib-only")
+    config = PrivacyConfig(threshold=args.threshold, frame_step=args.frame_step, second_judges=not args.dlib_only,
+                           sface_threshold=args.sface_threshold, gallery=args.gallery, gallery_root=args.gallery_root)
+    report = evaluate_privacy(args.originals, args.anonymized, config)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         for key, value in report.totals().items():
-            print(f"{key}: {value}")
+            if isinstance(value, dict):
+                print(f"{key}: " + ", ".join(f"{k}={v}" for k, v in value.items() if v is not None))
+            else:
+                print(f"{key}: {value}")
     return 0 if report.clean else 1

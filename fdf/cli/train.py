@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--attacker-views", action="store_true",
                    help="also describe each replaced face as an attacker would: at its own 68-point shape "
                         "and mirrored; a face counts as re-identified when any view is under 0.6")
+    p.add_argument("--dlib-only", action="store_true",
+                   help="skip the second judges (YuNet, SFace) and the realism measures (detail ratio, border)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run_evaluate)
 
@@ -119,7 +121,8 @@ def run_evaluate(args) -> int:
     from anonymizer.evaluation import EvaluationConfig, evaluate_generator, format_report
 
     config = EvaluationConfig(split=args.split, limit=args.limit, seed=args.seed, inception=args.inception,
-                              check_tries=args.check_tries, seeds=args.seeds, attacker_views=args.attacker_views)
+                              check_tries=args.check_tries, seeds=args.seeds, attacker_views=args.attacker_views,
+                              second_judges=not args.dlib_only)
     checkpoint = None if args.run == "bundled" else args.run
     report = evaluate_generator(checkpoint, args.data, config)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
