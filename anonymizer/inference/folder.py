@@ -109,47 +109,89 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _real(path: Path) -> Path:
+    """``path`` with every symlink resolved (a loop or a missing tail is left as it is, never raised)."""
+    return Path(os.path.realpath(path))
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Files under ``folder`` in sorted order, hidden names skipped. Symlinked folders are
+    followed, but each real folder is entered once, so a link loop ends instead of running away."""
+    found = []
+    visited = {_real(folder)}
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            real = _real(Path(root) / d)
+            if not d.startswith(".") and real not in visited:
+                visited.add(real)
+                keep.append(d)
+        dirs[:] = keep
+        found.extend(Path(root) / f for f in files if not f.startswith("."))
+    return sorted(found)
+
+
 def plan_outputs(inputs: list[str | os.PathLike], out_dir: str | os.PathLike) -> list[PlannedFile]:
     """Map every input file to its output path; entries with ``error`` set are not processed.
 
     Files given directly go to OUT_DIR/<name>; a folder's files go to OUT_DIR/<path inside the
     folder>. Hidden files and files that are neither photos nor videos in folders are ignored.
+    Every output is checked by its real path (symlinks in OUT resolved): one that would land on
+    an input, or inside an input folder, is an error, so an input is never written.
     """
     if not inputs:
         raise OutputPlanError("no inputs given")
-    out = Path(out_dir).resolve()
+    out = _real(Path(out_dir))
     planned: list[PlannedFile] = []
+    input_folders: list[Path] = []
     for raw in inputs:
         src = Path(raw)
-        if src.is_dir():
-            if _is_within(out, src.resolve()):
+        try:
+            is_dir, is_file = src.is_dir(), src.is_file()
+        except OSError as exc:  # e.g. a symlink loop on some Pythons
+            is_dir = is_file = False
+            planned.append(PlannedFile(src, out / src.name, "unknown", f"{src}: cannot be read ({exc})"))
+            continue
+        if is_dir:
+            if _is_within(out, _real(src)):
                 raise OutputPlanError(f"output folder {out} is inside input folder {src}; choose a folder outside it")
-            for path in sorted(src.rglob("*")):
+            input_folders.append(_real(src))
+            for path in _walk(src):
                 rel = path.relative_to(src)
-                if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+                if path.is_file():
                     kind = _kind(path)
                     if kind:
                         planned.append(PlannedFile(path, out / _output_name(rel, kind), kind))
-        elif src.is_file():
+        elif is_file:
             kind = _kind(src)
             if kind is None:
                 planned.append(PlannedFile(src, out / src.name, "unknown", f"{src}: not a photo or video file name"))
             else:
                 planned.append(PlannedFile(src, out / _output_name(Path(src.name), kind), kind))
+        elif src.is_symlink():
+            planned.append(PlannedFile(src, out / src.name, "unknown",
+                                       f"{src}: a symlink that leads nowhere (missing target or a loop)"))
         else:
             planned.append(PlannedFile(src, out / src.name, "unknown", f"{src}: no such file or folder"))
-    sources = {p.source.resolve() for p in planned}
+    _check_collisions(planned, input_folders)
+    return planned
+
+
+def _check_collisions(planned: list[PlannedFile], input_folders: list[Path]) -> None:
+    """Mark outputs that would overwrite an input (by real path) or collide with another output."""
+    sources = {_real(p.source) for p in planned if not p.error}
     seen: dict[Path, Path] = {}
     for p in planned:
         if p.error:
             continue
-        if p.output in sources:
-            p.error = f"{p.source}: output {p.output} would overwrite an input"
-        elif p.output in seen:
-            p.error = f"{p.source}: output {p.output} collides with that of {seen[p.output]}"
+        real = _real(p.output)
+        if real in sources or any(_is_within(real, folder) for folder in input_folders):
+            where = "" if real == p.output else f" (it resolves to {real})"
+            p.error = f"{p.source}: output {p.output} would overwrite an input or write inside an input folder{where}"
+        elif real in seen:
+            p.error = f"{p.source}: output {p.output} collides with that of {seen[real]}"
         else:
-            seen[p.output] = p.source
-    return planned
+            seen[real] = p.source
 
 
 def write_preview(path: Path, original_rgb: np.ndarray, anonymized_rgb: np.ndarray) -> None:
