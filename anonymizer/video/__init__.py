@@ -6,7 +6,7 @@ interpolation and back-fill, one generator seed per track, audio and frame rate 
     anonymize_video("in.mp4", "out.mp4", ImageAnonymizer(AnonymizeConfig(mode="blur")), VideoConfig(crf=20))
 """
 
-from .probe import VideoInfo, VideoReadError, probe_video
+from .probe import VideoInfo, VideoReadError, VideoTruncatedError, check_complete, probe_video
 from .stream import (VIDEO_SUFFIXES, TrackedFrames, VideoConfig, VideoLeakError, anonymize_video, encoded_leaks,
                      is_video_path, output_suffix)
 from .tracker import FaceTracker, TrackedFace, TrackerConfig
@@ -21,7 +21,9 @@ __all__ = [
     "VideoInfo",
     "VideoLeakError",
     "VideoReadError",
+    "VideoTruncatedError",
     "anonymize_video",
+    "check_complete",
     "encoded_leaks",
     "is_video_path",
     "output_suffix",

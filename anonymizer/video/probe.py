@@ -16,6 +16,16 @@ class VideoReadError(FdfError):
     """A video file cannot be read by ffmpeg."""
 
 
+class VideoTruncatedError(VideoReadError):
+    """A video file ends before its container says it does (a cut download, a copy stopped early)."""
+
+
+#: What ffmpeg's demuxers say about a file that is cut short or whose packets are damaged
+#: (mov/mp4: "partial file", "corrupt input packet"; matroska/webm: "File ended prematurely").
+TRUNCATION_SIGNS = ("partial file", "ended prematurely", "corrupt input packet", "truncated", "moov atom not found",
+                    "invalid data found when processing input")
+
+
 @dataclass
 class VideoInfo:
     """Streams of a video file as ffmpeg reports them."""
@@ -76,3 +86,24 @@ def probe_video(path: str | Path) -> VideoInfo:
         duration=_duration(text),
         metadata=_container_metadata(text),
     )
+
+
+def check_complete(path: str | Path, timeout: float = 600) -> int:
+    """Read every video packet of ``path`` (no decoding: fast) and return how many there are.
+
+    A decoder quietly stops at the end of the data it has, so a truncated file would otherwise
+    give a shorter output and no error; the demuxer, which knows the container's index, says
+    so. Raises VideoTruncatedError when it does, or when ffmpeg fails.
+    """
+    path = Path(path)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-stats", "-i", str(path),
+           "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+    lines = [line.strip() for line in re.split(r"[\r\n]+", proc.stderr) if line.strip()]
+    problems = [line for line in lines if any(sign in line.lower() for sign in TRUNCATION_SIGNS)]
+    if problems or proc.returncode != 0:
+        detail = problems[0] if problems else (lines[-1] if lines else f"ffmpeg exit status {proc.returncode}")
+        detail = re.sub(r"^\[[^]]*\]\s*", "", detail)  # "[in#0/mov,mp4 @ 0x...] partial file" -> "partial file"
+        raise VideoTruncatedError(f"{path}: truncated or damaged video ({detail})")
+    counts = re.findall(r"frame=\s*(\d+)", proc.stderr)
+    return int(counts[-1]) if counts else 0

@@ -43,7 +43,7 @@ from fdf.atomic import atomic_path
 from fdf.boxes import same_place
 from fdf.errors import FdfError
 
-from .probe import VideoReadError, probe_video
+from .probe import VideoReadError, VideoTruncatedError, check_complete, probe_video
 from .tracker import FaceTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
     src, dst = Path(src), Path(dst)
     config = config or VideoConfig()
     info = probe_video(src)
+    packets = check_complete(src)  # a truncated file fails here, before any work
     out_suffix = output_suffix(dst.suffix)
     if dst.suffix.lower() not in CONTAINERS:
         raise VideoConfigError(f"{dst}: output must end in one of {', '.join(CONTAINERS)}")
@@ -260,6 +261,8 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                 writer.close()
             if stats.frames == 0:
                 raise VideoReadError(f"{src}: no frames decoded")
+            if packets and stats.frames < packets * 0.95 - 1:  # frames the decoder could not give
+                raise VideoTruncatedError(f"{src}: decoded {stats.frames} frames of the {packets} it holds")
             if records:
                 _check_encoded(src, tmp, info, (width, height), config, out_suffix, anonymizer, records, stats)
         stats.tracks = frames.tracker._next_id
