@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from ..config_file import check_fields
 from ..errors import ConfigError, FdfError
 from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_face_shard, write_status
 from ..shards.writer import STATUS_DIR, status_path
@@ -71,6 +72,7 @@ class SelectConfig:
     @classmethod
     def from_dict(cls, values: dict | None) -> "SelectConfig":
         """Build from a plain dict (a config file section); unknown keys are a ConfigError."""
+        check_fields(cls, values, "select")  # types before any work, with the full key in the message
         values = dict(values or {})
         try:
             gates = GateConfig(**values.pop("gates", {}))
