@@ -42,14 +42,17 @@ def read_config_file(path: str | Path, what: str = "config") -> dict:
         raise ConfigError(f"{path}: a {what} is at most {MAX_CONFIG_BYTES // 1024} KiB; this file is larger")
     try:
         text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    try:
         values = tomllib.loads(text) if path.suffix == ".toml" else _load_yaml(text)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a {what}") from None
-    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, TOMLDecodeError, UnicodeDecodeError
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, TOMLDecodeError
         kind = "TOML" if path.suffix == ".toml" else "YAML"
-        raise ConfigError(f"{path} is not valid UTF-8 {kind}: {exc}") from None
+        raise ConfigError(f"{path} is not valid {kind}: {exc}") from None
     if values is None:
         values = {}
     if not isinstance(values, dict):

@@ -8,20 +8,21 @@
     backend:  loky | dask   scheduler: tcp://host:port   seed: 0   report: true   until: report
 
 Relative paths in ``source`` are relative to the config file. Unknown keys are errors, so a
-typo never silently falls back to a default.
+typo never silently falls back to a default, and every value's type is checked before any work,
+with its full key in the message (:func:`fdf.config_file.check_fields`). Files are parsed within
+fixed size and alias-expansion bounds (:func:`fdf.config_file.read_config_file`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from fdf.annotate.stage import AnnotateConfig, AnnotateError
+from fdf.config_file import check_fields, check_value, read_config_file
 from fdf.download import DownloadConfig
 from fdf.errors import ConfigError
 from fdf.select import SelectConfig
@@ -94,6 +95,26 @@ def _section(cls, values, name):
     return obj
 
 
+def _check_types(values: dict) -> None:
+    """Every value of a parsed build config against the field it fills (before any work)."""
+    from fdf.flickr import FlickrConfig, SearchQuery
+
+    hints = typing.get_type_hints(BuildConfig)
+    for key in ("backend", "scheduler", "seed", "report", "until"):
+        if key in values:
+            check_value(hints[key], values[key], key)
+    for key, cls in (("source", SourceConfig), ("download", DownloadConfig), ("annotate", AnnotateConfig),
+                     ("select", SelectConfig)):
+        check_fields(cls, values.get(key), key)
+    source = values["source"]
+    check_fields(FlickrConfig, source.get("flickr"), "source.flickr")
+    if source.get("query"):
+        try:  # dates and licences take several spellings: SearchQuery itself parses and checks them
+            SearchQuery(**source["query"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"source.query: {str(exc).strip(chr(39))}") from None
+
+
 def build_config_from_dict(values: dict, base_dir: str | Path = ".") -> BuildConfig:
     """Validate a parsed config mapping; paths in ``source`` are resolved against ``base_dir``."""
     if not isinstance(values, dict):
@@ -105,6 +126,7 @@ def build_config_from_dict(values: dict, base_dir: str | Path = ".") -> BuildCon
         raise ConfigError(f"unknown build config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if "source" not in values:
         raise ConfigError("a build config needs a 'source' section")
+    _check_types(values)
     source = _section(SourceConfig, values.pop("source"), "source")
     if source.path and not Path(source.path).is_absolute():
         source.path = str((Path(base_dir) / source.path).resolve())
@@ -124,16 +146,4 @@ def build_config_from_dict(values: dict, base_dir: str | Path = ".") -> BuildCon
 def load_build_config(path: str | Path) -> BuildConfig:
     """Read a build config from a ``.yaml``/``.yml`` or ``.toml`` file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"build config not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".toml":
-            values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            values = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{path}: a build config ends in .yaml, .yml or .toml")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from None
-    return build_config_from_dict(values, base_dir=path.parent)
+    return build_config_from_dict(read_config_file(path, "build config"), base_dir=path.parent)

@@ -75,7 +75,7 @@ def test_shipped_configs_load():
     ({"source": {"kind": "ftp", "path": "x"}}, "source kind must be one of"),
     ({"source": {"kind": "fdf_metainfo"}}, "needs a path"),
     ({"source": {"kind": "flickr", "query": {"text": "x"}}, "download": {"jobs": 0}}, "invalid download settings"),
-    ({"source": {"kind": "flickr", "query": {"text": "x"}}, "select": {"gates": {"min_px": 3}}}, "select settings"),
+    ({"source": {"kind": "flickr", "query": {"text": "x"}}, "select": {"gates": {"min_px": 3}}}, "unknown select.gates keys: min_px"),
 ])
 def test_bad_configs_say_what_is_wrong(values, message):
     with pytest.raises(ConfigError, match=message):
