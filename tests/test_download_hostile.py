@@ -102,3 +102,22 @@ def test_folder_manifest_rows_carry_their_folder_and_download(tmp_path):
     assert df["local_root"].tolist() == [str(folder.resolve())]
     download_manifest(df, tmp_path / "out", DownloadConfig(**FAST), progress=False)
     assert [s for s, _ in _statuses(tmp_path / "out").values()] == ["ok"]
+
+
+def test_photo_file_names_never_collide_between_ids(tmp_path):
+    import hashlib
+    import itertools
+
+    from fdf.download.store import find_photo_file, photo_relpath, write_photo
+
+    # "a" and "a.<x>" in the same 2-hex folder: "a.*" used to find the other photo's file
+    prefix = hashlib.sha1(b"a").hexdigest()[:2]
+    dotted = next(f"a.{i}" for i in itertools.count() if hashlib.sha1(f"a.{i}".encode()).hexdigest()[:2] == prefix)
+    hashed = "id-" + hashlib.sha1(b"Photo 1").hexdigest()  # what "Photo 1" was stored as
+    ids = ["a", dotted, "ABC", "abc", "Photo 1", hashed, "1234", "1234 "]
+    names = {pid: photo_relpath(pid, "jpg") for pid in ids}
+    assert len({n.lower() for n in names.values()}) == len(ids)  # distinct even on a case-blind disk
+    for pid in ids:
+        write_photo(tmp_path, pid, "jpg", pid.encode())
+    for pid in ids:
+        assert find_photo_file(tmp_path, pid).read_bytes() == pid.encode()

@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 PHOTOS_DIR = "_photos"
 STATE_DIR = "_state"
 _SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,150}$")
+# Ids kept as file names: lower case (no two differ only by case, which case-insensitive disks
+# would merge), no dots (a stem is never the prefix of another "stem.ext"), never "id-" (the
+# prefix of hashed names). Every other id is stored as "id-" + sha1, so no two ids share a name.
+_SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_@-]{0,150}$")
 
 
 class OutputLockedError(FdfError):
@@ -44,7 +47,7 @@ class OutputLockedError(FdfError):
 
 def _file_stem(photo_id: str) -> str:
     # Photo ids from URL lists or folders may hold '/', spaces or be very long: fall back to a hash.
-    if _SAFE_NAME.match(photo_id) and ".." not in photo_id:
+    if _SAFE_NAME.match(photo_id) and not photo_id.startswith("id-"):
         return photo_id
     return "id-" + hashlib.sha1(photo_id.encode("utf-8")).hexdigest()
 
