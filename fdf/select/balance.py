@@ -27,17 +27,27 @@ class BalanceConfig:
     expression_edges: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.15, 10.0])  # closed, ajar, open
 
 
-def bin_labels(values: np.ndarray, edges: list[float]) -> list[str]:
-    """'[lo,hi)' labels per value; out-of-range values land in the end bins; NaN → 'unknown'."""
+def bin_names(edges: list[float]) -> list[str]:
+    """'[lo,hi)' name of each bin between consecutive ``edges``."""
+    return [f"[{edges[i]:g},{edges[i + 1]:g})" for i in range(len(edges) - 1)]
+
+
+def bin_codes(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Bin index per value (out-of-range values land in the end bins); -1 for NaN."""
     values = np.asarray(values, dtype=float)
     idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    names = [f"[{edges[i]:g},{edges[i + 1]:g})" for i in range(len(edges) - 1)]
-    return ["unknown" if np.isnan(v) else names[i] for v, i in zip(values, idx)]
+    return np.where(np.isnan(values), -1, idx)
+
+
+def bin_labels(values: np.ndarray, edges: list[float]) -> list[str]:
+    """'[lo,hi)' labels per value; out-of-range values land in the end bins; NaN → 'unknown'."""
+    names = np.array([*bin_names(edges), "unknown"], dtype=object)
+    return names[bin_codes(values, edges)].tolist()
 
 
 def histogram(labels: pd.Series, edges: list[float]) -> dict[str, int]:
     """Counts per bin in edge order (every bin listed), plus 'unknown' when present."""
-    names = [f"[{edges[i]:g},{edges[i + 1]:g})" for i in range(len(edges) - 1)]
+    names = bin_names(edges)
     counts = labels.value_counts()
     out = {n: int(counts.get(n, 0)) for n in names}
     if counts.get("unknown", 0):
@@ -50,18 +60,14 @@ def balance_drop(faces: pd.DataFrame, rank: np.ndarray, config: BalanceConfig) -
     drop = np.zeros(len(faces), dtype=bool)
     if not config.enabled or len(faces) == 0:
         return drop
-    yaw = pd.Series(bin_labels(faces["yaw"].to_numpy(float), config.yaw_edges), index=faces.index)
-    pitch = bin_labels(faces["pitch"].to_numpy(float), config.pitch_edges)
-    expr = bin_labels(faces[config.expression_column].to_numpy(float), config.expression_edges)
-    strata = np.array([f"{p}|{e}" for p, e in zip(pitch, expr)], dtype=object)
+    yaw = bin_codes(faces["yaw"].to_numpy(float), config.yaw_edges)
+    strata = _strata(faces, config)
     nbins = len(config.yaw_edges) - 1
     target = np.asarray(config.target if config.target else [1.0] * nbins, dtype=float)
     target = target / target.sum()
-    known = (yaw != "unknown").to_numpy()
-    total = int(known.sum())
-    names = [f"[{config.yaw_edges[i]:g},{config.yaw_edges[i + 1]:g})" for i in range(nbins)]
-    for name, share in zip(names, target):
-        members = np.flatnonzero((yaw == name).to_numpy())
+    total = int((yaw >= 0).sum())
+    for b, share in enumerate(target):
+        members = np.flatnonzero(yaw == b)
         cap = math.ceil(config.max_over_target * share * total)
         if len(members) <= cap:
             continue
@@ -69,17 +75,27 @@ def balance_drop(faces: pd.DataFrame, rank: np.ndarray, config: BalanceConfig) -
     return drop
 
 
+def _strata(faces: pd.DataFrame, config: BalanceConfig) -> np.ndarray:
+    """Per face, the place of its '{pitch bin}|{expression bin}' label among all such labels sorted
+    as strings (the order the round robin visits strata in)."""
+    pitch_names = [*bin_names(config.pitch_edges), "unknown"]
+    expr_names = [*bin_names(config.expression_edges), "unknown"]
+    labels = [f"{p}|{e}" for p in pitch_names for e in expr_names]
+    place = np.empty(len(labels), dtype=np.int64)
+    place[np.argsort(np.array(labels, dtype=object), kind="stable")] = np.arange(len(labels))
+    pitch = bin_codes(faces["pitch"].to_numpy(float), config.pitch_edges)  # -1 (unknown): the last name
+    expr = bin_codes(faces[config.expression_column].to_numpy(float), config.expression_edges)
+    return place[(pitch % len(pitch_names)) * len(expr_names) + expr % len(expr_names)]
+
+
 def _round_robin(members: np.ndarray, strata: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """Positions into ``members``: best-ranked face of each stratum, then the second of each, ..."""
-    by_stratum: dict = {}
-    for pos in sorted(range(len(members)), key=lambda p: rank[members[p]]):
-        by_stratum.setdefault(strata[members[pos]], []).append(pos)
-    queues = [by_stratum[k] for k in sorted(by_stratum)]
-    order = []
-    depth = 0
-    while len(order) < len(members):
-        for q in queues:
-            if depth < len(q):
-                order.append(q[depth])
-        depth += 1
-    return np.array(order, dtype=np.int64)
+    by_rank = np.argsort(rank[members], kind="stable")
+    stratum = strata[members[by_rank]]
+    grouped = np.argsort(stratum, kind="stable")  # each stratum's faces in rank order
+    s = stratum[grouped]
+    starts = np.r_[0, np.flatnonzero(s[1:] != s[:-1]) + 1]
+    depth = np.empty(len(s), dtype=np.int64)
+    depth[grouped] = np.arange(len(s)) - np.repeat(starts, np.diff(np.r_[starts, len(s)]))
+    # Depth first, then strata in label order: the loop's "one from each queue, then again".
+    return by_rank[np.lexsort((stratum, depth))]

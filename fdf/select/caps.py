@@ -4,6 +4,15 @@ Leader clustering: faces are taken in a fixed (seeded) order; a face joins the n
 leader closer than 0.6 in dlib's 128-d descriptor space (dlib's same-person threshold), or
 becomes a leader itself. Unlike single linkage (union-find over all pairs), it cannot chain
 many different people of a low-resolution set into one cluster through look-alike steps.
+
+The faces are visited in blocks. One float32 matrix product gives every face of a block its
+approximate squared distance to every earlier leader; only the leaders within a rounding margin
+of a face's approximate minimum are measured again exactly, in float64 and with the same formula
+as a face-by-face loop, so the decisions (including ties, which go to the older leader) are the
+loop's. Faces of one block that are close to each other are then settled in order, since an
+earlier face of the block may have become a leader. Cost: one product per block against the
+leaders so far (leaders are at least 0.6 apart, so they stop growing once they cover the
+descriptors), instead of a Python step per face and leader.
 """
 
 from __future__ import annotations
@@ -11,35 +20,133 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+_BLOCK_MAX = 2048  # faces per block
+_PRODUCT_BUDGET = 8_000_000  # entries of one block x leaders distance matrix (32 MB in float32)
+
+
+class _Leaders:
+    """The leaders so far: their rows and centred float32 copies of their descriptors."""
+
+    def __init__(self, dim: int, centre: np.ndarray):
+        self.rows = np.zeros(1024, dtype=np.int64)
+        self.approx = np.zeros((1024, dim), dtype=np.float32)  # centred: smaller norms, smaller rounding
+        self.sq = np.zeros(1024, dtype=np.float32)
+        self.count = 0
+        self.centre = centre
+
+    def add(self, rows: np.ndarray, exact: np.ndarray) -> None:
+        need = self.count + len(rows)
+        if need > len(self.rows):
+            size = max(need, 2 * len(self.rows))
+            for name in ("rows", "approx", "sq"):
+                old = getattr(self, name)
+                new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
+                new[: self.count] = old[: self.count]
+                setattr(self, name, new)
+        k = slice(self.count, need)
+        self.rows[k] = rows
+        self.approx[k] = (exact - self.centre).astype(np.float32)
+        self.sq[k] = np.einsum("ij,ij->i", self.approx[k], self.approx[k])
+        self.count = need
+
+
+def _exact_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Row by row exactly as the reference loop: sqrt of the pairwise sum over a contiguous row.
+    return np.sqrt(((a - b) ** 2).sum(axis=1))
+
 
 def identity_clusters(embeddings: np.ndarray, order: np.ndarray, threshold: float = 0.6) -> np.ndarray:
     """Cluster label per row (the row index of its leader), visiting rows in ``order``.
 
     Rows left out of ``order`` or with a NaN descriptor are labelled -1 (no identity).
     """
-    n = len(embeddings)
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim == 1:
+        embeddings = embeddings.reshape(-1, 1)
+    n, dim = embeddings.shape
     labels = np.full(n, -1, dtype=np.int64)
-    dim = embeddings.shape[1] if embeddings.ndim == 2 else 1
-    # Leaders are far fewer than faces: grow their matrix by doubling instead of sizing it N x dim.
-    leaders = np.zeros((min(max(n, 1), 1024), dim), dtype=np.float64)
-    leader_rows: list[int] = []
-    for i in order:
-        e = embeddings[i].astype(np.float64)
-        if not np.all(np.isfinite(e)):
-            continue
-        k = len(leader_rows)
-        if k:
-            d = np.sqrt(((leaders[:k] - e) ** 2).sum(axis=1))
-            j = int(np.argmin(d))
-            if d[j] < threshold:
-                labels[i] = leader_rows[j]
-                continue
-        if k == len(leaders):
-            leaders = np.concatenate([leaders, np.zeros_like(leaders)])
-        leaders[k] = e
-        leader_rows.append(int(i))
-        labels[i] = i
+    order = np.asarray(order, dtype=np.int64)
+    if not len(order):
+        return labels
+    sample = embeddings[order[:: max(1, len(order) // 4096)]].astype(np.float64)
+    sample = sample[np.isfinite(sample).all(axis=1)]
+    centre = sample.mean(axis=0) if len(sample) else np.zeros(dim)
+    leaders = _Leaders(dim, centre)
+    start = 0
+    while start < len(order):
+        size = int(np.clip(_PRODUCT_BUDGET // max(leaders.count, 1), 256, _BLOCK_MAX))
+        block = order[start : start + size]
+        start += size
+        exact = embeddings[block].astype(np.float64)
+        finite = np.isfinite(exact).all(axis=1)
+        block, exact = block[finite], exact[finite]
+        if len(block):
+            _cluster_block(embeddings, block, exact, leaders, labels, threshold)
     return labels
+
+
+def _nearest_old_leader(embeddings: np.ndarray, exact: np.ndarray, approx: np.ndarray, sq: np.ndarray,
+                        leaders: _Leaders, limit: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """(exact distance, leader index) of each face's nearest leader; inf/-1 where none is near."""
+    best_d = np.full(len(exact), np.inf)
+    best_j = np.full(len(exact), -1, dtype=np.int64)
+    k = leaders.count
+    if not k:
+        return best_d, best_j
+    prod = approx @ leaders.approx[:k].T  # b x k
+    prod *= -2.0
+    prod += leaders.sq[:k]  # now |l|^2 - 2 q.l = d^2 - |q|^2
+    low = prod.min(axis=1)
+    # Exactly re-measured: leaders within the rounding margin of the minimum, and near enough.
+    cut = np.minimum(low + 2 * margin, limit + margin - sq)
+    qi, lj = np.nonzero(prod <= cut[:, None])
+    if not len(qi):
+        return best_d, best_j
+    d = _exact_distance(embeddings[leaders.rows[lj]].astype(np.float64), exact[qi])
+    first = np.lexsort((lj, d, qi))  # per face: smallest distance, then the oldest leader
+    qi, lj, d = qi[first], lj[first], d[first]
+    head = np.r_[True, qi[1:] != qi[:-1]]
+    best_d[qi[head]], best_j[qi[head]] = d[head], lj[head]
+    return best_d, best_j
+
+
+def _cluster_block(embeddings: np.ndarray, block: np.ndarray, exact: np.ndarray, leaders: _Leaders,
+                   labels: np.ndarray, threshold: float) -> None:
+    approx = (exact - leaders.centre).astype(np.float32)
+    sq = np.einsum("ij,ij->i", approx, approx)
+    limit = threshold * threshold
+    # float32 products here are off by at most ~3e-5 * r^2 (r: the largest centred norm); the
+    # margin is several times that.
+    r2 = max(float(sq.max()), float(leaders.sq[: leaders.count].max(initial=0.0)), limit)
+    margin = 2e-4 * r2
+    best_d, best_j = _nearest_old_leader(embeddings, exact, approx, sq, leaders, limit, margin)
+    old = leaders.count
+    joins = best_d < threshold
+    # Faces of this block near an earlier face of this block: settled one by one, in order.
+    within = sq[:, None] + sq[None, :] - 2.0 * (approx @ approx.T)
+    close = np.tril(within < limit + margin, k=-1)
+    is_new = ~joins
+    target = np.where(joins, best_j, -1)  # leader index; -1: a new leader
+    for q in np.flatnonzero(close.any(axis=1)):
+        earlier = np.flatnonzero(close[q, :q] & is_new[:q])
+        if not len(earlier):
+            continue
+        d = _exact_distance(exact[earlier], exact[q])
+        j = int(np.argmin(d))
+        if d[j] < threshold and d[j] < best_d[q]:  # equal distance: the older leader wins
+            is_new[q], target[q] = False, -2 - earlier[j]  # -2 - p: block face p, a new leader
+        elif best_d[q] < threshold:
+            is_new[q], target[q] = False, best_j[q]
+        else:
+            is_new[q], target[q] = True, -1
+    new_rows = block[is_new]
+    leaders.add(new_rows, exact[is_new])
+    labels[new_rows] = new_rows
+    old_leader = ~is_new & (target >= 0)
+    labels[block[old_leader]] = leaders.rows[target[old_leader]]
+    in_block = ~is_new & (target <= -2)
+    labels[block[in_block]] = block[-2 - target[in_block]]
+    assert leaders.count == old + int(is_new.sum())
 
 
 def cap_per_group(groups: pd.Series, order: np.ndarray, cap: int) -> np.ndarray:
@@ -47,15 +154,18 @@ def cap_per_group(groups: pd.Series, order: np.ndarray, cap: int) -> np.ndarray:
 
     Rows whose group is missing are never capped. ``cap <= 0`` disables the cap.
     """
-    over = np.zeros(len(groups), dtype=bool)
-    if cap <= 0:
+    n = len(groups)
+    over = np.zeros(n, dtype=bool)
+    if cap <= 0 or not n:
         return over
-    seen: dict = {}
-    values = groups.to_numpy(dtype=object)
-    for i in np.argsort(order, kind="stable"):
-        g = values[i]
-        if g is None or pd.isna(g) or g == "":
-            continue
-        seen[g] = seen.get(g, 0) + 1
-        over[i] = seen[g] > cap
+    values = pd.Series(groups).reset_index(drop=True)
+    missing = values.isna().to_numpy() | (values.astype(object) == "").to_numpy()
+    codes = pd.factorize(values.where(~missing, None), use_na_sentinel=True)[0]
+    visit = np.argsort(np.asarray(order), kind="stable")  # the loop's order
+    visit = visit[codes[visit] >= 0]
+    by_group = visit[np.argsort(codes[visit], kind="stable")]  # grouped, each group in visit order
+    g = codes[by_group]
+    starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    position = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    over[by_group[position >= cap]] = True
     return over

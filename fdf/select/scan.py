@@ -3,8 +3,9 @@
 Selection needs, per face, a few scalars, a 64-bit crop hash and a 128-d descriptor (~0.6 KB),
 never the crops or the other resolutions. Shards are read one at a time with ``ParquetFile``
 (no dataset scanner: its read-ahead over hundreds of files cost ~10 KB of RSS per face), only
-the needed columns; the hash is taken from the crop and the crop dropped in the same pass;
-descriptors become one float32 matrix through Arrow (no Python list per face).
+the needed columns; the hash comes from the shard's ``dhash`` column, and only rows without one
+(shards written before the column existed) have their crop decoded to compute it; descriptors
+become one float32 matrix through Arrow (no Python list per face).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ..arrow_memory import release_freed_memory
-from ..shards import list_shards
+from ..errors import FdfError
+from ..shards import check_shards, list_shards
+from ..shards.reader import lowest_resolution, open_shard, read_shard
 from .dedupe import dhash_png
 
 META_COLUMNS = ["face_id", "photo_id", "resolution", "crop_photo", "score", "yaw", "pitch", "roll",
@@ -45,14 +47,26 @@ class ScannedFaces:
     resolution: int
 
 
-def lowest_resolution(shards: list[Path]) -> int:
-    """The smallest crop resolution in any shard (every face has a row at each resolution)."""
-    return min(int(pc.min(_read(s, ["resolution"]).column("resolution")).as_py()) for s in shards)
+class NotAFaceDatasetError(FdfError):
+    """The folder holds Parquet parts, but not face shards (e.g. a download folder)."""
 
 
 def _read(path: Path, columns: list[str]) -> pa.Table:
-    # One file, no threads: the per-thread buffers of parallel reads outlive the read in RSS.
-    return pq.ParquetFile(path).read(columns=columns, use_threads=False)
+    return read_shard(path, columns)
+
+
+def require_face_shards(shards: list[Path]) -> None:
+    """NotAFaceDatasetError unless the shards have the face columns selection reads."""
+    names = set(open_shard(shards[0]).schema_arrow.names)
+    missing = [c for c in META_COLUMNS if c not in names]
+    if not missing:
+        return
+    folder = shards[0].parent
+    if "status" in names and "face_id" not in names:
+        raise NotAFaceDatasetError(f"{folder} is a download folder, not a face dataset: annotate it first "
+                                   f"(fdf annotate {folder} --out DATASET), then select from DATASET")
+    raise NotAFaceDatasetError(f"{folder} is not a face dataset: {shards[0].name} lacks the face columns "
+                               f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
 
 
 def descriptor_matrix(column: pa.ChunkedArray | pa.Array, dim: int = DESCRIPTOR_DIM) -> np.ndarray:
@@ -79,13 +93,25 @@ def crop_widths(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def _scan_shard(path: Path, resolution: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """(scalar columns with crop_side, descriptors, crop hashes) of one shard's faces at ``resolution``."""
-    t = _read(path, META_COLUMNS + ["image"])
+    has_hash = "dhash" in open_shard(path).schema_arrow.names
+    t = _read(path, META_COLUMNS + (["dhash"] if has_hash else []))
     t = t.filter(pc.equal(t.column("resolution"), resolution))
-    images = t.column("image").combine_chunks().field("bytes")
-    hashes = np.array([dhash_png(images[i].as_py()) for i in range(len(images))], dtype=np.uint64)
+    if has_hash:
+        hashes = t.column("dhash").fill_null(0).to_numpy().astype(np.uint64)
+        missing = t.column("dhash").is_null().to_numpy(zero_copy_only=False)
+    else:
+        hashes, missing = np.zeros(t.num_rows, dtype=np.uint64), np.ones(t.num_rows, dtype=bool)
+    if missing.any():  # shards written before the dhash column: hash the crops themselves
+        images = _read(path, ["resolution", "image"])
+        images = images.filter(pc.equal(images.column("resolution"), resolution)).column("image")
+        images = images.combine_chunks().field("bytes")
+        for i in np.flatnonzero(missing):
+            hashes[i] = dhash_png(images[int(i)].as_py())
+        del images
     embeddings = descriptor_matrix(t.column("embedding"))
     side = crop_widths(t.column("crop_photo"))
-    t = t.drop_columns(["image", "embedding", "crop_photo"]).append_column("crop_side", pa.array(side))
+    t = t.drop_columns([c for c in ("embedding", "crop_photo", "dhash") if c in t.column_names])
+    t = t.append_column("crop_side", pa.array(side))
     return t, embeddings, hashes
 
 
@@ -108,7 +134,8 @@ def _sorted_positions(shards: list[Path], resolution: int) -> tuple[np.ndarray, 
 
 def scan_faces(dataset_dir: Path, progress: bool = True) -> ScannedFaces:
     """Read the per-face state of every face shard of ``dataset_dir``, one shard in memory at a time."""
-    shards = list_shards(dataset_dir)
+    shards = check_shards(list_shards(dataset_dir))
+    require_face_shards(shards)
     resolution = lowest_resolution(shards)
     counts, place = _sorted_positions(shards, resolution)
     n = len(place)
@@ -119,7 +146,7 @@ def scan_faces(dataset_dir: Path, progress: bool = True) -> ScannedFaces:
     for k, shard in enumerate(tqdm(shards, desc="select: read", unit="shard", disable=not progress)):
         t, e, h = _scan_shard(shard, resolution)
         if t.num_rows != counts[k]:
-            raise RuntimeError(f"{shard} changed while it was read")
+            raise FdfError(f"{shard} changed while it was read; is another command writing this dataset?")
         rows = place[start : start + t.num_rows]
         embeddings[rows], hashes[rows], shard_of[rows] = e, h, k
         tables.append(t)

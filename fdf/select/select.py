@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,9 @@ from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..config_file import check_fields
 from ..errors import ConfigError, FdfError
 from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_face_shard, write_status
-from ..shards.writer import STATUS_DIR, status_path
+from ..shards.reader import iter_shard_batches, open_shard, read_shard
+from ..shards.schema import FACE_SCHEMA, OPTIONAL_COLUMNS
+from ..shards.writer import ROW_GROUP_SIZE, STATUS_DIR, status_path
 from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
 from .dedupe import duplicate_photos, near_duplicates
@@ -43,6 +46,8 @@ from .scan import scan_faces
 log = logging.getLogger(__name__)
 
 DECISIONS_FILE = "_decisions.parquet"
+SPILL_DIR = "_spill"  # kept rows between the two passes of the writer; removed after
+SPILL_BYTES = 256 * 2**20  # shard bytes sorted in memory at once by the writer
 SELECT_JSON = "_select.json"
 DECISIONS_SCHEMA = pa.schema([
     ("face_id", pa.string()), ("photo_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
@@ -133,11 +138,11 @@ def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list[str | None], em
     reason = gate_reasons(faces, config.gates).to_numpy(dtype=object).copy()
 
     def alive() -> np.ndarray:  # faces no step has dropped yet (re-read after each step)
-        return np.array([r is None for r in reason], dtype=bool)
+        return pd.isna(reason)
 
     order = np.argsort(rank, kind="stable")
     photo_ids = faces["photo_id"].to_numpy(dtype=object)
-    dup_photos = duplicate_photos([photo_ids[i] for i in order], [sha256[i] for i in order])
+    dup_photos = duplicate_photos(photo_ids[order].tolist(), [sha256[i] for i in order])
     reason[alive() & faces["photo_id"].isin(dup_photos).to_numpy()] = "duplicate_photo"
 
     dh = np.asarray(hashes, dtype=np.uint64)
@@ -161,13 +166,20 @@ def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list[str | None], em
 
     b = config.balance
     return pd.DataFrame({
-        "face_id": faces["face_id"], "photo_id": faces["photo_id"], "kept": np.array([r is None for r in reason]),
-        "reason": reason, "identity": identity, "dhash": [f"{int(h):016x}" for h in dh],
+        "face_id": faces["face_id"], "photo_id": faces["photo_id"], "kept": pd.isna(reason),
+        "reason": reason, "identity": identity, "dhash": _hex16(dh),
         "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
         "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
         "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
         "rank": rank,
     })
+
+
+def _hex16(values: np.ndarray) -> np.ndarray:
+    """Each uint64 as 16 lowercase hex digits, as f"{value:016x}" writes it."""
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    nibbles = (values[:, None] >> (np.arange(60, -4, -4, dtype=np.uint64))) & np.uint64(15)
+    return digits[nibbles.astype(np.intp)].view("S16").ravel().astype(str).astype(object)
 
 
 def histograms(decisions: pd.DataFrame, config: BalanceConfig) -> dict:
@@ -181,35 +193,80 @@ def histograms(decisions: pd.DataFrame, config: BalanceConfig) -> dict:
     return out
 
 
-def _rows_of(shard: str, face_ids: pa.Array) -> pa.Table:
-    """Every row (all resolutions) of ``shard`` whose face id is in ``face_ids``."""
-    table = pq.ParquetFile(shard).read(use_threads=False)
-    rows = table.filter(pc.is_in(table.column("face_id"), value_set=face_ids))
-    del table
-    release_freed_memory()
-    return rows
+def _write_selected(kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path], out: Path, per_shard: int,
+                    progress: bool) -> list[str]:
+    """Write the kept faces (``kept_ids`` sorted, ``kept_src`` indexing ``shards``), ``per_shard``
+    faces a file, all resolutions of each, rows sorted by face id and resolution.
 
-
-def _write_selected(kept: list[tuple[str, str]], out: Path, per_shard: int, progress: bool) -> list[str]:
-    """Write the kept faces, given as (face id, source shard) sorted by face id, ``per_shard`` a file."""
+    Two passes, each reading every byte once whatever the input's order: the kept rows of each
+    source shard, a row group at a time, go to spill files under ``_spill/``, one per range of
+    output shards that fits in memory; each spill file is then sorted and cut into output shards.
+    (Reading, for each output shard, every source shard it draws from read the whole input once
+    per output shard when the input was not in face-id order, as annotating an FDF metainfo
+    manifest gives.)
+    """
+    spill_dir = out / SPILL_DIR
+    shutil.rmtree(spill_dir, ignore_errors=True)
+    spill_dir.mkdir()
+    total_bytes = sum(p.stat().st_size for p in shards)
+    faces_in = max(1, sum(open_shard(p).metadata.num_rows for p in shards))
+    # Faces per spill group: a group's rows are sorted in memory (~SPILL_BYTES of shard bytes).
+    per_group = per_shard * max(1, int(SPILL_BYTES / max(1.0, total_bytes / faces_in * 2) // per_shard))
+    position = np.arange(len(kept_ids))
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
+        for k in tqdm(np.unique(kept_src), desc="select: gather", unit="shard", disable=not progress):
+            mine = kept_src == k
+            wanted, where = kept_ids.filter(pa.array(mine)), position[mine]
+            for batch in iter_shard_batches(shards[k], None, batch_size=ROW_GROUP_SIZE):
+                at = pc.index_in(batch.column("face_id"), value_set=wanted)
+                hit = pc.is_valid(at)
+                if not pc.any(hit).as_py():
+                    continue
+                rows = pa.Table.from_batches([batch]).filter(hit)
+                group = where[at.filter(hit).to_numpy()] // per_group
+                for g in np.unique(group).tolist():
+                    part = _as_face_table(rows.filter(pa.array(group == g)))
+                    if g not in writers:
+                        writers[g] = pq.ParquetWriter(spill_dir / f"group-{g:05d}.parquet", FACE_SCHEMA,
+                                                      compression="none")
+                    writers[g].write_table(part)
+            release_freed_memory()
+    finally:
+        for writer in writers.values():
+            writer.close()
     names = []
-    chunks = [kept[i : i + per_shard] for i in range(0, len(kept), per_shard)]
-    for k, pairs in enumerate(tqdm(chunks, desc="select: write", unit="shard", disable=not progress)):
-        chunk = [f for f, _ in pairs]
-        wanted = pa.array(chunk, pa.string())
-        # Source shards one at a time, not through a dataset scanner: its read-ahead over as
-        # many shards as the chunk has sources held tens of MB of crops past the read.
-        parts = [_rows_of(src, wanted) for src in sorted({src for _, src in pairs})]
-        table = pa.concat_tables(parts).sort_by([("face_id", "ascending"), ("resolution", "ascending")])
-        name = f"part-{k:05d}.parquet"
-        write_face_shard(table, out / name)
-        one_res = table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution"))))
-        photos = Counter(one_res.column("photo_id").to_pylist())
-        status = [{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name}
-                  for p, c in sorted(photos.items())]
-        write_status(status, status_path(out, name))
-        names.append(name)
+    for g in tqdm(sorted(writers), desc="select: write", unit="group", disable=not progress):
+        path = spill_dir / f"group-{g:05d}.parquet"
+        table = read_shard(path).sort_by([("face_id", "ascending"), ("resolution", "ascending")])
+        path.unlink()
+        ids = kept_ids[g * per_group : (g + 1) * per_group]
+        chunk = pc.index_in(table.column("face_id"), value_set=ids).to_numpy() // per_shard
+        for c in np.unique(chunk):
+            names.append(_write_output_shard(table.filter(pa.array(chunk == c)).combine_chunks(), out,
+                                             (g * per_group) // per_shard + int(c)))
+        del table
+        release_freed_memory()
+    shutil.rmtree(spill_dir, ignore_errors=True)
     return names
+
+
+def _as_face_table(table: pa.Table) -> pa.Table:
+    for name in OPTIONAL_COLUMNS:  # rows of shards older than a column
+        if name not in table.column_names:
+            table = table.append_column(FACE_SCHEMA.field(name), pa.nulls(table.num_rows, FACE_SCHEMA.field(name).type))
+    return table.select(FACE_SCHEMA.names).cast(FACE_SCHEMA)
+
+
+def _write_output_shard(table: pa.Table, out: Path, k: int) -> str:
+    name = f"part-{k:05d}.parquet"
+    write_face_shard(table, out / name)
+    one_res = table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution"))))
+    photos = Counter(one_res.column("photo_id").to_pylist())
+    status = [{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name}
+              for p, c in sorted(photos.items())]
+    write_status(status, status_path(out, name))
+    return name
 
 
 def _remove_extra_shards(out: Path, keep: list[str]) -> None:
@@ -242,8 +299,11 @@ def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectCon
     if marker.exists():
         marker.unlink()  # the marker must never describe shards being rewritten
     is_kept = decisions["kept"].to_numpy()
-    kept = sorted(zip(decisions["face_id"][is_kept], (str(scanned.shards[k]) for k in scanned.shard_of[is_kept])))
-    names = _write_selected(kept, out, config.faces_per_shard, progress)
+    # Decisions are in face-id order (scan sorts them), so the kept ids are sorted too.
+    kept_ids = pa.array(decisions["face_id"].to_numpy(dtype=object)[is_kept], pa.string())
+    names = _write_selected(kept_ids, scanned.shard_of[is_kept], scanned.shards, out, config.faces_per_shard,
+                            progress)
+    kept = kept_ids
     _remove_extra_shards(out, names)
     with atomic_path(out / DECISIONS_FILE) as tmp:
         pq.write_table(pa.Table.from_pandas(decisions, schema=DECISIONS_SCHEMA, preserve_index=False), tmp,

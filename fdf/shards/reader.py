@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +19,71 @@ from .writer import DATASET_JSON, STATUS_DIR
 
 class DatasetError(FdfError):
     """A face-shard dataset folder is missing or unreadable."""
+
+
+class ShardReadError(DatasetError):
+    """A Parquet shard cannot be read: truncated (a disk filled up, a copy cut short) or corrupt."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        marker = "" if self.path.parent.name == STATUS_DIR else f" (and {STATUS_DIR}/{self.path.name} if there is one)"
+        super().__init__(f"cannot read shard {self.path}: {reason.strip()}. It is truncated or corrupt: restore it "
+                         f"from a copy, or delete it{marker} and rerun the stage that wrote it")
+
+
+# What pyarrow raises on a cut-short or damaged Parquet file (ArrowInvalid is also a ValueError).
+SHARD_ERRORS = (pa.ArrowException, OSError, ValueError)
+
+
+def open_shard(path: str | Path) -> pq.ParquetFile:
+    """The shard's ParquetFile (its footer read); ShardReadError names a truncated or corrupt one."""
+    try:
+        return pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise DatasetError(f"shard not found: {path} (was it removed while this command ran?)") from None
+    except SHARD_ERRORS as exc:
+        raise ShardReadError(path, str(exc)) from None
+
+
+def read_shard(path: str | Path, columns: Iterable[str] | None = None) -> pa.Table:
+    """``columns`` of one shard, read without threads; ShardReadError names a bad shard."""
+    file = open_shard(path)
+    try:
+        # No threads: the per-thread buffers of parallel reads outlive the read in RSS.
+        return file.read(columns=list(columns) if columns is not None else None, use_threads=False)
+    except SHARD_ERRORS as exc:
+        raise ShardReadError(path, str(exc)) from None
+
+
+def iter_shard_batches(path: str | Path, columns: Iterable[str] | None,
+                       batch_size: int = 4096) -> Iterator[pa.RecordBatch]:
+    """``columns`` (None: all) of one shard in record batches (a row group's memory at a time)."""
+    file = open_shard(path)
+    try:
+        yield from file.iter_batches(batch_size=batch_size, columns=None if columns is None else list(columns),
+                                     use_threads=False)
+    except SHARD_ERRORS as exc:
+        raise ShardReadError(path, str(exc)) from None
+
+
+def check_shards(paths: Iterable[str | Path]) -> list[Path]:
+    """Open every shard's footer (cheap) before a command changes anything; the paths, or
+    ShardReadError for the first that cannot be read."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        open_shard(path)
+    return paths
+
+
+def unreadable_shards(paths: Iterable[str | Path]) -> dict[Path, str]:
+    """Shards whose footer cannot be read, with the reason (empty when all can be)."""
+    bad = {}
+    for path in paths:
+        try:
+            open_shard(path)
+        except ShardReadError as exc:
+            bad[Path(path)] = str(exc)
+    return bad
 
 
 def list_shards(dataset_dir: str | Path) -> list[Path]:
@@ -67,18 +132,19 @@ def read_lowest_resolution(dataset_dir: str | Path, columns: Iterable[str]) -> p
     if not shards:
         raise DatasetError(f"{dataset_dir} holds no face shards (part-*.parquet)")
     columns = list(dict.fromkeys([*columns, "resolution"]))
-    resolution = min(pc.min(_read_shard(s, ["resolution"]).column("resolution")).as_py() for s in shards)
+    resolution = lowest_resolution(check_shards(shards))
     parts = []
     for shard in shards:
-        t = _read_shard(shard, columns)
+        t = read_shard(shard, columns)
         parts.append(t.filter(pc.equal(t.column("resolution"), resolution)))
         del t
         release_freed_memory()
     return pa.concat_tables(parts)
 
 
-def _read_shard(path: Path, columns: list[str]) -> pa.Table:
-    return pq.ParquetFile(path).read(columns=columns, use_threads=False)
+def lowest_resolution(shards: Iterable[str | Path]) -> int:
+    """The smallest crop resolution in any shard (every face has a row at each resolution)."""
+    return min(int(pc.min(read_shard(s, ["resolution"]).column("resolution")).as_py()) for s in shards)
 
 
 def read_status(dataset_dir: str | Path) -> pa.Table:
@@ -88,7 +154,7 @@ def read_status(dataset_dir: str | Path) -> pa.Table:
         from .schema import STATUS_SCHEMA
 
         return STATUS_SCHEMA.empty_table()
-    return pa.concat_tables(pq.read_table(p) for p in files)
+    return pa.concat_tables(read_shard(p) for p in files)
 
 
 def completed_photo_ids(dataset_dir: str | Path) -> set[str]:
@@ -103,17 +169,30 @@ def orphan_shards(dataset_dir: str | Path) -> list[Path]:
 
 
 def dataset_counts(dataset_dir: str | Path) -> dict:
-    """Counts for ``_dataset.json``: rows, faces, photos, per split, per resolution, per status."""
+    """Counts for ``_dataset.json``: rows, faces, photos, per split, per resolution, per status.
+
+    Shard by shard with four small columns, counted in Arrow: memory grows with the distinct
+    face and photo ids only (~40 MB for 1.5 M faces), never with Python objects per row.
+    """
     counts: dict = {"rows": 0, "faces": 0, "photos_with_faces": 0, "by_split": {}, "by_resolution": {}}
-    if list_shards(dataset_dir):
-        table = read_faces(dataset_dir, columns=["face_id", "photo_id", "split", "resolution"])
-        counts["rows"] = table.num_rows
-        counts["faces"] = len(set(table.column("face_id").to_pylist()))
-        counts["photos_with_faces"] = len(set(table.column("photo_id").to_pylist()))
-        counts["by_split"] = dict(sorted(Counter(table.column("split").to_pylist()).items()))
-        counts["by_resolution"] = {
-            str(k): v for k, v in sorted(Counter(table.column("resolution").to_pylist()).items())
-        }
+    shards = check_shards(list_shards(dataset_dir))
+    face_ids, photo_ids = [], []
+    by_split: Counter = Counter()
+    by_resolution: Counter = Counter()
+    for shard in shards:
+        table = read_shard(shard, ["face_id", "photo_id", "split", "resolution"])
+        counts["rows"] += table.num_rows
+        face_ids.append(pc.unique(table.column("face_id")))
+        photo_ids.append(pc.unique(table.column("photo_id")))
+        for name, counter in (("split", by_split), ("resolution", by_resolution)):
+            for item in pc.value_counts(table.column(name)).to_pylist():
+                counter[item["values"]] += item["counts"]
+    if shards:
+        counts["faces"] = len(pc.unique(pa.chunked_array(face_ids, pa.string())))
+        counts["photos_with_faces"] = len(pc.unique(pa.chunked_array(photo_ids, pa.string())))
+        counts["by_split"] = dict(sorted(by_split.items()))
+        counts["by_resolution"] = {str(k): v for k, v in sorted(by_resolution.items())}
     status = read_status(dataset_dir)
-    counts["photos_by_status"] = dict(sorted(Counter(status.column("status").to_pylist()).items()))
+    statuses = pc.value_counts(status.column("status")).to_pylist()
+    counts["photos_by_status"] = dict(sorted((s["values"], s["counts"]) for s in statuses))
     return counts

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
+from .phash import dhash
+
 # Photo-level columns copied onto every face row (row name <- download-table name).
 PHOTO_COLUMNS = {
     "source": "source",
@@ -125,6 +127,7 @@ def face_rows(
                 **common,
                 "resolution": resolution,
                 "image": {"bytes": encode_png(crop), "path": f"{photo_id}_{face_index}_{resolution}.png"},
+                "dhash": dhash(crop),
                 "crop_photo": [float(v) for v in crop_box],
                 "bbox": box_to_crop(bbox_photo, crop_box, resolution),
                 "keypoints": None if keypoints is None else _nested(photo_to_crop(keypoints, crop_box, resolution)),

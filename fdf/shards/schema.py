@@ -52,6 +52,7 @@ _FIELDS = [
     ("exposure", _f32),
     ("landmark_fit", _f32),
     ("embedding", pa.list_(_f32)),
+    ("dhash", pa.uint64()),  # 64-bit difference hash of this row's crop (fdf.shards.phash); null in older shards
     ("photo_width", pa.int32()),
     ("photo_height", pa.int32()),
     ("source", pa.string()),
@@ -66,6 +67,8 @@ _FIELDS = [
     ("date_uploaded", pa.timestamp("s", tz="UTC")),
 ]
 FACE_COLUMNS = tuple(name for name, _ in _FIELDS)
+# Columns added after schema version 1 shards were written: absent there, null when rewritten.
+OPTIONAL_COLUMNS = ("dhash",)
 SCALAR_SCORE_COLUMNS = (
     "yaw", "pitch", "roll", "mouth_open", "eye_open", "smile",
     "face_size", "sharpness", "exposure", "landmark_fit",
@@ -75,6 +78,7 @@ _HF_DTYPES = {
     pa.string(): "string",
     pa.int16(): "int16",
     pa.int32(): "int32",
+    pa.uint64(): "uint64",
     pa.float32(): "float32",
 }
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_path, atomic_write_text
-from .schema import FACE_SCHEMA, SCHEMA_VERSION, STATUS_SCHEMA
+from .schema import FACE_SCHEMA, OPTIONAL_COLUMNS, SCHEMA_VERSION, STATUS_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,13 @@ def face_table(rows: Iterable[Mapping]) -> pa.Table:
 
 
 def write_face_shard(table: pa.Table, path: str | Path, row_group_size: int = ROW_GROUP_SIZE) -> Path:
-    """Write ``table`` (cast to :data:`FACE_SCHEMA`) as one zstd Parquet shard, atomically."""
+    """Write ``table`` (cast to :data:`FACE_SCHEMA`) as one zstd Parquet shard, atomically.
+
+    Rows from shards older than a column in :data:`OPTIONAL_COLUMNS` get nulls there.
+    """
+    for name in OPTIONAL_COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(FACE_SCHEMA.field(name), pa.nulls(table.num_rows, FACE_SCHEMA.field(name).type))
     table = table.select(FACE_SCHEMA.names).cast(FACE_SCHEMA)
     path = Path(path)
     with atomic_path(path) as tmp:
