@@ -167,3 +167,50 @@ def test_symlink_loops_are_reported_per_input_without_a_traceback(tmp_path):
     assert "anonymized 2 files" in res.stdout  # tree/sub/a.png once, and good.png
     assert (tmp_path / "out" / "good.png").is_file() and (tmp_path / "out" / "sub" / "a.png").is_file()
     assert not os.path.exists(tmp_path / "out" / "sub" / "up")
+
+
+def test_a_killed_run_leaves_only_temporaries_the_rerun_removes(tmp_path):
+    import signal
+    import time
+
+    import imageio_ffmpeg
+
+    clip = tmp_path / "in" / "long.mp4"
+    clip.parent.mkdir()
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=320x240:rate=25:duration=30", "-pix_fmt", "yuv420p", str(clip)],
+                   check=True, timeout=120)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "fdf", "anonymize", str(tmp_path / "in"), "--out", str(out), "--mode", "blur"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(".long.mp4.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None, "finished before it could be killed"
+        time.sleep(1.0)  # a few frames into the encode
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    leftovers = list(out.glob(".long.mp4.*.tmp"))
+    assert leftovers and not (out / "long.mp4").exists()
+    (out / ".notes.tmp").write_text("mine")  # a hidden file of the user's, not one of ours
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert (out / "long.mp4").is_file()
+    assert sorted(p.name for p in out.iterdir()) == [".notes.tmp", "long.mp4"]
+
+
+def test_two_runs_cannot_share_an_output_folder(tmp_path):
+    from filelock import FileLock
+
+    from anonymizer.inference.folder import OutputPlanError, lock_path
+
+    _png(tmp_path / "a.png")
+    (tmp_path / "out").mkdir()
+    with FileLock(str(lock_path(tmp_path / "out"))):
+        with pytest.raises(OutputPlanError, match="in use by another fdf anonymize"):
+            anonymize_paths([tmp_path / "a.png"], tmp_path / "out", BLUR, progress=False)
+    assert anonymize_paths([tmp_path / "a.png"], tmp_path / "out", BLUR, progress=False).ok

@@ -2,15 +2,20 @@
 
 Fail closed, per file: a file that cannot be read or anonymized is reported with its error and
 gets no output; the other files are still processed. Outputs are written atomically, so a
-killed run leaves no half file, and a rerun skips outputs that exist (resume). Inputs are never
+killed run leaves no half file (the next run removes its hidden temporaries), and a rerun skips
+outputs that exist (resume); one run at a time may write an output folder. Inputs are never
 overwritten: an output folder equal to or inside an input folder is refused up front.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
+import re
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -238,12 +243,67 @@ def anonymize_paths(
     write the faces found per file (this run's files) to that JSON file. ``preview``: write
     side-by-side previews to OUT_DIR/_previews/ (they show the ORIGINAL faces: keep them private).
     """
-    from tqdm import tqdm
-
     config = config or AnonymizeConfig()
     planned = plan_outputs(inputs, out_dir)
-    anon = ImageAnonymizer(config)
     out_root = Path(out_dir)
+    with _output_lock(out_root):
+        report = _anonymize_planned(planned, out_root, config, video_config, overwrite, preview, progress)
+    if boxes_json is not None:
+        boxes = {r.input: r.boxes for r in report.results if r.status == "done" and r.boxes is not None}
+        atomic_write_text(boxes_json, json.dumps(boxes, indent=1))
+    return report
+
+
+def lock_path(out_root: Path) -> Path:
+    """The lock of an output folder: in the temp folder, named by a hash of its real path, so
+    the output holds only outputs."""
+    digest = hashlib.sha256(os.path.realpath(out_root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"fdf-anonymize-{digest}.lock"
+
+
+@contextlib.contextmanager
+def _output_lock(out_root: Path):
+    """One run at a time per output folder; then the leftovers of a killed run (hidden
+    ``.NAME.XXXX.tmp`` files of atomic writes) can be removed safely before starting."""
+    from filelock import FileLock, Timeout
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path(out_root)), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputPlanError(f"{out_root} is in use by another fdf anonymize run; wait for it or use another --out") \
+            from None
+    try:
+        removed = _remove_stale_temporaries(out_root)
+        if removed:
+            log.info("removed %d partial files left by a killed run in %s", removed, out_root)
+        yield
+    finally:
+        lock.release()
+
+
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # fdf.atomic's ".NAME.XXXXXXXX.tmp"
+
+
+def _remove_stale_temporaries(out_root: Path) -> int:
+    """Delete atomic-write leftovers under ``out_root``, never following a symlinked folder
+    (one may point into the inputs)."""
+    count = 0
+    for root, _dirs, files in os.walk(out_root, followlinks=False):
+        for name in files:
+            if _TEMPORARY.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, name))
+                    count += 1
+    return count
+
+
+def _anonymize_planned(planned: list[PlannedFile], out_root: Path, config: AnonymizeConfig, video_config,
+                       overwrite: bool, preview: bool, progress: bool | None) -> RunReport:
+    from tqdm import tqdm
+
+    anon = ImageAnonymizer(config)
     results: list[FileResult] = []
     # disable=None: tqdm shows the bar only on a terminal.
     for item in tqdm(planned, desc="anonymize", unit="file", disable=None if progress is None else not progress):
@@ -272,8 +332,4 @@ def anonymize_paths(
             continue
         res.seconds = round(time.perf_counter() - t0, 3)
         results.append(res)
-    report = RunReport(results)
-    if boxes_json is not None:
-        boxes = {r.input: r.boxes for r in results if r.status == "done" and r.boxes is not None}
-        atomic_write_text(boxes_json, json.dumps(boxes, indent=1))
-    return report
+    return RunReport(results)
