@@ -17,11 +17,12 @@ import io
 import logging
 import re
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote, urlsplit
 
 import pandas as pd
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_path
 from .checks import license_of
 from .photos import load_photos
 from .render import md_escape
@@ -100,17 +101,23 @@ def csv_cell(value):
     return value
 
 
-def credits_markdown(rows: list[dict], dataset_name: str) -> str:
-    """CREDITS.md text: a sentence per photo, e.g. '"Title" by Author (source), CC BY 2.0; cropped'."""
-    out = [f"# Credits: {md_escape(dataset_name)}", "",
-           f"This dataset holds face crops of {len(rows)} photos. Each photo is credited below with its "
-           "title, author, source and licence, and what was changed.", ""]
+def credits_markdown_header(dataset_name: str, photos: int) -> str:
+    return (f"# Credits: {md_escape(dataset_name)}\n\nThis dataset holds face crops of {photos} photos. Each photo "
+            "is credited below with its title, author, source and licence, and what was changed.\n\n")
+
+
+def credits_markdown_lines(rows: list[dict]) -> Iterator[str]:
+    """One CREDITS.md line (with its newline) per credit row."""
     for r in rows:
         title = f"\u201c{r['title']}\u201d" if r["title"] else "Untitled"
         author = _link(r["author"] or "unknown author", r["author_url"])
-        out.append(f"- {_link(title, r['source_url'])} by {author}, licensed under "
-                   f"{_link(r['license_name'], r['license_url'])}; {r['changes']}. (photo {md_escape(r['photo_id'])})")
-    return "\n".join(out) + "\n"
+        yield (f"- {_link(title, r['source_url'])} by {author}, licensed under "
+               f"{_link(r['license_name'], r['license_url'])}; {r['changes']}. (photo {md_escape(r['photo_id'])})\n")
+
+
+def credits_markdown(rows: list[dict], dataset_name: str) -> str:
+    """CREDITS.md text: a sentence per photo, e.g. '"Title" by Author (source), CC BY 2.0; cropped'."""
+    return credits_markdown_header(dataset_name, len(rows)) + "".join(credits_markdown_lines(rows))
 
 
 def credits_csv(rows: list[dict]) -> str:
@@ -125,14 +132,23 @@ def write_credits(path: str | Path, out_dir: str | Path | None = None, anonymize
     """Write CREDITS.md and credits.csv for a dataset (or download folder / manifest).
 
     ``out_dir`` defaults to ``DIR/_docs`` (beside a manifest file). Returns the
-    paths written and the number of photos credited.
+    paths written and the number of photos credited. Written a batch of photos at a time, so
+    neither file is ever held whole (for FDF's ~1 M photos each is a few hundred MB).
     """
     photoset = load_photos(path)
     path = Path(path)
     out = Path(out_dir) if out_dir else default_docs_dir(path)
-    rows = credit_rows(photoset.photos, anonymized=anonymized)
     md_path, csv_path = out / "CREDITS.md", out / "credits.csv"
-    atomic_write_text(md_path, credits_markdown(rows, path.name))
-    atomic_write_text(csv_path, credits_csv(rows))
-    log.info("credited %d photos in %s and %s", len(rows), md_path, csv_path)
-    return {"photos": len(rows), "markdown": str(md_path), "csv": str(csv_path)}
+    count = photoset.table.num_rows
+    with atomic_path(md_path) as md_tmp, atomic_path(csv_path) as csv_tmp:
+        with open(md_tmp, "w", encoding="utf-8", newline="\n") as md, \
+                open(csv_tmp, "w", encoding="utf-8", newline="") as table:
+            md.write(credits_markdown_header(path.name, count))
+            writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for batch in photoset.batches():
+                rows = credit_rows(batch, anonymized=anonymized)
+                md.writelines(credits_markdown_lines(rows))
+                writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+    log.info("credited %d photos in %s and %s", count, md_path, csv_path)
+    return {"photos": count, "markdown": str(md_path), "csv": str(csv_path)}

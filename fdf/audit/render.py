@@ -36,9 +36,10 @@ def _tables(report: AuditReport) -> list[tuple[str, list[str], list[list]]]:
         [[k, report.flag_counts.get(k, 0), v] for k, v in FLAGS.items()],
     )]
     if report.flagged:
+        # A generator: a report may flag a million photos, rendered line by line.
         tables.append(("Flagged photos", ["photo", "owner", "licence", "flags", "missing attribution"],
-                       [[f["photo_id"], f["owner_nsid"], f["license_id"], ", ".join(f["flags"]),
-                         ", ".join(f["missing"])] for f in report.flagged]))
+                       ([f["photo_id"], f["owner_nsid"], f["license_id"], ", ".join(f["flags"]),
+                         ", ".join(f["missing"])] for f in report.flagged)))
     rev = report.revalidation
     if rev is not None:
         tables.append(("Revalidation findings per photo",
@@ -96,7 +97,24 @@ def to_html(report: AuditReport) -> str:
 
 
 def to_json(report: AuditReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, default=str) + "\n"
+    """``report.to_dict()`` as indented JSON, the flagged photos encoded one at a time."""
+    report_dict = report.to_dict() if not report.flagged else None
+    if report_dict is not None:
+        return json.dumps(report_dict, indent=2, default=str) + "\n"
+    flagged, report.flagged = report.flagged, type(report.flagged)(report.flagged.table.slice(0, 0))
+    try:
+        head = json.dumps(report.to_dict(), indent=2, default=str)
+    finally:
+        report.flagged = flagged
+    marker = '"flagged_photos": []'
+    before, after = head.split(marker, 1)
+    items = ",\n".join(_indent(json.dumps(f, indent=2, default=str), 4) for f in flagged)
+    return f'{before}"flagged_photos": [\n{items}\n  ]{after}\n'
+
+
+def _indent(text: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line for line in text.splitlines())
 
 
 def render(report: AuditReport, fmt: str) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import pandas as pd
+from typing import Iterator
+
+import pyarrow as pa
 
 from ..errors import FdfError
-from .checks import FLAGS, check_photos, license_summary
+from .checks import FLAG_BITS, FLAGS, check_table, flag_names, licence_summary_table, part_names
 from .photos import PhotoSet
 from .revalidate import CHECK_FAILED, DELETED, LICENSE_CHANGED, OPTED_OUT, Revalidation
 
@@ -23,6 +25,27 @@ FINDING_TOKENS = {
 FAIL_ON_TOKENS = {**FLAGS, **FINDING_TOKENS}
 
 
+class FlaggedPhotos:
+    """The flagged photos of a report, kept as one Arrow table (an audit of 1 M photos may flag
+    most of them); iterating gives one dict per photo, as the report's JSON lists them."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __bool__(self) -> bool:
+        return self.table.num_rows > 0
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.table.to_batches(max_chunksize=10_000):
+            for row in batch.to_pylist():
+                yield {"photo_id": row["photo_id"], "owner_nsid": row["owner_nsid"], "license_id": row["license_id"],
+                       "license_url": row["license_url"], "faces": row["faces"], "flags": flag_names(row["flags"]),
+                       "missing": part_names(row["missing"])}
+
+
 @dataclass
 class AuditReport:
     """Everything `fdf audit` says about one dataset, download folder or manifest."""
@@ -35,7 +58,7 @@ class AuditReport:
     tags_known: bool
     licenses: list[dict]
     flag_counts: dict[str, int]
-    flagged: list[dict]  # one entry per flagged photo
+    flagged: FlaggedPhotos  # one entry per flagged photo
     revalidation: Revalidation | None = None
     revalidation_file: str | None = None
     removed: dict = field(default_factory=dict)
@@ -65,7 +88,7 @@ class AuditReport:
             "path": self.path, "kind": self.kind, "created": self.created, "photos": self.photos,
             "faces": self.faces, "tags_known": self.tags_known, "licenses": self.licenses,
             "flags": {k: {"count": self.flag_counts.get(k, 0), "meaning": v} for k, v in FLAGS.items()},
-            "flagged_photos": self.flagged, "removed": self.removed, "revalidation": None,
+            "flagged_photos": list(self.flagged), "removed": self.removed, "revalidation": None,
         }
         if self.revalidation is not None:
             rev = self.revalidation.to_dict()
@@ -86,28 +109,20 @@ def parse_fail_on(spec: str | None) -> list[str]:
     return tokens
 
 
-def _clean(value):
-    if value is None or (not isinstance(value, (list, str)) and pd.isna(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
 def build_report(photoset: PhotoSet, revalidation: Revalidation | None = None, revalidation_file: str | None = None,
                  removed: dict | None = None) -> AuditReport:
     """Run the static checks over ``photoset`` and assemble the report (with a revalidation, if any)."""
-    checked = check_photos(photoset.photos)
-    flag_counts = {k: int(checked["flags"].map(lambda fl, k=k: k in fl).sum()) for k in FLAGS}
-    flagged = []
-    for row in checked[checked["flags"].map(bool)].to_dict("records"):
-        flagged.append({
-            "photo_id": row["photo_id"], "owner_nsid": _clean(row["owner_nsid"]),
-            "license_id": _clean(row["license_id"]), "license_url": _clean(row["license_url"]),
-            "faces": _clean(row["faces"]), "flags": row["flags"], "missing": row["missing"],
-        })
+    table = photoset.table
+    flags, missing = check_table(table)
+    flag_counts = {k: int(((flags & bit) != 0).sum()) for k, bit in FLAG_BITS.items()}
+    hit = pa.array(flags != 0)
+    flagged = table.select(["photo_id", "owner_nsid", "license_id", "license_url", "faces"]).filter(hit)
+    flagged = flagged.append_column("flags", pa.array(flags).filter(hit)).append_column(
+        "missing", pa.array(missing).filter(hit))
     return AuditReport(
         path=str(photoset.path), kind=photoset.kind,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        photos=len(checked), faces=photoset.faces, tags_known=photoset.tags_known,
-        licenses=license_summary(checked), flag_counts=flag_counts, flagged=flagged,
+        photos=table.num_rows, faces=photoset.faces, tags_known=photoset.tags_known,
+        licenses=licence_summary_table(table), flag_counts=flag_counts, flagged=FlaggedPhotos(flagged),
         revalidation=revalidation, revalidation_file=revalidation_file, removed=removed or {},
     )

@@ -25,11 +25,12 @@ _PRODUCT_BUDGET = 8_000_000  # entries of one block x leaders distance matrix (3
 
 
 class _Leaders:
-    """The leaders so far: their rows and centred float32 copies of their descriptors."""
+    """The leaders so far: their rows, and [-2 x, |x|^2] of each centred descriptor x in float32,
+    so that one product with [q, 1] gives |x|^2 - 2 q.x = |q - x|^2 - |q|^2 for every leader."""
 
     def __init__(self, dim: int, centre: np.ndarray):
         self.rows = np.zeros(1024, dtype=np.int64)
-        self.approx = np.zeros((1024, dim), dtype=np.float32)  # centred: smaller norms, smaller rounding
+        self.aug = np.zeros((1024, dim + 1), dtype=np.float32)  # centred: smaller norms, smaller rounding
         self.sq = np.zeros(1024, dtype=np.float32)
         self.count = 0
         self.centre = centre
@@ -38,15 +39,17 @@ class _Leaders:
         need = self.count + len(rows)
         if need > len(self.rows):
             size = max(need, 2 * len(self.rows))
-            for name in ("rows", "approx", "sq"):
+            for name in ("rows", "aug", "sq"):
                 old = getattr(self, name)
                 new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
                 new[: self.count] = old[: self.count]
                 setattr(self, name, new)
         k = slice(self.count, need)
         self.rows[k] = rows
-        self.approx[k] = (exact - self.centre).astype(np.float32)
-        self.sq[k] = np.einsum("ij,ij->i", self.approx[k], self.approx[k])
+        centred = (exact - self.centre).astype(np.float32)
+        self.sq[k] = np.einsum("ij,ij->i", centred, centred)
+        self.aug[k, :-1] = -2.0 * centred
+        self.aug[k, -1] = self.sq[k]
         self.count = need
 
 
@@ -93,13 +96,14 @@ def _nearest_old_leader(embeddings: np.ndarray, exact: np.ndarray, approx: np.nd
     k = leaders.count
     if not k:
         return best_d, best_j
-    prod = approx @ leaders.approx[:k].T  # b x k
-    prod *= -2.0
-    prod += leaders.sq[:k]  # now |l|^2 - 2 q.l = d^2 - |q|^2
+    query = np.empty((len(approx), approx.shape[1] + 1), dtype=np.float32)
+    query[:, :-1], query[:, -1] = approx, 1.0
+    prod = query @ leaders.aug[:k].T  # b x k: |l|^2 - 2 q.l = d^2 - |q|^2
     low = prod.min(axis=1)
     # Exactly re-measured: leaders within the rounding margin of the minimum, and near enough.
     cut = np.minimum(low + 2 * margin, limit + margin - sq)
-    qi, lj = np.nonzero(prod <= cut[:, None])
+    flat = np.flatnonzero(prod <= cut[:, None])  # 1-d: far cheaper than a 2-d nonzero
+    qi, lj = flat // k, flat % k
     if not len(qi):
         return best_d, best_j
     d = _exact_distance(embeddings[leaders.rows[lj]].astype(np.float64), exact[qi])
@@ -120,33 +124,44 @@ def _cluster_block(embeddings: np.ndarray, block: np.ndarray, exact: np.ndarray,
     r2 = max(float(sq.max()), float(leaders.sq[: leaders.count].max(initial=0.0)), limit)
     margin = 2e-4 * r2
     best_d, best_j = _nearest_old_leader(embeddings, exact, approx, sq, leaders, limit, margin)
-    old = leaders.count
-    joins = best_d < threshold
-    # Faces of this block near an earlier face of this block: settled one by one, in order.
-    within = sq[:, None] + sq[None, :] - 2.0 * (approx @ approx.T)
-    close = np.tril(within < limit + margin, k=-1)
-    is_new = ~joins
-    target = np.where(joins, best_j, -1)  # leader index; -1: a new leader
-    for q in np.flatnonzero(close.any(axis=1)):
-        earlier = np.flatnonzero(close[q, :q] & is_new[:q])
-        if not len(earlier):
-            continue
-        d = _exact_distance(exact[earlier], exact[q])
-        j = int(np.argmin(d))
-        if d[j] < threshold and d[j] < best_d[q]:  # equal distance: the older leader wins
-            is_new[q], target[q] = False, -2 - earlier[j]  # -2 - p: block face p, a new leader
-        elif best_d[q] < threshold:
-            is_new[q], target[q] = False, best_j[q]
-        else:
-            is_new[q], target[q] = True, -1
-    new_rows = block[is_new]
-    leaders.add(new_rows, exact[is_new])
-    labels[new_rows] = new_rows
-    old_leader = ~is_new & (target >= 0)
-    labels[block[old_leader]] = leaders.rows[target[old_leader]]
-    in_block = ~is_new & (target <= -2)
-    labels[block[in_block]] = block[-2 - target[in_block]]
-    assert leaders.count == old + int(is_new.sum())
+    # Only a face with no earlier leader near can become one; settle those few in order.
+    maybe = np.flatnonzero(best_d >= threshold)
+    near = _approx_close(approx[maybe], sq[maybe], approx[maybe], sq[maybe], limit + margin)
+    new = np.zeros(len(block), dtype=bool)
+    for k, p in enumerate(maybe.tolist()):
+        earlier = maybe[:k][near[k, :k] & new[maybe[:k]]]
+        new[p] = not len(earlier) or bool(_exact_distance(exact[earlier], exact[p]).min() >= threshold)
+    # Every other face: its nearest leader among the older ones and the block's new ones before it.
+    fresh = np.flatnonzero(new)
+    target_d, target_p = best_d.copy(), np.full(len(block), -1, dtype=np.int64)
+    if len(fresh):
+        qi, fj = np.nonzero(_approx_close(approx, sq, approx[fresh], sq[fresh], limit + margin))
+        keep = fresh[fj] < qi  # only leaders made before the face
+        qi, p = qi[keep], fresh[fj[keep]]
+        d = _exact_distance(exact[p], exact[qi])
+        first = np.lexsort((p, d, qi))  # per face: smallest distance, then the oldest leader
+        qi, p, d = qi[first], p[first], d[first]
+        head = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
+        qi, p, d = qi[head], p[head], d[head]
+        wins = (d < threshold) & (d < best_d[qi])  # equal distance: the older leader wins
+        target_d[qi[wins]], target_p[qi[wins]] = d[wins], p[wins]
+    leaders_before = leaders.count
+    leaders.add(block[new], exact[new])
+    labels[block[new]] = block[new]
+    joins_block = ~new & (target_p >= 0)
+    labels[block[joins_block]] = block[target_p[joins_block]]
+    joins_old = ~new & (target_p < 0)
+    assert (target_d[joins_old] < threshold).all() and leaders.count == leaders_before + len(fresh)
+    labels[block[joins_old]] = leaders.rows[best_j[joins_old]]
+
+
+def _approx_close(a: np.ndarray, a_sq: np.ndarray, b: np.ndarray, b_sq: np.ndarray, limit: float) -> np.ndarray:
+    """Pairs (rows of a, rows of b) whose approximate squared distance is below ``limit``."""
+    d2 = a @ b.T
+    d2 *= -2.0
+    d2 += a_sq[:, None]
+    d2 += b_sq[None, :]
+    return d2 < limit
 
 
 def cap_per_group(groups: pd.Series, order: np.ndarray, cap: int) -> np.ndarray:
