@@ -22,11 +22,11 @@ from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..atomic import atomic_write_text
 from ..errors import FdfError
-from ..shards.reader import dataset_counts, list_shards, list_status_files, read_dataset_info
+from ..shards.reader import (dataset_counts, list_shards, list_status_files, read_dataset_info,
+                             read_shard, unreadable_shards)
 from ..shards.writer import DATASET_JSON, write_dataset_json, write_face_shard, write_status
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class RemovalResult:
     status_tables_rewritten: int = 0
     shards_untouched: int = 0
     requested_not_found: list[str] = field(default_factory=list)
+    shards_unreadable: list[str] = field(default_factory=list)  # left as they were (--skip-unreadable)
 
     def summary(self) -> dict:
         return {
@@ -71,6 +72,7 @@ class RemovalResult:
             "shards_rewritten": len(self.shards_rewritten), "shards_deleted": len(self.shards_deleted),
             "shards_untouched": self.shards_untouched, "status_tables_rewritten": self.status_tables_rewritten,
             "photo_ids_removed": self.photo_ids_removed, "requested_not_found": self.requested_not_found,
+            "shards_unreadable": self.shards_unreadable,
         }
 
 
@@ -146,7 +148,27 @@ def parse_removal_list(text: str) -> tuple[list[str], list[str]]:
 
 
 def _scan_shard(path: Path) -> pa.Table:
-    return pq.read_table(path, columns=["photo_id", "owner_nsid"])
+    return read_shard(path, ["photo_id", "owner_nsid"])
+
+
+def unreadable_files(dataset_dir: str | Path) -> dict[Path, str]:
+    """Face shards and status tables of ``dataset_dir`` that cannot be read, with the reason."""
+    return unreadable_shards([*list_shards(dataset_dir), *list_status_files(dataset_dir)])
+
+
+def check_readable(datasets: Iterable[str | Path], skip_unreadable: bool = False) -> dict[Path, dict[Path, str]]:
+    """Unreadable files per dataset; TakedownError naming them unless ``skip_unreadable``.
+
+    Called before a removal changes anything: by default a truncated or corrupt shard stops the
+    removal with nothing changed (exit status 2).
+    """
+    bad = {Path(d): found for d in datasets if (found := unreadable_files(d))}
+    if bad and not skip_unreadable:
+        names = "; ".join(str(reason) for found in bad.values() for reason in found.values())
+        raise TakedownError(f"nothing was removed: {names}. To apply the takedown to the other shards now, "
+                            "rerun with --skip-unreadable (the request is logged and reaches the unreadable "
+                            "shard when it is restored and fdf remove runs again)")
+    return bad
 
 
 def _blocked_mask(table: pa.Table, removal: RemovalLog) -> pa.ChunkedArray:
@@ -197,11 +219,14 @@ def remove_photos(
     owners: Iterable[str] = (),
     reason: str = "removal request",
     reasons: dict[str, str] | None = None,
+    skip_unreadable: bool = False,
 ) -> RemovalResult:
     """Remove photos by id and/or every photo of some owners from a face-shard dataset.
 
     Logs the request first (so it holds even if the rewrite is interrupted), then rewrites
     only the shards holding matching rows. ``reasons`` optionally gives a reason per photo id.
+    A truncated or corrupt shard stops the removal before anything changes (TakedownError);
+    with ``skip_unreadable`` the other shards are done and the result names the ones skipped.
     """
     dataset_dir = Path(dataset_dir)
     photo_ids = sorted({str(p).strip() for p in photo_ids if str(p).strip()})
@@ -210,15 +235,18 @@ def remove_photos(
         raise TakedownError("nothing to remove: give photo ids, owners or a list file")
     read_dataset_info(dataset_dir)  # DatasetError if this is not a face-shard dataset
     with _removal_lock(dataset_dir):
-        result = _log_and_apply(dataset_dir, photo_ids, owners, reason, reasons)
+        skip = set(check_readable([dataset_dir], skip_unreadable).get(dataset_dir, {}))
+        result = _log_and_apply(dataset_dir, photo_ids, owners, reason, reasons, skip)
     return result
 
 
 def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], reason: str,
-                   reasons: dict[str, str] | None) -> RemovalResult:
+                   reasons: dict[str, str] | None, skip: set[Path]) -> RemovalResult:
     request = RemovalLog(frozenset(photo_ids), frozenset(owners))
     matched: set[str] = set()
     for shard in list_shards(dataset_dir):
+        if shard in skip:
+            continue
         table = _scan_shard(shard)
         matched.update(table.filter(_blocked_mask(table, request))["photo_id"].to_pylist())
     entry = {
@@ -234,30 +262,33 @@ def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], r
     _append_entry(dataset_dir, entry)
     log.info("logged removal of %d photo ids and %d owners (%d photos in the dataset)",
              len(photo_ids), len(owners), len(matched))
-    result = apply_removal_log(dataset_dir)
+    result = apply_removal_log(dataset_dir, skip)
     result.requested_not_found = sorted(set(photo_ids) - matched)
     return result
 
 
-def apply_removal_log(dataset_dir: str | Path) -> RemovalResult:
+def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = frozenset()) -> RemovalResult:
     """Make the dataset agree with its removal log; idempotent, and resumes a killed removal.
 
     Shards without blocked rows are not opened for writing (their bytes stay the same). A shard
-    left without rows is deleted; its status table stays, marking the photos as removed.
+    left without rows is deleted; its status table stays, marking the photos as removed. Files in
+    ``skip`` (unreadable ones) are left as they are and listed in ``shards_unreadable``.
     """
     dataset_dir = Path(dataset_dir)
     removal = read_removal_log(dataset_dir)
-    result = RemovalResult()
+    result = RemovalResult(shards_unreadable=sorted(str(p) for p in skip))
     if not removal.photo_ids and not removal.owners:
         return result
     removed: set[str] = set()
     for shard in list_shards(dataset_dir):
+        if shard in skip:
+            continue
         mask = _blocked_mask(_scan_shard(shard), removal)
         hits = pc.sum(mask).as_py() or 0
         if not hits:
             result.shards_untouched += 1
             continue
-        table = pq.read_table(shard)
+        table = read_shard(shard)
         removed.update(table.filter(mask)["photo_id"].to_pylist())
         kept = table.filter(pc.invert(mask))
         result.rows_removed += hits
@@ -267,17 +298,20 @@ def apply_removal_log(dataset_dir: str | Path) -> RemovalResult:
         else:
             shard.unlink()
             result.shards_deleted.append(shard.name)
-    result.status_tables_rewritten = _mark_status_removed(dataset_dir, removal.photo_ids | removed)
+    result.status_tables_rewritten = _mark_status_removed(dataset_dir, removal.photo_ids | removed, skip)
     result.photo_ids_removed = sorted(removed)
     info = read_dataset_info(dataset_dir)
-    write_dataset_json(dataset_dir, info.get("config", {}), dataset_counts(dataset_dir))
+    counts = dataset_counts(dataset_dir, skip=skip)
+    if skip:
+        counts["unreadable_shards"] = sorted(p.name for p in skip)
+    write_dataset_json(dataset_dir, info.get("config", {}), counts)
     log.info("removed %d rows of %d photos: %d shards rewritten, %d deleted, %d untouched",
              result.rows_removed, len(removed), len(result.shards_rewritten), len(result.shards_deleted),
              result.shards_untouched)
     return result
 
 
-def _mark_status_removed(dataset_dir: Path, photo_ids: set[str]) -> int:
+def _mark_status_removed(dataset_dir: Path, photo_ids: set[str], skip: set[Path] | frozenset = frozenset()) -> int:
     """Set status 'removed' (faces 0) on status rows of ``photo_ids``; return tables rewritten.
 
     The status row stays: it keeps the photo counted as done, so a resumed annotate run that
@@ -285,7 +319,9 @@ def _mark_status_removed(dataset_dir: Path, photo_ids: set[str]) -> int:
     """
     rewritten = 0
     for path in list_status_files(dataset_dir):
-        rows = pq.read_table(path).to_pylist()
+        if path in skip:
+            continue
+        rows = read_shard(path).to_pylist()
         changed = False
         for row in rows:
             if row["photo_id"] in photo_ids and row["status"] != REMOVED_STATUS:

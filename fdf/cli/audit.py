@@ -100,7 +100,7 @@ def _removal_targets(args: argparse.Namespace, datasets: list[Path]) -> tuple[li
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ..audit.takedown import dataset_folders, remove_photos
+    from ..audit.takedown import check_readable, dataset_folders, remove_photos
 
     if not (args.photo or args.owner or args.list or args.from_audit):
         raise FdfError("say what to remove: --photo ID, --owner NSID, --list FILE or --from-audit")
@@ -109,14 +109,21 @@ def run_remove(args: argparse.Namespace) -> int:
     if not photos and not owners:
         print(json.dumps({"photos_removed": 0, "note": "nothing to remove"}) if args.json else "nothing to remove")
         return 0
-    results = {str(d): remove_photos(d, photos, owners, reason=reason, reasons=reasons) for d in datasets}
+    # Every dataset of a build folder is checked before any is changed.
+    check_readable(datasets, skip_unreadable=args.skip_unreadable)
+    results = {str(d): remove_photos(d, photos, owners, reason=reason, reasons=reasons,
+                                     skip_unreadable=args.skip_unreadable) for d in datasets}
     removed = sorted({p for r in results.values() for p in r.photo_ids_removed})
+    unreadable = sorted(s for r in results.values() for s in r.shards_unreadable)
+    if unreadable:
+        print(f"fdf remove: could not read {', '.join(unreadable)}: left as it was; the takedown is logged and "
+              "reaches it once it is restored and fdf remove runs again (exit status 1)", file=sys.stderr)
     if args.json:
         summary = {"photo_ids_removed": removed, "photos_removed": len(removed),
                    "rows_removed": sum(r.rows_removed for r in results.values()),
-                   "datasets": {d: r.summary() for d, r in results.items()}}
+                   "shards_unreadable": unreadable, "datasets": {d: r.summary() for d, r in results.items()}}
         print(json.dumps(summary))
-        return 0
+        return 1 if unreadable else 0
     for d, r in results.items():
         s = r.summary()
         print(f"{d}: removed {s['rows_removed']} rows of {s['photos_removed']} photos ({s['shards_rewritten']} shards "
@@ -125,7 +132,7 @@ def run_remove(args: argparse.Namespace) -> int:
     not_found = sorted(set.intersection(*(set(r.requested_not_found) for r in results.values())))
     if not_found:
         print(f"not in the dataset now (still blocked from later builds): {', '.join(not_found)}")
-    return 0
+    return 1 if unreadable else 0
 
 
 def register(subparsers) -> None:
@@ -177,5 +184,8 @@ def register(subparsers) -> None:
     p.add_argument("--from-audit", action="store_true",
                    help="remove what the latest `fdf audit --revalidate` found deleted, revoked or opted out")
     p.add_argument("--reason", default="removal request", help="reason recorded in the removal log")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="if a shard is truncated or corrupt, still remove from the other shards (exit status 1, "
+                        "naming the shard); without it such a shard stops the removal with nothing changed")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run_remove)

@@ -6,11 +6,12 @@ import io
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 from PIL import Image
 
-from ..shards import list_shards
+from ..shards import check_shards, list_shards
+from ..shards.reader import lowest_resolution, read_shard
 
 # nose, eyes, ears, shoulders (COCO order, as in the face shards), RGB
 KEYPOINT_COLORS = [(255, 60, 60), (60, 200, 60), (60, 120, 255), (200, 200, 40), (200, 40, 200),
@@ -31,20 +32,34 @@ def draw_keypoints(crop: np.ndarray, keypoints, bbox=None) -> np.ndarray:
 
 
 def sample_grid(dataset_dir, max_faces: int = 48, columns: int = 8, tile: int = 128) -> np.ndarray | None:
-    """An RGB image of up to ``max_faces`` crops (smallest resolution, by face id), keypoints drawn."""
-    shards = list_shards(dataset_dir)
+    """An RGB image of up to ``max_faces`` crops (smallest resolution, by face id), keypoints drawn.
+
+    Shard by shard: the face ids first (one small column), then crops only from the shards that
+    hold a chosen face.
+    """
+    shards = check_shards(list_shards(dataset_dir))
     if not shards:
         return None
-    ds = pads.dataset([str(p) for p in shards], format="parquet")
-    meta = ds.to_table(columns=["face_id", "resolution"])
-    res = pc.min(meta.column("resolution")).as_py()
-    ids = sorted(meta.filter(pc.equal(meta.column("resolution"), res)).column("face_id").to_pylist())
+    res = lowest_resolution(shards)
+    ids, shard_of = [], []
+    for k, shard in enumerate(shards):
+        t = read_shard(shard, ["face_id", "resolution"])
+        found = t.filter(pc.equal(t.column("resolution"), res)).column("face_id")
+        ids.append(found)
+        shard_of.append(np.full(len(found), k))
+    all_ids = pa.chunked_array(ids, pa.string())
+    shard_of = np.concatenate(shard_of)
+    order = pc.sort_indices(all_ids).to_numpy()
     # Spread the samples over the whole (sorted) dataset rather than its first photos.
-    step = max(1, len(ids) // max_faces)
-    chosen = ids[::step][:max_faces]
-    rows = ds.to_table(columns=["face_id", "image", "keypoints", "bbox"],
-                       filter=(pads.field("resolution") == res) & pads.field("face_id").isin(chosen))
-    rows = rows.sort_by("face_id").to_pylist()
+    step = max(1, len(order) // max_faces)
+    picked = order[::step][:max_faces]
+    chosen = all_ids.take(pa.array(picked)).combine_chunks()
+    parts = []
+    for k in sorted(set(shard_of[picked].tolist())):
+        t = read_shard(shards[k], ["face_id", "resolution", "image", "keypoints", "bbox"])
+        parts.append(t.filter(pc.and_(pc.equal(t.column("resolution"), res),
+                                      pc.is_in(t.column("face_id"), value_set=chosen))))
+    rows = pa.concat_tables(parts).sort_by("face_id").to_pylist()
     n_rows = (len(rows) + columns - 1) // columns
     grid = np.full((n_rows * tile, columns * tile, 3), 255, dtype=np.uint8)
     for i, row in enumerate(rows):

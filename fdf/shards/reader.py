@@ -147,9 +147,10 @@ def lowest_resolution(shards: Iterable[str | Path]) -> int:
     return min(int(pc.min(read_shard(s, ["resolution"]).column("resolution")).as_py()) for s in shards)
 
 
-def read_status(dataset_dir: str | Path) -> pa.Table:
+def read_status(dataset_dir: str | Path, skip: Iterable[Path] = ()) -> pa.Table:
     """All per-photo status rows (photo_id, status, error, faces, shard) of a dataset."""
-    files = list_status_files(dataset_dir)
+    skip = {Path(p) for p in skip}
+    files = [f for f in list_status_files(dataset_dir) if f not in skip]
     if not files:
         from .schema import STATUS_SCHEMA
 
@@ -168,14 +169,16 @@ def orphan_shards(dataset_dir: str | Path) -> list[Path]:
     return [p for p in list_shards(dataset_dir) if p.name not in done and p.name.startswith("part-")]
 
 
-def dataset_counts(dataset_dir: str | Path) -> dict:
+def dataset_counts(dataset_dir: str | Path, skip: Iterable[Path] = ()) -> dict:
     """Counts for ``_dataset.json``: rows, faces, photos, per split, per resolution, per status.
 
     Shard by shard with four small columns, counted in Arrow: memory grows with the distinct
     face and photo ids only (~40 MB for 1.5 M faces), never with Python objects per row.
+    Shards and status tables in ``skip`` (unreadable ones) are left out.
     """
     counts: dict = {"rows": 0, "faces": 0, "photos_with_faces": 0, "by_split": {}, "by_resolution": {}}
-    shards = check_shards(list_shards(dataset_dir))
+    skip = {Path(p) for p in skip}
+    shards = check_shards([s for s in list_shards(dataset_dir) if s not in skip])
     face_ids, photo_ids = [], []
     by_split: Counter = Counter()
     by_resolution: Counter = Counter()
@@ -192,7 +195,7 @@ def dataset_counts(dataset_dir: str | Path) -> dict:
         counts["photos_with_faces"] = len(pc.unique(pa.chunked_array(photo_ids, pa.string())))
         counts["by_split"] = dict(sorted(by_split.items()))
         counts["by_resolution"] = {str(k): v for k, v in sorted(by_resolution.items())}
-    status = read_status(dataset_dir)
+    status = read_status(dataset_dir, skip)
     statuses = pc.value_counts(status.column("status")).to_pylist()
     counts["photos_by_status"] = dict(sorted((s["values"], s["counts"]) for s in statuses))
     return counts
