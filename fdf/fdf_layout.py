@@ -17,22 +17,27 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from .atomic import atomic_path, atomic_write_bytes
 from .errors import FdfError
-from .shards import list_shards, read_faces, split_for_photo, write_dataset_json, write_face_shard, write_status
-from .shards.reader import dataset_counts
+from .shards import check_shards, list_shards, split_for_photo, write_dataset_json, write_face_shard, write_status
+from .shards.reader import dataset_counts, iter_shard_batches, read_shard
 from .shards.writer import ROW_GROUP_SIZE
+from .sources.fdf_metainfo import iter_metainfo
 
 log = logging.getLogger(__name__)
 
@@ -100,52 +105,140 @@ def export_fdf(dataset_dir: str | Path, out_dir: str | Path, resolutions: list[i
 
     Faces lacking a crop at any of ``resolutions`` (default: all resolutions present) are
     dropped, since FDF indexes every resolution by the same idx.
+
+    Shard by shard: a first pass reads three small columns to number the faces, a second reads
+    each shard once and writes its crops, landmarks and boxes at their numbers; the metainfo
+    records go through spill files in ranges of numbers, so neither the faces' rows nor
+    ``fdf_metainfo.json`` (~1 GB for FDF) is ever held whole.
     """
-    meta = read_faces(dataset_dir, columns=_META_COLUMNS).to_pylist()
-    present = sorted({r["resolution"] for r in meta})
+    shards = check_shards(list_shards(dataset_dir))
+    if not shards:
+        raise FdfLayoutError(f"{dataset_dir} holds no face shards (part-*.parquet)")
+    ids, res_col, split_col = [], [], []
+    for shard in shards:
+        t = read_shard(shard, ["face_id", "resolution", "split"])
+        ids.append(t.column("face_id"))
+        res_col.append(t.column("resolution"))
+        split_col.append(t.column("split"))
+    rows = pa.table({"face_id": pa.chunked_array(ids, pa.string()), "resolution": pa.chunked_array(res_col),
+                     "split": pa.chunked_array(split_col, pa.string())})
+    present = sorted(pc.unique(rows.column("resolution")).to_pylist())
     resolutions = sorted(resolutions or present)
     missing = [r for r in resolutions if r not in present]
     if missing:
         raise FdfLayoutError(f"{dataset_dir} has no crops at resolution {missing}; present: {present}")
-    by_face: dict[str, dict[int, dict]] = {}
-    for row in meta:
-        by_face.setdefault(row["face_id"], {})[row["resolution"]] = row
-    complete = {f: rows for f, rows in by_face.items() if all(r in rows for r in resolutions)}
-    summary = ExportSummary(faces={}, resolutions=resolutions, dropped=len(by_face) - len(complete))
+    wanted = rows.filter(pc.is_in(rows.column("resolution"), value_set=pa.array(resolutions, rows.column("resolution").type)))
+    per_face = wanted.group_by("face_id", use_threads=False).aggregate([("resolution", "count_distinct")])
+    complete = per_face.filter(pc.equal(per_face.column("resolution_count_distinct"), len(resolutions))).column("face_id")
+    faces_total = len(pc.unique(rows.column("face_id")))
+    summary = ExportSummary(faces={}, resolutions=resolutions, dropped=faces_total - len(complete))
+    # The split of a face: that of its row at the smallest wanted resolution, as FDF files it.
+    first = wanted.filter(pc.equal(wanted.column("resolution"), resolutions[0]))
+    split_of = first.column("split").take(pc.index_in(complete, value_set=first.column("face_id")))
+    del rows, wanted, per_face, first
     for split, folder in FDF_SPLIT_DIRS.items():
-        faces = sorted(f for f, rows in complete.items() if rows[resolutions[0]]["split"] == split)
-        if faces:
-            _export_split(dataset_dir, Path(out_dir) / folder, faces, complete, resolutions)
+        faces = pc.sort_indices(complete.filter(pc.equal(split_of, split)))
+        faces = complete.filter(pc.equal(split_of, split)).take(faces)
+        if len(faces):
+            _export_split(shards, Path(out_dir) / folder, faces, resolutions)
         summary.faces[folder] = len(faces)
     if summary.dropped:
         log.warning("dropped %d faces without crops at every resolution %s", summary.dropped, resolutions)
     return summary
 
 
-def _export_split(dataset_dir, root: Path, faces: list[str], rows: dict, resolutions: list[int]) -> None:
-    index = {face_id: idx for idx, face_id in enumerate(faces)}
+METAINFO_GROUP = 100_000  # faces whose metainfo records are sorted in memory at once (~50 MB)
+
+
+def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: list[int]) -> None:
+    """Write one split folder: ``faces`` (sorted face ids) get idx 0..N-1."""
     top = resolutions[-1]
-    landmarks = np.array(
-        [np.asarray(rows[f][top]["keypoints"], dtype=np.float32)[:, :2] / top for f in faces], dtype=np.float32
-    )
+    n = len(faces)
+    landmarks = np.zeros((n, 7, 2), dtype=np.float32)
+    boxes = {res: np.zeros((n, 4), dtype=np.int64) for res in resolutions}
+    for res in resolutions:
+        (root / "images" / str(res)).mkdir(parents=True, exist_ok=True)
+    spill = _MetainfoSpill(root / "_metainfo_spill")
+    try:
+        with tqdm(total=n * len(resolutions), desc=f"export {root.name}", unit="img") as bar:
+            for shard in shards:
+                for batch in iter_shard_batches(shard, [*_META_COLUMNS, "image"], batch_size=ROW_GROUP_SIZE):
+                    idx = pc.index_in(batch.column("face_id"), value_set=faces)
+                    keep = pc.and_(pc.is_valid(idx), pc.is_in(batch.column("resolution"),
+                                                             value_set=pa.array(resolutions, pa.int16())))
+                    if not pc.any(keep).as_py():
+                        continue
+                    table = pa.Table.from_batches([batch]).filter(keep)
+                    numbers = idx.filter(keep).to_numpy()
+                    for k, row in zip(numbers.tolist(), table.to_pylist()):
+                        res = row["resolution"]
+                        atomic_write_bytes(root / "images" / str(res) / f"{k}.png", row["image"]["bytes"], fsync=False)
+                        boxes[res][k] = [round(v) for v in row["bbox"]]
+                        if res == top:
+                            landmarks[k] = np.asarray(row["keypoints"], dtype=np.float32)[:, :2] / top
+                            # The record as json.dumps({idx: record, ...}, indent=1) lays it out.
+                            spill.add(k, json.dumps({str(k): _metainfo(row, top)}, indent=1)[2:-2])
+                        bar.update()
+    finally:
+        spill.close()
+    os.sync()  # the crops, before anything marks the folder complete
     with atomic_path(root / "landmarks.npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, landmarks)
     for res in resolutions:
-        boxes = torch.tensor([[round(v) for v in rows[f][res]["bbox"]] for f in faces], dtype=torch.int64)
         with atomic_path(root / "bounding_box" / f"{res}.torch") as tmp:
-            torch.save(boxes, tmp)
-        (root / "images" / str(res)).mkdir(parents=True, exist_ok=True)
-    wanted = pads.field("face_id").isin(faces) & pads.field("resolution").isin(resolutions)
-    ds = pads.dataset([str(p) for p in list_shards(dataset_dir)], format="parquet")
-    with tqdm(total=len(faces) * len(resolutions), desc=f"export {root.name}", unit="img") as bar:
-        for batch in ds.to_batches(columns=["face_id", "resolution", "image"], filter=wanted, batch_size=64):
-            for face_id, res, image in zip(*(batch.column(i).to_pylist() for i in range(3))):
-                atomic_write_bytes(root / "images" / str(res) / f"{index[face_id]}.png", image["bytes"])
-                bar.update()
-    info = {str(index[f]): _metainfo(rows[f][top], top) for f in faces}
-    atomic_write_text(root / "fdf_metainfo.json", json.dumps(info, indent=1))
-    log.info("exported %d faces to %s", len(faces), root)
+            torch.save(torch.from_numpy(boxes[res]), tmp)
+    # fdf_metainfo.json last: it marks the split folder complete.
+    with atomic_path(root / "fdf_metainfo.json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("{\n" if n else "{")
+            for k, texts in enumerate(spill.sorted_groups()):
+                fh.write((",\n" if k else "") + ",\n".join(texts))
+            fh.write("\n}" if n else "}")
+    spill.remove()
+    log.info("exported %d faces to %s", n, root)
+
+
+class _MetainfoSpill:
+    """Metainfo records (idx, JSON text) on disk in ranges of :data:`METAINFO_GROUP` idx, so the
+    file can be written in idx order whatever order the shards hold the faces in."""
+
+    SCHEMA = pa.schema([("idx", pa.int64()), ("text", pa.string())])
+
+    def __init__(self, folder: Path):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.folder = folder
+        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.buffers: dict[int, tuple[list, list]] = {}
+
+    def add(self, idx: int, text: str) -> None:
+        group = idx // METAINFO_GROUP
+        ids, texts = self.buffers.setdefault(group, ([], []))
+        ids.append(idx)
+        texts.append(text)
+        if len(ids) >= 4096:
+            self._flush(group)
+
+    def _flush(self, group: int) -> None:
+        ids, texts = self.buffers.pop(group)
+        if group not in self.writers:
+            self.writers[group] = pq.ParquetWriter(self.folder / f"group-{group:05d}.parquet", self.SCHEMA)
+        self.writers[group].write_table(pa.table({"idx": ids, "text": texts}, schema=self.SCHEMA))
+
+    def close(self) -> None:
+        for group in list(self.buffers):
+            self._flush(group)
+        for writer in self.writers.values():
+            writer.close()
+
+    def sorted_groups(self):
+        """Each group's texts in idx order, groups in order."""
+        for group in sorted(self.writers):
+            yield read_shard(self.folder / f"group-{group:05d}.parquet").sort_by("idx").column("text").to_pylist()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- import
@@ -248,6 +341,8 @@ def import_fdf(fdf_dir: str | Path, dataset_dir: str | Path, shard_faces: int = 
     """Read an FDF folder (layout or train/ + val/) into face shards under ``dataset_dir``.
 
     Image bytes are copied unchanged (FDF crops are already PNG). Returns dataset counts.
+    ``fdf_metainfo.json`` is parsed as a stream: only the records of the shard being written
+    (and any that came early, in a file not in idx order) are held.
     """
     from .shards import face_table
 
@@ -258,7 +353,7 @@ def import_fdf(fdf_dir: str | Path, dataset_dir: str | Path, shard_faces: int = 
             raise FdfLayoutError(f"{root}/images holds no resolution folders")
         arrays = {res: load_fdf_arrays(root, res) for res in resolutions}
         meta_path = root / "fdf_metainfo.json"
-        metainfo = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        records = _MetainfoByIndex(iter_metainfo(meta_path) if meta_path.is_file() else iter(()))
         count = len(arrays[resolutions[0]][0])
         name = folder_split or "all"
         face_ids: dict[str, int] = {}
@@ -266,14 +361,35 @@ def import_fdf(fdf_dir: str | Path, dataset_dir: str | Path, shard_faces: int = 
             shard = f"part-fdf-{name}-{start // shard_faces:05d}.parquet"
             rows = []
             for idx in range(start, min(count, start + shard_faces)):
-                rows += _import_rows(root, idx, metainfo.get(str(idx), {}), folder_split, arrays, resolutions, face_ids)
+                rows += _import_rows(root, idx, records.pop(idx), folder_split, arrays, resolutions, face_ids)
             write_face_shard(face_table(rows), dataset_dir / shard, row_group_size=ROW_GROUP_SIZE)
-            photos = sorted({r["photo_id"] for r in rows})
+            photos = Counter(r["photo_id"] for r in rows)
             write_status(
-                [{"photo_id": p, "status": "ok", "faces": sum(r["photo_id"] == p for r in rows) // len(resolutions),
-                  "shard": shard} for p in photos],
+                [{"photo_id": p, "status": "ok", "faces": n // len(resolutions), "shard": shard}
+                 for p, n in sorted(photos.items())],
                 dataset_dir / "_status" / shard,
             )
     counts = dataset_counts(dataset_dir)
     write_dataset_json(dataset_dir, {"imported_from": str(fdf_dir)}, counts)
     return counts
+
+
+class _MetainfoByIndex:
+    """Metainfo records by FDF index, read from a stream of (key, record) only as far as needed."""
+
+    def __init__(self, pairs):
+        self.pairs = iter(pairs)
+        self.waiting: dict[int, dict] = {}
+        self.done = False
+
+    def pop(self, idx: int) -> dict:
+        """The record of face ``idx`` ({} if the file has none)."""
+        while idx not in self.waiting and not self.done:
+            try:
+                key, record = next(self.pairs)
+            except StopIteration:
+                self.done = True
+                break
+            if isinstance(key, str) and key.isdigit() and key == str(int(key)) and isinstance(record, dict):
+                self.waiting[int(key)] = record
+        return self.waiting.pop(idx, {})

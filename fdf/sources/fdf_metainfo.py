@@ -30,12 +30,13 @@ later stage resolves them through Flickr's ``flickr.photos.getSizes``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
+import ijson
 import pandas as pd
 from tqdm import tqdm
 
@@ -67,21 +68,72 @@ class MetainfoStats:
         return asdict(self)
 
 
-def load_metainfo(path: str | Path) -> dict:
-    """Read ``fdf_metainfo.json``; SourceError names the file and line of malformed JSON."""
+_PINPOINT_LIMIT = 64 * 2**20  # files up to this size are parsed again slowly to name the line of an error
+
+
+def iter_metainfo(path: str | Path) -> Iterator[tuple[str, object]]:
+    """(face key, record) pairs of ``fdf_metainfo.json`` in file order, parsed as a stream (ijson):
+    FDF's file is ~1 GB, several times that as Python objects when loaded whole.
+
+    SourceError names the file and, for malformed JSON, the line and column (or the byte, in
+    files too large to parse twice).
+    """
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"FDF metainfo not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+        if head[:3] == b"\xef\xbb\xbf":
+            head = head[3:].lstrip()
+        if not head.startswith(b"{"):
+            kind = {b"[": "list"}.get(head[:1], "something else")
+            raise SourceError(f"{path}: expected a JSON object keyed by FDF face index, got {kind}")
+        fh.seek(0)
+        counted = _CountingReader(fh)
+        try:
+            yield from ijson.kvitems(counted, "", use_float=True)
+        except ijson.JSONError as exc:
+            raise SourceError(_json_error(path, exc, counted.offset)) from None
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+class _CountingReader:
+    """A binary file that counts the bytes read from it (where a parse error happened, roughly)."""
+
+    def __init__(self, fh):
+        self.fh, self.offset = fh, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.offset += len(data)
+        return data
+
+
+def _json_error(path: Path, exc: Exception, offset: int) -> str:
+    """'FILE: line L, column C: invalid JSON: ...', as json.load says it, via ijson's pure-Python
+    parser (it knows the offending character); near a byte offset for files too large for that."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if path.stat().st_size > _PINPOINT_LIMIT:
+        return f"{path}: invalid JSON within the 64 KiB before byte {offset}: {message}"
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"{path}: expected a JSON object keyed by FDF face index, got {type(data).__name__}")
-    return data
+        with open(path, "rb") as fh:
+            for _ in ijson.get_backend("python").kvitems(fh, "", use_float=True):
+                pass
+    except ijson.JSONError as slow:
+        match = re.search(r" at (\d+)$", str(slow))
+        if match:
+            text = path.read_text(encoding="utf-8", errors="replace")[: int(match.group(1))]
+            line = text.count("\n") + 1
+            column = len(text) - (text.rfind("\n") + 1) + 1
+            return f"{path}: line {line}, column {column}: invalid JSON: {str(slow).split(' at ')[0]}"
+        message = str(slow).strip() or message
+    return f"{path}: invalid JSON: {message}"
+
+
+def load_metainfo(path: str | Path) -> dict:
+    """Read ``fdf_metainfo.json`` into a dict (small files; large ones: :func:`iter_metainfo`)."""
+    return dict(iter_metainfo(path))
 
 
 def photo_id_from_url(url: str) -> str | None:
@@ -140,12 +192,15 @@ def _face_struct(key: str, face: dict, where: str) -> dict:
     }
 
 
-def metainfo_to_frame(metainfo: dict, path: str | Path = "fdf_metainfo.json") -> pd.DataFrame:
-    """Group the faces of a loaded metainfo by photo; return a normalized-ready manifest frame."""
+def metainfo_to_frame(metainfo: dict | Iterable[tuple[str, object]], path: str | Path = "fdf_metainfo.json",
+                      stats: MetainfoStats | None = None) -> pd.DataFrame:
+    """Group the faces of a metainfo (a dict, or (key, record) pairs as :func:`iter_metainfo`
+    streams them) by photo; return a normalized-ready manifest frame. Counts faces in ``stats``."""
     photos: dict[str, dict] = {}
-    conflicts = 0
-    for key, face in tqdm(metainfo.items(), desc="grouping FDF faces", unit=" faces", mininterval=2.0,
-                          disable=True if len(metainfo) < 100_000 else None):
+    conflicts = faces = 0
+    items = metainfo.items() if isinstance(metainfo, dict) else metainfo
+    for key, face in tqdm(items, desc="grouping FDF faces", unit=" faces", mininterval=2.0, disable=None):
+        faces += 1
         where = f"{path}: face {key}"
         if not isinstance(face, dict):
             raise SourceError(f"{where}: expected an object, got {type(face).__name__}")
@@ -165,6 +220,8 @@ def metainfo_to_frame(metainfo: dict, path: str | Path = "fdf_metainfo.json") ->
     if conflicts:
         log.warning("%s: %d faces name another YFCC line than earlier faces of the same photo; "
                     "kept the first", path, conflicts)
+    if stats is not None:
+        stats.faces = faces
     df = pd.DataFrame(list(photos.values()))
     if df.empty:
         raise SourceError(f"{path}: contains no faces")
@@ -248,10 +305,9 @@ def fill_from_yfcc(df: pd.DataFrame, dump: str | Path, stats: MetainfoStats,
 def fdf_metainfo_to_manifest(path: str | Path, yfcc_dump: str | Path | None = None,
                              yfcc_config: YfccConfig | None = None) -> tuple[pd.DataFrame, MetainfoStats]:
     """Build a manifest frame (source 'fdf') from ``fdf_metainfo.json``, one row per photo."""
-    metainfo = load_metainfo(path)
-    df = metainfo_to_frame(metainfo, path)
-    stats = MetainfoStats(faces=len(metainfo), photos=len(df))
-    del metainfo
+    stats = MetainfoStats()
+    df = metainfo_to_frame(iter_metainfo(path), path, stats)
+    stats.photos = len(df)
     if yfcc_dump is not None:
         df = fill_from_yfcc(df, yfcc_dump, stats, yfcc_config)
     has_url = df["download_url"].notna() & (df["download_url"].astype("string") != "")
