@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "fdf.cli.anonymize",
     "fdf.cli.build",
     "fdf.cli.train",
+    "fdf.cli.config",
 )
 
 log = logging.getLogger("fdf")
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug; -vvv also the HTTP and OAuth "
                         "libraries' debug lines, which print API keys)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                        help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
@@ -48,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
 #: at INFO, oauthlib and requests_oauthlib the OAuth signature base string, urllib3 each request URL.
 QUIET_LIBRARIES = {"flickrapi": logging.CRITICAL, "oauthlib": logging.INFO, "requests_oauthlib": logging.INFO,
                    "urllib3": logging.INFO}
+
+
+def package_version() -> str:
+    """The installed distribution's version (the source tree's when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("fdf-toolkit")
+    except metadata.PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:

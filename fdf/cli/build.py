@@ -125,12 +125,14 @@ def register(subparsers) -> None:
     s.add_argument("--owner-cap", type=int, default=None, help="faces per Flickr owner (0: no cap)")
     s.add_argument("--min-crop-px", type=float, default=None, help="minimum expanded crop side (FDF: 128)")
     s.add_argument("--min-face-px", type=float, default=None, help="minimum face size (FDF256: 64)")
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--seed", type=int, default=None, help="seed breaking ties between equal faces (default 0)")
     s.add_argument("--download-dir", default=None, help="download folder for photo sha256 (default: from the dataset)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=run_select)
 
-    r = subparsers.add_parser("report", help="write an HTML + PNG report of a build or a face dataset")
+    r = subparsers.add_parser("report", help="write an HTML + PNG report of a build or a face dataset",
+                              description="Write index.html and PNG figures: counts and failures per stage, licence mix, "
+                                          "pose and expression histograms, face sizes and sample crops.")
     r.add_argument("path", help="build folder (fdf build --out) or face-shard dataset")
     r.add_argument("--out", required=True, help="report folder (index.html and PNG figures)")
     r.add_argument("--json", action="store_true", help="print where the report is, as JSON")

@@ -33,7 +33,8 @@ def add_query_args(parser: argparse.ArgumentParser) -> None:
     """The search flags, shared with `fdf build`."""
     parser.add_argument("--text", help="free text (title, description, tags)")
     parser.add_argument("--tags", help="comma-separated tags")
-    parser.add_argument("--tag-mode", choices=("any", "all"), default="any")
+    parser.add_argument("--tag-mode", choices=("any", "all"), default="any",
+                        help="with --tags: photos with any of them (default) or all of them")
     parser.add_argument("--license", default="", help="comma-separated Flickr licence ids, e.g. 1,2,4,5")
     parser.add_argument("--min-upload-date", help="YYYY-MM-DD[ HH:MM:SS] UTC or unix seconds, inclusive")
     parser.add_argument("--max-upload-date", help="YYYY-MM-DD[ HH:MM:SS] UTC or unix seconds, inclusive")

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--licenses", default="1,2,4,5", help="--synthetic licence ids, e.g. 1,2,4,5")
     p.add_argument("--no-cv-fraction", type=float, default=0.02, help="--synthetic share tagged no_cv")
     p.add_argument("--save-catalog", metavar="FILE", help="also write the catalog to FILE (.json/.parquet)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     p.add_argument("--api-key", action="append", default=[], metavar="KEY[:SECRET]",
                    help="accepted API key (repeatable); without any, every key is accepted")

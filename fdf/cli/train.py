@@ -15,7 +15,10 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train the DeepPrivacy-style face generator on face shards")
+    p = subparsers.add_parser("train", help="train the DeepPrivacy-style face generator on face shards",
+                              description="Train the generator from a config file; checkpoints, samples and a log "
+                                          "go to --out, and --resume continues exactly. Under torchrun, "
+                                          "DistributedDataParallel.")
     p.add_argument("config", nargs="?", help="training config YAML (see manifests/train_*.yaml); optional with --resume")
     p.add_argument("--out", required=True, help="run folder: checkpoints, config.yaml, log.jsonl, samples/")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
@@ -29,12 +32,16 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_train)
 
-    p = subparsers.add_parser("evaluate-generator", help="re-identification, detection and realism of a generator")
+    p = subparsers.add_parser("evaluate-generator", help="re-identification, detection and realism of a generator",
+                              description="Replace the faces of a dataset split with a generator and measure how "
+                                          "often dlib still recognises the person, how often a detector still "
+                                          "finds a face, and how real the faces look.")
     p.add_argument("run", help="run folder, checkpoint or exported weights; 'bundled' for the packaged model")
     p.add_argument("--data", required=True, help="face-shard dataset (or FDF folder) with a validation split")
-    p.add_argument("--split", default="validation", choices=["validation", "train"])
+    p.add_argument("--split", default="validation", choices=["validation", "train"],
+                   help="which split's faces to replace (default validation)")
     p.add_argument("--limit", type=int, default=500, help="evaluate at most this many faces (default 500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first latent seed (default 0)")
     p.add_argument("--inception", default=None, help="local Inception-v3 weights for FID (skipped without)")
     p.add_argument("--check-tries", type=int, default=1,
                    help="also report fdf anonymize's identity check: regenerate faces still under 0.6 "
@@ -49,20 +56,24 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run_evaluate)
 
-    p = subparsers.add_parser("export-generator", help="write a checkpoint's EMA generator as a small weights file")
+    p = subparsers.add_parser("export-generator", help="write a checkpoint's EMA generator as a small weights file",
+                              description="Write the EMA generator of a run or checkpoint as a .safetensors file "
+                                          "that fdf anonymize --checkpoint loads.")
     p.add_argument("run", help="run folder or checkpoint")
     p.add_argument("--out", required=True, help="output .safetensors")
     p.set_defaults(func=run_export_generator)
 
     p = subparsers.add_parser("distill-identity",
-                              help="distil dlib's face descriptor into a small network for the identity loss")
+                              help="distil dlib's face descriptor into a small network for the identity loss",
+                              description="Train a small network to predict dlib's 128-d descriptor of real and "
+                                          "generated faces, for loss.identity_model in training configs.")
     p.add_argument("--data", required=True, help="face-shard dataset with train and validation splits")
     p.add_argument("--generator", action="append", required=True, dest="generators",
                    help="a generator checkpoint whose outputs the network also learns (repeatable)")
     p.add_argument("--check-generator", action="append", default=[], dest="check_generators",
                    help="a generator used only in the validation report (repeatable)")
     p.add_argument("--out", required=True, help="folder for identity.safetensors and the cached dlib targets")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training faces (default 30)")
     p.add_argument("--jobs", type=int, default=2, help="processes computing dlib descriptors")
     p.add_argument("--limit", type=int, default=0, help="faces per split (default 0: all)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
