@@ -34,7 +34,7 @@ def register(subparsers) -> None:
                    help="gan mode: dlib distance under which a generated face counts as the original person "
                    "(default 0.6, dlib's same-person distance, taken as the minimum over several ways of boxing "
                    "the face)")
-    p.add_argument("--jpeg-quality", type=int, default=95)
+    p.add_argument("--jpeg-quality", type=int, default=95, help="quality of JPEG outputs, 1-100 (default 95)")
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
     p.add_argument("--encoded-check-rounds", type=int, default=6,
@@ -50,7 +50,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_anonymize)
 
     p = subparsers.add_parser("evaluate-privacy",
-                              help="count faces still recognisable and metadata left in anonymized files")
+                              help="count faces still recognisable and metadata left in anonymized files",
+                              description="Compare each original with its anonymized output (same relative "
+                                          "path): faces still recognised as the same person, and metadata left "
+                                          "in the files. The exit status is 1 when there are any.")
     p.add_argument("originals", help="folder of original photos/videos")
     p.add_argument("anonymized", help="folder written by `fdf anonymize` from them")
     p.add_argument("--threshold", type=float, default=0.6, help="dlib identity distance counted as a leak (default 0.6)")
@@ -63,7 +66,7 @@ def register(subparsers) -> None:
                    help="SFace cosine at or above which a face counts as the same person (default 0.363)")
     p.add_argument("--dlib-only", action="store_true",
                    help="skip the second judges (YuNet retention, SFace re-identification)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_evaluate_privacy)
 
 
