@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fdf",
         description="Build, audit and anonymize FDF-style face datasets from Creative Commons photos.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug; -vvv also the HTTP and OAuth "
-                        "libraries' debug lines, which print API keys)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-vv for debug; -vvv also the HTTP and OAuth libraries' debug lines, "
+                             "which print API keys)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
                         help="print the version and exit")

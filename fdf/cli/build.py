@@ -131,8 +131,9 @@ def register(subparsers) -> None:
     s.set_defaults(func=run_select)
 
     r = subparsers.add_parser("report", help="write an HTML + PNG report of a build or a face dataset",
-                              description="Write index.html and PNG figures: counts and failures per stage, licence mix, "
-                                          "pose and expression histograms, face sizes and sample crops.")
+                              description="Write index.html and PNG figures: counts and failures per stage, "
+                                          "licence mix, pose and expression histograms, face sizes and sample "
+                                          "crops.")
     r.add_argument("path", help="build folder (fdf build --out) or face-shard dataset")
     r.add_argument("--out", required=True, help="report folder (index.html and PNG figures)")
     r.add_argument("--json", action="store_true", help="print where the report is, as JSON")

@@ -109,7 +109,8 @@ def _read_local(row: dict, config: DownloadConfig) -> tuple[bytes, PhotoResult |
         if not stat.S_ISREG(info.st_mode):
             return b"", PhotoResult("", "bad_url", f"local_path {path} is not a regular file")
         if info.st_size > config.max_bytes:
-            return b"", PhotoResult("", "too_large", f"{path} has {info.st_size} bytes, over max_bytes={config.max_bytes}")
+            return b"", PhotoResult("", "too_large",
+                                    f"{path} has {info.st_size} bytes, over max_bytes={config.max_bytes}")
         data = fh.read(config.max_bytes + 1)  # the file may have grown since fstat
     if len(data) > config.max_bytes:
         return b"", PhotoResult("", "too_large", f"{path} is over max_bytes={config.max_bytes}")
