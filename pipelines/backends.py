@@ -45,7 +45,7 @@ class BackendInfo:
 def backend_context(name: str = "loky", scheduler: str | None = None, timeout: float = 10.0) -> Iterator[BackendInfo]:
     """Run the enclosed stages on backend ``name`` ('loky' or 'dask' at ``scheduler``)."""
     if name == "loky":
-        with joblib.parallel_config(backend="loky"):
+        with local_workers_config():
             yield BackendInfo("loky")
         return
     if name != "dask":
@@ -73,6 +73,15 @@ def backend_context(name: str = "loky", scheduler: str | None = None, timeout: f
         info.workers.update(client.run(os.getpid))  # workers may have joined during the run
     finally:
         client.close()
+
+
+def local_workers_config():
+    """``joblib.parallel_config`` for loky workers that end with the process that starts them,
+    even when it is killed with SIGKILL (:func:`fdf.parent_death.exit_with_parent`): orphaned
+    workers otherwise outlive a killed build (and, in the download stage, its lock)."""
+    from fdf.parent_death import exit_with_parent
+
+    return joblib.parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),))
 
 
 def release_local_workers() -> bool:

@@ -30,7 +30,7 @@ from fdf.atomic import atomic_write_text
 from fdf.errors import ConfigError
 from fdf.manifest import read_manifest, write_manifest
 
-from .backends import backend_context, release_local_workers
+from .backends import backend_context, local_workers_config, release_local_workers
 from .config import STAGES, BuildConfig, SourceConfig
 from .summary import BuildSummary, StageSummary
 
@@ -73,20 +73,26 @@ def _in_child_process(fn, *args):
     """``fn(*args)`` in a fresh (spawned) process. A Flickr search's transient memory (parsed
     pages, one window of up to 4,000 records) grows with the query; run here, it is handed back
     to the system when the child exits instead of staying in the build process's heap for the
-    rest of the build. Exceptions come back as they were raised."""
+    rest of the build. Exceptions come back as they were raised. The child ends with the build
+    process, even one killed with SIGKILL (:func:`fdf.parent_death.exit_with_parent`)."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from fdf.parent_death import exit_with_parent
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         return pool.submit(fn, *args).result()
 
 
 def _download_then_stop_workers(*args):
-    """``download_manifest(*args)``, then stop its loky workers: the child process exits only
-    after them (else after their 300 s idle timeout)."""
+    """``download_manifest(*args)`` on loky workers that end with this (child) process, then stop
+    them: the child process exits only after them (else after their 300 s idle timeout)."""
     from fdf.download import download_manifest
 
-    result = download_manifest(*args)
+    with local_workers_config():
+        result = download_manifest(*args)
     release_local_workers()
     return result
 
