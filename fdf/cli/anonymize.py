@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("--hold-frames", type=int, default=None, help="frames a lost face stays anonymized (default 15)")
     p.add_argument("--no-audio", action="store_true", help="drop the audio of videos (default: keep it)")
     p.add_argument("--boxes-json", default=None, metavar="PATH", help="write the faces found per file to this JSON file")
+    p.add_argument("--boxes-in", default=None, metavar="PATH",
+                   help="JSON of your own face boxes per photo: faces to replace instead of (or beside) the "
+                   "detector's, and faces to leave untouched (format: README, anonymizer/inference/boxes_in.py)")
     p.add_argument("--preview", action="store_true",
                    help="also write side-by-side previews to OUT/_previews/ (they show the ORIGINAL faces)")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
@@ -98,14 +101,16 @@ def run_anonymize(args) -> int:
 
     config, video = _configs(args)
     report = anonymize_paths(args.inputs, args.out, config, video, overwrite=args.overwrite,
-                             boxes_json=args.boxes_json, preview=args.preview)
+                             boxes_json=args.boxes_json, preview=args.preview, boxes_in=args.boxes_in)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         counts = report.counts()
         faces = sum(r.faces or 0 for r in report.results)
-        print(f"anonymized {counts['done']} files ({faces} faces or face tracks), "
-              f"skipped {counts['skipped']} existing, failed {counts['failed']}")
+        kept = sum(r.kept for r in report.results)
+        print(f"anonymized {counts['done']} files ({faces} faces or face tracks"
+              + (f"; {kept} left untouched as --boxes-in asked" if kept else "")
+              + f"), skipped {counts['skipped']} existing, failed {counts['failed']}")
     for r in report.failed:
         print(f"failed (no output written): {r.error}", file=sys.stderr)
     return 0 if report.ok else 1
