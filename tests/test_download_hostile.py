@@ -121,3 +121,55 @@ def test_photo_file_names_never_collide_between_ids(tmp_path):
         write_photo(tmp_path, pid, "jpg", pid.encode())
     for pid in ids:
         assert find_photo_file(tmp_path, pid).read_bytes() == pid.encode()
+
+
+def _image_after_429(retry_after: str, stamps: list):
+    """429 with ``retry_after`` to the first request, the test photo to every later one."""
+    body = PHOTO.read_bytes()
+
+    def behaviour(conn, line, stop):
+        stamps.append(time.monotonic())
+        if len(stamps) == 1:
+            conn.sendall(f"HTTP/1.1 429 Too Many\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n".encode())
+        else:
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
+                         "Connection: close\r\n\r\n".encode() + body)
+    return behaviour
+
+
+def test_retry_after_longer_than_the_backoff_cap_is_honoured_up_to_the_total_timeout():
+    config = DownloadConfig(**{**FAST, "retries": 2}, max_backoff=0.1, total_timeout=10)
+    stamps: list = []
+    with HostileServer(_image_after_429("2", stamps)) as srv:
+        result = fetch_url(make_session(config), srv.url + "a.jpg", config)
+    assert result.status == "ok" and result.attempts == 2
+    assert stamps[1] - stamps[0] >= 1.9  # not max_backoff's 0.1 s
+    stamps.clear()
+    with HostileServer(_image_after_429("120", stamps)) as srv:  # longer than the total timeout: give up now
+        t0 = time.monotonic()
+        result = fetch_url(make_session(config), srv.url + "a.jpg", config)
+    assert time.monotonic() - t0 < 2 and len(stamps) == 1
+    assert result.status == "http_429" and "Retry-After 120 s is longer than total_timeout=10 s" in result.error
+
+
+def test_per_host_rate_holds_across_jobs_and_threads(tmp_path):
+    stamps: list = []
+    body = PHOTO.read_bytes()
+
+    def serve(conn, line, stop):
+        stamps.append(time.monotonic())
+        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
+                     "Connection: close\r\n\r\n".encode() + body)
+
+    with HostileServer(serve) as srv:
+        # two host names for one server: each has its own budget
+        urls = [srv.url + f"p{i}.jpg" for i in range(8)] + [srv.url.replace("127.0.0.1", "localhost") + "q.jpg"]
+        df = pd.DataFrame({"photo_id": [f"p{i}" for i in range(len(urls))], "download_url": urls, "license_id": 4})
+        config = DownloadConfig(jobs=2, threads=4, retries=0, host_rate=4.0, shard_size=3)
+        download_manifest(df, tmp_path / "out", config, progress=False)
+    assert [s for s, _ in _statuses(tmp_path / "out").values()] == ["ok"] * len(urls)
+    times = sorted(stamps)
+    # 8 requests to 127.0.0.1 at 4/s: at least 7 intervals of ~0.25 s, whatever the 8 threads did
+    assert times[-1] - times[0] >= 7 * 0.25 * 0.9
+    assert len(list((tmp_path / "out" / "_state" / "hosts").glob("*.json"))) == 2

@@ -4,6 +4,7 @@ Flickr's shape, and -vv logging that must not print the key or OAuth signature d
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -116,3 +117,30 @@ def test_debug_logging_never_prints_the_key_or_oauth_signature_data(flickr_serve
     assert "DEBUG" in res.stderr  # -vv is on for our own loggers
     for secret in (FLICKR_TEST_KEY, FLICKR_TEST_SECRET, "oauth_signature", "base string", "Signing request"):
         assert secret not in res.stderr, secret
+
+
+def _answer_after_429(retry_after: str, stamps: list):
+    body = json.dumps({"photos": {"total": 0, "perpage": 100, "pages": 0, "photo": []}, "stat": "ok"}).encode()
+
+    def behaviour(conn, line, stop):
+        stamps.append(time.monotonic())
+        if len(stamps) == 1:
+            conn.sendall(f"HTTP/1.1 429 Too Many\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n".encode())
+        else:
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                         "Connection: close\r\n\r\n".encode() + body)
+    return behaviour
+
+
+def test_retry_after_beyond_the_backoff_cap_is_honoured(tmp_path):
+    stamps: list = []
+    with HostileServer(_answer_after_429("2", stamps)) as srv:
+        search_photos(_client(srv.url, tmp_path, backoff_max=0.1), QUERY, progress=False)
+    assert len(stamps) == 2 and stamps[1] - stamps[0] >= 1.9
+    stamps.clear()
+    with HostileServer(_answer_after_429("7200", stamps)) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(FlickrUnavailableError, match="Retry-After 7200 s, longer than max_retry_after=3600"):
+            search_photos(_client(srv.url, tmp_path), QUERY, progress=False)
+    assert time.monotonic() - t0 < 5

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-bytes", type=int, default=_DEFAULTS.max_bytes, help="byte cap per photo (default 50 MB)")
     p.add_argument("--max-pixels", type=int, default=_DEFAULTS.max_pixels,
                    help="pixel cap per photo, checked before decoding (default %(default)s)")
+    p.add_argument("--host-rate", type=float, default=0.0, metavar="N",
+                   help="at most N requests a second to any one host, all jobs and threads together (default 0: "
+                        "no limit)")
     p.add_argument("--user-agent", default=_DEFAULTS.user_agent, help="User-Agent header sent with every request")
     p.add_argument("--ignore-robots", action="store_true",
                    help="download even when X-Robots-Tag says noai/noimageai")
@@ -65,6 +68,7 @@ def run(args) -> int:
         user_agent=args.user_agent,
         respect_robots=not args.ignore_robots,
         retry_failed=args.retry_failed,
+        host_rate=args.host_rate,
     )
     summary = download_manifest(args.manifest, args.out, config, progress=not args.no_progress and not args.json)
     if args.json:

@@ -45,13 +45,14 @@ class DownloadConfig:
     total_timeout: float = 120.0
     retries: int = 3
     backoff: float = 0.5  # first retry waits about this long; doubles each time, plus jitter
-    max_backoff: float = 30.0  # also caps a server's Retry-After
+    max_backoff: float = 30.0  # a server's Retry-After is honoured up to total_timeout instead
     max_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 100_000_000
     shard_size: int = 1000
     user_agent: str = "fdf-toolkit/0.1 (+https://github.com/; dataset rebuild)"
     respect_robots: bool = True
     retry_failed: bool = False
+    host_rate: float = 0.0  # requests a second to any one host, all workers together (0: no limit)
 
     def __post_init__(self) -> None:
         checks = {
@@ -66,6 +67,7 @@ class DownloadConfig:
             "max_bytes": self.max_bytes > 0,
             "max_pixels": self.max_pixels > 0,
             "shard_size": self.shard_size >= 1,
+            "host_rate": self.host_rate >= 0,
         }
         bad = [name for name, fine in checks.items() if not fine]
         if bad:

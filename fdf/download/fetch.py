@@ -82,14 +82,18 @@ def check_url(url: str | None) -> str:
     return ""
 
 
-def fetch_url(session: requests.Session, url: str, config: DownloadConfig) -> FetchResult:
-    """GET ``url`` with up to ``config.retries`` retries; never raises for network trouble."""
+def fetch_url(session: requests.Session, url: str, config: DownloadConfig, hosts=None) -> FetchResult:
+    """GET ``url`` with up to ``config.retries`` retries; never raises for network trouble.
+
+    ``hosts``: a :class:`~fdf.download.hosts.HostLimits` each attempt waits on (None: no limit)."""
     reason = check_url(url)
     if reason:
         return FetchResult("bad_url", error=reason)
     attempt = 0
     while True:
         attempt += 1
+        if hosts is not None:
+            hosts.wait(url.strip())
         try:
             result = _fetch_once(session, url.strip(), config)
             result.attempts = attempt
@@ -99,7 +103,13 @@ def fetch_url(session: requests.Session, url: str, config: DownloadConfig) -> Fe
                 return FetchResult(exc.status, error=exc.error, http_status=exc.http_status, attempts=attempt)
             delay = backoff_delay(attempt - 1, config)
             if exc.wait is not None:
-                delay = min(config.max_backoff, max(delay, exc.wait))
+                # The server's Retry-After is honoured however long, up to the time one body may take;
+                # a longer one ends the row now (a later --retry-failed asks again).
+                if exc.wait > config.total_timeout:
+                    return FetchResult(exc.status, error=f"{exc.error}; Retry-After {exc.wait:.0f} s is longer than "
+                                       f"total_timeout={config.total_timeout:g} s", http_status=exc.http_status,
+                                       attempts=attempt)
+                delay = max(delay, exc.wait)
             log.debug("retrying %s in %.2fs after %s", url, delay, exc.error)
             time.sleep(delay)
 

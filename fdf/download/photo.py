@@ -42,17 +42,20 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
 
 
-def download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session) -> PhotoResult:
-    """Produce the result for one row; any unexpected exception becomes status "error"."""
+def download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session,
+                   hosts=None) -> PhotoResult:
+    """Produce the result for one row; any unexpected exception becomes status "error".
+    ``hosts``: the run's per-host request budget (see :mod:`.hosts`), or None."""
     photo_id = row["photo_id"]
     try:
-        return _download_photo(row, out_dir, config, session)
+        return _download_photo(row, out_dir, config, session, hosts)
     except Exception as exc:  # one bad row must never stop a shard
         log.exception("unexpected failure on photo %s", photo_id)
         return PhotoResult(photo_id, "error", f"{type(exc).__name__}: {exc}")
 
 
-def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session) -> PhotoResult:
+def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session,
+                    hosts=None) -> PhotoResult:
     photo_id = row["photo_id"]
     now = datetime.now(timezone.utc)
     reused = _reuse_stored(photo_id, out_dir, config)
@@ -67,7 +70,7 @@ def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: r
             failure.photo_id, failure.downloaded_at = photo_id, now
             return failure
     else:
-        fetched = fetch_url(session, url if isinstance(url, str) else "", config)
+        fetched = fetch_url(session, url if isinstance(url, str) else "", config, hosts)
         http_status, attempts = fetched.http_status, fetched.attempts
         if fetched.status != OK:
             return PhotoResult(photo_id, fetched.status, fetched.error, http_status=http_status,

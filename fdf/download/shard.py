@@ -21,9 +21,10 @@ import requests
 
 from .config import OK, DownloadConfig
 from .fetch import make_session
+from .hosts import HostLimits
 from .photo import PhotoResult, download_photo
 from .progress import ProgressReporter
-from .store import sync_photos, write_shard
+from .store import STATE_DIR, sync_photos, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,21 @@ def _session(config: DownloadConfig) -> requests.Session:
     return _local.session
 
 
+_hosts: dict[tuple[str, float], HostLimits] = {}
+_hosts_lock = threading.Lock()
+
+
+def _host_limits(out_dir: Path, config: DownloadConfig) -> HostLimits | None:
+    """This process's view of the run's per-host budget (the buckets themselves are shared files)."""
+    if config.host_rate <= 0:
+        return None
+    key = (str(out_dir), config.host_rate)
+    with _hosts_lock:
+        if key not in _hosts:
+            _hosts[key] = HostLimits(out_dir / STATE_DIR, config.host_rate)
+        return _hosts[key]
+
+
 def result_table(manifest: pa.Table, results: list[PhotoResult]) -> pa.Table:
     """Manifest columns (width/height renamed manifest_*), then the result columns."""
     names = [RENAMED_MANIFEST_COLUMNS.get(n, n) for n in manifest.column_names]
@@ -138,11 +154,12 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
          if c in task.manifest.column_names]
     ).to_pylist()
     reporter = ProgressReporter(task.progress_address, task.index)
+    hosts = _host_limits(out_dir, config)
 
     def one(row: dict) -> PhotoResult:
         if not _parent_alive(task):
             return PhotoResult(row["photo_id"], "error", "download run was killed")  # never written
-        result = download_photo(row, out_dir, config, _session(config))
+        result = download_photo(row, out_dir, config, _session(config), hosts)
         reporter.add()
         return result
 

@@ -66,6 +66,7 @@ class FlickrConfig:
     max_retries: int = 8
     backoff_base: float = 1.0
     backoff_max: float = 60.0
+    max_retry_after: float = 3600.0  # a longer Retry-After gives up instead (Flickr's budget is hourly)
 
     @classmethod
     def from_env(cls, **overrides) -> FlickrConfig:
@@ -196,7 +197,11 @@ class FlickrClient:
         wait = retry_after_seconds(header)
         if wait is None:
             wait = self._backoff(attempt)
-        wait = min(wait, max(self.config.backoff_max, 1.0))
+        elif wait > self.config.max_retry_after:
+            raise FlickrUnavailableError(self.redact(
+                f"{method}: HTTP {status} with Retry-After {wait:.0f} s, longer than max_retry_after="
+                f"{self.config.max_retry_after:g} s; try again later")) from None
+        # Our own backoff is capped; the server's Retry-After is honoured as it is.
         log.warning("%s: %s, retrying in %.1fs (attempt %d/%d)", method,
                     f"HTTP {status}" if status != 200 else f"Flickr error {code}", wait, attempt + 1,
                     self.config.max_retries)
