@@ -122,3 +122,45 @@ def _round_robin(members: np.ndarray, strata: np.ndarray, rank: np.ndarray) -> n
                 order.append(q[depth])
         depth += 1
     return np.array(order, dtype=np.int64)
+
+
+def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list, embeddings: np.ndarray, config) -> pd.DataFrame:
+    """fdf.select.select.decide as it was, on the reference steps above."""
+    from fdf.select.gates import gate_reasons
+    from fdf.select.select import seeded_rank
+
+    rank = seeded_rank(faces["face_id"], config.seed)
+    reason = gate_reasons(faces, config.gates).to_numpy(dtype=object).copy()
+
+    def alive() -> np.ndarray:
+        return np.array([r is None for r in reason], dtype=bool)
+
+    order = np.argsort(rank, kind="stable")
+    photo_ids = faces["photo_id"].to_numpy(dtype=object)
+    dup_photos = duplicate_photos([photo_ids[i] for i in order], [sha256[i] for i in order])
+    reason[alive() & faces["photo_id"].isin(dup_photos).to_numpy()] = "duplicate_photo"
+    dh = np.asarray(hashes, dtype=np.uint64)
+    live = np.flatnonzero(alive())
+    live_ordered = live[np.argsort(rank[live], kind="stable")]
+    near = near_duplicates(dh[live_ordered], photo_ids[live_ordered], config.near_duplicate_bits)
+    reason[live_ordered[near]] = "near_duplicate"
+    live = alive()
+    live_order = np.flatnonzero(live)[np.argsort(rank[live], kind="stable")]
+    identity = identity_clusters(embeddings, live_order, config.identity_threshold)
+    over = cap_per_group(pd.Series(np.where(identity >= 0, identity, None), dtype=object), rank, config.identity_cap)
+    reason[live & over] = "identity_cap"
+    live = alive()
+    over = cap_per_group(faces["owner_nsid"].where(live, None), rank, config.owner_cap)
+    reason[live & over] = "owner_cap"
+    live = np.flatnonzero(alive())
+    thin = balance_drop(faces.iloc[live].reset_index(drop=True), rank[live], config.balance)
+    reason[live[thin]] = "pose_balance"
+    b = config.balance
+    return pd.DataFrame({
+        "face_id": faces["face_id"], "photo_id": faces["photo_id"], "kept": np.array([r is None for r in reason]),
+        "reason": reason, "identity": identity, "dhash": [f"{int(h):016x}" for h in dh],
+        "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
+        "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
+        "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
+        "rank": rank,
+    })

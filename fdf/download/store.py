@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_path, atomic_write_bytes
 from ..errors import FdfError
+from ..parquet_read import read_shard
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _shard_rows(out_dir: Path, columns: list[str]) -> pa.Table:
     """
     parts = []
     for index, path in list_shards(out_dir):
-        t = pq.read_table(path, columns=columns)
+        t = read_shard(path, columns)  # a truncated shard: one line naming it, before any rewrite
         t = t.set_column(0, "photo_id", pc.cast(t.column("photo_id"), pa.string()))
         parts.append(t.append_column("shard", pa.array(np.full(t.num_rows, index, dtype=np.int64))))
     if not parts:
@@ -165,7 +166,7 @@ def heal_duplicate_rows(out_dir: Path) -> int:
         mine = shard_of == index
         if not stale[mine].any():
             continue  # only shards with superseded rows are read whole and rewritten
-        table = pq.read_table(path)
+        table = read_shard(path)
         kept = table.filter(pa.array(~stale[mine]))
         removed += table.num_rows - kept.num_rows
         stale_shards += 1
@@ -182,7 +183,7 @@ def status_counts(out_dir: Path) -> dict[str, int]:
     """Rows per status over the whole output folder."""
     counts: dict[str, int] = defaultdict(int)
     for _, path in list_shards(out_dir):
-        statuses = pq.read_table(path, columns=["status"]).column("status")
+        statuses = read_shard(path, ["status"]).column("status")
         for item in pc.value_counts(statuses).to_pylist():
             counts[item["values"]] += item["counts"]
     return dict(sorted(counts.items()))
