@@ -142,13 +142,52 @@ def _dynamic_centerface_bytes(path: Path) -> bytes:
     return model.SerializeToString()
 
 
+class DeviceError(FdfError):
+    """The device asked for is not there (e.g. cuda without onnxruntime's CUDA provider)."""
+
+
+_ONNX_DEVICE = "cpu"
+
+
+def onnx_providers(device: str, available: list[str] | None = None) -> list:
+    """onnxruntime execution providers for ``device``: 'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when
+    onnxruntime has the provider, as onnxruntime-gpu does; else the CPU)."""
+    if available is None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "auto":
+        return (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
+    if device == "cuda" or device.startswith("cuda:") and device[5:].isdigit():
+        if not cuda:
+            raise DeviceError(f"device {device!r}: onnxruntime has no CUDA provider here (it has "
+                              f"{', '.join(available)}); install onnxruntime-gpu, or use --device auto or cpu")
+        return [("CUDAExecutionProvider", {"device_id": int(device[5:] or 0)}), "CPUExecutionProvider"]
+    raise DeviceError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+def set_onnx_device(device: str) -> list:
+    """Run the ONNX models (CenterFace) of this process on ``device`` from now on; returns the
+    providers chosen. Checked at once, so a missing CUDA provider is an error before any work."""
+    global _ONNX_DEVICE
+    providers = onnx_providers(device)
+    if device != _ONNX_DEVICE:
+        _ONNX_DEVICE = device
+        centerface_session.cache_clear()
+    return providers
+
+
 @_counted("centerface")
 def centerface_session():
-    """onnxruntime session for CenterFace with free input size (CPU)."""
+    """onnxruntime session for CenterFace with free input size, on the device
+    :func:`set_onnx_device` chose (the CPU unless asked)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(
-        _dynamic_centerface_bytes(centerface_path()), options, providers=["CPUExecutionProvider"]
+        _dynamic_centerface_bytes(centerface_path()), options, providers=onnx_providers(_ONNX_DEVICE)
     )

@@ -24,7 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("--dilation", type=float, default=None,
                    help="grow each face region by this fraction of the face box per side (default: in gan mode the generator's trained hole size, else 0.15)")
     p.add_argument("--checkpoint", default=None, help="generator checkpoint for gan mode (default: bundled weights)")
-    p.add_argument("--device", default="cpu", help="torch device for gan mode")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default), auto, cuda or cuda:N: the generator's torch device and CenterFace's "
+                   "onnxruntime provider; auto takes CUDA for each where it is there (onnxruntime-gpu, a CUDA "
+                   "torch), else the CPU")
     p.add_argument("--seed", type=int, default=0, help="base seed of generated faces")
     p.add_argument("--no-verify", action="store_true",
                    help="gan mode: skip the identity check (by default a generated face dlib still matches "
@@ -75,6 +78,7 @@ def register(subparsers) -> None:
 
 def _configs(args):
     from anonymizer.inference import AnonymizeConfig, DetectConfig
+    from anonymizer.inference.device import use_device
     from anonymizer.video import TrackerConfig, VideoConfig
 
     detect = DetectConfig(max_side=args.max_side or None)
@@ -83,7 +87,7 @@ def _configs(args):
     if args.min_size is not None:
         detect.min_size = args.min_size
     detect.__post_init__()  # validate the overrides
-    config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=args.device,
+    config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=use_device(args.device),
                              seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify)
     if args.dilation is not None:
         config.dilation = args.dilation
