@@ -79,3 +79,13 @@ def test_cli_credits_on_a_hostile_manifest(tmp_path):
     assert "<script>" not in text and "(<javascript:" not in text and "(<data:" not in text
     table = (tmp_path / "credits.csv").read_text()
     assert "\n=" not in table and ",=" not in table and ",+" not in table and ",@" not in table
+
+
+def test_a_killed_runs_temporaries_are_removed(tmp_path):
+    from fdf.audit.credits import write_credits
+
+    manifest = _manifest(tmp_path)
+    (tmp_path / ".CREDITS.md.x1y2z3ab.tmp").write_text("half")
+    (tmp_path / ".credits.csv.q9w8e7rt.tmp").write_text("half")
+    write_credits(manifest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CREDITS.md", "credits.csv", "m.parquet"]

@@ -139,6 +139,8 @@ def write_credits(path: str | Path, out_dir: str | Path | None = None, anonymize
     path = Path(path)
     out = Path(out_dir) if out_dir else default_docs_dir(path)
     md_path, csv_path = out / "CREDITS.md", out / "credits.csv"
+    for stale in [*out.glob(".CREDITS.md.*.tmp"), *out.glob(".credits.csv.*.tmp")]:  # a killed run's
+        stale.unlink(missing_ok=True)
     count = photoset.table.num_rows
     with atomic_path(md_path) as md_tmp, atomic_path(csv_path) as csv_tmp:
         with open(md_tmp, "w", encoding="utf-8", newline="\n") as md, \
