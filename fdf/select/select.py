@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 DECISIONS_FILE = "_decisions.parquet"
 SPILL_DIR = "_spill"  # kept rows between the two passes of the writer; removed after
-SPILL_BYTES = 256 * 2**20  # shard bytes sorted in memory at once by the writer
+SPILL_BYTES = 128 * 2**20  # shard bytes sorted in memory at once by the writer
 SELECT_JSON = "_select.json"
 DECISIONS_SCHEMA = pa.schema([
     ("face_id", pa.string()), ("photo_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
