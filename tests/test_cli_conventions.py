@@ -99,6 +99,10 @@ def test_config_list_and_show_print_the_example_configs():
 
 @pytest.mark.slow
 def test_the_wheel_carries_the_example_configs(tmp_path):
+    from importlib.metadata import version
+
+    if int(version("setuptools").split(".")[0]) < 77:
+        pytest.skip("building needs setuptools>=77 (pyproject's build-system.requires) in this environment")
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
                           "-w", str(tmp_path)], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, PIP_NO_INDEX="1"))
