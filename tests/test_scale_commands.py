@@ -307,3 +307,25 @@ def test_select_on_a_download_folder_says_what_it_is(synthetic, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "is a download folder, not a face dataset" in proc.stderr and "KeyError" not in proc.stderr
     assert not (tmp_path / "sel").exists()
+
+
+def test_selected_shards_are_the_same_bytes_streamed_or_spilled(synthetic, tmp_path):
+    """Inputs in face-id order are cut into output shards as they are read; others go through
+    spill files: both give the same files."""
+    import pyarrow as pa
+
+    from fdf.select import select as sel
+    from fdf.select.scan import scan_faces
+
+    scanned = scan_faces(synthetic / "faces", progress=False)
+    decisions = sel.decide(scanned.faces, scanned.hashes, [None] * len(scanned.faces), scanned.embeddings,
+                           SelectConfig())
+    kept = decisions["kept"].to_numpy()
+    ids = pa.array(decisions["face_id"].to_numpy(dtype=object)[kept], pa.string())
+    files = {}
+    for name, write in (("streamed", sel._write_streaming), ("spilled", sel._write_spilled)):
+        (tmp_path / name).mkdir()
+        names = write(ids, scanned.shard_of[kept], scanned.shards, tmp_path / name, 70, False)
+        files[name] = {n: (tmp_path / name / n).read_bytes() for n in names}
+    assert len(files["streamed"]) > 2 and files["streamed"] == files["spilled"]
+    assert not (tmp_path / "spilled" / sel.SPILL_DIR).exists()

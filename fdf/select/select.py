@@ -198,13 +198,55 @@ def _write_selected(kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path]
     """Write the kept faces (``kept_ids`` sorted, ``kept_src`` indexing ``shards``), ``per_shard``
     faces a file, all resolutions of each, rows sorted by face id and resolution.
 
-    Two passes, each reading every byte once whatever the input's order: the kept rows of each
-    source shard, a row group at a time, go to spill files under ``_spill/``, one per range of
-    output shards that fits in memory; each spill file is then sorted and cut into output shards.
-    (Reading, for each output shard, every source shard it draws from read the whole input once
-    per output shard when the input was not in face-id order, as annotating an FDF metainfo
-    manifest gives.)
+    Each source shard is read once, whatever the input's order. When every source's kept faces
+    are one run of the sorted ids (annotate's output of a manifest in photo order), output shards
+    are cut as the sources are read; otherwise (an FDF metainfo manifest is in face-index order)
+    the kept rows go through spill files by range of output shards first. (Reading, for each
+    output shard, every source shard it drew from read the input once per output shard.)
     """
+    runs = int(np.count_nonzero(kept_src[1:] != kept_src[:-1])) + 1 if len(kept_src) else 0
+    if runs == len(np.unique(kept_src)):
+        return _write_streaming(kept_ids, kept_src, shards, out, per_shard, progress)
+    return _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress)
+
+
+def _kept_rows(shard: Path, wanted: pa.Array, where: np.ndarray):
+    """(rows, their faces' places in the sorted kept ids) of ``shard``'s kept faces, a row group at a time."""
+    for batch in iter_shard_batches(shard, None, batch_size=ROW_GROUP_SIZE):
+        at = pc.index_in(batch.column("face_id"), value_set=wanted)
+        hit = pc.is_valid(at)
+        if pc.any(hit).as_py():
+            yield _as_face_table(pa.Table.from_batches([batch]).filter(hit)), where[at.filter(hit).to_numpy()]
+
+
+def _write_streaming(kept_ids, kept_src, shards, out, per_shard, progress) -> list[str]:
+    firsts = np.flatnonzero(np.r_[True, kept_src[1:] != kept_src[:-1]])  # each source's first kept place
+    position = np.arange(len(kept_ids))
+    names, pending, places, chunk = [], [], [], 0
+    for n, first in enumerate(tqdm(firsts, desc="select: write", unit="shard", disable=not progress)):
+        k = kept_src[first]
+        mine = kept_src == k
+        for rows, where in _kept_rows(shards[k], kept_ids.filter(pa.array(mine)), position[mine]):
+            pending.append(rows)
+            places.append(where)
+        # Faces before the next source's first one are all read: their output shards are whole.
+        boundary = firsts[n + 1] if n + 1 < len(firsts) else len(kept_ids)
+        done = boundary // per_shard if n + 1 < len(firsts) else -(-len(kept_ids) // per_shard)
+        if done > chunk and pending:
+            table, where = pa.concat_tables(pending), np.concatenate(places)
+            of = where // per_shard
+            for c in range(chunk, done):
+                part = table.filter(pa.array(of == c))
+                names.append(_write_output_shard(part.sort_by([("face_id", "ascending"), ("resolution", "ascending")])
+                                                 .combine_chunks(), out, c))
+            rest = of >= done
+            pending, places, chunk = [table.filter(pa.array(rest))], [where[rest]], done
+            del table
+            release_freed_memory()
+    return names
+
+
+def _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress) -> list[str]:
     spill_dir = out / SPILL_DIR
     shutil.rmtree(spill_dir, ignore_errors=True)
     spill_dir.mkdir()
@@ -217,20 +259,14 @@ def _write_selected(kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path]
     try:
         for k in tqdm(np.unique(kept_src), desc="select: gather", unit="shard", disable=not progress):
             mine = kept_src == k
-            wanted, where = kept_ids.filter(pa.array(mine)), position[mine]
-            for batch in iter_shard_batches(shards[k], None, batch_size=ROW_GROUP_SIZE):
-                at = pc.index_in(batch.column("face_id"), value_set=wanted)
-                hit = pc.is_valid(at)
-                if not pc.any(hit).as_py():
-                    continue
-                rows = pa.Table.from_batches([batch]).filter(hit)
-                group = where[at.filter(hit).to_numpy()] // per_group
+            for rows, where in _kept_rows(shards[k], kept_ids.filter(pa.array(mine)), position[mine]):
+                group = where // per_group
                 for g in np.unique(group).tolist():
-                    part = _as_face_table(rows.filter(pa.array(group == g)))
-                    if g not in writers:
+                    if g not in writers:  # plain pages: these files live for one command
                         writers[g] = pq.ParquetWriter(spill_dir / f"group-{g:05d}.parquet", FACE_SCHEMA,
-                                                      compression="none")
-                    writers[g].write_table(part)
+                                                      compression="none", use_dictionary=False,
+                                                      write_statistics=False)
+                    writers[g].write_table(rows.filter(pa.array(group == g)))
             release_freed_memory()
     finally:
         for writer in writers.values():
