@@ -34,9 +34,9 @@ from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..config_file import check_fields
 from ..errors import ConfigError, FdfError
 from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_face_shard, write_status
-from ..shards.reader import iter_shard_batches, open_shard, read_shard
+from ..shards.reader import open_shard, read_shard
 from ..shards.schema import FACE_SCHEMA, OPTIONAL_COLUMNS
-from ..shards.writer import ROW_GROUP_SIZE, STATUS_DIR, status_path
+from ..shards.writer import STATUS_DIR, status_path
 from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
 from .dedupe import duplicate_photos, near_duplicates
@@ -211,12 +211,13 @@ def _write_selected(kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path]
 
 
 def _kept_rows(shard: Path, wanted: pa.Array, where: np.ndarray):
-    """(rows, their faces' places in the sorted kept ids) of ``shard``'s kept faces, a row group at a time."""
-    for batch in iter_shard_batches(shard, None, batch_size=ROW_GROUP_SIZE):
-        at = pc.index_in(batch.column("face_id"), value_set=wanted)
-        hit = pc.is_valid(at)
-        if pc.any(hit).as_py():
-            yield _as_face_table(pa.Table.from_batches([batch]).filter(hit)), where[at.filter(hit).to_numpy()]
+    """(rows, their faces' places in the sorted kept ids) of ``shard``'s kept faces (one shard in
+    memory at a time, as annotate wrote it)."""
+    table = read_shard(shard)
+    at = pc.index_in(table.column("face_id"), value_set=wanted)
+    hit = pc.is_valid(at)
+    if pc.any(hit).as_py():
+        yield _as_face_table(table.filter(hit)), where[at.filter(hit).to_numpy()]
 
 
 def _write_streaming(kept_ids, kept_src, shards, out, per_shard, progress) -> list[str]:
