@@ -32,10 +32,11 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
+from .arrow_memory import release_freed_memory
 from .atomic import atomic_path, atomic_write_bytes
 from .errors import FdfError
 from .shards import check_shards, list_shards, split_for_photo, write_dataset_json, write_face_shard, write_status
-from .shards.reader import dataset_counts, iter_shard_batches, read_shard
+from .shards.reader import dataset_counts, read_shard
 from .shards.writer import ROW_GROUP_SIZE
 from .sources.fdf_metainfo import iter_metainfo
 
@@ -162,15 +163,14 @@ def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: 
     try:
         with tqdm(total=n * len(resolutions), desc=f"export {root.name}", unit="img") as bar:
             for shard in shards:
-                for batch in iter_shard_batches(shard, [*_META_COLUMNS, "image"], batch_size=ROW_GROUP_SIZE):
-                    idx = pc.index_in(batch.column("face_id"), value_set=faces)
-                    keep = pc.and_(pc.is_valid(idx), pc.is_in(batch.column("resolution"),
-                                                             value_set=pa.array(resolutions, pa.int16())))
-                    if not pc.any(keep).as_py():
-                        continue
-                    table = pa.Table.from_batches([batch]).filter(keep)
-                    numbers = idx.filter(keep).to_numpy()
-                    for k, row in zip(numbers.tolist(), table.to_pylist()):
+                table = read_shard(shard, [*_META_COLUMNS, "image"])  # one shard in memory at a time
+                idx = pc.index_in(table.column("face_id"), value_set=faces)
+                keep = pc.and_(pc.is_valid(idx), pc.is_in(table.column("resolution"),
+                                                         value_set=pa.array(resolutions, pa.int16())))
+                table, numbers = table.filter(keep), idx.filter(keep).to_numpy()
+                for start in range(0, table.num_rows, ROW_GROUP_SIZE):  # Python rows a slice at a time
+                    rows = table.slice(start, ROW_GROUP_SIZE).to_pylist()
+                    for k, row in zip(numbers[start : start + ROW_GROUP_SIZE].tolist(), rows):
                         res = row["resolution"]
                         atomic_write_bytes(root / "images" / str(res) / f"{k}.png", row["image"]["bytes"], fsync=False)
                         boxes[res][k] = [round(v) for v in row["bbox"]]
@@ -179,6 +179,8 @@ def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: 
                             # The record as json.dumps({idx: record, ...}, indent=1) lays it out.
                             spill.add(k, json.dumps({str(k): _metainfo(row, top)}, indent=1)[2:-2])
                         bar.update()
+                del table
+                release_freed_memory()
     finally:
         spill.close()
     os.sync()  # the crops, before anything marks the folder complete
