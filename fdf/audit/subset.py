@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..errors import FdfError
 from ..licenses import license_table
 from ..manifest import read_manifest, write_manifest
-from ..shards.reader import dataset_counts, list_shards, list_status_files, read_dataset_info
+from ..shards.reader import check_shards, dataset_counts, list_shards, list_status_files, read_dataset_info, read_shard
 from ..shards.writer import status_path, write_dataset_json, write_face_shard, write_status
 from .checks import is_commercial_safe
 from .photos import detect_kind
@@ -51,11 +50,12 @@ def write_commercial_subset(path: str | Path, out: str | Path) -> dict:
         raise FdfError(f"--commercial-safe needs a face-shard dataset or a manifest, not a {kind} folder")
     if out.exists() and any(out.iterdir()):
         raise FdfError(f"{out} exists and is not empty; choose a new folder for the subset")
+    check_shards([*list_shards(path), *list_status_files(path)])  # a truncated shard: named, nothing written
     out.mkdir(parents=True, exist_ok=True)
     kept_photos: set[str] = set()
     rows_dropped = 0
     for shard in list_shards(path):
-        table = pq.read_table(shard)
+        table = read_shard(shard)
         mask = _safe_mask(table)
         kept = table.filter(mask)
         rows_dropped += table.num_rows - kept.num_rows
@@ -64,7 +64,7 @@ def write_commercial_subset(path: str | Path, out: str | Path) -> dict:
             kept_photos.update(kept["photo_id"].to_pylist())
     for status in list_status_files(path):
         if (out / status.name).exists():  # each written shard needs its status table (completion marker)
-            rows = pq.read_table(status)
+            rows = read_shard(status)
             keep = pc.is_in(rows["photo_id"], value_set=pa.array(sorted(kept_photos), pa.string()))
             write_status(rows.filter(keep).to_pylist(), status_path(out, status.name))
     if (path / REMOVALS_FILE).exists():  # takedowns carry over to every copy
