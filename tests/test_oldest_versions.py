@@ -62,10 +62,15 @@ def oldest_pins() -> tuple[str, list[str]]:
 
 
 def find_python(version: str) -> str:
-    """An interpreter of ``version`` (e.g. "3.10"), or this one when none is installed."""
-    found = shutil.which(f"python{version}") or next(iter(sorted(glob.glob(
-        os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")))), None)
-    return found or sys.executable
+    """An interpreter of ``version`` (e.g. "3.10") that runs, or this one when none is installed."""
+    candidates = [*sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python"))),
+                  shutil.which(f"python{version}")]
+    for exe in filter(None, candidates):
+        res = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                             text=True, timeout=60)
+        if res.returncode == 0 and res.stdout.strip() == version:  # a pyenv shim may not run
+            return exe
+    return sys.executable
 
 
 def _build_venv(python: str, pins: list[str]) -> Path:
