@@ -112,7 +112,8 @@ def test_gan_mode_with_a_generator_checkpoint(random_checkpoint, tmp_path, capsy
     region = face_region(faces[0]["bbox"], original.shape, 0.15, 0.1)
     outside = ~union_mask([region], original.shape)
     assert np.array_equal(original[outside], result[outside])
-    x0, y0, x1, y1 = region.core
+    # The face box is replaced outright (gan mode keeps hair and background around the face).
+    x0, y0, x1, y1 = (int(round(v)) for v in faces[0]["bbox"])
     assert (np.abs(original[y0:y1, x0:x1].astype(int) - result[y0:y1, x0:x1]).max(axis=2) > 2).mean() > 0.9
     # Same seed -> same output; another seed -> another face.
     a = ImageAnonymizer(AnonymizeConfig(checkpoint=str(random_checkpoint), seed=5)).anonymize_loaded(read_image(src))
@@ -141,3 +142,14 @@ def test_a_file_is_never_written_over_itself(tmp_path, capsys):
     assert src.read_bytes() == before
     assert main(["-q", "anonymize", str(tmp_path), "--out", str(tmp_path), "--mode", "blur"]) == 2
     assert src.read_bytes() == before
+
+
+def test_compositing_flags_reach_the_config():
+    from fdf.cli import build_parser
+    from fdf.cli.anonymize import _configs
+
+    parse = build_parser().parse_args
+    config, _ = _configs(parse(["anonymize", "x.jpg", "--out", "o"]))
+    assert config.face_mask == "outline" and config.colour_match is True
+    config, _ = _configs(parse(["anonymize", "x.jpg", "--out", "o", "--face-mask", "box", "--no-colour-match"]))
+    assert config.face_mask == "box" and config.colour_match is False

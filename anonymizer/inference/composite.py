@@ -1,9 +1,11 @@
 """Blend replacement patches into a photo in its own pixel representation.
 
-Two passes make overlapping faces safe: first every patch is blended over its feather margin,
-then every core is overwritten outright, so no core pixel keeps original content however faces
-overlap. Pixels outside all paste boxes are never touched (the output is a copy of the input
-there, bit for bit), whatever the photo's dtype or channels.
+Two passes make overlapping faces safe: first every patch is blended with its weights (the box
+feather, or gan mode's soft face mask), then every pixel of weight 1 (a core box, or the face
+mask's solid part) is overwritten outright, so no such pixel keeps original content however
+faces overlap: a neighbour's feather blended over a face cannot bring the photo back there.
+Pixels outside all paste boxes are never touched (the output is a copy of the input there, bit
+for bit), whatever the photo's dtype or channels.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .regions import FaceRegion, feather_weights
+from .regions import FaceRegion, blend_weights
 
 
 def rgb_to_native(patch: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -31,7 +33,7 @@ def composite(pixels: np.ndarray, regions: list[FaceRegion], patches: list[np.nd
     if len(regions) != len(patches):
         raise ValueError(f"{len(regions)} regions but {len(patches)} patches")
     out = pixels.copy()
-    native = []
+    native, solids = [], []
     for region, patch in zip(regions, patches):
         x0, y0, x1, y1 = region.paste
         if patch.shape[:2] != (y1 - y0, x1 - x0):
@@ -39,15 +41,18 @@ def composite(pixels: np.ndarray, regions: list[FaceRegion], patches: list[np.nd
         window = out[y0:y1, x0:x1]
         repl = rgb_to_native(patch, window)
         native.append(repl)
-        w = feather_weights(region)
+        w = blend_weights(region)
+        if w.shape != patch.shape[:2]:
+            raise ValueError(f"weights {w.shape} do not fit paste box {region.paste}")
+        solids.append(w >= 1.0)
         if window.ndim == 3:
             w = w[:, :, None]
         blended = window.astype(np.float32) * (1.0 - w) + repl.astype(np.float32) * w
         blended = np.rint(blended).astype(out.dtype)
         # Where the weight is 0 keep the original values exactly (no float round trip).
         out[y0:y1, x0:x1] = np.where(w > 0, blended, window)
-    for region, repl in zip(regions, native):
-        cx0, cy0, cx1, cy1 = region.core
-        px0, py0 = region.paste[:2]
-        out[cy0:cy1, cx0:cx1] = repl[cy0 - py0 : cy1 - py0, cx0 - px0 : cx1 - px0]
+    for region, repl, solid in zip(regions, native, solids):
+        x0, y0, x1, y1 = region.paste
+        window = out[y0:y1, x0:x1]  # a view: writes go to ``out``
+        window[solid] = repl[solid]
     return out

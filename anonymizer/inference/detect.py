@@ -76,12 +76,14 @@ class DetectConfig:
 @dataclass
 class FaceBox:
     """A face to anonymize: box (x0, y0, x1, y1) in photo pixels, score, and optional keypoints
-    (7x3 FDF keypoints in photo pixels; None until :func:`add_keypoints` runs)."""
+    (7x3 FDF keypoints in photo pixels; None until :func:`add_keypoints` runs) and dlib's 68
+    landmarks they were derived from (68x2, photo pixels; gan mode's face mask follows them)."""
 
     bbox: tuple[float, float, float, float]
     score: float
     landmarks5: np.ndarray | None = field(default=None, repr=False)
     keypoints: np.ndarray | None = field(default=None, repr=False)
+    landmarks68: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def size(self) -> float:
@@ -145,15 +147,21 @@ def find_faces(rgb: np.ndarray, config: DetectConfig, upscale_small: bool | None
     return kept
 
 
+def face_yaw(face: FaceBox) -> float | None:
+    """Yaw in degrees from the detector's five points (None: the detector gave none)."""
+    return yaw_from_five_points(face.landmarks5) if face.landmarks5 is not None else None
+
+
 def keypoints_for(rgb: np.ndarray, face: FaceBox, detector: str = "centerface") -> np.ndarray:
     """7x3 FDF keypoints (photo pixels) for ``face``, from dlib's 68 landmarks."""
-    lm = predict_landmarks68(rgb, face.bbox, detector)
-    yaw = yaw_from_five_points(face.landmarks5) if face.landmarks5 is not None else None
-    return keypoints_from_landmarks(lm, yaw)
+    return keypoints_from_landmarks(predict_landmarks68(rgb, face.bbox, detector), face_yaw(face))
 
 
 def add_keypoints(rgb: np.ndarray, faces: list[FaceBox], detector: str = "centerface") -> None:
-    """Fill ``keypoints`` of every face that has none (in place)."""
+    """Fill ``keypoints`` (and ``landmarks68``, fitted once for both) of every face that has no
+    keypoints (in place). Faces given keypoints by the caller (video's held boxes) keep them and
+    no landmarks: their face mask falls back to an ellipse."""
     for face in faces:
         if face.keypoints is None:
-            face.keypoints = keypoints_for(rgb, face, detector)
+            face.landmarks68 = predict_landmarks68(rgb, face.bbox, detector)
+            face.keypoints = keypoints_from_landmarks(face.landmarks68, face_yaw(face))

@@ -17,7 +17,8 @@ import numpy as np
 from fdf.errors import FdfError
 
 from .composite import composite
-from .detect import DetectConfig, FaceBox, add_keypoints, find_faces
+from .detect import DetectConfig, FaceBox, add_keypoints, face_yaw, find_faces
+from .face_mask import FaceMaskParams, masked_region
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .regions import FaceRegion, face_region
@@ -32,6 +33,8 @@ class AnonymizeConfigError(FdfError):
 
 #: Region growth when neither the config nor the generator says otherwise.
 DEFAULT_DILATION = 0.15
+#: gan mode's ways to show the generated face: under a soft mask that follows the face, or the box.
+FACE_MASKS = ("outline", "box")
 
 
 @dataclass
@@ -48,6 +51,14 @@ class AnonymizeConfig:
     ``verify_identity`` (gan mode): after generation, a face still found at the same place within
     ``verify_threshold`` (dlib distance) of the original is regenerated with other seeds, up to
     ``verify_tries`` generations in all, then blurred (see :mod:`.verify`).
+
+    gan mode's compositing (:mod:`.face_mask`, :mod:`.colour_match`): ``face_mask`` "outline"
+    shows the generated face under a soft mask that follows the face (hair and background kept;
+    the face box is always replaced outright), "box" pastes the whole dilated box like the other
+    modes; ``mask_margin``, ``mask_forehead`` and ``mask_feather`` shape the outline (fractions of
+    the face size; the forehead of the eye-to-chin distance); ``colour_match`` corrects the
+    generated face's colour and light to the photo along the blend edge. Blur, pixelate and mask,
+    and gan mode's blur fallback, always replace the box.
     """
 
     mode: str = "gan"
@@ -65,6 +76,12 @@ class AnonymizeConfig:
     # within 0.6, with the views 0.6 left none and blurred a third as many faces (BENCHMARKS.md).
     verify_threshold: float = 0.6
     verify_tries: int = 3
+    # Defaults chosen on afw-dev by benchmarks/sweep_compositing.py (benchmarks/results/compositing.md).
+    face_mask: str = "outline"
+    mask_margin: float = 0.05
+    mask_forehead: float = 0.3
+    mask_feather: float = 0.1
+    colour_match: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -79,6 +96,18 @@ class AnonymizeConfig:
             raise AnonymizeConfigError(f"verify_tries must be >= 1, got {self.verify_tries}")
         if not 1 <= self.jpeg_quality <= 100:
             raise AnonymizeConfigError(f"jpeg_quality must be 1-100, got {self.jpeg_quality}")
+        if self.face_mask not in FACE_MASKS:
+            raise AnonymizeConfigError(f"unknown face_mask {self.face_mask!r}; choose one of {', '.join(FACE_MASKS)}")
+        for name, top in (("mask_margin", 0.5), ("mask_forehead", 1.0), ("mask_feather", 0.5)):
+            value = getattr(self, name)
+            if not 0.0 <= value <= top:
+                raise AnonymizeConfigError(f"{name} must be between 0 and {top} (a fraction of the face size), "
+                                           f"got {value}")
+
+    @property
+    def mask_params(self) -> FaceMaskParams:
+        """The outline mask's shape (see :class:`~anonymizer.inference.face_mask.FaceMaskParams`)."""
+        return FaceMaskParams(margin=self.mask_margin, forehead=self.mask_forehead, feather=self.mask_feather)
 
 
 @dataclass
@@ -98,12 +127,19 @@ class AnonymizedImage:
     descriptors: list = field(default_factory=list)
 
 
+def drawn_region(region: FaceRegion, outcome) -> FaceRegion:
+    """The region a face's outcome is composited with: a generated face (a seed) under the
+    region's own mask, a blur or mask fallback over the whole box, so it covers all the region."""
+    return region if isinstance(outcome, int) else region.boxed()
+
+
 class ImageAnonymizer:
     """Anonymize photos (and video frames) with one config; models load once, on first use."""
 
     def __init__(self, config: AnonymizeConfig | None = None) -> None:
         self.config = config or AnonymizeConfig()
-        self._gan = GanMode(self.config.checkpoint, self.config.device) if self.config.mode == "gan" else None
+        self._gan = (GanMode(self.config.checkpoint, self.config.device, colour_match=self.config.colour_match)
+                     if self.config.mode == "gan" else None)
         self._render = self._gan.patches if self._gan else make_renderer(self.config.mode)
 
     @property
@@ -128,7 +164,11 @@ class ImageAnonymizer:
         return faces
 
     def region_of(self, face: FaceBox, shape) -> FaceRegion:
-        return face_region(face.bbox, shape, self.dilation, self.config.feather)
+        """Where ``face`` is replaced: the dilated box, with gan mode's outline mask when configured."""
+        region = face_region(face.bbox, shape, self.dilation, self.config.feather)
+        if self.config.mode == "gan" and self.config.face_mask == "outline":
+            region = masked_region(region, face.bbox, face.landmarks68, shape, self.config.mask_params, face_yaw(face))
+        return region
 
     def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int],
                lossy_qualities: tuple[int, ...] = (), fixed: list | None = None) -> AnonymizedImage:
@@ -158,9 +198,10 @@ class ImageAnonymizer:
                     rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
         outcomes: list = [None] * len(faces)
         descriptors: list = [None] * len(faces)
+        drawn = [drawn_region(j.region, o) for j, o in zip(jobs, kept_outcomes)]
         for k, i in enumerate(keep):
-            outcomes[i], descriptors[i] = kept_outcomes[k], kept_descriptors[k]
-        out = composite(pixels, [j.region for j in jobs], patches)
+            outcomes[i], descriptors[i], regions[i] = kept_outcomes[k], kept_descriptors[k], drawn[k]
+        out = composite(pixels, drawn, patches)
         return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors)
 
     def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list) -> list[np.ndarray]:

@@ -17,7 +17,8 @@ import numpy as np
 from fdf.annotate import make_fdf_crop, to_crop_coords
 from fdf.errors import FdfError
 
-from .regions import FaceRegion
+from .colour_match import match_colour
+from .regions import FaceRegion, blend_weights
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,17 @@ def mask_patches(rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
 
 
 class GanMode:
-    """The DeepPrivacy-style generator from :mod:`anonymizer.generator`, loaded on first use."""
+    """The DeepPrivacy-style generator from :mod:`anonymizer.generator`, loaded on first use.
 
-    def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+    ``colour_match``: correct each generated patch's colour and light to the photo along the edge
+    of its blend weights (:mod:`.colour_match`) before it is composited."""
+
+    def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 32,
+                 colour_match: bool = False) -> None:
         self.checkpoint = checkpoint
         self.device = device
         self.batch_size = batch_size
+        self.colour_match = colour_match
         self._generator = None
 
     @property
@@ -139,7 +145,18 @@ class GanMode:
             if out.shape != (len(crops[sl]), res, res, 3) or out.dtype != np.uint8:
                 raise ModeError(f"generator returned {out.shape} {out.dtype}, expected ({len(crops[sl])}, {res}, {res}, 3) uint8")
             generated.extend(out)
-        return [_crop_to_window(g, cb, job.region.paste, rgb) for g, cb, job in zip(generated, crop_boxes, jobs)]
+        patches = [_crop_to_window(g, cb, job.region.paste, rgb) for g, cb, job in zip(generated, crop_boxes, jobs)]
+        if self.colour_match:
+            patches = [_matched(rgb, job, patch) for job, patch in zip(jobs, patches)]
+        return patches
+
+
+def _matched(rgb: np.ndarray, job: FaceJob, patch: np.ndarray) -> np.ndarray:
+    """``patch`` with its colour and light matched to the photo along its region's blend edge."""
+    x0, y0, x1, y1 = job.region.paste
+    box = job.bbox if job.bbox is not None else job.region.core
+    face_px = max(box[2] - box[0], box[3] - box[1])
+    return match_colour(rgb[y0:y1, x0:x1], patch, blend_weights(job.region), face_px)
 
 
 def _crop_to_window(generated: np.ndarray, crop_box, paste, rgb: np.ndarray) -> np.ndarray:
@@ -159,7 +176,7 @@ def _crop_to_window(generated: np.ndarray, crop_box, paste, rgb: np.ndarray) -> 
 
 
 def make_renderer(mode: str, checkpoint: str | None = None, device: str = "cpu"):
-    """A function (rgb, jobs) -> patches for ``mode``."""
+    """A function (rgb, jobs) -> patches for ``mode`` (gan: no colour matching, see :class:`GanMode`)."""
     if mode == "gan":
         return GanMode(checkpoint, device).patches
     simple = {"blur": blur_patches, "pixelate": pixelate_patches, "mask": mask_patches}

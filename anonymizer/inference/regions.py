@@ -3,26 +3,37 @@
 Every pixel inside a face's region is replaced outright (weight 1); in the feather margin the
 replacement is blended in linearly; beyond the margin the photo is untouched, bit for bit.
 Regions are integer pixel boxes clipped to the photo.
+
+A region may instead carry its own blend weights over the paste box (gan mode's face mask,
+:mod:`.face_mask`): then the pixels of weight 1 are replaced outright and the rest of the core
+may keep the photo (hair, background). Pixels outside the paste box are never touched either way.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class FaceRegion:
-    """``core``: box replaced outright; ``paste``: core plus feather margin; (x0, y0, x1, y1), half-open."""
+    """``core``: box the replacement is made for (the generator's hole); ``paste``: core plus
+    feather margin; (x0, y0, x1, y1), half-open. ``weights``: float32 blend weights over the paste
+    box (None: 1 on the core, a linear feather around it, see :func:`feather_weights`)."""
 
     core: tuple[int, int, int, int]
     paste: tuple[int, int, int, int]
+    weights: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def core_size(self) -> int:
         return max(self.core[2] - self.core[0], self.core[3] - self.core[1])
+
+    def boxed(self) -> FaceRegion:
+        """The same boxes with the box feather (what blur and mask fallbacks are drawn with)."""
+        return self if self.weights is None else replace(self, weights=None)
 
 
 def dilate_box(bbox, dilation: float) -> tuple[float, float, float, float]:
@@ -32,7 +43,8 @@ def dilate_box(bbox, dilation: float) -> tuple[float, float, float, float]:
     return x0 - dx, y0 - dy, x1 + dx, y1 + dy
 
 
-def _clip_box(x0, y0, x1, y1, width: int, height: int) -> tuple[int, int, int, int]:
+def clip_box(x0, y0, x1, y1, width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer box covering the float box (outward rounding), clipped to ``width`` x ``height``."""
     return (
         min(max(int(math.floor(x0)), 0), width),
         min(max(int(math.floor(y0)), 0), height),
@@ -45,10 +57,10 @@ def face_region(bbox, image_shape, dilation: float = 0.15, feather: float = 0.1)
     """Region for a face box: dilated core, and a margin of ``feather`` x the core's longer side."""
     height, width = int(image_shape[0]), int(image_shape[1])
     core_f = dilate_box(bbox, dilation)
-    core = _clip_box(*core_f, width, height)
+    core = clip_box(*core_f, width, height)
     margin = feather * max(core_f[2] - core_f[0], core_f[3] - core_f[1])
     margin = math.ceil(margin) if feather > 0 else 0
-    paste = _clip_box(core[0] - margin, core[1] - margin, core[2] + margin, core[3] + margin, width, height)
+    paste = clip_box(core[0] - margin, core[1] - margin, core[2] + margin, core[3] + margin, width, height)
     return FaceRegion(core, paste)
 
 
@@ -74,6 +86,11 @@ def feather_weights(region: FaceRegion) -> np.ndarray:
     return weights
 
 
+def blend_weights(region: FaceRegion) -> np.ndarray:
+    """Float32 weights over ``region.paste``: the region's own, else :func:`feather_weights`."""
+    return feather_weights(region) if region.weights is None else region.weights
+
+
 def boxes_mask(boxes, image_shape) -> np.ndarray:
     """Boolean HxW mask of the pixels inside any of ``boxes`` (integer x0, y0, x1, y1)."""
     mask = np.zeros(image_shape[:2], dtype=bool)
@@ -90,3 +107,13 @@ def union_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
 def core_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
     """Boolean HxW mask of the pixels replaced outright."""
     return boxes_mask([r.core for r in regions], image_shape)
+
+
+def replaced_mask(regions: list[FaceRegion], image_shape) -> np.ndarray:
+    """Boolean HxW mask of the pixels replaced outright (blend weight 1): the core of a boxed
+    region, the face mask's solid part of a masked one."""
+    mask = np.zeros(image_shape[:2], dtype=bool)
+    for region in regions:
+        x0, y0, x1, y1 = region.paste
+        mask[y0:y1, x0:x1] |= blend_weights(region) >= 1.0
+    return mask

@@ -37,6 +37,12 @@ def register(subparsers) -> None:
                    help="gan mode: dlib distance under which a generated face counts as the original person "
                    "(default 0.6, dlib's same-person distance, taken as the minimum over several ways of boxing "
                    "the face)")
+    p.add_argument("--face-mask", choices=["outline", "box"], default="outline",
+                   help="gan mode: show the generated face under a soft mask that follows the face, keeping hair "
+                   "and background (outline, default), or paste the whole dilated box (box). The face box is "
+                   "replaced outright either way; blur, pixelate and mask always replace the box")
+    p.add_argument("--no-colour-match", action="store_true",
+                   help="gan mode: do not correct the generated face's colour and light to the photo at its edge")
     p.add_argument("--jpeg-quality", type=int, default=95, help="quality of JPEG outputs, 1-100 (default 95)")
     p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
     p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
@@ -88,7 +94,8 @@ def _configs(args):
         detect.min_size = args.min_size
     detect.__post_init__()  # validate the overrides
     config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=use_device(args.device),
-                             seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify)
+                             seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify,
+                             face_mask=args.face_mask, colour_match=not args.no_colour_match)
     if args.dilation is not None:
         config.dilation = args.dilation
     if args.verify_threshold is not None:

@@ -1,0 +1,148 @@
+"""gan mode's face mask: replace the face itself, keep hair and background, hide the edge.
+
+DeepPrivacy generates a whole square hole but shows only the face: a square pasted into a photo
+is the most visible thing about it, and the hair and background around a face carry no more
+identity than the rest of the photo, which is kept anyway. The mask is
+
+* **solid** (weight 1, replaced outright) over the face: the convex hull of dlib's jaw line
+  (points 0-16) and of the brows (17-26) raised by ``forehead`` times the eye-to-chin distance
+  (the landmarks stop at the brows; the forehead above them is skin that identifies as much as
+  the cheeks), grown by ``margin`` times the face size. Where the landmarks cannot be trusted
+  (small or turned-away faces, held video boxes that have none, a fit that wandered off the box)
+  an ellipse through the corners of the face box, grown the same way, stands in. The detected
+  face box itself is always solid too, so the mask never replaces less than the box did;
+* clipped to the generator's hole (``region.core``): outside it the generated crop only holds a
+  low-resolution copy of the photo, which must not stand in for face pixels;
+* **soft** outside that: the weight falls from 1 to 0 over ``feather`` times the face size
+  (a smoothstep of the distance to the solid part, so the edge has no kink), and the paste box is
+  grown when needed so that the band ends at weight 0 inside it.
+
+Sizes are fractions of the face size, the longer side of the detected face box.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fdf.boxes import iou
+
+from .regions import FaceRegion, clip_box
+
+log = logging.getLogger(__name__)
+
+#: Faces smaller than this (longer box side, px) get the ellipse: dlib's 68-point fit on a face a
+#: few dozen pixels across is a guess, and the ellipse through the box corners covers it anyway.
+MIN_LANDMARK_FACE = 24
+#: Beyond this yaw (degrees, from the detector's five points) dlib's frontal shape model folds
+#: the far jaw line onto the face; the ellipse covers a profile more safely.
+MAX_LANDMARK_YAW = 50.0
+#: A landmark fit whose extent overlaps the face box less than this (IoU) wandered off the face.
+MIN_LANDMARK_IOU = 0.3
+#: An ellipse through the corners of a box has semi-axes sqrt(2) times the half sides.
+ELLIPSE_SCALE = math.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class FaceMaskParams:
+    """Shape of the face mask, in fractions of the face size (see module doc)."""
+
+    margin: float = 0.05  # grow the face outline (hull or ellipse) by this much
+    forehead: float = 0.3  # raise the brows by this fraction of the eye-to-chin distance
+    feather: float = 0.1  # width of the band where the weight falls from 1 to 0
+
+
+def face_size(bbox) -> float:
+    """Longer side of a face box: the unit of every mask size."""
+    return float(max(bbox[2] - bbox[0], bbox[3] - bbox[1]))
+
+
+def landmarks_usable(landmarks68: np.ndarray | None, bbox, yaw: float | None = None) -> bool:
+    """True when the 68 landmarks can outline the face (see the module constants)."""
+    if landmarks68 is None or face_size(bbox) < MIN_LANDMARK_FACE:
+        return False
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    if lm.shape != (68, 2) or not np.isfinite(lm).all():
+        return False
+    if yaw is not None and np.isfinite(yaw) and abs(yaw) > MAX_LANDMARK_YAW:
+        return False
+    extent = (*lm.min(0), *lm.max(0))
+    return iou(extent, bbox) >= MIN_LANDMARK_IOU
+
+
+def outline_points(landmarks68: np.ndarray, forehead: float) -> np.ndarray:
+    """Points whose convex hull is the face: the jaw line and the brows raised over the forehead.
+
+    "Up" is from the chin (point 8) to the middle of the eyes, so a tilted head gets a tilted
+    forehead."""
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    up = lm[36:48].mean(0) - lm[8]
+    eye_chin = float(np.hypot(*up))
+    raised = lm[17:27] + (up / max(eye_chin, 1e-6)) * forehead * eye_chin
+    return np.vstack([lm[0:17], lm[17:27], raised])
+
+
+def _solid(window, bbox, landmarks68, yaw, params: FaceMaskParams) -> tuple[np.ndarray, bool]:
+    """Boolean mask over ``window`` (x0, y0, x1, y1) of the face grown by the margin, and whether
+    the landmarks drew it (False: the ellipse)."""
+    x0, y0, x1, y1 = window
+    shape = (y1 - y0, x1 - x0)
+    size = face_size(bbox)
+    grow = params.margin * size
+    base = np.zeros(shape, np.uint8)
+    used = landmarks_usable(landmarks68, bbox, yaw)
+    if used:
+        pts = outline_points(landmarks68, params.forehead) - (x0, y0)
+        hull = cv2.convexHull(np.round(pts * 16).astype(np.int32))
+        cv2.fillConvexPoly(base, hull, 1, lineType=cv2.LINE_8, shift=4)
+    else:
+        cx, cy = (bbox[0] + bbox[2]) / 2 - x0, (bbox[1] + bbox[3]) / 2 - y0
+        ax = (bbox[2] - bbox[0]) / 2 * ELLIPSE_SCALE
+        ay = (bbox[3] - bbox[1]) / 2 * ELLIPSE_SCALE
+        cv2.ellipse(base, (round(cx * 16), round(cy * 16)), (round(ax * 16), round(ay * 16)), 0, 0, 360, 1, -1,
+                    lineType=cv2.LINE_8, shift=4)
+    if grow > 0 and base.any():
+        # Distance to the outline, so the margin is the same all round (a dilation kernel is square).
+        base = (cv2.distanceTransform(1 - base, cv2.DIST_L2, 5) <= grow).astype(np.uint8)
+    solid = base.astype(bool)
+    # The face box is always replaced outright, however the outline came out.
+    bx0, by0, bx1, by1 = clip_box(bbox[0] - x0, bbox[1] - y0, bbox[2] - x0, bbox[3] - y0, shape[1], shape[0])
+    solid[by0:by1, bx0:bx1] = True
+    return solid, used
+
+
+def soft_weights(solid: np.ndarray, feather_px: float) -> np.ndarray:
+    """Float32 weights: 1 on ``solid``, a smoothstep down to 0 over ``feather_px`` pixels outside it."""
+    if feather_px <= 0 or not solid.any():
+        return solid.astype(np.float32)
+    dist = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, 5)
+    t = np.clip(1.0 - dist / float(feather_px), 0.0, 1.0)
+    weights = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    weights[solid] = 1.0
+    # The far end of the band keeps the photo exactly (no float round trip).
+    weights[weights < 1e-3] = 0.0
+    return weights
+
+
+def masked_region(region: FaceRegion, bbox, landmarks68: np.ndarray | None, image_shape,
+                  params: FaceMaskParams, yaw: float | None = None) -> FaceRegion:
+    """``region`` with the face mask as its blend weights (see module doc). The paste box grows
+    where the feather band would reach past it; the core (the generator's hole) stays."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    band = math.ceil(params.feather * face_size(bbox)) + 1
+    cx0, cy0, cx1, cy1 = region.core
+    px0, py0, px1, py1 = region.paste
+    paste = clip_box(min(px0, cx0 - band), min(py0, cy0 - band), max(px1, cx1 + band), max(py1, cy1 + band),
+                      width, height)
+    solid, used = _solid(paste, bbox, landmarks68, yaw, params)
+    hole = np.zeros_like(solid)
+    hole[cy0 - paste[1]:cy1 - paste[1], cx0 - paste[0]:cx1 - paste[0]] = True
+    solid &= hole
+    if not used:
+        log.debug("face at %s: ellipse mask (no usable landmarks)", tuple(round(float(v)) for v in bbox))
+    weights = soft_weights(solid, params.feather * face_size(bbox))
+    return FaceRegion(region.core, paste, weights)

@@ -1,0 +1,128 @@
+"""Privacy invariants of gan mode's outline compositing, on a real photo with the bundled generator:
+the face (landmark hull and detected box) is fully generated, the photo outside the paste box is
+untouched, overlapping faces stay replaced, and the identity check's fallbacks cover the box."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_anonymize_verify import CopyingGenerator
+
+from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
+from anonymizer.inference.composite import composite
+from anonymizer.inference.face_mask import outline_points
+from anonymizer.inference.regions import replaced_mask, union_mask
+
+DATA = Path(__file__).parent / "data" / "anonymize"
+
+
+def _face_pixels(face, shape):
+    """Photo-sized mask of the face: its landmark hull (brows raised as the mask does) and its box."""
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline_points(face.landmarks68, 0.3)).astype(np.int32)), 1)
+    x0, y0, x1, y1 = (int(np.floor(face.bbox[0])), int(np.floor(face.bbox[1])),
+                      int(np.ceil(face.bbox[2])), int(np.ceil(face.bbox[3])))
+    mask[y0:y1, x0:x1] = 1
+    return mask.astype(bool)
+
+
+class Spy(ImageAnonymizer):
+    """The real gan mode; keeps the patches it drew."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.patches = []
+        real = self._render
+
+        def render(rgb, jobs):
+            out = real(rgb, jobs)
+            self.patches.extend(out)
+            return out
+
+        self._render = render
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = Spy(AnonymizeConfig(mode="gan", verify_identity=False))
+    return image, anon.anonymize_loaded(image), anon.patches
+
+
+def test_whole_face_is_generated(drawn):
+    image, result, (patch,) = drawn
+    (face,), (region,) = result.faces, result.regions
+    assert region.weights is not None, "gan mode draws under the outline mask"
+    x0, y0, x1, y1 = region.paste
+    face_mask = _face_pixels(face, image.rgb.shape)[y0:y1, x0:x1]
+    assert (region.weights[face_mask] == 1).all()
+    out = result.pixels[y0:y1, x0:x1]
+    assert np.array_equal(out[face_mask], patch[face_mask]), "no original pixel is left in the face"
+    assert replaced_mask(result.regions, image.rgb.shape)[y0:y1, x0:x1][face_mask].all()
+
+
+def test_photo_outside_the_paste_box_is_untouched_and_hair_is_kept(drawn):
+    image, result, _ = drawn
+    outside = ~union_mask(result.regions, image.rgb.shape)
+    assert np.array_equal(result.pixels[outside], image.pixels[outside])
+    # Inside the generator's hole but away from the face, the photo shows through (hair, background).
+    (region,) = result.regions
+    x0, y0, x1, y1 = region.paste
+    cx0, cy0, cx1, cy1 = region.core
+    kept = np.zeros(image.rgb.shape[:2], bool)
+    kept[y0:y1, x0:x1] = region.weights == 0
+    hole = np.zeros_like(kept)
+    hole[cy0:cy1, cx0:cx1] = True
+    assert (kept & hole).sum() > 0.1 * hole.sum()
+    assert np.array_equal(result.pixels[kept], image.pixels[kept])
+
+
+def test_overlapping_outline_faces_stay_replaced():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = ImageAnonymizer(AnonymizeConfig(mode="gan", verify_identity=False))
+    (face,) = anon.detect(image.rgb)
+    w = face.bbox[2] - face.bbox[0]
+    from dataclasses import replace
+
+    # A second face beside the first, overlapping it by half (its landmarks moved with it).
+    other = replace(face, bbox=(face.bbox[0] + w / 2, face.bbox[1], face.bbox[2] + w / 2, face.bbox[3]),
+                    landmarks68=face.landmarks68 + (w / 2, 0), keypoints=None)
+    regions = [anon.region_of(f, image.rgb.shape) for f in (face, other)]
+    patches = []
+    for i, r in enumerate(regions):
+        x0, y0, x1, y1 = r.paste
+        patches.append(np.full((y1 - y0, x1 - x0, 3), 60 + 100 * i, np.uint8))
+    for order in ((0, 1), (1, 0)):
+        out = composite(image.pixels, [regions[i] for i in order], [patches[i] for i in order])
+        faces = _face_pixels(face, image.rgb.shape) | _face_pixels(other, image.rgb.shape)
+        assert set(np.unique(out[faces])) <= {60, 160}, "every face pixel comes from one face's patch"
+        outside = ~union_mask(regions, image.rgb.shape)
+        assert np.array_equal(out[outside], image.pixels[outside])
+
+
+def test_fallback_blur_covers_the_whole_box():
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=2), copy_seeds_below=10**9)
+    result = anon.anonymize_loaded(image)
+    assert result.outcomes == ["blur"] and result.blurred == 1
+    (region,) = result.regions
+    assert region.weights is None, "the blur fallback is drawn over the box, not the face outline"
+    cx0, cy0, cx1, cy1 = region.core
+    moved = np.abs(result.pixels[cy0:cy1, cx0:cx1].astype(int) - image.pixels[cy0:cy1, cx0:cx1]).max(axis=2)
+    assert (moved > 0).mean() > 0.9
+    again = anon.render(image.pixels, image.rgb, result.faces, [0], fixed=result.outcomes)
+    assert np.array_equal(again.pixels, result.pixels)
+
+
+def test_identity_check_judges_the_outline_composite():
+    """A 'generator' that copies the original face: under the outline mask the output is the
+    original, so the check must see the leak (it judges what is composited, not the patch)."""
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=2), copy_seeds_below=1)
+    result = anon.anonymize_loaded(image)
+    assert result.regenerated == 1 and result.outcomes == [7919]
+    (region,) = result.regions
+    assert region.weights is not None
+    x0, y0, x1, y1 = region.paste
+    assert (result.pixels[y0:y1, x0:x1][region.weights >= 1] == 0).all()  # the flat second try
