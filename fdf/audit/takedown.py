@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from ..atomic import atomic_write_text
 from ..errors import FdfError
-from ..shards.reader import (dataset_counts, list_shards, list_status_files, read_dataset_info,
+from ..shards.reader import (COUNT_COLUMNS, dataset_counts, list_shards, list_status_files, read_dataset_info,
                              read_shard, unreadable_shards)
 from ..shards.writer import DATASET_JSON, write_dataset_json, write_face_shard, write_status
 
@@ -147,8 +147,11 @@ def parse_removal_list(text: str) -> tuple[list[str], list[str]]:
     return photos, owners
 
 
-def _scan_shard(path: Path) -> pa.Table:
-    return read_shard(path, ["photo_id", "owner_nsid"])
+def _scan(dataset_dir: Path, skip: set[Path] | frozenset) -> dict[Path, pa.Table]:
+    """The few columns a removal decides on and counts with, of every readable shard: read once
+    per removal (~70 bytes a row), not once to log the request and again to apply it."""
+    return {shard: read_shard(shard, [*COUNT_COLUMNS, "owner_nsid"])
+            for shard in list_shards(dataset_dir) if shard not in skip}
 
 
 def unreadable_files(dataset_dir: str | Path) -> dict[Path, str]:
@@ -243,12 +246,10 @@ def remove_photos(
 def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], reason: str,
                    reasons: dict[str, str] | None, skip: set[Path]) -> RemovalResult:
     request = RemovalLog(frozenset(photo_ids), frozenset(owners))
+    scanned = _scan(dataset_dir, skip)
     matched: set[str] = set()
-    for shard in list_shards(dataset_dir):
-        if shard in skip:
-            continue
-        table = _scan_shard(shard)
-        matched.update(table.filter(_blocked_mask(table, request))["photo_id"].to_pylist())
+    for table in scanned.values():
+        matched.update(pc.unique(table.filter(_blocked_mask(table, request))["photo_id"]).to_pylist())
     entry = {
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "reason": reason,
@@ -262,12 +263,13 @@ def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], r
     _append_entry(dataset_dir, entry)
     log.info("logged removal of %d photo ids and %d owners (%d photos in the dataset)",
              len(photo_ids), len(owners), len(matched))
-    result = apply_removal_log(dataset_dir, skip)
+    result = apply_removal_log(dataset_dir, skip, scanned)
     result.requested_not_found = sorted(set(photo_ids) - matched)
     return result
 
 
-def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = frozenset()) -> RemovalResult:
+def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = frozenset(),
+                      scanned: dict[Path, pa.Table] | None = None) -> RemovalResult:
     """Make the dataset agree with its removal log; idempotent, and resumes a killed removal.
 
     Shards without blocked rows are not opened for writing (their bytes stay the same). A shard
@@ -280,11 +282,12 @@ def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = fro
     if not removal.photo_ids and not removal.owners:
         return result
     removed: set[str] = set()
-    for shard in list_shards(dataset_dir):
-        if shard in skip:
-            continue
-        mask = _blocked_mask(_scan_shard(shard), removal)
+    scanned = _scan(dataset_dir, skip) if scanned is None else scanned
+    remaining = []  # each shard's counted columns after the removal
+    for shard, small in scanned.items():
+        mask = _blocked_mask(small, removal)
         hits = pc.sum(mask).as_py() or 0
+        remaining.append(small.filter(pc.invert(mask)).select(COUNT_COLUMNS) if hits else small.select(COUNT_COLUMNS))
         if not hits:
             result.shards_untouched += 1
             continue
@@ -301,7 +304,7 @@ def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = fro
     result.status_tables_rewritten = _mark_status_removed(dataset_dir, removal.photo_ids | removed, skip)
     result.photo_ids_removed = sorted(removed)
     info = read_dataset_info(dataset_dir)
-    counts = dataset_counts(dataset_dir, skip=skip)
+    counts = dataset_counts(dataset_dir, skip=skip, tables=remaining)
     if skip:
         counts["unreadable_shards"] = sorted(p.name for p in skip)
     write_dataset_json(dataset_dir, info.get("config", {}), counts)
@@ -318,16 +321,19 @@ def _mark_status_removed(dataset_dir: Path, photo_ids: set[str], skip: set[Path]
     ignored the log still would not re-annotate it.
     """
     rewritten = 0
+    wanted = pa.array(sorted(photo_ids), pa.string())
     for path in list_status_files(dataset_dir):
         if path in skip:
             continue
-        rows = read_shard(path).to_pylist()
-        changed = False
-        for row in rows:
-            if row["photo_id"] in photo_ids and row["status"] != REMOVED_STATUS:
+        table = read_shard(path)
+        not_yet = pc.fill_null(pc.not_equal(table.column("status"), REMOVED_STATUS), True)
+        hit = pc.and_(pc.fill_null(pc.is_in(table.column("photo_id"), value_set=wanted), False), not_yet)
+        if not pc.any(hit).as_py():  # most status tables: no Python rows made
+            continue
+        rows = table.to_pylist()
+        for row, marked in zip(rows, hit.to_pylist()):
+            if marked:
                 row.update(status=REMOVED_STATUS, faces=0, error="removed by takedown")
-                changed = True
-        if changed:
-            write_status(rows, path)
-            rewritten += 1
+        write_status(rows, path)
+        rewritten += 1
     return rewritten

@@ -125,28 +125,34 @@ def orphan_shards(dataset_dir: str | Path) -> list[Path]:
     return [p for p in list_shards(dataset_dir) if p.name not in done and p.name.startswith("part-")]
 
 
-def dataset_counts(dataset_dir: str | Path, skip: Iterable[Path] = ()) -> dict:
+COUNT_COLUMNS = ["face_id", "photo_id", "split", "resolution"]
+
+
+def dataset_counts(dataset_dir: str | Path, skip: Iterable[Path] = (),
+                   tables: Iterable[pa.Table] | None = None) -> dict:
     """Counts for ``_dataset.json``: rows, faces, photos, per split, per resolution, per status.
 
-    Shard by shard with four small columns, counted in Arrow: memory grows with the distinct
-    face and photo ids only (~40 MB for 1.5 M faces), never with Python objects per row.
-    Shards and status tables in ``skip`` (unreadable ones) are left out.
+    Shard by shard with four small columns (:data:`COUNT_COLUMNS`), counted in Arrow: memory
+    grows with the distinct face and photo ids only (~40 MB for 1.5 M faces), never with Python
+    objects per row. Shards and status tables in ``skip`` (unreadable ones) are left out;
+    ``tables`` gives those columns of every shard when the caller has them already.
     """
     counts: dict = {"rows": 0, "faces": 0, "photos_with_faces": 0, "by_split": {}, "by_resolution": {}}
     skip = {Path(p) for p in skip}
-    shards = check_shards([s for s in list_shards(dataset_dir) if s not in skip])
+    if tables is None:
+        shards = check_shards([s for s in list_shards(dataset_dir) if s not in skip])
+        tables = (read_shard(shard, COUNT_COLUMNS) for shard in shards)
     face_ids, photo_ids = [], []
     by_split: Counter = Counter()
     by_resolution: Counter = Counter()
-    for shard in shards:
-        table = read_shard(shard, ["face_id", "photo_id", "split", "resolution"])
+    for table in tables:
         counts["rows"] += table.num_rows
         face_ids.append(pc.unique(table.column("face_id")))
         photo_ids.append(pc.unique(table.column("photo_id")))
         for name, counter in (("split", by_split), ("resolution", by_resolution)):
             for item in pc.value_counts(table.column(name)).to_pylist():
                 counter[item["values"]] += item["counts"]
-    if shards:
+    if counts["rows"]:
         counts["faces"] = len(pc.unique(pa.chunked_array(face_ids, pa.string())))
         counts["photos_with_faces"] = len(pc.unique(pa.chunked_array(photo_ids, pa.string())))
         counts["by_split"] = dict(sorted(by_split.items()))
