@@ -14,11 +14,34 @@ from fdf.errors import ConfigError
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
 
-@pytest.mark.parametrize("name", ["train_mtfl64.yaml", "train_fdf128.yaml", "train_mtfl64_gpu.yaml", "train_mtfl64_identity.yaml"])
+TRAIN_CONFIGS = sorted(p.name for p in MANIFESTS.glob("train_*.yaml"))
+
+
+def test_every_training_config_is_tested():
+    assert {"train_mtfl64.yaml", "train_fdf128.yaml", "train_mtfl64_gpu.yaml", "train_mtfl64_identity.yaml",
+            "train_faces128.yaml"} <= set(TRAIN_CONFIGS)
+
+
+@pytest.mark.parametrize("name", TRAIN_CONFIGS)
 def test_shipped_configs_load(name):
     config = load_config(MANIFESTS / name)
     assert Path(config.data.path).is_absolute(), "data.path is resolved against the config's folder"
     assert config.network.resolution in (64, 128) and config.steps > 0
+
+
+def test_the_128px_cpu_config():
+    """The CPU campaign's config: bigger than the 1 M-parameter 64 px model, the bundled model's
+    hole, no identity loss, and the speed options measured in benchmarks/bench_train_speed.py."""
+    from anonymizer.generator.networks import Generator, count_parameters
+
+    config = load_config(MANIFESTS / "train_faces128.yaml")
+    bundled = load_config(MANIFESTS / "train_mtfl64.yaml")
+    assert config.network.resolution == 128 and config.network.mask_dilation == bundled.network.mask_dilation
+    assert count_parameters(Generator(config.network)) > 2 * count_parameters(Generator(bundled.network))
+    assert config.loss.kind == "nsgan-r1" and config.loss.identity_weight == 0 and 0 < config.loss.l1_weight <= 0.1
+    assert config.data.cache_in_memory and config.data.path.endswith("faces128-shards")
+    assert config.channels_last and not config.cpu_amp and config.threads == 1
+    assert 0 < config.checkpoint_every_seconds <= 600
 
 
 @pytest.mark.parametrize(
@@ -26,6 +49,9 @@ def test_shipped_configs_load(name):
     [
         ({"network": {"base_chanels": 8}}, "unknown key.*base_chanels"),
         ({"amp": "false"}, "amp must be true or false"),
+        ({"channels_last": "yes"}, "channels_last must be true or false"),
+        ({"compile": 1}, "compile must be true or false"),
+        ({"threads": -1}, "threads and checkpoint_every_seconds must be >= 0"),
         ({"steps": "many"}, "steps must be a number"),
         ({"loss": {"kind": "hinge"}}, "loss kind must be one of"),
         ({"network": {"resolution": 48}}, "resolution must be one of"),

@@ -109,3 +109,32 @@ def test_cached_faces_equal_the_shards(tmp_path):
     a = next(training_batches(ds, 8, seed=4, start_step=5, workers=0))
     b = next(training_batches(cached, 8, seed=4, start_step=5, workers=0))
     assert a["face_id"] == b["face_id"] and torch.equal(a["image"], b["image"]) and torch.equal(a["bbox"], b["bbox"])
+
+
+def test_cached_faces_store_is_reused_until_the_shards_change(tmp_path, monkeypatch):
+    """The decoded faces kept on disk are loaded without decoding; a changed shard file is decoded again."""
+    import os
+
+    from anonymizer.training.data import CachedFaces
+    from fdf.torch_data import FaceShardDataset
+
+    data = build_face_shards(tmp_path / "ds")
+    store = tmp_path / "run" / "faces-train-64"
+    first = CachedFaces(open_faces(str(data), 64), store)
+    assert store.with_suffix(".npy").is_file() and store.with_suffix(".pt").is_file()
+
+    def no_decoding(self, index):
+        raise AssertionError("decoded a face although the store is valid")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FaceShardDataset, "__getitem__", no_decoding)
+        again = CachedFaces(open_faces(str(data), 64), store)
+    assert again.face_ids == first.face_ids and torch.equal(again.images, first.images)
+    assert torch.equal(again.boxes, first.boxes) and torch.equal(again.keypoints, first.keypoints)
+    shard = next(data.glob("*.parquet"))
+    os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))
+    calls = []
+    original = FaceShardDataset.__getitem__
+    monkeypatch.setattr(FaceShardDataset, "__getitem__", lambda self, i: calls.append(i) or original(self, i))
+    rebuilt = CachedFaces(open_faces(str(data), 64), store)
+    assert len(calls) == len(rebuilt) and torch.equal(rebuilt.images, first.images)

@@ -4,6 +4,7 @@ end with the same weights as one uninterrupted single-process run of the same st
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -77,6 +78,52 @@ def test_resumed_run_equals_uninterrupted_run(shards, tmp_path, kind, uninterrup
     log = [json.loads(line) for line in (split / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, STEPS + 1)), "one log line per step, none repeated"
     assert (split / "samples" / f"step-{STEPS:08d}.png").is_file()
+
+
+def test_channels_last_resumes_exactly_and_trains_as_nchw(shards, tmp_path, uninterrupted):
+    """NHWC memory format changes only the order of float sums: a split run equals an unsplit
+    one exactly (checkpoints are written in the usual layout), and both stay close to NCHW.
+    The faces are cached in memory, so the resumed half reads the run's stored decoded faces."""
+    values = {**tiny_config(shards), "channels_last": True}
+    values["data"] = {**values["data"], "cache_in_memory": True}
+    full, split = tmp_path / "full", tmp_path / "split"
+    train(config_from_dict(values), full)
+    train(config_from_dict(values), split, stop_at=STEPS // 2)
+    assert (split / "faces-train-32.npy").is_file()
+    train(None, split, resume=True)
+    a, b = final_tensors(full), final_tensors(split)
+    assert not [k for k in a if not torch.equal(a[k], b[k])], "resume is exact under channels_last"
+    assert all(v.is_contiguous() for v in a.values())
+    nchw = final_tensors(uninterrupted)
+    for key in nchw:
+        if key.startswith(("generator", "discriminator")):
+            assert torch.allclose(nchw[key], a[key], rtol=1e-4, atol=1e-5), key
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_as_eager(shards, tmp_path, uninterrupted):
+    """torch.compile (forward passes; the R1 penalty runs on the plain module) trains the same
+    weights as eager, up to float rounding. Compiling takes most of this test's minute."""
+    run = tmp_path / "compiled"
+    train(config_from_dict({**tiny_config(shards), "compile": True}), run)
+    a, b = final_tensors(uninterrupted), final_tensors(run)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert sum("r1" in r for r in log) == STEPS // 2, "the lazy R1 steps ran"
+    for key in a:
+        if key.startswith(("generator", "discriminator")):
+            assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-5), key
+
+
+def test_cpu_bf16_autocast_keeps_losses_finite(shards, tmp_path):
+    """cpu_amp: bf16 autocast on the CPU (slow without native bf16, so only two steps here);
+    the R1 penalty is computed in float32 outside autocast and every logged loss is finite."""
+    values = {**tiny_config(shards), "cpu_amp": True, "steps": 2}
+    values["loss"] = {**values["loss"], "r1_every": 1}
+    run = tmp_path / "bf16"
+    train(config_from_dict(values), run)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2] and all("r1" in r for r in log)
+    assert all(math.isfinite(v) for r in log for k, v in r.items() if isinstance(v, float))
 
 
 def test_training_changes_the_weights(uninterrupted):

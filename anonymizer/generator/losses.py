@@ -70,20 +70,27 @@ def r1_penalty(critic: Critic, real: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_loss(
-    config: LossConfig, critic: Critic, real: torch.Tensor, fake: torch.Tensor, step: int, alpha: torch.Tensor
+    config: LossConfig, critic: Critic, real: torch.Tensor, fake: torch.Tensor, step: int, alpha: torch.Tensor,
+    penalty_critic: Critic | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """Discriminator loss and its parts (floats) for logging."""
+    """Discriminator loss and its parts (floats) for logging.
+
+    ``penalty_critic`` (default: ``critic``) scores the gradient penalty's inputs. The penalty
+    needs a second backward pass, which a ``torch.compile``d critic cannot give, and its squared
+    gradients are safest in float32, so a trainer passes the plain module without autocast.
+    """
+    penalty_critic = penalty_critic or critic
     real_score, fake_score = critic(real), critic(fake.detach())
     parts: dict[str, float] = {"d_real": real_score.mean().item(), "d_fake": fake_score.mean().item()}
     if config.kind == "wgan-gp":
         loss = fake_score.mean() - real_score.mean() + config.epsilon * (real_score**2).mean()
-        gp = gradient_penalty(critic, real, fake, alpha)
+        gp = gradient_penalty(penalty_critic, real, fake, alpha)
         loss = loss + config.gp_lambda * gp
         parts["gp"] = gp.item()
     else:
         loss = F.softplus(fake_score).mean() + F.softplus(-real_score).mean()
         if step % config.r1_every == 0 and config.r1_gamma > 0:
-            r1 = r1_penalty(critic, real)
+            r1 = r1_penalty(penalty_critic, real)
             loss = loss + config.r1_gamma / 2 * r1 * config.r1_every
             parts["r1"] = r1.item()
     parts["d_loss"] = loss.item()

@@ -26,7 +26,9 @@ class DataConfig:
     path: str = ""  # face-shard dataset or FDF folder; relative paths are from the config file
     batch_size: int = 32  # global batch, split over processes
     workers: int = 2
-    cache_in_memory: bool = False  # decode every face once up front (small datasets); then no workers
+    # Decode every face once up front (then no workers). The decoded faces are also kept in the run
+    # folder (faces-train-<resolution>.npy, 3 x R x R bytes a face) so a resumed run starts in seconds.
+    cache_in_memory: bool = False
 
 
 @dataclass
@@ -39,7 +41,24 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything a run needs; saved beside every checkpoint."""
+    """Everything a run needs; saved beside every checkpoint.
+
+    Speed options (measured per option in ``benchmarks/bench_train_speed.py``; the CPU numbers
+    are in BENCHMARKS.md). None of them changes what is trained, only how the arithmetic runs:
+
+    - ``amp``: bf16 autocast on CUDA. ``cpu_amp``: the same on the CPU. It pays only where the
+      CPU has native bf16 (AVX512-BF16, AMX); on an AVX2-only CPU (the project's 2-core EPYC)
+      PyTorch has no fast bf16 convolution and a training step is about ten times slower. The
+      gradient penalty (R1, WGAN-GP) is always computed in float32, outside autocast.
+    - ``channels_last``: networks, optimizer state and inputs in NHWC memory format (oneDNN's
+      native layout on the CPU, tensor-core friendly on CUDA). Checkpoints are written in the
+      usual layout, so runs with and without it resume each other.
+    - ``compile``: ``torch.compile`` the generator's and discriminator's forward passes (the
+      penalty uses the plain discriminator: compiled graphs give no double backward). The first
+      steps pay the compilation (minutes on a busy CPU) in every process, at every start.
+    - ``threads``: torch CPU threads per process; ``data.cache_in_memory``: decode every face
+      once at start-up instead of per batch.
+    """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -55,7 +74,10 @@ class TrainConfig:
     checkpoint_every_seconds: float = 0.0  # also checkpoint after this much wall time (0: off)
     keep_checkpoints: int = 3
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast, used only on CUDA
+    amp: bool = True  # bf16 autocast on CUDA
+    cpu_amp: bool = False  # bf16 autocast on the CPU too (only with native bf16: see above)
+    channels_last: bool = False  # NHWC memory format for networks and inputs
+    compile: bool = False  # torch.compile the forward passes (not the gradient penalty)
     threads: int = 0  # torch CPU threads per process (0: torch's default)
     tensorboard: bool = True  # used only when the tensorboard package is installed
 
@@ -71,6 +93,8 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.sample_every < 1 or self.keep_checkpoints < 1:
             raise ConfigError("checkpoint_every, log_every, sample_every and keep_checkpoints must be >= 1")
+        if self.threads < 0 or self.checkpoint_every_seconds < 0:
+            raise ConfigError("threads and checkpoint_every_seconds must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

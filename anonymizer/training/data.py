@@ -8,14 +8,21 @@ process would.
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from fdf.atomic import atomic_path
 from fdf.errors import ConfigError
 from fdf.torch_data import FaceShardDataset
+
+log = logging.getLogger(__name__)
 
 
 class ResumableBatchSampler(Sampler[list[int]]):
@@ -56,18 +63,54 @@ class ResumableBatchSampler(Sampler[list[int]]):
 
 
 class CachedFaces(Dataset):
-    """All faces of a dataset decoded once into memory (for small sets such as the 64 px bundled one).
+    """All faces of a dataset decoded once into memory.
 
     Reading the shards in row-group order takes a fraction of a millisecond per face, while
     random access re-reads a row group per face; caching turns epochs into pure indexing.
+    ``store`` (a path without suffix) keeps the decoded faces on disk as ``<store>.npy`` and
+    ``<store>.pt``, so the next start of a run loads them in seconds instead of decoding again
+    (50,000 faces at 128 px: 2.5 GB, several minutes of PNG decoding on a busy 2-core machine).
+    The store is used only while the dataset's shard files (names, sizes, times) are unchanged.
     """
 
-    def __init__(self, dataset: Dataset):
-        items = [dataset[i] for i in tqdm(range(len(dataset)), desc="cache faces", unit="face", disable=None)]
-        self.images = torch.stack([i["image"] for i in items])
-        self.boxes = torch.stack([i["bbox"] for i in items])
-        self.keypoints = torch.stack([i["keypoints"] for i in items])
-        self.face_ids = [i["face_id"] for i in items]
+    def __init__(self, dataset: Dataset, store: str | Path | None = None):
+        fingerprint = _fingerprint(dataset)
+        if store is not None and self._load(Path(store), fingerprint):
+            return
+        # Filled in place: stacking a list of decoded faces would hold every image twice at the
+        # peak (5 GB instead of 2.5 GB for 50,000 faces at 128 px).
+        first = dataset[0]
+        n = len(dataset)
+        self.images = torch.empty((n, *first["image"].shape), dtype=first["image"].dtype)
+        self.boxes = torch.empty((n, *first["bbox"].shape), dtype=first["bbox"].dtype)
+        self.keypoints = torch.empty((n, *first["keypoints"].shape), dtype=first["keypoints"].dtype)
+        self.face_ids = []
+        for i in tqdm(range(n), desc="cache faces", unit="face", disable=None):
+            item = first if i == 0 else dataset[i]
+            self.images[i], self.boxes[i], self.keypoints[i] = item["image"], item["bbox"], item["keypoints"]
+            self.face_ids.append(item["face_id"])
+        if store is not None:
+            self._save(Path(store), fingerprint)
+
+    def _load(self, store: Path, fingerprint: str) -> bool:
+        meta_path, images_path = store.with_name(store.name + ".pt"), store.with_name(store.name + ".npy")
+        if not (meta_path.is_file() and images_path.is_file()):
+            return False
+        meta = torch.load(meta_path, weights_only=True)
+        if meta.get("fingerprint") != fingerprint:
+            log.info("%s is for another dataset; decoding the faces again", meta_path)
+            return False
+        self.images = torch.from_numpy(np.load(images_path))
+        self.boxes, self.keypoints, self.face_ids = meta["boxes"], meta["keypoints"], list(meta["face_ids"])
+        log.info("loaded %d decoded faces from %s", len(self.face_ids), images_path)
+        return True
+
+    def _save(self, store: Path, fingerprint: str) -> None:
+        with atomic_path(store.with_name(store.name + ".npy")) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, self.images.numpy())
+        meta = {"fingerprint": fingerprint, "boxes": self.boxes, "keypoints": self.keypoints, "face_ids": self.face_ids}
+        with atomic_path(store.with_name(store.name + ".pt")) as tmp:  # written last: marks the store complete
+            torch.save(meta, tmp)
 
     def __len__(self) -> int:
         return len(self.face_ids)
@@ -75,6 +118,13 @@ class CachedFaces(Dataset):
     def __getitem__(self, index: int) -> dict:
         return {"image": self.images[index], "bbox": self.boxes[index], "keypoints": self.keypoints[index],
                 "face_id": self.face_ids[index]}
+
+
+def _fingerprint(dataset: Dataset) -> str:
+    """What the decoded faces depend on: split, resolution, count and each shard file's name, size and time."""
+    files = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in getattr(dataset, "files", [])]
+    return json.dumps({"root": str(getattr(dataset, "root", "")), "split": getattr(dataset, "split", ""),
+                       "resolution": getattr(dataset, "resolution", 0), "count": len(dataset), "files": files})
 
 
 def collate_faces(items: list[dict]) -> dict:

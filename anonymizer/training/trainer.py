@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -64,6 +65,16 @@ class _State:
     rng: torch.Generator
     step: int = 0
     identity: torch.nn.Module | None = None  # frozen, for the identity loss
+    # What a step calls: the modules themselves, or their torch.compile wrappers (config.compile).
+    # The modules above stay plain, so state dicts, EMA and checkpoints never see a wrapper.
+    run_generator: Callable | None = None
+    run_discriminator: Callable | None = None
+
+    def __post_init__(self):
+        if self.run_generator is None:
+            self.run_generator = self.generator
+        if self.run_discriminator is None:
+            self.run_discriminator = self.discriminator
 
 
 def pick_device(name: str) -> torch.device:
@@ -87,6 +98,9 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
             identity = load_identity_model(config.loss.identity_model, device, config.network.resolution)
         except IdentityModelError as exc:
             raise TrainError(f"loss.identity_model: {exc}") from None
+    if config.channels_last:  # before the optimizers, so their state takes the same layout
+        for module in (generator, discriminator):
+            module.to(memory_format=torch.channels_last)
     return _State(
         identity=identity,
         generator=generator,
@@ -95,6 +109,8 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
         opt_g=torch.optim.Adam(generator.parameters(), lr=config.optim.lr_g, betas=betas),
         opt_d=torch.optim.Adam(discriminator.parameters(), lr=config.optim.lr_d, betas=betas),
         rng=torch.Generator().manual_seed(config.seed + 1),
+        run_generator=torch.compile(generator) if config.compile else None,
+        run_discriminator=torch.compile(discriminator) if config.compile else None,
     )
 
 
@@ -109,11 +125,16 @@ def _modules(state: _State) -> dict:
     return {"generator": state.generator, "discriminator": state.discriminator, "generator_ema": state.ema}
 
 
-def _autocast(device: torch.device, enabled: bool):
-    # Mixed precision only on CUDA: bf16 needs no loss scaling, and CPU autocast is slower here.
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, config: TrainConfig):
+    # bf16 needs no loss scaling. On the CPU only by request (config.cpu_amp): without native
+    # bf16 (AVX2 CPUs) convolutions fall back to a path about ten times slower than float32.
+    if (config.amp and device.type == "cuda") or (config.cpu_amp and device.type == "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _memory_format(tensor: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    return tensor.contiguous(memory_format=torch.channels_last) if config.channels_last else tensor
 
 
 def _slice(tensor: torch.Tensor, info: ddp.DistInfo) -> torch.Tensor:
@@ -132,19 +153,23 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
     alpha = _slice(torch.rand(n_global, 1, 1, 1, generator=state.rng), info).to(device)
 
     batch = augment_batch({**batch, "image": to_float_image(batch["image"])}, config.augment, draws)
-    real = batch["image"].to(device)
+    real = _memory_format(batch["image"].to(device), config)
     holes = grow_boxes(batch["bbox"], config.network.mask_dilation, real.shape[-1]).to(device)
     condition, mask = build_condition(real, holes, batch["keypoints"].to(device))
-    amp = _autocast(device, config.amp)
+    condition = _memory_format(condition, config)
+    amp = _autocast(device, config)
 
     def critic(image):
         with amp:
-            return state.discriminator(image, condition).float()
+            return state.run_discriminator(image, condition).float()
+
+    def penalty_critic(image):  # double backward: the plain module, in float32
+        return state.discriminator(image, condition)
 
     with torch.no_grad(), amp:
-        fake = composite(state.generator(condition, z_d).float(), condition)
+        fake = composite(state.run_generator(condition, z_d).float(), condition)
     state.discriminator.requires_grad_(True)
-    d_loss, parts = discriminator_loss(config.loss, critic, real, fake, state.step, alpha)
+    d_loss, parts = discriminator_loss(config.loss, critic, real, fake, state.step, alpha, penalty_critic)
     state.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     ddp.average_gradients(state.discriminator, info)
@@ -152,7 +177,7 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
 
     state.discriminator.requires_grad_(False)  # no D gradients needed for the G step
     with amp:
-        fake = composite(state.generator(condition, z_g).float(), condition)
+        fake = composite(state.run_generator(condition, z_g).float(), condition)
     g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask, state.identity, batch["bbox"])
     state.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -314,6 +339,8 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
         torch.cuda.set_device(device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.cpu_amp and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        log.warning("cpu_amp: this CPU has no native bf16; training steps will be several times slower")
     state = _build_state(config, device)
     if resume_from is not None:
         run_info, rng = restore_checkpoint(resume_from, _modules(state), {"g": state.opt_g, "d": state.opt_d})
@@ -335,8 +362,8 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
                  count_parameters(state.generator), count_parameters(state.discriminator), device, info.world_size)
     dataset = open_faces(config.data.path, config.network.resolution, "train")
     workers = config.data.workers
-    if config.data.cache_in_memory:
-        dataset, workers = CachedFaces(dataset), 0
+    if config.data.cache_in_memory:  # decoded once per run: later starts load the run's own store
+        dataset, workers = CachedFaces(dataset, run_dir / f"faces-train-{config.network.resolution}"), 0
     batches = training_batches(dataset, config.data.batch_size, config.seed, state.step, workers, info.rank, info.world_size)
     sample_faces = _sample_faces(config) if info.is_main else None
     logger = _Logger(run_dir, info.is_main, config.tensorboard)
