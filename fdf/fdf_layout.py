@@ -148,7 +148,7 @@ def export_fdf(dataset_dir: str | Path, out_dir: str | Path, resolutions: list[i
     return summary
 
 
-METAINFO_GROUP = 100_000  # faces whose metainfo records are sorted in memory at once (~50 MB)
+METAINFO_GROUP = 50_000  # faces whose metainfo records are sorted in memory at once (~50 MB)
 
 
 def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: list[int]) -> None:
@@ -194,8 +194,10 @@ def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: 
     with atomic_path(root / "fdf_metainfo.json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write("{\n" if n else "{")
-            for k, texts in enumerate(spill.sorted_groups()):
-                fh.write((",\n" if k else "") + ",\n".join(texts))
+            first = True
+            for texts in spill.sorted_texts():
+                fh.write(("" if first else ",\n") + ",\n".join(texts))
+                first = False
             fh.write("\n}" if n else "}")
     spill.remove()
     log.info("exported %d faces to %s", n, root)
@@ -234,10 +236,12 @@ class _MetainfoSpill:
         for writer in self.writers.values():
             writer.close()
 
-    def sorted_groups(self):
-        """Each group's texts in idx order, groups in order."""
+    def sorted_texts(self, batch: int = 2048):
+        """Every record's text in idx order, ``batch`` at a time (one group's Arrow table in memory)."""
         for group in sorted(self.writers):
-            yield read_shard(self.folder / f"group-{group:05d}.parquet").sort_by("idx").column("text").to_pylist()
+            texts = read_shard(self.folder / f"group-{group:05d}.parquet").sort_by("idx").column("text")
+            for start in range(0, len(texts), batch):
+                yield texts.slice(start, batch).to_pylist()
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
