@@ -94,7 +94,7 @@ def run_train(args) -> int:
 
             raise ConfigError("--steps/--data need a CONFIG or a run to resume")
         config.steps = args.steps if args.steps is not None else config.steps
-        config.data.path = args.data if args.data is not None else config.data.path
+        config.data.path = str(Path(args.data).resolve()) if args.data is not None else config.data.path
     if args.time_limit is not None and args.time_limit <= 0:
         from fdf.errors import ConfigError
 
