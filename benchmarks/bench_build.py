@@ -40,6 +40,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from fdf.shards import list_shards
+
 KEY, SECRET = "benchkey", "benchsecret"
 LICENSES = ",".join(str(i) for i in range(1, 17))
 
@@ -149,8 +151,8 @@ def annotated(out: Path) -> dict:
 def repeat_faces(src: Path, dst: Path, photos_wanted: int) -> int:
     """Copy ``src``'s face shards with fresh ids until they hold ``photos_wanted`` photos' faces."""
     dst.mkdir(parents=True)
-    shards = sorted(src.glob("part-*.parquet"))
-    photos_per_copy = len(set(pq.read_table(src, columns=["photo_id"]).column("photo_id").to_pylist()))
+    shards = list_shards(src)
+    photos_per_copy = len(set(pq.read_table(src / "data", columns=["photo_id"]).column("photo_id").to_pylist()))
     copies = -(-photos_wanted // photos_per_copy)
     for c in range(copies):
         for s in shards:
@@ -158,7 +160,9 @@ def repeat_faces(src: Path, dst: Path, photos_wanted: int) -> int:
             for col in ("face_id", "photo_id"):
                 i = t.schema.get_field_index(col)
                 t = t.set_column(i, col, pc.binary_join_element_wise(pa.scalar(f"r{c}_"), t.column(col), ""))
-            pq.write_table(t, dst / f"part-{c:04d}-{s.stem[5:]}.parquet", compression="zstd")
+            target = dst / s.parent.relative_to(src) / f"part-{c:04d}-{s.stem[5:]}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(t, target, compression="zstd")
     (dst / "_dataset.json").write_text((src / "_dataset.json").read_text())
     return copies * photos_per_copy
 

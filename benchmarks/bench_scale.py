@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scale.py --faces 100000 [--work DIR] [--keep] [--only select,audit]
 
-Writes ``--faces`` synthetic faces with the project's own shard writer (``write_face_shard``,
+Writes ``--faces`` synthetic faces with the project's own shard writer (``write_face_files``,
 1,000 faces a shard, ``_status/`` markers, ``_dataset.json``) plus a download table (photo
 sha256 and tags, as select and audit read them), then runs as real ``fdf`` processes: select,
 audit, credits, card, report, export --format fdf (of the selected faces), import (of that
@@ -50,7 +50,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fdf.shards import write_dataset_json, write_face_shard, write_status  # noqa: E402
+from fdf.shards import list_shards, write_dataset_json, write_status  # noqa: E402
+from fdf.shards.writer import write_face_files  # noqa: E402
 from fdf.shards.schema import FACE_SCHEMA  # noqa: E402
 from fdf.shards.writer import status_path  # noqa: E402
 
@@ -220,7 +221,7 @@ def write_dataset(work: Path, n: int, seed: int, resolutions: list[int], faces_p
         rows = np.arange(start, stop)
         table = pa.concat_tables([shard_table(cols, rows, r, pool, rng) for r in resolutions])
         name = f"part-{k:05d}.parquet"
-        write_face_shard(table.sort_by([("face_id", "ascending"), ("resolution", "ascending")]), faces / name)
+        write_face_files(table.sort_by([("face_id", "ascending"), ("resolution", "ascending")]), faces, name)
         photos, counts = np.unique(cols["photo_of"][rows], return_counts=True)
         write_status([{"photo_id": cols["photo_ids"][p], "status": "ok", "error": None, "faces": int(c), "shard": name}
                       for p, c in zip(photos, counts)], status_path(faces, name))
@@ -304,7 +305,7 @@ def owners_to_remove(faces: Path) -> tuple[str, str]:
     import pyarrow.compute as pc
 
     counts: dict = {}
-    for shard in sorted(faces.glob("part-*.parquet"))[:200]:
+    for shard in list_shards(faces)[:200]:
         for item in pc.value_counts(read_shard(shard, ["owner_nsid"]).column("owner_nsid")).to_pylist():
             counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
     few = sorted(o for o, c in counts.items() if c == 3)
@@ -347,7 +348,7 @@ def main() -> int:
         t = time.perf_counter()
         write_dataset(work, args.faces, args.seed, [int(r) for r in args.resolutions.split(",")])
         print(f"wrote {args.faces} faces in {time.perf_counter() - t:.0f} s "
-              f"({sum(p.stat().st_size for p in faces.glob('part-*')) / 2**20:.0f} MB)", flush=True)
+              f"({sum(p.stat().st_size for p in list_shards(faces)) / 2**20:.0f} MB)", flush=True)
     steps = args.only.split(",") if args.only else list(STEPS)
     cmds = commands(work, faces, owners_to_remove(faces))
     for step in steps:

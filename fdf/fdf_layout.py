@@ -35,7 +35,8 @@ from tqdm import tqdm
 from .arrow_memory import release_freed_memory
 from .atomic import atomic_path, atomic_write_bytes
 from .errors import FdfError
-from .shards import check_shards, list_shards, split_for_photo, write_dataset_json, write_face_shard, write_status
+from .shards import check_shards, list_shards, split_for_photo, write_dataset_json, write_status
+from .shards.writer import write_face_files
 from .shards.reader import dataset_counts, read_shard
 from .shards.writer import ROW_GROUP_SIZE
 from .sources.fdf_metainfo import iter_metainfo
@@ -114,7 +115,7 @@ def export_fdf(dataset_dir: str | Path, out_dir: str | Path, resolutions: list[i
     """
     shards = check_shards(list_shards(dataset_dir))
     if not shards:
-        raise FdfLayoutError(f"{dataset_dir} holds no face shards (part-*.parquet)")
+        raise FdfLayoutError(f"{dataset_dir} holds no face shards (data/*/*/part-*.parquet)")
     ids, res_col, split_col = [], [], []
     for shard in shards:
         t = read_shard(shard, ["face_id", "resolution", "split"])
@@ -368,7 +369,7 @@ def import_fdf(fdf_dir: str | Path, dataset_dir: str | Path, shard_faces: int = 
             rows = []
             for idx in range(start, min(count, start + shard_faces)):
                 rows += _import_rows(root, idx, records.pop(idx), folder_split, arrays, resolutions, face_ids)
-            write_face_shard(face_table(rows), dataset_dir / shard, row_group_size=ROW_GROUP_SIZE)
+            write_face_files(face_table(rows), dataset_dir, shard, row_group_size=ROW_GROUP_SIZE)
             photos = Counter(r["photo_id"] for r in rows)
             write_status(
                 [{"photo_id": p, "status": "ok", "faces": n // len(resolutions), "shard": shard}

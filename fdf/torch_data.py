@@ -59,9 +59,12 @@ class FaceShardDataset(Dataset):
         self._cache: OrderedDict = OrderedDict()
         self._handles: dict[int, pq.ParquetFile] = {}
         self._pid = os.getpid()
-        if list_shards(self.root):
+        if files := list_shards(self.root):
             self._fdf = None
-            self.files = list_shards(self.root)
+            # Under data/<res>/<split>/ a file's place says which rows it holds; old-layout shards
+            # (at the top) hold every resolution and split, and are filtered row by row.
+            self.files = [f for f in files if f.parent.parent.parent != self.root / "data"
+                          or (f.parent.name == split and f.parent.parent.name == str(self.resolution))]
             self.index = self._build_shard_index()
         else:
             self.files = []

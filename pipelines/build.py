@@ -29,6 +29,7 @@ from fdf.arrow_memory import release_process_memory
 from fdf.atomic import atomic_write_text
 from fdf.errors import ConfigError
 from fdf.manifest import read_manifest, write_manifest
+from fdf.shards import list_shards
 
 from .backends import backend_context, local_workers_config, release_local_workers
 from .config import STAGES, BuildConfig, SourceConfig
@@ -168,7 +169,7 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         stage.skipped = result.photos_processed == 0
 
     def select(stage: StageSummary) -> None:
-        if not list(Path(summary.faces_dir).glob("part-*.parquet")):
+        if not list_shards(summary.faces_dir):
             log.warning("no faces were found in any photo: nothing to select")
             stage.counts = {"faces_in": 0, "faces_kept": 0, "identities": 0}
             return

@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fdf.shards import list_shards  # noqa: E402
-from fdf.shards.writer import face_table, write_face_shard  # noqa: E402
+from fdf.shards.writer import face_table, write_face_files  # noqa: E402
 
 COLUMNS = ["face_id", "photo_id", "face_index", "split", "resolution", "image", "bbox", "keypoints", "source"]
 log = logging.getLogger("pack_faces")
@@ -53,8 +53,8 @@ def pack(src: Path, dst: Path, splits: list[str], resolution: int | None) -> dic
     if not rows:
         raise SystemExit(f"no faces of splits {splits} in {src}")
     dst.mkdir(parents=True, exist_ok=True)
-    path = write_face_shard(face_table(rows), dst / "part-00000.parquet")
-    return {"faces": len(rows), "png_bytes": before, "webp_bytes": after, "file_bytes": path.stat().st_size}
+    paths = write_face_files(face_table(rows), dst, "part-00000.parquet")
+    return {"faces": len(rows), "png_bytes": before, "webp_bytes": after, "file_bytes": sum(p.stat().st_size for p in paths)}
 
 
 def main() -> int:

@@ -75,7 +75,7 @@ def test_annotate_writes_faces_and_status(tmp_path):
         assert row["split"] == split_for_photo(row["photo_id"], 0.5)
         assert row["license_url"] == "https://creativecommons.org/licenses/by/2.0/"
         assert row["face_id"] == f"{row['photo_id']}_{row['face_index']}"
-    assert pads.dataset(str(out), format="parquet").count_rows() == len(faces)
+    assert pads.dataset(str(out / "data"), format="parquet").count_rows() == len(faces)
     info = read_dataset_info(out)
     assert info["counts"]["photos_by_status"]["error"] == 1
     # a rerun finds everything done and changes nothing

@@ -206,4 +206,4 @@ def test_credits_and_card_leave_the_dataset_readable(workdir):
         assert f"https://www.flickr.com/people/{row['owner_nsid']}/" in (docs / "CREDITS.md").read_text()
     assert "iBUG 300-W" in card and "commercial" in card and "CenterFace" in card
     # Documents live under _docs/: pyarrow.dataset still reads only the shards.
-    assert pads.dataset(str(dataset), format="parquet").count_rows() == read_dataset_info(dataset)["counts"]["rows"]
+    assert pads.dataset(str(dataset / "data"), format="parquet").count_rows() == read_dataset_info(dataset)["counts"]["rows"]

@@ -21,7 +21,7 @@ import yaml
 
 from fdf.errors import ConfigError
 from fdf.flickr_server import Catalog
-from fdf.shards import read_faces
+from fdf.shards import list_shards, read_faces
 from pipelines import build_config_from_dict, load_build_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def write_config(path: Path, api_url: str, **overrides) -> Path:
 
 def selected_files(out: Path) -> dict[str, bytes]:
     sel = out / "selected"
-    return {p.name: p.read_bytes() for p in sorted(sel.glob("part-*.parquet")) + [sel / "_decisions.parquet"]}
+    return {p.relative_to(sel).as_posix(): p.read_bytes() for p in list_shards(sel) + [sel / "_decisions.parquet"]}
 
 
 def test_shipped_configs_load():

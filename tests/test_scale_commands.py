@@ -38,6 +38,7 @@ from fdf.select.balance import BalanceConfig, balance_drop  # noqa: E402
 from fdf.select.caps import cap_per_group, identity_clusters  # noqa: E402
 from fdf.select.dedupe import dhash_png, duplicate_photos, near_duplicates  # noqa: E402
 from fdf.select.gates import GateConfig  # noqa: E402
+from fdf.shards import list_shards  # noqa: E402
 
 
 def run_fdf(*args, timeout=300) -> subprocess.CompletedProcess:
@@ -144,15 +145,16 @@ def test_dhash_column_or_decoded_crops_give_the_same_hashes(synthetic, tmp_path)
 
     old = tmp_path / "old"
     old.mkdir()
-    for path in sorted((synthetic / "faces").glob("part-*.parquet")):
+    for path in list_shards(synthetic / "faces"):
         table = pq.read_table(path)
         images = table.column("image").combine_chunks().field("bytes").to_pylist()
         # Crops that really hash to the stored value, then the column dropped.
         hashes = [dhash_png(b) for b in images]
         table = table.set_column(table.column_names.index("dhash"), "dhash", pa.array(hashes, pa.uint64()))
-        pq.write_table(table.drop_columns(["dhash"]), old / path.name)
-        (tmp_path / "new").mkdir(exist_ok=True)
-        pq.write_table(table, tmp_path / "new" / path.name)
+        where = path.relative_to(synthetic / "faces")
+        for folder, rows in ((old, table.drop_columns(["dhash"])), (tmp_path / "new", table)):
+            (folder / where).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(rows, folder / where)
     from_column = scan_faces(tmp_path / "new", progress=False)
     from_crops = scan_faces(old, progress=False)
     np.testing.assert_array_equal(from_column.hashes, from_crops.hashes)
@@ -236,7 +238,7 @@ def truncated(synthetic, tmp_path) -> tuple[Path, Path]:
 
     work = tmp_path / "w"
     shutil.copytree(synthetic, work)
-    shard = sorted((work / "faces").glob("part-*.parquet"))[2]
+    shard = list_shards(work / "faces")[2]
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])
     return work, shard
@@ -269,7 +271,7 @@ def test_remove_can_still_take_down_from_the_healthy_shards(truncated):
 
     work, shard = truncated
     faces = work / "faces"
-    healthy = [p for p in sorted(faces.glob("part-*.parquet")) if p != shard]
+    healthy = [p for p in list_shards(faces) if p != shard]
     owner = read_shard(healthy[0], ["owner_nsid"]).column("owner_nsid")[0].as_py()
     proc = run_fdf("remove", faces, "--owner", owner, "--skip-unreadable", "--json")
     assert proc.returncode == 1, proc.stderr
@@ -325,7 +327,7 @@ def test_selected_shards_are_the_same_bytes_streamed_or_spilled(synthetic, tmp_p
     files = {}
     for name, write in (("streamed", sel._write_streaming), ("spilled", sel._write_spilled)):
         (tmp_path / name).mkdir()
-        names = write(ids, scanned.shard_of[kept], scanned.shards, tmp_path / name, 70, False)
-        files[name] = {n: (tmp_path / name / n).read_bytes() for n in names}
+        write(ids, *sel._by_shard(scanned.shard_of[kept], scanned.shards), tmp_path / name, 70, False)
+        files[name] = {p.relative_to(tmp_path / name): p.read_bytes() for p in list_shards(tmp_path / name)}
     assert len(files["streamed"]) > 2 and files["streamed"] == files["spilled"]
     assert not (tmp_path / "spilled" / sel.SPILL_DIR).exists()

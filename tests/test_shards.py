@@ -25,7 +25,7 @@ from fdf.shards import (
     write_status,
 )
 from fdf.shards.rows import face_rows
-from fdf.shards.writer import status_path
+from fdf.shards.writer import status_path, write_face_files
 
 DATA = Path(__file__).parent / "data" / "shards"
 
@@ -90,7 +90,7 @@ def build_dataset(out: Path, resolutions=(64, 128), val_fraction=0.5) -> dict:
             rows += face_rows(photo, i, afw_face(face, i), crops, split_for_photo(photo["photo_id"], val_fraction))
             crops_by_face[f"{photo['photo_id']}_{i}"] = {r: c for r, (c, _) in crops.items()}
         name = f"part-{photo['photo_id']}.parquet"
-        write_face_shard(face_table(rows), out / name)
+        write_face_files(face_table(rows), out, name)
         write_status([{"photo_id": photo["photo_id"], "status": "ok", "faces": len(faces), "shard": name}],
                      status_path(out, name))
     write_dataset_json(out, {"test": True}, dataset_counts(out))
@@ -170,14 +170,16 @@ def test_parquet_layout_zstd_row_groups_and_no_image_stats(tmp_path, dataset):
 def test_dataset_folder_yields_only_face_rows_and_info(dataset):
     out, crops = dataset
     assert (out / "_status").is_dir()
-    ds = pads.dataset(str(out), format="parquet")
+    ds = pads.dataset(str(out / "data"), format="parquet")
     assert ds.schema.names == FACE_SCHEMA.names
     assert ds.count_rows() == 2 * len(crops)
     info = read_dataset_info(out)
     assert info["schema_version"] == 1
     assert info["counts"]["faces"] == len(crops)
     assert info["counts"]["by_resolution"] == {"64": len(crops), "128": len(crops)}
-    assert len(list_shards(out)) == 4
+    assert len({p.name for p in list_shards(out)}) == 4
+    assert {p.parent.relative_to(out).as_posix() for p in list_shards(out)} <= {
+        f"data/{r}/{s}" for r in (64, 128) for s in ("train", "validation")}
 
 
 def test_huggingface_datasets_decodes_image_column(dataset):

@@ -54,30 +54,33 @@ def dataset(built, tmp_path):
 
 
 def file_hashes(dataset) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in list_shards(dataset)}
+    return {p.relative_to(dataset).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in list_shards(dataset)}
 
 
 def rows(dataset) -> dict[tuple, dict]:
     return {(r["face_id"], r["resolution"]): r for r in read_faces(dataset).to_pylist()}
 
 
-def shard_of(dataset, photo_id) -> str:
-    return next(p.name for p in list_shards(dataset)
-                if photo_id in pq.read_table(p, columns=["photo_id"])["photo_id"].to_pylist())
+def files_of(dataset, photo_id) -> set[str]:
+    """The face files holding rows of ``photo_id`` (one per resolution, under data/)."""
+    return {p.relative_to(dataset).as_posix() for p in list_shards(dataset)
+            if photo_id in pq.read_table(p, columns=["photo_id"])["photo_id"].to_pylist()}
 
 
 def test_remove_one_photo_rewrites_only_its_shard(dataset):
     before, hashes = rows(dataset), file_hashes(dataset)
     victim = sorted({r["photo_id"] for r in before.values()})[1]
-    target = shard_of(dataset, victim)
+    targets = files_of(dataset, victim)
+    assert targets and all(t.startswith("data/") for t in targets)
     result = remove_photos(dataset, photo_ids=[victim, "999"], reason="owner e-mail")
     assert result.photo_ids_removed == [victim] and result.requested_not_found == ["999"]
-    assert result.shards_rewritten == [target] and result.shards_untouched == len(hashes) - 1
+    assert set(result.shards_rewritten) | set(result.shards_deleted) == targets
+    assert result.shards_untouched == len(hashes) - len(targets)
     after = rows(dataset)
     assert set(after) == {k for k, r in before.items() if r["photo_id"] != victim}
     assert all(after[k] == before[k] for k in after)
     new_hashes = file_hashes(dataset)
-    assert {n for n in hashes if new_hashes[n] != hashes[n]} == {target}
+    assert {n for n in hashes if new_hashes.get(n) != hashes[n]} == targets
     status = {r["photo_id"]: r for r in read_status(dataset).to_pylist()}
     assert status[victim]["status"] == "removed" and status[victim]["faces"] == 0
     assert read_dataset_info(dataset)["counts"] == dataset_counts(dataset)
@@ -95,9 +98,9 @@ def test_emptied_shard_is_deleted_and_dataset_stays_consistent(dataset):
     target = list_shards(dataset)[0]
     ids = set(pq.read_table(target, columns=["photo_id"])["photo_id"].to_pylist())
     result = remove_photos(dataset, photo_ids=ids)
-    assert result.shards_deleted == [target.name] and not target.exists()
+    assert result.shards_deleted == [target.relative_to(dataset).as_posix()] and not target.exists()
     assert orphan_shards(dataset) == []  # its status table stays, marking the photos removed
-    assert pads.dataset(str(dataset), format="parquet").count_rows() == read_dataset_info(dataset)["counts"]["rows"]
+    assert pads.dataset(str(dataset / "data"), format="parquet").count_rows() == read_dataset_info(dataset)["counts"]["rows"]
 
 
 def test_a_killed_removal_is_finished_by_the_log(dataset):

@@ -36,12 +36,12 @@ from ..shards import (
     orphan_shards,
     split_for_photo,
     write_dataset_json,
-    write_face_shard,
     write_status,
 )
+from ..shards.reader import legacy_shards
 from ..shards.rows import PHOTO_COLUMNS, face_rows
 from ..shards.split import DEFAULT_VAL_FRACTION
-from ..shards.writer import status_path
+from ..shards.writer import status_path, write_face_files
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: lis
             entry["status"] = "ok" if photo_rows else "no_faces"
         status.append(entry)
     if rows:
-        write_face_shard(face_table(rows), dataset_dir / name)
+        write_face_files(face_table(rows), dataset_dir, name)
     write_status(status, status_path(dataset_dir, name))
     rows = photo_rows = image = None  # freed before the heap is trimmed below
     # A worker lives for the whole stage. What this batch freed (decoded photos, crops, PNG
@@ -285,8 +285,12 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
     dataset_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(dataset_dir)
     for orphan in orphan_shards(dataset_dir):
-        log.warning("removing %s: its run was killed before the shard was marked complete", orphan.name)
+        log.warning("removing %s: its run was killed before the shard was marked complete",
+                    orphan.relative_to(dataset_dir))
         orphan.unlink()
+    if legacy_shards(dataset_dir):
+        log.warning("%s holds shards of the layout before data/: new shards go under data/; run "
+                    "fdf migrate %s to move the old ones there too", dataset_dir, dataset_dir)
     table = read_download_table(download_dir)
     # Takedowns hold across rebuilds: skip photos (and every photo of owners) in the removal log.
     from ..audit.takedown import read_removal_log

@@ -90,7 +90,7 @@ def detect_kind(path: str | Path) -> str:
         if path.suffix != ".parquet":
             raise AuditInputError(f"{path} is not a Parquet manifest (expected a .parquet file)")
         return "manifest"
-    if (path / DATASET_JSON).exists():
+    if (path / DATASET_JSON).exists() or any(path.glob("data/*/*/part-*.parquet")):
         return "dataset"
     parts = sorted(path.glob("part-*.parquet"))
     if parts:
@@ -101,7 +101,7 @@ def detect_kind(path: str | Path) -> str:
             return "download"
     inner = sorted(p.name for p in path.iterdir() if (p / DATASET_JSON).exists())
     hint = f"; it holds the datasets {', '.join(inner)}: audit one of them" if inner else ""
-    raise AuditInputError(f"{path} is neither a face-shard dataset (_dataset.json, part-*.parquet) "
+    raise AuditInputError(f"{path} is neither a face-shard dataset (_dataset.json, data/*/*/part-*.parquet) "
                           f"nor a download folder (part-*.parquet with a status column){hint}")
 
 

@@ -12,8 +12,9 @@ import pyarrow.compute as pc
 from ..errors import FdfError
 from ..licenses import license_table
 from ..manifest import read_manifest, write_manifest
-from ..shards.reader import check_shards, dataset_counts, list_shards, list_status_files, read_dataset_info, read_shard
-from ..shards.writer import status_path, write_dataset_json, write_face_shard, write_status
+from ..shards.reader import (check_shards, dataset_counts, list_shards, list_status_files, read_dataset_info, read_shard,
+                             shards_by_name)
+from ..shards.writer import status_path, write_dataset_json, write_face_files, write_status
 from .checks import is_commercial_safe
 from .photos import detect_kind
 from .takedown import REMOVALS_FILE
@@ -54,16 +55,18 @@ def write_commercial_subset(path: str | Path, out: str | Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     kept_photos: set[str] = set()
     rows_dropped = 0
-    for shard in list_shards(path):
-        table = read_shard(shard)
+    written: set[str] = set()
+    for name, files in shards_by_name(list_shards(path)).items():
+        table = pa.concat_tables(read_shard(f) for f in files)
         mask = _safe_mask(table)
         kept = table.filter(mask)
         rows_dropped += table.num_rows - kept.num_rows
         if kept.num_rows:
-            write_face_shard(kept, out / shard.name)
+            write_face_files(kept, out, name)
+            written.add(name)
             kept_photos.update(kept["photo_id"].to_pylist())
     for status in list_status_files(path):
-        if (out / status.name).exists():  # each written shard needs its status table (completion marker)
+        if status.name in written:  # each written shard needs its status table (completion marker)
             rows = read_shard(status)
             keep = pc.is_in(rows["photo_id"], value_set=pa.array(sorted(kept_photos), pa.string()))
             write_status(rows.filter(keep).to_pylist(), status_path(out, status.name))

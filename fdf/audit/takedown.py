@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from ..atomic import atomic_write_text
 from ..errors import FdfError
-from ..shards.reader import (COUNT_COLUMNS, dataset_counts, list_shards, list_status_files, read_dataset_info,
+from ..shards.reader import (COUNT_COLUMNS, dataset_counts, list_shards, list_status_files, read_dataset_info, shard_label,
                              read_shard, unreadable_shards)
 from ..shards.writer import DATASET_JSON, write_dataset_json, write_face_shard, write_status
 
@@ -296,17 +296,17 @@ def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = fro
         kept = table.filter(pc.invert(mask))
         result.rows_removed += hits
         if kept.num_rows:
-            write_face_shard(kept, shard)
-            result.shards_rewritten.append(shard.name)
+            write_face_shard(kept, shard)  # in place: its rows keep their resolution and split
+            result.shards_rewritten.append(shard_label(dataset_dir, shard))
         else:
             shard.unlink()
-            result.shards_deleted.append(shard.name)
+            result.shards_deleted.append(shard_label(dataset_dir, shard))
     result.status_tables_rewritten = _mark_status_removed(dataset_dir, removal.photo_ids | removed, skip)
     result.photo_ids_removed = sorted(removed)
     info = read_dataset_info(dataset_dir)
     counts = dataset_counts(dataset_dir, skip=skip, tables=remaining)
     if skip:
-        counts["unreadable_shards"] = sorted(p.name for p in skip)
+        counts["unreadable_shards"] = sorted(shard_label(dataset_dir, p) for p in skip)
     write_dataset_json(dataset_dir, info.get("config", {}), counts)
     log.info("removed %d rows of %d photos: %d shards rewritten, %d deleted, %d untouched",
              result.rows_removed, len(removed), len(result.shards_rewritten), len(result.shards_deleted),

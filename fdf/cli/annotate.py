@@ -1,4 +1,4 @@
-"""``fdf annotate``, ``fdf export`` and ``fdf import``: face shards in and out."""
+"""``fdf annotate``, ``fdf export``, ``fdf import`` and ``fdf migrate``: face shards in and out."""
 
 from __future__ import annotations
 
@@ -55,6 +55,16 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_import)
 
+    p = subparsers.add_parser("migrate", help="move a dataset of the old layout under data/ (Hub layout)",
+                              description="Move face shards written before the data/ layout (part-*.parquet at "
+                                          "the top) to data/<resolution>/<split>/, and write README.md with one "
+                                          "config per resolution, so datasets.load_dataset, DuckDB, pandas and "
+                                          "pyarrow read exactly the face rows. Rows, status tables and the "
+                                          "removal log are unchanged. Resumable; a no-op on a migrated dataset.")
+    p.add_argument("dataset_dir", help="face-shard dataset folder")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_migrate)
+
 
 def _print(result: dict, as_json: bool) -> None:
     if as_json:
@@ -92,4 +102,11 @@ def run_import(args) -> int:
     from ..fdf_layout import import_fdf
 
     _print(import_fdf(args.fdf_dir, args.out), args.json)
+    return 0
+
+
+def run_migrate(args) -> int:
+    from ..shards.migrate import migrate_dataset
+
+    _print(migrate_dataset(args.dataset_dir).to_dict(), args.json)
     return 0

@@ -75,7 +75,7 @@ def load_inputs(path: str | Path, build_summary: dict | None = None) -> ReportIn
     elif list_shards(root):
         inputs = ReportInputs(f"face dataset {root.name}", _face_meta(root), root)
     else:
-        raise ReportError(f"{root} is neither a build folder nor a face-shard dataset (no part-*.parquet)")
+        raise ReportError(f"{root} is neither a build folder nor a face-shard dataset (no data/*/*/part-*.parquet)")
     decisions = inputs.faces_dir / "_decisions.parquet"
     if decisions.exists():  # only why faces were dropped is shown
         inputs.decisions = read_shard(decisions, ["reason"]).to_pandas()

@@ -33,10 +33,10 @@ from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..config_file import check_fields
 from ..errors import ConfigError, FdfError
-from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_face_shard, write_status
-from ..shards.reader import open_shard, read_shard
+from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_status
+from ..shards.reader import open_shard, read_shard, shards_by_name
 from ..shards.schema import FACE_SCHEMA, OPTIONAL_COLUMNS
-from ..shards.writer import STATUS_DIR, status_path
+from ..shards.writer import STATUS_DIR, status_path, write_face_files
 from .balance import BalanceConfig, balance_drop, bin_labels, histogram
 from .caps import cap_per_group, identity_clusters
 from .dedupe import duplicate_photos, near_duplicates
@@ -204,16 +204,25 @@ def _write_selected(kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path]
     the kept rows go through spill files by range of output shards first. (Reading, for each
     output shard, every source shard it drew from read the input once per output shard.)
     """
+    kept_src, shards = _by_shard(kept_src, shards)
     runs = int(np.count_nonzero(kept_src[1:] != kept_src[:-1])) + 1 if len(kept_src) else 0
     if runs == len(np.unique(kept_src)):
         return _write_streaming(kept_ids, kept_src, shards, out, per_shard, progress)
     return _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress)
 
 
-def _kept_rows(shard: Path, wanted: pa.Array, where: np.ndarray):
-    """(rows, their faces' places in the sorted kept ids) of ``shard``'s kept faces (one shard in
-    memory at a time, as annotate wrote it)."""
-    table = read_shard(shard)
+def _by_shard(kept_src: np.ndarray, files: list[Path]) -> tuple[np.ndarray, list[list[Path]]]:
+    """Sources as shards (all their files), not files: a face's rows at other resolutions are in
+    its shard's other files (``data/<res>/<split>/``), and a shard is read once."""
+    by_name = shards_by_name(files)
+    group = {name: k for k, name in enumerate(by_name)}
+    return np.array([group[p.name] for p in files], dtype=np.int64)[kept_src], list(by_name.values())
+
+
+def _kept_rows(files: list[Path], wanted: pa.Array, where: np.ndarray):
+    """(rows, their faces' places in the sorted kept ids) of one shard's kept faces, from all its
+    ``files`` (every resolution and split; one shard in memory at a time, as annotate wrote it)."""
+    table = pa.concat_tables(_as_face_table(read_shard(f)) for f in files)
     at = pc.index_in(table.column("face_id"), value_set=wanted)
     hit = pc.is_valid(at)
     if pc.any(hit).as_py():
@@ -251,8 +260,9 @@ def _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress) -> list
     spill_dir = out / SPILL_DIR
     shutil.rmtree(spill_dir, ignore_errors=True)
     spill_dir.mkdir()
-    total_bytes = sum(p.stat().st_size for p in shards)
-    faces_in = max(1, sum(open_shard(p).metadata.num_rows for p in shards))
+    files = sorted({p for group in shards for p in group})
+    total_bytes = sum(p.stat().st_size for p in files)
+    faces_in = max(1, sum(open_shard(p).metadata.num_rows for p in files))
     # Faces per spill group: a group's rows are sorted in memory (~SPILL_BYTES of shard bytes).
     per_group = per_shard * max(1, int(SPILL_BYTES / max(1.0, total_bytes / faces_in * 2) // per_shard))
     position = np.arange(len(kept_ids))
@@ -297,7 +307,7 @@ def _as_face_table(table: pa.Table) -> pa.Table:
 
 def _write_output_shard(table: pa.Table, out: Path, k: int) -> str:
     name = f"part-{k:05d}.parquet"
-    write_face_shard(table, out / name)
+    write_face_files(table, out, name)
     one_res = table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution"))))
     photos = Counter(one_res.column("photo_id").to_pylist())
     status = [{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name}
@@ -308,7 +318,7 @@ def _write_output_shard(table: pa.Table, out: Path, k: int) -> str:
 
 def _remove_extra_shards(out: Path, keep: list[str]) -> None:
     # A previous run with more kept faces may have left higher-numbered shards.
-    for path in list(out.glob("part-*.parquet")) + list((out / STATUS_DIR).glob("part-*.parquet")):
+    for path in list_shards(out) + list((out / STATUS_DIR).glob("part-*.parquet")):
         if path.name not in keep:
             path.unlink()
 
@@ -324,7 +334,7 @@ def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectCon
     if out.resolve() == dataset_dir.resolve():
         raise SelectError("the selected dataset must go to a different folder than its input")
     if not list_shards(dataset_dir):
-        raise SelectError(f"{dataset_dir} holds no face shards (part-*.parquet); run fdf annotate first")
+        raise SelectError(f"{dataset_dir} holds no face shards (data/*/*/part-*.parquet); run fdf annotate first")
     scanned = scan_faces(dataset_dir, progress)
     info = read_dataset_info(dataset_dir) if (dataset_dir / "_dataset.json").exists() else {}
     download_dir = config.download_dir or info.get("config", {}).get("download_dir")

@@ -1,4 +1,4 @@
-"""Face shards: the dataset format (Parquet, one row per face and resolution)."""
+"""Face shards: the dataset format (Parquet, one row per face and resolution, under ``data/``)."""
 
 from .reader import (
     DatasetError,

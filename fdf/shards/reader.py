@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from ..arrow_memory import release_freed_memory
 from ..errors import FdfError
 from ..parquet_read import SHARD_ERRORS, ShardReadError, iter_shard_batches, open_shard, read_shard  # noqa: F401
-from .writer import DATASET_JSON, STATUS_DIR
+from .writer import DATA_DIR, DATASET_JSON, STATUS_DIR
 
 
 class DatasetError(FdfError):
@@ -42,12 +42,48 @@ def unreadable_shards(paths: Iterable[str | Path]) -> dict[Path, str]:
     return bad
 
 
+def _file_order(path: Path) -> tuple:
+    # Shard by shard, then resolution and split: every row of one shard's faces is read together.
+    res = path.parent.parent.name
+    return (path.name, int(res) if res.isdigit() else -1, path.parent.name)
+
+
 def list_shards(dataset_dir: str | Path) -> list[Path]:
-    """Sorted paths of the face shards (``part-*.parquet``) directly under ``dataset_dir``."""
+    """Paths of the face files of ``dataset_dir``: ``data/<res>/<split>/part-*.parquet``, and the
+    ``part-*.parquet`` at the top of a dataset written before that layout; ordered by shard name,
+    then resolution and split."""
     root = Path(dataset_dir)
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
-    return sorted(root.glob("part-*.parquet"))
+    files = [p for p in (root / DATA_DIR).glob("*/*/part-*.parquet") if p.parent.parent.name.isdigit()]
+    moved = {p.name for p in files}  # an old-layout shard already rewritten under data/ by a killed migrate
+    return sorted(files + [p for p in root.glob("part-*.parquet") if p.name not in moved], key=_file_order)
+
+
+def legacy_shards(dataset_dir: str | Path) -> list[Path]:
+    """Face shards of the layout before ``data/`` (``part-*.parquet`` at the top)."""
+    return sorted(Path(dataset_dir).glob("part-*.parquet"))
+
+
+def shard_files(dataset_dir: str | Path, shard_name: str) -> list[Path]:
+    """Every face file of shard ``shard_name`` (all resolutions and splits, either layout)."""
+    return [p for p in list_shards(dataset_dir) if p.name == shard_name]
+
+
+def shards_by_name(files: Iterable[Path]) -> dict[str, list[Path]]:
+    """Face files grouped by shard (file name), in first-seen order."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(Path(path).name, []).append(Path(path))
+    return groups
+
+
+def shard_label(dataset_dir: str | Path, path: Path) -> str:
+    """A face file's path relative to its dataset, for messages and summaries."""
+    try:
+        return Path(path).relative_to(dataset_dir).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def list_status_files(dataset_dir: str | Path) -> list[Path]:
@@ -72,7 +108,7 @@ def read_faces(
     """Read face rows (optionally only ``columns``, rows matching ``filter``) into one table."""
     shards = list_shards(dataset_dir)
     if not shards:
-        raise DatasetError(f"{dataset_dir} holds no face shards (part-*.parquet)")
+        raise DatasetError(f"{dataset_dir} holds no face shards (data/*/*/part-*.parquet)")
     ds = pads.dataset([str(p) for p in shards], format="parquet")
     return ds.to_table(columns=list(columns) if columns else None, filter=filter)
 
@@ -86,7 +122,7 @@ def read_lowest_resolution(dataset_dir: str | Path, columns: Iterable[str]) -> p
     """
     shards = list_shards(dataset_dir)
     if not shards:
-        raise DatasetError(f"{dataset_dir} holds no face shards (part-*.parquet)")
+        raise DatasetError(f"{dataset_dir} holds no face shards (data/*/*/part-*.parquet)")
     columns = list(dict.fromkeys([*columns, "resolution"]))
     resolution = lowest_resolution(check_shards(shards))
     parts = []
@@ -120,7 +156,7 @@ def completed_photo_ids(dataset_dir: str | Path) -> set[str]:
 
 
 def orphan_shards(dataset_dir: str | Path) -> list[Path]:
-    """Face shards without a status table: left by a run killed between the two writes."""
+    """Face files without a status table: left by a run killed before its shard was complete."""
     done = {p.name for p in list_status_files(dataset_dir)}
     return [p for p in list_shards(dataset_dir) if p.name not in done and p.name.startswith("part-")]
 

@@ -1,8 +1,9 @@
 """The face-shard schema: one Parquet row per (face, resolution).
 
-A dataset folder holds ``part-*.parquet`` face shards plus ``_dataset.json``; bookkeeping lives
-in underscore folders (``_status/``) so ``pyarrow.dataset.dataset(DIR, format="parquet")``
-yields face rows only. Coordinates come in two frames:
+A dataset folder holds its face rows under ``data/<resolution>/<split>/part-*.parquet`` and its
+bookkeeping beside ``data/`` (``_dataset.json``, ``_status/``, ...; see :mod:`fdf.shards.writer`),
+so ``pyarrow.dataset.dataset(DIR / "data", format="parquet")``, DuckDB and ``datasets`` yield face
+rows only. Coordinates come in two frames:
 
 * ``*_photo`` columns (``bbox_photo``, ``crop_photo``) are in pixels of the downloaded photo;
 * ``bbox``, ``keypoints`` and ``landmarks68`` are in pixels of this row's crop, whose side is
