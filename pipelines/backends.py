@@ -67,12 +67,32 @@ def backend_context(name: str = "loky", scheduler: str | None = None, timeout: f
         if not info.workers:
             raise BackendError(f"the Dask scheduler at {scheduler} has no workers")
         log.info("dask: %d workers at %s", len(info.workers), scheduler)
-        with joblib.parallel_config(backend="dask"), get_task_stream(client) as stream:
+        with joblib.parallel_config(backend=_dask_backend_name()), get_task_stream(client) as stream:
             yield info
         info.tasks_by_worker = dict(sorted(Counter(t["worker"] for t in stream.data).items()))
         info.workers.update(client.run(os.getpid))  # workers may have joined during the run
     finally:
         client.close()
+
+
+def _dask_backend_name() -> str:
+    """joblib's Dask backend, registered so that the tasks always go to the cluster.
+
+    joblib counts the cluster's threads as its ``n_jobs``, and with one in all (one single-thread
+    worker) it runs every task in the calling process instead, silently. Counting at least 2
+    keeps them on the cluster. Falls back to joblib's own backend if its private module moves.
+    """
+    try:
+        from joblib._dask import DaskDistributedBackend
+    except ImportError:
+        return "dask"
+
+    class ClusterDaskBackend(DaskDistributedBackend):
+        def effective_n_jobs(self, n_jobs):
+            return max(2, super().effective_n_jobs(n_jobs))
+
+    joblib.register_parallel_backend("fdf-dask", ClusterDaskBackend)
+    return "fdf-dask"
 
 
 def local_workers_config():

@@ -33,8 +33,9 @@ def parent_pid(pid: int) -> int:
 
 
 @pytest.fixture
-def dask_cluster(tmp_path):
-    """Scheduler + two single-threaded workers as real processes; yields (address, worker Popens)."""
+def dask_cluster(request, tmp_path):
+    """Scheduler + two (or ``request.param``) single-threaded workers as real processes; yields
+    (address, worker Popens)."""
     from dask.distributed import Client
 
     port = free_port()
@@ -43,7 +44,8 @@ def dask_cluster(tmp_path):
     procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], **common)]
     try:
-        for name in ("w1", "w2"):
+        count = getattr(request, "param", 2)
+        for name in [f"w{k + 1}" for k in range(count)]:
             procs.append(subprocess.Popen([str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
                                            "--no-dashboard", "--name", name, "--local-directory", str(tmp_path)],
                                           **common))
@@ -51,7 +53,7 @@ def dask_cluster(tmp_path):
         while True:  # the scheduler may not listen yet
             try:
                 with Client(address, timeout=5) as client:
-                    client.wait_for_workers(2, timeout=30)
+                    client.wait_for_workers(count, timeout=30)
                 break
             except OSError:
                 assert time.monotonic() < deadline, "dask scheduler did not start"
@@ -91,6 +93,21 @@ def test_dask_backend_builds_the_same_dataset_as_loky(dask_cluster, flickr_serve
     ids = lambda out: sorted(read_faces(out / "faces", columns=["face_id"]).column("face_id").to_pylist())  # noqa: E731
     assert ids(tmp_path / "dask") == ids(tmp_path / "loky") and ids(tmp_path / "loky")
     assert selected_files(tmp_path / "dask") == selected_files(tmp_path / "loky")
+
+
+@pytest.mark.parametrize("dask_cluster", [1], indirect=True)
+def test_a_cluster_of_one_single_thread_worker_still_runs_the_tasks(dask_cluster):
+    """joblib's own Dask backend runs every task in the calling process when the cluster has one
+    thread in all; the build's backend keeps them on the cluster, even with n_jobs=1."""
+    import joblib
+
+    from pipelines.backends import backend_context
+
+    address, workers = dask_cluster
+    with backend_context("dask", address) as info:
+        pids = joblib.Parallel(n_jobs=1)(joblib.delayed(os.getpid)() for _ in range(4))
+    assert os.getpid() not in pids and sum(info.tasks_by_worker.values()) == 4
+    assert {parent_pid(pid) for pid in pids} == {workers[0].pid}
 
 
 def test_unreachable_scheduler_is_a_clear_error():

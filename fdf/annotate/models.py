@@ -17,6 +17,7 @@ import collections
 import functools
 import importlib.util
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -188,6 +189,19 @@ def centerface_session():
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # onnxruntime ignores OMP_NUM_THREADS and takes every core; joblib's loky workers and Dask's
+    # nannies set it to share the cores among processes, so honour it (one thread per core each).
+    threads = _omp_threads()
+    if threads:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(
         _dynamic_centerface_bytes(centerface_path()), options, providers=onnx_providers(_ONNX_DEVICE)
     )
+
+
+def _omp_threads() -> int:
+    """``OMP_NUM_THREADS`` as a positive count, or 0 when unset or not one."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return 0
