@@ -125,7 +125,7 @@ class MissedByCheck(ImageAnonymizer):
         from anonymizer.inference.verify import describe_views, scene_faces
 
         scene = scene_faces(rgb)
-        return patches, [j.seed for j in jobs], [describe_views(rgb, f.bbox, scene) for f in faces], 0, 0
+        return patches, [j.seed for j in jobs], [describe_views(rgb, f.bbox, scene) for f in faces], [None] * len(faces), 0, 0
 
 
 def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_checkpoint, tmp_path):

@@ -55,6 +55,9 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     boxes: list | None = field(default=None, repr=False)
+    #: a video's own counts (anonymizer.video.stream.VideoResult): detector runs, held boxes,
+    #: face-frames checked and drawn with their track's last verdict, encodes judged
+    video: dict | None = None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .face_mask import FaceMaskParams, masked_region
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .regions import FaceRegion, face_region
-from .verify import describe_views, leaking, retry_seed, scene_faces
+from .verify import describe_views, leak_distances, retry_seed, scene_faces
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ class AnonymizedImage:
     #: gan mode with the identity check: per face, the original's descriptor views (k x 128,
     #: see :func:`.verify.describe_views`); None for faces not checked.
     descriptors: list = field(default_factory=list)
+    #: Per face checked, the dlib distance from the original to its final output (None: not
+    #: checked, or no face found there); video flags a track checked close to the threshold.
+    distances: list = field(default_factory=list)
 
 
 def drawn_region(region: FaceRegion, outcome) -> FaceRegion:
@@ -176,33 +179,48 @@ class ImageAnonymizer:
         (``lossy_qualities``: see :func:`.verify.leaking`).
 
         ``fixed``: per face, an outcome of an earlier render (a seed, "blur" or "mask"; see
-        :attr:`AnonymizedImage.outcomes`) to draw as it is, without the identity check: video
-        redraws frames so, after the check of the encoded file escalated some faces."""
+        :attr:`AnonymizedImage.outcomes`) to draw as it is, without the identity check, or None to
+        render and check that face as usual. Video draws a tracked face between its checks so, and
+        redraws frames after the check of the encoded file escalated some faces."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
         if fixed is not None and len(fixed) != len(faces):
             raise AnonymizeConfigError(f"fixed has {len(fixed)} outcomes for {len(faces)} faces")
-        jobs = [FaceJob(regions[i], faces[i].keypoints,
-                        fixed[i] if fixed is not None and isinstance(fixed[i], int) else seeds[i], faces[i].bbox)
-                for i in keep]
+        given = fixed if fixed is not None else [None] * len(faces)
+        jobs = [FaceJob(regions[i], faces[i].keypoints, given[i] if isinstance(given[i], int) else seeds[i],
+                        faces[i].bbox) for i in keep]
         regenerated = blurred = 0
+        patches: list = [None] * len(jobs)
+        kept_outcomes: list = [None] * len(jobs)
         kept_descriptors: list = [None] * len(jobs)
-        if fixed is not None:
-            kept_outcomes = [fixed[i] for i in keep]
-            patches = self._fixed_patches(rgb, jobs, kept_outcomes)
-        else:
-            patches = self._render(rgb, jobs)
-            kept_outcomes = [j.seed for j in jobs] if self.config.mode == "gan" else [self.config.mode] * len(jobs)
-            if self.config.mode == "gan" and self.config.verify_identity and jobs:
-                patches, kept_outcomes, kept_descriptors, regenerated, blurred = self._verified(
-                    rgb, [faces[i] for i in keep], jobs, patches, lossy_qualities)
+        kept_distances: list = [None] * len(jobs)
+        drawn_as_given = [k for k, i in enumerate(keep) if given[i] is not None]
+        free = [k for k, i in enumerate(keep) if given[i] is None]
+        if drawn_as_given:
+            outs = [given[keep[k]] for k in drawn_as_given]
+            for k, outcome, patch in zip(drawn_as_given, outs,
+                                         self._fixed_patches(rgb, [jobs[k] for k in drawn_as_given], outs)):
+                patches[k], kept_outcomes[k] = patch, outcome
+        if free:
+            free_jobs = [jobs[k] for k in free]
+            new = self._render(rgb, free_jobs)
+            outs = [j.seed for j in free_jobs] if self.config.mode == "gan" else [self.config.mode] * len(free)
+            descs: list = [None] * len(free)
+            dists: list = [None] * len(free)
+            if self.config.mode == "gan" and self.config.verify_identity:
+                new, outs, descs, dists, regenerated, blurred = self._verified(
+                    rgb, [faces[keep[k]] for k in free], free_jobs, new, lossy_qualities)
+            for n, k in enumerate(free):
+                patches[k], kept_outcomes[k], kept_descriptors[k], kept_distances[k] = new[n], outs[n], descs[n], dists[n]
         outcomes: list = [None] * len(faces)
         descriptors: list = [None] * len(faces)
+        distances: list = [None] * len(faces)
         drawn = [drawn_region(j.region, o) for j, o in zip(jobs, kept_outcomes)]
         for k, i in enumerate(keep):
-            outcomes[i], descriptors[i], regions[i] = kept_outcomes[k], kept_descriptors[k], drawn[k]
+            outcomes[i], descriptors[i], distances[i], regions[i] = (kept_outcomes[k], kept_descriptors[k],
+                                                                    kept_distances[k], drawn[k])
         out = composite(pixels, drawn, patches)
-        return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors)
+        return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors, distances)
 
     def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list) -> list[np.ndarray]:
         """Patches for outcomes of an earlier render: seeds through this generator, the rest by mode."""
@@ -221,8 +239,8 @@ class ImageAnonymizer:
     def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray],
                   lossy_qualities: tuple[int, ...] = ()):
         """Regenerate faces that dlib still matches to the original; blur those that keep matching.
-        Returns the patches, per face its outcome (final seed or "blur") and descriptor views,
-        and the counts regenerated and blurred."""
+        Returns the patches, per face its outcome (final seed or "blur"), descriptor views and
+        last measured distance, and the counts regenerated and blurred."""
         c = self.config
         scene = scene_faces(rgb)
         descriptors = [describe_views(rgb, f.bbox, scene, c.detect.detector).astype(np.float32) for f in faces]
@@ -230,8 +248,12 @@ class ImageAnonymizer:
         outcomes: list = [j.seed for j in jobs]
         regenerated = 0
         bad: list[int] = []
+        distances: list = [None] * len(faces)
         for attempt in range(1, c.verify_tries + 1):
-            bad = leaking(composite(rgb, regions, patches), faces, descriptors, c.verify_threshold, lossy_qualities)
+            found = leak_distances(composite(rgb, regions, patches), faces, descriptors, lossy_qualities)
+            for i in (range(len(faces)) if attempt == 1 else bad):  # a face that passed keeps its distance
+                distances[i] = found[i]
+            bad = [i for i, d in enumerate(found) if d is not None and d < c.verify_threshold]
             if not bad or attempt == c.verify_tries:
                 break
             # Another latent for the faces that leaked.
@@ -245,7 +267,7 @@ class ImageAnonymizer:
             outcomes[i] = "blur"
         if regenerated or bad:
             log.info("identity check: %d faces regenerated, %d blurred", regenerated, len(bad))
-        return patches, outcomes, descriptors, regenerated, len(bad)
+        return patches, outcomes, descriptors, distances, regenerated, len(bad)
 
     def anonymize_loaded(self, image: LoadedImage) -> AnonymizedImage:
         """Anonymize a photo read by :func:`anonymizer.inference.io.read_image`."""

@@ -125,9 +125,17 @@ def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.n
     moved the same face's descriptor by 0.13 (median) and up to 0.22, enough to bring a face at
     0.6-0.8 under 0.6. JPEG at 85 moves it as much (0.135 median), at 70 a little more (0.19);
     each round trip is one more draw of that noise."""
-    out: set[int] = set()
+    return [i for i, dist in enumerate(leak_distances(output_rgb, faces, descriptors, lossy_qualities))
+            if dist is not None and dist < threshold]
+
+
+def leak_distances(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray],
+                   lossy_qualities: tuple[int, ...] = ()) -> list[float | None]:
+    """Per face, the smallest distance from the original to the face found at its place in the
+    output or in its JPEG round trips at ``lossy_qualities`` (None: no face found there)."""
+    best: list[float | None] = [None] * len(faces)
     for rgb in [output_rgb] + [lossy_copy(output_rgb, q) for q in lossy_qualities]:
         for i, dist in enumerate(output_distances(rgb, faces, descriptors)):
-            if dist is not None and dist < threshold:
-                out.add(i)
-    return sorted(out)
+            if dist is not None and (best[i] is None or dist < best[i]):
+                best[i] = dist
+    return best
