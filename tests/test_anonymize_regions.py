@@ -85,3 +85,19 @@ def test_unknown_mode_is_a_clear_error():
 
     with pytest.raises(ModeError, match="unknown mode"):
         make_renderer("swirl")
+
+
+def test_a_face_cut_by_the_frame_edge_is_covered_as_a_whole_face():
+    from anonymizer.inference.regions import face_region, past_edge
+
+    # Half a face at the left edge: the detector's box is 20 px wide and 60 high.
+    cut = (0, 50, 20, 110)
+    assert past_edge(cut, 640, 480) == (-40.0, 50.0, 20.0, 110.0)
+    region = face_region(cut, (480, 640), dilation=0.4, feather=0.0)
+    assert region.core[0] == 0 and region.core[2] == 44  # 20 + 0.4 * 60, not 20 + 0.4 * 20
+    # Right, top and bottom edges alike; a box inside the image, or square already, is left alone.
+    assert past_edge((620, 50, 640, 110), 640, 480) == (620.0, 50.0, 680.0, 110.0)
+    assert past_edge((100, 0, 160, 20), 640, 480) == (100.0, -40.0, 160.0, 20.0)
+    assert past_edge((100, 460, 160, 480), 640, 480) == (100.0, 460.0, 160.0, 520.0)
+    assert past_edge((100, 50, 120, 110), 640, 480) == (100.0, 50.0, 120.0, 110.0)
+    assert past_edge((0, 50, 60, 110), 640, 480) == (0.0, 50.0, 60.0, 110.0)

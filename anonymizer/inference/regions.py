@@ -53,10 +53,36 @@ def clip_box(x0, y0, x1, y1, width: int, height: int) -> tuple[int, int, int, in
     )
 
 
+#: A box side within this many pixels of the image border is cut by it (see :func:`past_edge`).
+EDGE_PX = 1.0
+
+
+def past_edge(bbox, width: int, height: int) -> tuple[float, float, float, float]:
+    """The whole face of a box the image border cuts: a detector boxes only the visible part, so
+    a face half out of the frame gets a narrow box, and a dilation in proportion to it left the
+    visible half's far side uncovered (an independent recogniser re-identified such faces). The
+    cut side is extended past the border until the box is as long as it is high (or high as it
+    is long); what lies outside the image is clipped later."""
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    w, h = x1 - x0, y1 - y0
+    if w < h:
+        if x0 <= EDGE_PX and x1 < width - EDGE_PX:
+            x0 = x1 - h
+        elif x1 >= width - EDGE_PX and x0 > EDGE_PX:
+            x1 = x0 + h
+    elif h < w:
+        if y0 <= EDGE_PX and y1 < height - EDGE_PX:
+            y0 = y1 - w
+        elif y1 >= height - EDGE_PX and y0 > EDGE_PX:
+            y1 = y0 + w
+    return x0, y0, x1, y1
+
+
 def face_region(bbox, image_shape, dilation: float = 0.15, feather: float = 0.1) -> FaceRegion:
-    """Region for a face box: dilated core, and a margin of ``feather`` x the core's longer side."""
+    """Region for a face box: dilated core, and a margin of ``feather`` x the core's longer side.
+    A box cut by the image border is first extended past it (:func:`past_edge`)."""
     height, width = int(image_shape[0]), int(image_shape[1])
-    core_f = dilate_box(bbox, dilation)
+    core_f = dilate_box(past_edge(bbox, width, height), dilation)
     core = clip_box(*core_f, width, height)
     margin = feather * max(core_f[2] - core_f[0], core_f[3] - core_f[1])
     margin = math.ceil(margin) if feather > 0 else 0
