@@ -11,8 +11,10 @@ Methods: ``deface`` (deface 1.5's ``video_detect``: CenterFace at 0.2, blurred e
 ``blur`` (``fdf anonymize --mode blur``), ``gan`` (the default: generated faces with the identity
 check on each track's key frames and on the encoded file), ``gan-every-frame`` (the check on
 every face-frame, as before ``VideoConfig.check_every``), ``gan-unchecked`` (``--no-verify``).
-``--privacy`` also judges each of our outputs of the last round with the privacy evaluation
-(dlib and SFace, every 10th frame). Rows go to benchmarks/results/video_speed_rows.jsonl.
+``--privacy`` also judges each output of the last round with the privacy evaluation (dlib and
+SFace, every 10th frame), and measures its flicker (anonymizer.video.flicker: change between
+consecutive frames inside the faces CenterFace finds in the original, against the original's).
+Rows go to benchmarks/results/video_speed_rows.jsonl.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def repeated_clip(clip: Path, frames: int, work: Path) -> tuple[Path, int]:
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
                     str(listing), "-c", "copy", str(out)], check=True)
     return out, imageio_ffmpeg.count_frames_and_secs(str(out))[0]
+
+
+def decoded(path: Path):
+    """RGB frames of ``path``."""
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    w, h = reader.__next__()["size"]
+    for raw in reader:
+        yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
 
 
 def runners(methods: list[str]) -> dict:
@@ -113,8 +125,18 @@ def main() -> int:
         if args.privacy:
             from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator
 
+            from anonymizer.inference import DetectConfig, find_faces
+            from anonymizer.video.flicker import measure_flicker
+
             evaluator = PrivacyEvaluator(PrivacyConfig(frame_step=10))
+            boxes = {k: [f.bbox for f in find_faces(frame, DetectConfig(threshold=0.5))]
+                     for k, frame in enumerate(decoded(clip))}
             for m in methods:
+                flicker = measure_flicker(clip, work / f"{m}-{args.rounds - 1}.mp4", boxes)
+                row["methods"][m]["flicker"] = {"ratio": round(flicker.ratio, 3) if flicker.ratio else None,
+                                                "output_change": round(flicker.output_change, 2),
+                                                "original_change": round(flicker.original_change, 2),
+                                                "frame_pairs": flicker.frame_pairs}
                 verdict = evaluator.compare_videos(clip, work / f"{m}-{args.rounds - 1}.mp4", m)
                 row["methods"][m]["privacy"] = {"sampled_frames": verdict.frames_sampled,
                                                 "face_appearances": verdict.described, "dlib_leaks": verdict.leaks,
