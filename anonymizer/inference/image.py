@@ -158,6 +158,13 @@ class ImageAnonymizer:
     def needs_keypoints(self) -> bool:
         return self.config.mode == "gan"
 
+    def warm_up(self, shape=(240, 320, 3)) -> None:
+        """Load the models now (detector; the generator in gan mode), not on the first face: live
+        video would otherwise drop the frames that arrive meanwhile."""
+        self.detect(np.zeros(shape, np.uint8))
+        if self._gan is not None:
+            self._gan.generator  # noqa: B018 - loads on first access
+
     def detect(self, rgb: np.ndarray, upscale_small: bool | None = None) -> list[FaceBox]:
         """Faces to anonymize in an RGB uint8 photo, with keypoints when the mode needs them
         (``upscale_small``: see :func:`~anonymizer.inference.detect.find_faces`)."""

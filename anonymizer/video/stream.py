@@ -270,24 +270,15 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         check_encoded = anonymizer.config.mode == "gan" and anonymizer.config.verify_identity \
             and config.encoded_check_rounds > 0
         records: dict[int, FrameRecord] | None = {} if check_encoded else None
-        last_thumb = None
-        checks = (TrackChecks(config.check_every, anonymizer.config.verify_threshold, NEAR_MISS_MARGIN)
-                  if anonymizer.config.mode == "gan" and anonymizer.config.verify_identity else None)
+        schedule = DetectionSchedule(anonymizer, config, stats)
+        checks = identity_checks(anonymizer, config)
         with atomic_path(dst) as tmp:
             writer = _writer(tmp, src, info, (width, height), config, out_suffix)
             try:
                 for index, raw in enumerate(tqdm(reader, total=total, desc=src.name, unit="frame", leave=False,
                                                  disable=None)):
                     frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
-                    thumb = _thumbnail(frame)
-                    cut = last_thumb is not None and float(np.abs(thumb - last_thumb).mean()) > SCENE_CUT_LEVEL
-                    last_thumb = thumb
-                    if index % config.detect_every == 0 or cut:
-                        faces = anonymizer.detect(frame, upscale_small=config.upscale_small_frames)
-                        stats.detections += 1
-                    else:  # the tracker holds every face, moved at its speed (see TrackedFrames)
-                        faces = []
-                    stats.faces_detected += len(faces)
+                    faces = schedule.faces(index, frame)
                     for slot in frames.push(index, frame, faces):
                         _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records, checks)
                 for slot in frames.flush():
@@ -300,7 +291,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                 raise VideoTruncatedError(f"{src}: decoded {stats.frames} frames of the {packets} it holds")
             if records:
                 _check_encoded(src, tmp, info, (width, height), config, out_suffix, anonymizer, records, stats)
-        stats.tracks = frames.tracker._next_id
+        stats.tracks = frames.tracker.track_count
     except (OSError, RuntimeError) as exc:
         raise VideoReadError(f"{src}: {exc}") from None
     finally:
@@ -318,6 +309,33 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
 def _thumbnail(frame: np.ndarray) -> np.ndarray:
     """A 64x48 grey copy of ``frame`` (float32), to notice scene cuts."""
     return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class DetectionSchedule:
+    """Runs the detector on every ``VideoConfig.detect_every``-th frame and at scene cuts; on the
+    frames between it returns no faces, and the tracker carries them (see :class:`TrackedFrames`)."""
+
+    def __init__(self, anonymizer: ImageAnonymizer, config: VideoConfig, stats: VideoResult) -> None:
+        self.anonymizer, self.config, self.stats = anonymizer, config, stats
+        self.last_thumb: np.ndarray | None = None
+
+    def faces(self, index: int, frame: np.ndarray) -> list[FaceBox]:
+        thumb = _thumbnail(frame)
+        cut = self.last_thumb is not None and float(np.abs(thumb - self.last_thumb).mean()) > SCENE_CUT_LEVEL
+        self.last_thumb = thumb
+        if index % self.config.detect_every and not cut:
+            return []
+        faces = self.anonymizer.detect(frame, upscale_small=self.config.upscale_small_frames)
+        self.stats.detections += 1
+        self.stats.faces_detected += len(faces)
+        return faces
+
+
+def identity_checks(anonymizer: ImageAnonymizer, config: VideoConfig) -> TrackChecks | None:
+    """The per-track identity check plan of gan mode with the check on (else None)."""
+    if anonymizer.config.mode == "gan" and anonymizer.config.verify_identity:
+        return TrackChecks(config.check_every, anonymizer.config.verify_threshold, NEAR_MISS_MARGIN)
+    return None
 
 
 def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult,

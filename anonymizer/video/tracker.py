@@ -99,6 +99,11 @@ class FaceTracker:
         self._next_id = 0
         self._frame = 0
 
+    @property
+    def track_count(self) -> int:
+        """Tracks started so far (each a distinct face, one seed)."""
+        return self._next_id
+
     def _pairs(self, faces: list[FaceBox]) -> list[tuple[float, int, int]]:
         pairs = []
         for ti, track in enumerate(self.tracks):

@@ -14,8 +14,29 @@ def register(subparsers) -> None:
         "A file that cannot be read or anonymized gets no output and makes the exit status 1; "
         "rerunning skips outputs that exist.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo, video or folder")
-    p.add_argument("--out", required=True, help="output folder (must not be inside an input folder)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="photo, video or folder (or give --input-url)")
+    p.add_argument("--out", required=True, help="output folder (must not be inside an input folder); with "
+                   "--input-url, the output file or ffmpeg output URL")
+    p.add_argument("--input-url", default=None, metavar="URL",
+                   help="live input for ffmpeg instead of INPUTs: a camera (/dev/video0 with --input-format v4l2), "
+                   "rtsp:// or http:// stream, named pipe, - for standard input, or a lavfi source; anonymized "
+                   "as frames arrive")
+    p.add_argument("--input-format", default=None, help="--input-url: ffmpeg's -f for the input (v4l2, lavfi, ...)")
+    p.add_argument("--output-format", default=None,
+                   help="--input-url: ffmpeg's -f for the output (e.g. mpegts for udp://; default: from --out)")
+    p.add_argument("--realtime", action="store_true",
+                   help="--input-url: read a file or lavfi source at its own frame rate, as a camera delivers")
+    p.add_argument("--max-frames", type=int, default=None, help="--input-url: stop after this many frames")
+    p.add_argument("--max-queue", type=int, default=None,
+                   help="--input-url: frames that may wait for the anonymizer; when more arrive the oldest is "
+                   "dropped, so latency stays bounded (0: never drop, the input waits, as for a file; default: 4 "
+                   "for a camera, a network stream or --realtime, else never drop)")
+    p.add_argument("--lookahead", type=int, default=None,
+                   help="video frames held back to fill in missed detections (default 8; 0 for the least latency "
+                   "with --input-url)")
+    p.add_argument("--fps", type=float, default=None, help="--input-url: output frame rate when the input gives none")
+    p.add_argument("--preview-window", action="store_true",
+                   help="--input-url: show the anonymized frames in a window (needs a display)")
     p.add_argument("--mode", choices=["gan", "blur", "pixelate", "mask"], default="gan",
                    help="gan: generated faces (default); blur, pixelate, mask")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold (default 0.25: recall first)")
@@ -104,13 +125,43 @@ def _configs(args):
     tracker = TrackerConfig() if args.hold_frames is None else TrackerConfig(hold_frames=args.hold_frames)
     video = VideoConfig(codec=args.codec, crf=args.crf, keep_audio=not args.no_audio, tracker=tracker,
                         encoded_check_rounds=args.encoded_check_rounds)
+    if args.lookahead is not None:
+        video.lookahead = args.lookahead
+        video.__post_init__()
     return config, video
+
+
+def run_live(args, config, video) -> int:
+    from anonymizer.inference import ImageAnonymizer
+    from anonymizer.video.live import LiveConfig, anonymize_live
+
+    live = LiveConfig(input_format=args.input_format, output_format=args.output_format, realtime=args.realtime,
+                      max_frames=args.max_frames,
+                      max_queue="auto" if args.max_queue is None else (args.max_queue or None), fps=args.fps,
+                      preview=args.preview_window)
+    result = anonymize_live(args.input_url, args.out, ImageAnonymizer(config), video, live)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        lat = result.latency_ms
+        print(f"anonymized {result.frames_out} frames of {result.frames_in} read ({result.frames_dropped} dropped "
+              f"to keep up) in {result.seconds:.1f} s; latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms")
+    return 0
 
 
 def run_anonymize(args) -> int:
     from anonymizer.inference import anonymize_paths
 
+    from fdf.errors import FdfError
+
+    if bool(args.inputs) == bool(args.input_url):
+        raise FdfError("give INPUT photos, videos or folders, or --input-url, not both" if args.inputs
+                       else "nothing to anonymize: give INPUT photos, videos or folders, or --input-url URL")
+    if args.max_queue is not None and args.max_queue < 0:
+        raise FdfError(f"--max-queue must be >= 0, got {args.max_queue}")
     config, video = _configs(args)
+    if args.input_url:
+        return run_live(args, config, video)
     report = anonymize_paths(args.inputs, args.out, config, video, overwrite=args.overwrite,
                              boxes_json=args.boxes_json, preview=args.preview, boxes_in=args.boxes_in)
     if args.json:
