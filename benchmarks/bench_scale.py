@@ -357,7 +357,7 @@ def main() -> int:
         result = run_measured(cmds[step])
         row = {"faces": args.faces, "step": step, "seconds": result["seconds"], "cpu_seconds": result["cpu_seconds"],
                "peak_rss_mb": result["peak_rss_mb"],
-               "rc": result["rc"], "cores": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1),
+               "rc": result["rc"], "layout": "data/", "cores": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1),
                "date": time.strftime("%Y-%m-%d %H:%M")}
         if step == "select" and result["rc"] == 0:
             row["kept"] = json.loads(result["stdout"]).get("faces_kept")
@@ -373,11 +373,11 @@ def main() -> int:
 
 def print_table() -> None:
     rows = [json.loads(line) for line in ROWS.read_text().splitlines() if line.strip()]
-    print("| faces | step | wall (s) | CPU (s) | peak RSS (MB) | exit | load avg | date |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| faces | step | layout | wall (s) | CPU (s) | peak RSS (MB) | exit | load avg | date |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['faces']:,} | {r['step']} | {r['seconds']} | {r.get('cpu_seconds', '')} | {r['peak_rss_mb']} | "
-              f"{r['rc']} | {r['load_avg']} | {r['date']} |")
+        print(f"| {r['faces']:,} | {r['step']} | {r.get('layout', 'top')} | {r['seconds']} | {r.get('cpu_seconds', '')} | "
+              f"{r['peak_rss_mb']} | {r['rc']} | {r['load_avg']} | {r['date']} |")
 
 
 if __name__ == "__main__":
