@@ -121,7 +121,7 @@ class MissedByCheck(ImageAnonymizer):
         self._render = lambda rgb, jobs: [rgb[j.region.paste[1]:j.region.paste[3], j.region.paste[0]:j.region.paste[2]].copy()
                                           for j in jobs]
 
-    def _verified(self, rgb, faces, jobs, patches, lossy_qualities=()):
+    def _verified(self, rgb, faces, jobs, patches, lossy_qualities=(), generate=None):
         from anonymizer.inference.verify import describe_views, scene_faces
 
         scene = scene_faces(rgb)
@@ -133,12 +133,14 @@ def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_
 
     evaluator = PrivacyEvaluator(PrivacyConfig(frame_step=1))
     anon = MissedByCheck(AnonymizeConfig(mode="gan", checkpoint=str(random_checkpoint)))
+    # carry_frames 0: every face comes from the (fake) renderer above, not carried from a generated one.
     unchecked = anonymize_video(CLIP, tmp_path / "unchecked.mp4", anon, VideoConfig(preset="ultrafast",
-                                                                                     encoded_check_rounds=0))
+                                                                                     encoded_check_rounds=0,
+                                                                                     carry_frames=0))
     assert unchecked.repaired == 0
     assert evaluator.compare_videos(CLIP, tmp_path / "unchecked.mp4", "u").leaks >= 20  # the check can fail
 
-    result = anonymize_video(CLIP, tmp_path / "checked.mp4", anon, VideoConfig(preset="ultrafast"))
+    result = anonymize_video(CLIP, tmp_path / "checked.mp4", anon, VideoConfig(preset="ultrafast", carry_frames=0))
     assert result.frames == 24 and result.repaired >= 20
     privacy = evaluator.compare_videos(CLIP, tmp_path / "checked.mp4", "c")
     assert privacy.frames_sampled == 24 and privacy.leaks == 0

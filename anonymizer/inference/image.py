@@ -155,6 +155,11 @@ class ImageAnonymizer:
         return DEFAULT_DILATION
 
     @property
+    def gan(self):
+        """gan mode's generator wrapper (:class:`~anonymizer.inference.modes.GanMode`), else None."""
+        return self._gan
+
+    @property
     def needs_keypoints(self) -> bool:
         return self.config.mode == "gan"
 
@@ -181,21 +186,27 @@ class ImageAnonymizer:
         return region
 
     def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int],
-               lossy_qualities: tuple[int, ...] = (), fixed: list | None = None) -> AnonymizedImage:
+               lossy_qualities: tuple[int, ...] = (), fixed: list | None = None, keys: list | None = None,
+               gan_patches=None) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
         (``lossy_qualities``: see :func:`.verify.leaking`).
 
         ``fixed``: per face, an outcome of an earlier render (a seed, "blur" or "mask"; see
         :attr:`AnonymizedImage.outcomes`) to draw as it is, without the identity check, or None to
         render and check that face as usual. Video draws a tracked face between its checks so, and
-        redraws frames after the check of the encoded file escalated some faces."""
+        redraws frames after the check of the encoded file escalated some faces.
+
+        ``keys``: per face, who it is across frames (video: the track id, see ``FaceJob.key``);
+        ``gan_patches``: a function (rgb, jobs) -> patches used for generated faces instead of the
+        generator itself (video carries a generated face between frames, anonymizer.video.carry)."""
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
         if fixed is not None and len(fixed) != len(faces):
             raise AnonymizeConfigError(f"fixed has {len(fixed)} outcomes for {len(faces)} faces")
         given = fixed if fixed is not None else [None] * len(faces)
         jobs = [FaceJob(regions[i], faces[i].keypoints, given[i] if isinstance(given[i], int) else seeds[i],
-                        faces[i].bbox) for i in keep]
+                        faces[i].bbox, keys[i] if keys is not None else None) for i in keep]
+        generate = gan_patches if gan_patches is not None and self._gan is not None else self._render
         regenerated = blurred = 0
         patches: list = [None] * len(jobs)
         kept_outcomes: list = [None] * len(jobs)
@@ -206,17 +217,17 @@ class ImageAnonymizer:
         if drawn_as_given:
             outs = [given[keep[k]] for k in drawn_as_given]
             for k, outcome, patch in zip(drawn_as_given, outs,
-                                         self._fixed_patches(rgb, [jobs[k] for k in drawn_as_given], outs)):
+                                         self._fixed_patches(rgb, [jobs[k] for k in drawn_as_given], outs, generate)):
                 patches[k], kept_outcomes[k] = patch, outcome
         if free:
             free_jobs = [jobs[k] for k in free]
-            new = self._render(rgb, free_jobs)
+            new = generate(rgb, free_jobs)
             outs = [j.seed for j in free_jobs] if self.config.mode == "gan" else [self.config.mode] * len(free)
             descs: list = [None] * len(free)
             dists: list = [None] * len(free)
             if self.config.mode == "gan" and self.config.verify_identity:
                 new, outs, descs, dists, regenerated, blurred = self._verified(
-                    rgb, [faces[keep[k]] for k in free], free_jobs, new, lossy_qualities)
+                    rgb, [faces[keep[k]] for k in free], free_jobs, new, lossy_qualities, generate)
             for n, k in enumerate(free):
                 patches[k], kept_outcomes[k], kept_descriptors[k], kept_distances[k] = new[n], outs[n], descs[n], dists[n]
         outcomes: list = [None] * len(faces)
@@ -229,7 +240,7 @@ class ImageAnonymizer:
         out = composite(pixels, drawn, patches)
         return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors, distances)
 
-    def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list) -> list[np.ndarray]:
+    def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list, generate=None) -> list[np.ndarray]:
         """Patches for outcomes of an earlier render: seeds through this generator, the rest by mode."""
         patches: list = [None] * len(jobs)
         by_kind: dict[str, list[int]] = {}
@@ -238,13 +249,13 @@ class ImageAnonymizer:
         for kind, idx in by_kind.items():
             if kind == "gan" and self._gan is None:
                 raise AnonymizeConfigError("a seed outcome needs gan mode")
-            render = self._render if kind == "gan" else make_renderer(kind)
+            render = (generate or self._render) if kind == "gan" else make_renderer(kind)
             for k, patch in zip(idx, render(rgb, [jobs[k] for k in idx])):
                 patches[k] = patch
         return patches
 
     def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray],
-                  lossy_qualities: tuple[int, ...] = ()):
+                  lossy_qualities: tuple[int, ...] = (), generate=None):
         """Regenerate faces that dlib still matches to the original; blur those that keep matching.
         Returns the patches, per face its outcome (final seed or "blur"), descriptor views and
         last measured distance, and the counts regenerated and blurred."""
@@ -265,7 +276,7 @@ class ImageAnonymizer:
                 break
             # Another latent for the faces that leaked.
             redo = [replace(jobs[i], seed=retry_seed(jobs[i].seed, attempt)) for i in bad]
-            for i, job, patch in zip(bad, redo, self._render(rgb, redo)):
+            for i, job, patch in zip(bad, redo, (generate or self._render)(rgb, redo)):
                 patches[i] = patch
                 outcomes[i] = job.seed
             regenerated += len(bad)

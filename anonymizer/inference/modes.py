@@ -42,6 +42,19 @@ class FaceJob:
     keypoints: np.ndarray | None = field(default=None, repr=False)
     seed: int = 0
     bbox: tuple | None = None
+    #: who the face is across frames (video: its track id), for renderers that keep state per face
+    key: int | None = None
+
+
+@dataclass
+class GeneratedFace:
+    """A generator output: the crop (res x res RGB), its box in the frame it was made for, and
+    that frame's keypoints (7 x 3 photo px); video carries it to later frames (anonymizer.video.carry)."""
+
+    pixels: np.ndarray = field(repr=False)
+    crop_box: tuple
+    keypoints: np.ndarray = field(repr=False)
+    seed: int = 0
 
 
 def _window(rgb: np.ndarray, box) -> np.ndarray:
@@ -114,6 +127,10 @@ class GanMode:
 
     def patches(self, rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
         """Generated pixels over each paste window; the generator fills each face's core box."""
+        return [self.paste(rgb, job, face) for job, face in zip(jobs, self.generate(rgb, jobs))]
+
+    def generate(self, rgb: np.ndarray, jobs: list[FaceJob]) -> list[GeneratedFace]:
+        """Run the generator on each face's crop (in batches)."""
         if not jobs:
             return []
         gen = self.generator
@@ -145,10 +162,18 @@ class GanMode:
             if out.shape != (len(crops[sl]), res, res, 3) or out.dtype != np.uint8:
                 raise ModeError(f"generator returned {out.shape} {out.dtype}, expected ({len(crops[sl])}, {res}, {res}, 3) uint8")
             generated.extend(out)
-        patches = [_crop_to_window(g, cb, job.region.paste, rgb) for g, cb, job in zip(generated, crop_boxes, jobs)]
-        if self.colour_match:
-            patches = [_matched(rgb, job, patch) for job, patch in zip(jobs, patches)]
-        return patches
+        return [GeneratedFace(g, tuple(cb), np.asarray(job.keypoints, np.float32).copy(), job.seed)
+                for g, cb, job in zip(generated, crop_boxes, jobs)]
+
+    def paste(self, rgb: np.ndarray, job: FaceJob, face: GeneratedFace, motion: np.ndarray | None = None) -> np.ndarray:
+        """The patch over ``job``'s paste window from ``face``: as generated, or moved by the 2 x 3
+        similarity ``motion`` (the frame ``face`` was made for -> this one); colour matched to
+        this frame when the mode says so."""
+        if motion is None:
+            patch = _crop_to_window(face.pixels, face.crop_box, job.region.paste, rgb)
+        else:
+            patch = _warp_to_window(face.pixels, face.crop_box, motion, job.region.paste, rgb)
+        return _matched(rgb, job, patch) if self.colour_match else patch
 
 
 def _matched(rgb: np.ndarray, job: FaceJob, patch: np.ndarray) -> np.ndarray:
@@ -173,6 +198,22 @@ def _crop_to_window(generated: np.ndarray, crop_box, paste, rgb: np.ndarray) -> 
     if ix1 > ix0 and iy1 > iy0:
         patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = full[iy0 - by0 : iy1 - by0, ix0 - bx0 : ix1 - bx0]
     return patch
+
+
+def _warp_to_window(generated: np.ndarray, crop_box, motion: np.ndarray, paste, rgb: np.ndarray) -> np.ndarray:
+    """A generated crop, placed at its crop box and moved by ``motion`` (2 x 3, photo px to photo
+    px), cut to the paste window; the photo's pixels where the moved crop does not reach."""
+    bx0, by0, bx1, by1 = crop_box
+    scale = (bx1 - bx0) / generated.shape[1]
+    to_photo = np.array([[scale, 0.0, bx0], [0.0, scale, by0], [0.0, 0.0, 1.0]])  # crop px -> photo px
+    x0, y0, x1, y1 = paste
+    shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
+    full = shift @ np.vstack([motion, [0.0, 0.0, 1.0]]) @ to_photo
+    size = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(generated, full[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones(generated.shape[:2], np.uint8), full[:2], size, flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.where(inside[:, :, None] > 0, warped, rgb[y0:y1, x0:x1])
 
 
 def make_renderer(mode: str, checkpoint: str | None = None, device: str = "cpu"):

@@ -33,7 +33,7 @@ import numpy as np
 from anonymizer.inference.image import ImageAnonymizer
 from fdf.errors import FdfError
 
-from .stream import (DetectionSchedule, TrackedFrames, VideoConfig, VideoResult, _emit, identity_checks)
+from .stream import DetectionSchedule, TrackedFrames, VideoConfig, VideoResult, _emit, face_carrier, identity_checks
 from .tracker import FaceTracker
 
 log = logging.getLogger(__name__)
@@ -227,9 +227,10 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
             queue = LIVE_QUEUE if is_live_source(url, live.input_format, live.realtime) else None
         reader = _Reader(frames, queue, live.max_frames)
         stats = VideoResult(0, 0, 0, 0)
-        buffer = TrackedFrames(config.lookahead, FaceTracker(config.tracker))
+        buffer = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every)
         schedule = DetectionSchedule(anonymizer, config, stats)
         checks = identity_checks(anonymizer, config)
+        carrier = face_carrier(anonymizer, config)
         if checks is not None:
             log.info("live output: gan mode judges each track's key frames before encoding; the encoded "
                      "stream itself cannot be read back and judged")
@@ -254,10 +255,10 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
                 arrivals.append(arrived)
                 frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
                 for slot in buffer.push(index, frame, schedule.faces(index, frame)):
-                    _emit(slot, anonymizer, sink, stats, checks=checks)
+                    _emit(slot, anonymizer, sink, stats, checks=checks, carrier=carrier)
                 index += 1
             for slot in buffer.flush():
-                _emit(slot, anonymizer, sink, stats, checks=checks)
+                _emit(slot, anonymizer, sink, stats, checks=checks, carrier=carrier)
         except (OSError, RuntimeError) as exc:
             raise LiveError(f"{url} -> {out}: {exc}") from None
         finally:

@@ -46,6 +46,7 @@ from fdf.boxes import same_place
 from fdf.errors import FdfError
 
 from .probe import VideoReadError, VideoTruncatedError, check_complete, probe_video
+from .carry import CarryConfig, FaceCarrier
 from .track_checks import TrackChecks
 from .tracker import FaceTracker, TrackerConfig
 
@@ -108,6 +109,10 @@ class VideoConfig:
     #: (its box moved at the face's speed and grown, then joined with the box interpolated from
     #: the detections around it). A scene cut (:data:`SCENE_CUT_LEVEL`) always gets a detection.
     detect_every: int = 2
+    #: gan mode: carry a track's generated face to later frames by the face's motion, generating
+    #: again after at most this many frames or when pose or expression changed (anonymizer.video.carry);
+    #: 0 generates every frame anew.
+    carry_frames: int = 12
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
@@ -116,6 +121,8 @@ class VideoConfig:
             raise VideoConfigError(f"check_lossy_qualities must be JPEG qualities 1-100, got {self.check_lossy_qualities}")
         if not 0 <= self.encoded_check_rounds <= 20:
             raise VideoConfigError(f"encoded_check_rounds must be between 0 and 20, got {self.encoded_check_rounds}")
+        if not 0 <= self.carry_frames <= 300:
+            raise VideoConfigError(f"carry_frames must be between 0 and 300, got {self.carry_frames}")
         if not 1 <= self.detect_every <= 10:
             raise VideoConfigError(f"detect_every must be between 1 and 10 frames, got {self.detect_every}")
         if not 1 <= self.check_every <= 300:
@@ -150,7 +157,10 @@ def _lerp_face(a: FaceBox, b: FaceBox, t: float) -> FaceBox:
     if a.keypoints is not None and b.keypoints is not None:
         kp = ((1 - t) * a.keypoints + t * b.keypoints).astype(np.float32)
         kp[:, 2] = np.minimum(a.keypoints[:, 2], b.keypoints[:, 2])
-    return FaceBox(box, 0.0, keypoints=kp if kp is not None else b.keypoints)
+    lm = None
+    if a.landmarks68 is not None and b.landmarks68 is not None:
+        lm = ((1 - t) * np.asarray(a.landmarks68, np.float32) + t * np.asarray(b.landmarks68, np.float32))
+    return FaceBox(box, 0.0, keypoints=kp if kp is not None else b.keypoints, landmarks68=lm)
 
 
 def _union(a: FaceBox, b: FaceBox) -> FaceBox:
@@ -159,11 +169,19 @@ def _union(a: FaceBox, b: FaceBox) -> FaceBox:
 
 
 class TrackedFrames:
-    """Look-ahead buffer: feeds tracker results in, yields frames with their final face lists."""
+    """Look-ahead buffer: feeds tracker results in, yields frames with their final face lists.
 
-    def __init__(self, lookahead: int, tracker: FaceTracker) -> None:
+    A face the detector was not run on, or missed, between two detections gets the box
+    interpolated between them. After a real miss (a gap longer than ``scheduled_gap``, the
+    detector's own schedule) the held box, moved and grown by the tracker, is kept too, joined
+    with it; a frame the detector merely skipped takes the interpolated face alone, with its
+    landmarks, so the drawn region does not jump between the grown box and the detected one
+    every other frame."""
+
+    def __init__(self, lookahead: int, tracker: FaceTracker, scheduled_gap: int = 1) -> None:
         self.lookahead = lookahead
         self.tracker = tracker
+        self.scheduled_gap = scheduled_gap
         self.buffer: deque[FrameSlot] = deque()
 
     def push(self, index: int, frame: np.ndarray, faces: list[FaceBox]) -> list[FrameSlot]:
@@ -172,13 +190,14 @@ class TrackedFrames:
         for tf in self.tracker.update(index, faces):
             slot.faces[tf.track_id] = tf.face
             if tf.detected and tf.gap > 1 and tf.previous is not None:
-                before = FaceBox(tf.previous[0], 0.0, keypoints=tf.previous[1])
+                before = FaceBox(tf.previous[0], 0.0, keypoints=tf.previous[1], landmarks68=tf.previous[2])
                 for old in self.buffer:
                     k = index - old.index
                     if k < tf.gap:  # a frame between the two detections: add the interpolated box
                         inter = _lerp_face(tf.face, before, k / tf.gap)
                         held = old.faces.get(tf.track_id)
-                        old.faces[tf.track_id] = _union(held, inter) if held is not None else inter
+                        skipped = tf.gap <= self.scheduled_gap
+                        old.faces[tf.track_id] = _union(held, inter) if held is not None and not skipped else inter
             if tf.new:
                 for old in self.buffer:  # the detector may have missed the face as it appeared
                     old.faces.setdefault(tf.track_id, FaceBox(tf.face.bbox, 0.0, keypoints=tf.face.keypoints))
@@ -221,6 +240,9 @@ class VideoResult:
     #: gan mode with the identity check: face-frames judged, and drawn with their track's last verdict
     checked: int = 0
     drawn_unchecked: int = 0
+    #: gan mode: faces generated, and carried from an earlier frame by their motion
+    generated: int = 0
+    carried: int = 0
 
 
 def _audio_codec(info, out_suffix: str, keep_audio: bool) -> str | None:
@@ -265,13 +287,14 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         if not info.fps:
             info.fps = meta.get("fps") or 25.0
         total = int(round((meta.get("duration") or 0) * info.fps)) or None
-        frames = TrackedFrames(config.lookahead, FaceTracker(config.tracker))
+        frames = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every)
         stats = VideoResult(0, 0, 0, 0)
         check_encoded = anonymizer.config.mode == "gan" and anonymizer.config.verify_identity \
             and config.encoded_check_rounds > 0
         records: dict[int, FrameRecord] | None = {} if check_encoded else None
         schedule = DetectionSchedule(anonymizer, config, stats)
         checks = identity_checks(anonymizer, config)
+        carrier = face_carrier(anonymizer, config)
         with atomic_path(dst) as tmp:
             writer = _writer(tmp, src, info, (width, height), config, out_suffix)
             try:
@@ -280,9 +303,9 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                     frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
                     faces = schedule.faces(index, frame)
                     for slot in frames.push(index, frame, faces):
-                        _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records, checks)
+                        _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records, checks, carrier)
                 for slot in frames.flush():
-                    _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records, checks)
+                    _emit(slot, anonymizer, writer, stats, config.check_lossy_qualities, records, checks, carrier)
             finally:
                 writer.close()
             if stats.frames == 0:
@@ -298,6 +321,8 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         reader.close()
     if checks is not None:
         stats.checked, stats.drawn_unchecked = checks.checked, checks.drawn_unchecked
+    if carrier is not None:
+        stats.generated, stats.carried = carrier.generated, carrier.carried
     log.info("%s: %d frames (detector run on %d), %d tracks, %d detections, %d held boxes; identity check on "
              "%d face-frames, %d drawn with their track's last verdict", src, stats.frames, stats.detections,
              stats.tracks, stats.faces_detected, stats.faces_held, stats.checked, stats.drawn_unchecked)
@@ -331,6 +356,13 @@ class DetectionSchedule:
         return faces
 
 
+def face_carrier(anonymizer: ImageAnonymizer, config: VideoConfig) -> FaceCarrier | None:
+    """gan mode's carrier of generated faces between frames (None: other modes, or carry_frames 0)."""
+    if anonymizer.config.mode == "gan" and config.carry_frames > 0:
+        return FaceCarrier(anonymizer.gan, CarryConfig(max_age=config.carry_frames))
+    return None
+
+
 def identity_checks(anonymizer: ImageAnonymizer, config: VideoConfig) -> TrackChecks | None:
     """The per-track identity check plan of gan mode with the check on (else None)."""
     if anonymizer.config.mode == "gan" and anonymizer.config.verify_identity:
@@ -340,7 +372,7 @@ def identity_checks(anonymizer: ImageAnonymizer, config: VideoConfig) -> TrackCh
 
 def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResult,
           lossy_qualities: tuple[int, ...] = (), records: dict[int, FrameRecord] | None = None,
-          checks: TrackChecks | None = None) -> None:
+          checks: TrackChecks | None = None, carrier: FaceCarrier | None = None) -> None:
     ids = sorted(slot.faces)
     faces = [slot.faces[i] for i in ids]
     stats.faces_held += sum(1 for f in faces if f.score == 0.0)
@@ -351,7 +383,10 @@ def _emit(slot: FrameSlot, anonymizer: ImageAnonymizer, writer, stats: VideoResu
     if checks is not None:  # a track's face is checked at its key frames only (track_checks)
         seeds = [checks.seed_for(tid, seed) for tid, seed in zip(ids, seeds)]
         planned = checks.plan(slot.index, ids)
-    out = anonymizer.render(slot.frame, slot.frame, faces, seeds, lossy_qualities=lossy_qualities, fixed=planned)
+    if carrier is not None:
+        carrier.index = slot.index
+    out = anonymizer.render(slot.frame, slot.frame, faces, seeds, lossy_qualities=lossy_qualities, fixed=planned,
+                            keys=ids, gan_patches=carrier.patches if carrier is not None else None)
     if checks is not None:
         checks.learn(slot.index, ids, planned, out.outcomes, out.distances, seeds)
     stats.regenerated += out.regenerated
@@ -508,11 +543,15 @@ def _redraw(src: Path, dst: Path, info, size, config: VideoConfig, out_suffix: s
     """Encode ``src`` again into ``dst``, drawing each recorded frame's faces as its outcomes say."""
     width, height = size
     writer = _writer(dst, src, info, size, config, out_suffix)
+    carrier = face_carrier(anonymizer, config)  # the first pass's carrying, redone in the same order
     try:
         for index, frame in enumerate(_decode(src, width, height)):
             rec = records.get(index)
             if rec is not None:
-                frame = anonymizer.render(frame, frame, rec.faces, rec.seeds, fixed=rec.outcomes).pixels
+                if carrier is not None:
+                    carrier.index = index
+                frame = anonymizer.render(frame, frame, rec.faces, rec.seeds, fixed=rec.outcomes, keys=rec.tracks,
+                                          gan_patches=carrier.patches if carrier is not None else None).pixels
             writer.send(np.ascontiguousarray(frame))
     finally:
         writer.close()

@@ -45,6 +45,7 @@ class Track:
     last_seen: int
     hits: int = 1
     velocity: tuple[float, float] = (0.0, 0.0)  # centre motion, pixels per frame
+    landmarks68: np.ndarray | None = field(default=None, repr=False)  # at the last detection
 
     def predicted(self, frame_index: int, config: "TrackerConfig") -> tuple[float, float, float, float]:
         """The box expected at ``frame_index``: moved at the track's velocity, grown per missed frame."""
@@ -65,7 +66,7 @@ class TrackedFace:
     detected: bool
     new: bool = False
     gap: int = 1
-    previous: tuple | None = field(default=None, repr=False)  # (bbox, keypoints) at the last detection
+    previous: tuple | None = field(default=None, repr=False)  # (bbox, keypoints, landmarks68) at the last detection
 
 
 def _centre(box) -> np.ndarray:
@@ -127,18 +128,20 @@ class FaceTracker:
             used_tracks.add(ti)
             used_faces.add(fi)
             track, face = self.tracks[ti], faces[fi]
-            previous = (track.bbox, track.keypoints)
+            previous = (track.bbox, track.keypoints, track.landmarks68)
             gap = frame_index - track.last_seen
             step = _centre(face.bbox) - _centre(track.bbox)
             v = step / max(gap, 1)
             # Smooth the velocity a little: detector boxes jitter by a few pixels per frame.
             track.velocity = tuple(float(x) for x in (0.5 * v + 0.5 * np.asarray(track.velocity) if track.hits > 1 else v))
             track.bbox, track.keypoints, track.last_seen = face.bbox, face.keypoints, frame_index
+            track.landmarks68 = face.landmarks68
             track.hits += 1
             out.append(TrackedFace(track.track_id, face, True, gap=gap, previous=previous))
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                track = Track(self._next_id, face.bbox, face.keypoints, frame_index, frame_index)
+                track = Track(self._next_id, face.bbox, face.keypoints, frame_index, frame_index,
+                              landmarks68=face.landmarks68)
                 self._next_id += 1
                 self.tracks.append(track)
                 used_tracks.add(len(self.tracks) - 1)
