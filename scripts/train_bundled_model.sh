@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/mtfl64}
 STEPS=${1:-}
 FDF=.venv/bin/fdf
-ls .data/mtfl-shards/part-*.parquet >/dev/null 2>&1 || { echo "no face shards in .data/mtfl-shards: run scripts/prepare_mtfl_shards.sh first" >&2; exit 2; }
+compgen -G ".data/mtfl-shards/part-*.parquet" >/dev/null || compgen -G ".data/mtfl-shards/data/*/*/part-*.parquet" >/dev/null \
+  || { echo "no face shards in .data/mtfl-shards: run scripts/prepare_mtfl_shards.sh first" >&2; exit 2; }
 resume_or() {  # resume a run folder that has checkpoints, else start it with the given arguments
   local run=$1; shift
   if ls "$run"/checkpoint-*.safetensors >/dev/null 2>&1; then "$FDF" train --out "$run" --resume; else "$FDF" train "$@" --out "$run"; fi

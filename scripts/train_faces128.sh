@@ -13,7 +13,7 @@ RUN=${RUN:-runs/faces128}
 CONFIG=${CONFIG:-manifests/train_faces128.yaml}
 MINUTES=${MINUTES:-150}
 FDF=.venv/bin/fdf
-ls .data/faces128-shards/part-*.parquet >/dev/null 2>&1 || ls .data/faces128-shards/*/*.parquet >/dev/null 2>&1 \
+compgen -G ".data/faces128-shards/part-*.parquet" >/dev/null || compgen -G ".data/faces128-shards/data/*/*/part-*.parquet" >/dev/null \
   || { echo "no face shards in .data/faces128-shards: run scripts/prepare_training_faces.sh first" >&2; exit 2; }
 
 if ls "$RUN"/checkpoint-*.safetensors >/dev/null 2>&1; then
