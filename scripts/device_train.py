@@ -7,6 +7,12 @@ device tool's 64 MiB working-tree limit:
     .venv/bin/python scripts/device_train.py prepare --data .data/mtfl-shards \\
         --init runs/ft-gan3/checkpoint-00014805.safetensors --dest .data/device
 
+The 128 px generator (issue 14), from scratch or from the CPU campaign's checkpoint (``--init``
+optional), with ~20,000 faces as lossy WebP (see manifests/train_faces128_gpu.yaml):
+
+    .venv/bin/python scripts/device_train.py prepare --data .data/faces128-shards --resolution 128 \
+        --limit 20000 --lossy-quality 90 --dest .data/device128
+
 There (the device tool's `run`, carrying `.data/device`; its python3 has torch but not dlib):
 
     python3 scripts/device_train.py run --dest .data/device --minutes 8 --out "$OUT"
@@ -38,21 +44,32 @@ KEEP_PREFIXES = ("generator.", "discriminator.", "generator_ema.")
 log = logging.getLogger("device_train")
 
 
-def prepare(data: Path, init: Path, dest: Path) -> dict:
-    """Pack the train split (lossless WebP) and the weights (no optimizer state) into ``dest``."""
+#: The device tool carries at most this much of ignored files with the working tree.
+CARRY_LIMIT = 64 * 2**20
+
+
+def prepare(data: Path, init: Path | None, dest: Path, resolution: int | None = None, limit: int | None = None,
+            lossy_quality: int | None = None) -> dict:
+    """Pack the train split (WebP: lossless, or lossy at ``lossy_quality``; at most about
+    ``limit`` faces) and the weights (no optimizer state; none without ``init``) into ``dest``."""
     from safetensors.torch import save_file
 
     from anonymizer.training.checkpoint import read_checkpoint
     from fdf.atomic import atomic_path
     from pack_faces import pack
 
-    report = pack(data, dest / "faces", ["train"], None)
-    tensors, meta = read_checkpoint(init)
-    slim = {k: v for k, v in tensors.items() if k.startswith(KEEP_PREFIXES)}
-    with atomic_path(dest / "init.safetensors") as tmp:
-        save_file(slim, str(tmp), metadata={k: meta[k] for k in ("info", "format") if k in meta})
+    shutil.rmtree(dest, ignore_errors=True)
+    report = pack(data, dest / "faces", ["train"], resolution, limit, lossy_quality)
+    if init is not None:
+        tensors, meta = read_checkpoint(init)
+        slim = {k: v for k, v in tensors.items() if k.startswith(KEEP_PREFIXES)}
+        with atomic_path(dest / "init.safetensors") as tmp:
+            save_file(slim, str(tmp), metadata={k: meta[k] for k in ("info", "format") if k in meta})
     total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
-    return {**report, "init": str(init), "dest_bytes": total}
+    if total > CARRY_LIMIT:
+        raise SystemExit(f"{dest} holds {total / 2**20:.1f} MiB, over the device tool's 64 MiB: lower --limit "
+                         "or --lossy-quality")
+    return {**report, "init": str(init) if init else None, "dest_bytes": total}
 
 
 def run(dest: Path, minutes: float, out: Path, config_path: Path, keep: int) -> dict:
@@ -68,7 +85,8 @@ def run(dest: Path, minutes: float, out: Path, config_path: Path, keep: int) -> 
     run_dir = Path("/tmp/fdf-device-run")
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.time()
-    summary = train(config, run_dir, init_from=dest / "init.safetensors", time_limit=minutes * 60)
+    init = dest / "init.safetensors"
+    summary = train(config, run_dir, init_from=init if init.exists() else None, time_limit=minutes * 60)
     out.mkdir(parents=True, exist_ok=True)
     exported = []
     for ckpt in list_checkpoints(run_dir)[-keep:]:
@@ -93,8 +111,11 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="pack faces and starting weights for the device (run here)")
     p.add_argument("--data", type=Path, required=True, help="face-shard dataset")
-    p.add_argument("--init", type=Path, required=True, help="training checkpoint to start from")
+    p.add_argument("--init", type=Path, default=None, help="training checkpoint to start from (default: from scratch)")
     p.add_argument("--dest", type=Path, default=ROOT / ".data" / "device")
+    p.add_argument("--resolution", type=int, default=None, help="keep only crops of this size")
+    p.add_argument("--limit", type=int, default=None, help="at most about this many faces (whole photos, seeded)")
+    p.add_argument("--lossy-quality", type=int, default=None, help="lossy WebP at this quality (default lossless)")
     p = sub.add_parser("run", help="train for a fixed time and export (run on the device)")
     p.add_argument("--dest", type=Path, default=ROOT / ".data" / "device")
     p.add_argument("--minutes", type=float, default=8.0)
@@ -104,7 +125,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "prepare":
-        result = prepare(args.data, args.init, args.dest)
+        result = prepare(args.data, args.init, args.dest, args.resolution, args.limit, args.lossy_quality)
     else:
         result = run(args.dest, args.minutes, args.out, args.config, args.keep)
     print(json.dumps(result, indent=2))
