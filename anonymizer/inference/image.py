@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from anonymizer.judges.sface import cosine_similarity, landmarks_from_68
 from fdf.errors import FdfError
 
 from .composite import composite
@@ -76,6 +77,13 @@ class AnonymizeConfig:
     # within 0.6, with the views 0.6 left none and blurred a third as many faces (BENCHMARKS.md).
     verify_threshold: float = 0.6
     verify_tries: int = 3
+    #: gan mode's identity check also asks a second recogniser, SFace (OpenCV Zoo, Apache-2.0,
+    #: vendored in anonymizer/judges), about the output at the original's five points: a face
+    #: leaks when either recogniser says it is the same person. ``sface_threshold``: the cosine at
+    #: or above which it does (SFace's own same-person 0.363, less a margin for a lossy encoder's
+    #: noise, as video judges frames before encoding).
+    second_recogniser: bool = True
+    sface_threshold: float = 0.30
     # Defaults chosen on afw-dev by benchmarks/sweep_compositing.py (benchmarks/results/compositing.md).
     face_mask: str = "outline"
     mask_margin: float = 0.05
@@ -92,6 +100,8 @@ class AnonymizeConfig:
             raise AnonymizeConfigError(f"feather must be between 0 and 1, got {self.feather}")
         if not 0.0 < self.verify_threshold < 2.0:
             raise AnonymizeConfigError(f"verify_threshold must be between 0 and 2 (dlib distance), got {self.verify_threshold}")
+        if not 0.0 < self.sface_threshold < 1.0:
+            raise AnonymizeConfigError(f"sface_threshold must be between 0 and 1 (cosine), got {self.sface_threshold}")
         if self.verify_tries < 1:
             raise AnonymizeConfigError(f"verify_tries must be >= 1, got {self.verify_tries}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -144,6 +154,7 @@ class ImageAnonymizer:
         self._gan = (GanMode(self.config.checkpoint, self.config.device, colour_match=self.config.colour_match)
                      if self.config.mode == "gan" else None)
         self._render = self._gan.patches if self._gan else make_renderer(self.config.mode)
+        self._sface = None
 
     @property
     def dilation(self) -> float:
@@ -153,6 +164,15 @@ class ImageAnonymizer:
         if self._gan is not None and self._gan.generator.mask_dilation > 0:
             return self._gan.generator.mask_dilation
         return DEFAULT_DILATION
+
+    @property
+    def sface(self):
+        """The second recogniser of the identity check, loaded on first use."""
+        if self._sface is None:
+            from anonymizer.judges import SFaceRecognizer
+
+            self._sface = SFaceRecognizer()
+        return self._sface
 
     @property
     def gan(self):
@@ -267,11 +287,20 @@ class ImageAnonymizer:
         regenerated = 0
         bad: list[int] = []
         distances: list = [None] * len(faces)
+        points = [landmarks_from_68(f.landmarks68) if c.second_recogniser and f.landmarks68 is not None else None
+                  for f in faces]
+        originals = [self.sface.embed(rgb, p) if p is not None else None for p in points]
         for attempt in range(1, c.verify_tries + 1):
-            found = leak_distances(composite(rgb, regions, patches), faces, descriptors, lossy_qualities)
+            output = composite(rgb, regions, patches)
+            found = leak_distances(output, faces, descriptors, lossy_qualities)
             for i in (range(len(faces)) if attempt == 1 else bad):  # a face that passed keeps its distance
                 distances[i] = found[i]
             bad = [i for i, d in enumerate(found) if d is not None and d < c.verify_threshold]
+            # SFace on the output at the original's five points: no detector needed, so a face
+            # the detectors no longer find is still judged.
+            bad += [i for i, (p, o) in enumerate(zip(points, originals)) if o is not None and i not in bad
+                    and cosine_similarity(o, self.sface.embed(output, p)) >= c.sface_threshold]
+            bad.sort()
             if not bad or attempt == c.verify_tries:
                 break
             # Another latent for the faces that leaked.
