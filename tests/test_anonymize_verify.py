@@ -124,3 +124,19 @@ def test_fixed_outcomes_redraw_the_same_output_without_checking():
     x0, y0, x1, y1 = first.regions[0].core
     assert not np.array_equal(blurred.pixels[y0:y1, x0:x1], first.pixels[y0:y1, x0:x1])
     assert (masked.pixels[y0:y1, x0:x1] == masked.pixels[y0, x0]).all()
+
+
+def test_sface_flags_a_face_dlib_lets_pass(monkeypatch):
+    """A copied face that dlib is made to miss (its distances forced far) is still caught by the
+    second recogniser, SFace at the original's five points, and regenerated; with SFace off it
+    passes (so the check really rests on SFace here)."""
+    import anonymizer.inference.image as image_module
+
+    monkeypatch.setattr(image_module, "leak_distances", lambda output, faces, *a, **k: [1.5] * len(faces))
+    image = read_image(DATA / "astronaut.jpg")
+    anon = CopyingGenerator(config(), copy_seeds_below=1)
+    result = anon.anonymize_loaded(image)
+    assert anon.calls == [[0], [7919]] and result.regenerated == 1
+    off = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=3, second_recogniser=False), copy_seeds_below=1)
+    passed = off.anonymize_loaded(image)
+    assert off.calls == [[0]] and passed.regenerated == 0
