@@ -45,7 +45,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     var = (s ** 2).sum() / len(src)
     scale = float((sig * np.diag(fix)).sum() / var) if var > 0 else 1.0
     shift = mu_d - scale * rot @ mu_s
-    return np.hstack([scale * rot, shift[:, None]]).astype(np.float32)
+    return np.hstack([scale * rot, shift[:, None]])
 
 
 def align_face(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anonymizer.inference.modes import FaceJob, GanMode, GeneratedFace
+from anonymizer.judges.sface import similarity_transform as similarity
 
 #: Keypoints of the face itself (FDF order: nose, eyes, ears); the shoulders move apart from it.
 FACE_POINTS = slice(0, 5)
@@ -41,23 +42,6 @@ class CarryConfig:
             raise ValueError(f"max_age must be >= 0, got {self.max_age}")
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (2 x 3) taking points ``src`` (n x 2) to ``dst`` (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    var = (s ** 2).sum() / len(src)
-    if var <= 1e-9:
-        raise ValueError("degenerate points")
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    flip = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        flip[1, 1] = -1
-    rot = u @ flip @ vt
-    scale = np.trace(np.diag(sig) @ flip) / var
-    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
-
-
 def face_motion(before: np.ndarray, now: np.ndarray, face_size: float, config: CarryConfig) -> np.ndarray | None:
     """The similarity taking the face from keypoints ``before`` to ``now`` (7 x 3 photo px), or
     None when the face changed too much to carry (see :class:`CarryConfig`)."""
@@ -65,11 +49,11 @@ def face_motion(before: np.ndarray, now: np.ndarray, face_size: float, config: C
         return None
     a, b = np.asarray(before, np.float64)[FACE_POINTS], np.asarray(now, np.float64)[FACE_POINTS]
     both = (a[:, 2] > 0) & (b[:, 2] > 0)
-    if both.sum() < 3:
+    if both.sum() < 3 or np.ptp(a[both, :2], axis=0).max() < 1.0:  # too few points, or all in one place
         return None
     try:
         m = similarity(a[both, :2], b[both, :2])
-    except (ValueError, np.linalg.LinAlgError):
+    except np.linalg.LinAlgError:
         return None
     moved = a[both, :2] @ m[:, :2].T + m[:, 2]
     residual = float(np.sqrt(((moved - b[both, :2]) ** 2).sum(1).mean())) / max(face_size, 1.0)

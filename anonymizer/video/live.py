@@ -107,7 +107,7 @@ class _Reader(threading.Thread):
                 arrived = time.perf_counter()
                 with self.cond:
                     if self.max_queue is None:
-                        while len(self.queue) >= 4 and not self.stop_requested:  # back-pressure, no drops
+                        while len(self.queue) >= LIVE_QUEUE and not self.stop_requested:  # back-pressure, no drops
                             self.cond.wait(0.1)
                     elif len(self.queue) >= self.max_queue:
                         self.queue.popleft()

@@ -27,13 +27,13 @@ from ..atomic import atomic_write_text
 from ..errors import FdfError
 from ..shards.reader import (COUNT_COLUMNS, dataset_counts, list_shards, list_status_files, read_dataset_info, shard_label,
                              read_shard, unreadable_shards)
-from ..shards.writer import DATASET_JSON, write_dataset_json, write_face_shard, write_status
+from ..shards.writer import DATASET_JSON, DATASET_LOCK, write_dataset_json, write_face_shard, write_status
 
 log = logging.getLogger(__name__)
 
 REMOVALS_FILE = "_removals.jsonl"  # underscore: pyarrow.dataset ignores it
 REMOVED_STATUS = "removed"
-LOCK_FILE = "_removals.lock"
+LOCK_FILE = DATASET_LOCK
 
 
 class TakedownError(FdfError):

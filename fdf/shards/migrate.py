@@ -19,11 +19,9 @@ from tqdm import tqdm
 from ..arrow_memory import release_freed_memory
 from ..atomic import remove_stale_temporaries
 from .reader import DatasetError, check_shards, dataset_counts, legacy_shards, read_dataset_info, read_shard
-from .writer import DATASET_JSON, write_dataset_json, write_face_files
+from .writer import DATASET_JSON, DATASET_LOCK, write_dataset_json, write_face_files
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE = "_removals.lock"  # the takedown lock: a removal and a migration never rewrite one shard together
 
 
 @dataclass
@@ -45,7 +43,7 @@ def migrate_dataset(dataset_dir: str | Path, progress: bool = True) -> MigrateSu
     dataset_dir = Path(dataset_dir)
     if not (dataset_dir / DATASET_JSON).is_file():
         raise DatasetError(f"{dataset_dir} has no {DATASET_JSON}; is it a face-shard dataset?")
-    with FileLock(str(dataset_dir / LOCK_FILE)):
+    with FileLock(str(dataset_dir / DATASET_LOCK)):  # never beside a removal
         remove_stale_temporaries(dataset_dir)
         old = check_shards(legacy_shards(dataset_dir))  # a truncated shard: named, nothing moved
         rows = files = 0

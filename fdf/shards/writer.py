@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import yaml
 
 from ..atomic import atomic_path, atomic_write_text
 from .schema import FACE_SCHEMA, OPTIONAL_COLUMNS, SCHEMA_VERSION, SPLITS, STATUS_SCHEMA
@@ -38,6 +40,8 @@ README = "README.md"
 README_MARK = "<!-- written by fdf from _dataset.json: rewritten whenever the dataset changes -->"
 # Underscore prefix: pyarrow.dataset skips it, so dataset(DIR, format="parquet") sees only shards.
 DATASET_JSON = "_dataset.json"
+#: One writer of a dataset's existing shards at a time (fdf remove, fdf migrate): an OS lock file.
+DATASET_LOCK = "_removals.lock"
 # Min/max statistics of PNG bytes are large and useless for filtering.
 _STATS_COLUMNS = [name for name in FACE_SCHEMA.names if name != "image"]
 
@@ -84,8 +88,6 @@ def write_face_files(table: pa.Table, dataset_dir: str | Path, shard_name: str,
     """Write shard ``shard_name`` of ``dataset_dir``: one file per resolution and split under
     ``data/``, each atomically; files of this shard in other partitions (left by an earlier
     write of it with other rows) are deleted. Returns the paths written, in partition order."""
-    import pyarrow.compute as pc
-
     dataset_dir = Path(dataset_dir)
     written = []
     if table.num_rows:
@@ -167,8 +169,6 @@ def readme_text(dataset_dir: str | Path, info: Mapping) -> str:
     """The dataset ``README.md``: a YAML header declaring one config per resolution (the
     smallest is the default) with its train and validation splits, as the Hugging Face Hub
     and ``datasets.load_dataset(DATASET)`` read it; then what the dataset is and how to load it."""
-    import yaml
-
     parts = partitions(dataset_dir)
     configs = []
     for k, (res, splits) in enumerate(parts.items()):
