@@ -58,6 +58,9 @@ def register(subparsers) -> None:
                    help="gan mode: dlib distance under which a generated face counts as the original person "
                    "(default 0.6, dlib's same-person distance, taken as the minimum over several ways of boxing "
                    "the face)")
+    p.add_argument("--no-sface-check", action="store_true",
+                   help="gan mode: judge generated faces with dlib alone (by default SFace, a second recogniser, "
+                   "must not recognise the person either)")
     p.add_argument("--face-mask", choices=["outline", "box"], default="outline",
                    help="gan mode: show the generated face under a soft mask that follows the face, keeping hair "
                    "and background (outline, default), or paste the whole dilated box (box). The face box is "
@@ -116,7 +119,8 @@ def _configs(args):
     detect.__post_init__()  # validate the overrides
     config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=use_device(args.device),
                              seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify,
-                             face_mask=args.face_mask, colour_match=not args.no_colour_match)
+                             face_mask=args.face_mask, colour_match=not args.no_colour_match,
+                             second_recogniser=not args.no_sface_check)
     if args.dilation is not None:
         config.dilation = args.dilation
     if args.verify_threshold is not None:
