@@ -72,6 +72,10 @@ def test_standard_input(tmp_path):
 def test_bad_live_inputs_are_clear_errors(tmp_path):
     run = fdf("--input-url", tmp_path / "missing.mp4", "--out", tmp_path / "o.mp4")
     assert run.returncode == 2 and "cannot open the input" in run.stderr and "Traceback" not in run.stderr
+    run = fdf("--input-url", "http://127.0.0.1:1/clip.mp4", "--out", tmp_path / "o.mp4")  # nothing listens
+    assert run.returncode == 2 and "Connection refused" in run.stderr and "configuration:" not in run.stderr
+    run = fdf("--input-url", "testsrc2=duration=1", "--input-format", "lavfi", "--out", tmp_path / "no" / "o.mp4")
+    assert run.returncode == 2 and "does not exist" in run.stderr and not (tmp_path / "no").exists()
     run = fdf(CLIP, "--input-url", "x", "--out", tmp_path / "o.mp4")
     assert run.returncode == 2 and "not both" in run.stderr
     with pytest.raises(LiveError):

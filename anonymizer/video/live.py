@@ -181,6 +181,13 @@ def _stdin_fifo():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _reason(exc: BaseException) -> str:
+    """ffmpeg's own reason from an imageio-ffmpeg error (which carries ffmpeg's whole banner)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    said = [ln for ln in lines if any(w in ln.lower() for w in ("error", "failed", "refused", "no such", "invalid"))]
+    return "; ".join(dict.fromkeys(said[-2:])) if said else (lines[0] if lines else type(exc).__name__)
+
+
 def _percentiles(values: list[float]) -> dict:
     if not values:
         return {}
@@ -210,6 +217,8 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
     config = config or VideoConfig()
     live = live or LiveConfig()
     result = LiveResult(url, out)
+    if "://" not in out and not Path(out).resolve().parent.is_dir():
+        raise LiveError(f"the output's folder does not exist: {Path(out).parent}")
     anonymizer.warm_up()  # before the input opens: a live source does not wait for the models
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(_stdin_fifo()) if url == "-" else url
@@ -218,7 +227,7 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
             frames = imageio_ffmpeg.read_frames(source, pix_fmt="rgb24", input_params=params)
             meta = frames.__next__()
         except (OSError, RuntimeError, StopIteration) as exc:
-            raise LiveError(f"cannot open the input {url}: {exc}") from None
+            raise LiveError(f"cannot open the input {url}: {_reason(exc)}") from None
         stack.callback(frames.close)
         width, height = meta["size"]
         fps = live.fps or meta.get("fps") or 25.0
@@ -242,7 +251,7 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
                                                  macro_block_size=1, output_params=output_params)
             writer.send(None)
         except (OSError, RuntimeError) as exc:
-            raise LiveError(f"cannot open the output {out}: {exc}") from None
+            raise LiveError(f"cannot open the output {out}: {_reason(exc)}") from None
         arrivals: deque = deque()
         latencies: list[float] = []
         sink = _LatencyWriter(writer, arrivals, latencies, live.preview)
@@ -260,13 +269,13 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
             for slot in buffer.flush():
                 _emit(slot, anonymizer, sink, stats, checks=checks, carrier=carrier)
         except (OSError, RuntimeError) as exc:
-            raise LiveError(f"{url} -> {out}: {exc}") from None
+            raise LiveError(f"{url} -> {out}: {_reason(exc)}") from None
         finally:
             reader.stop()
             try:
                 writer.close()
             except (OSError, RuntimeError) as exc:
-                raise LiveError(f"the output {out} failed: {exc}") from None
+                raise LiveError(f"the output {out} failed: {_reason(exc)}") from None
             reader.join(timeout=5)
         if reader.error is not None and not isinstance(reader.error, StopIteration):
             raise LiveError(f"reading {url} failed: {reader.error}")
