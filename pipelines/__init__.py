@@ -1,13 +1,34 @@
-"""`fdf build`: one dependable pipeline from a config file (or a search) to selected face shards.
+"""The top layer: orchestration of the dataset stages, and the ``fdf`` command.
 
 * :mod:`.config` — build config dataclasses, loaded from YAML or TOML;
 * :mod:`.backends` — where joblib runs the stages: local loky processes or a Dask cluster;
 * :mod:`.build` — the orchestration (source → manifest → download → annotate → select → report);
-* :mod:`.summary` — per-stage counts, failures by reason and times.
+* :mod:`.summary` — per-stage counts, failures by reason and times;
+* :mod:`.demo` — the offline demo build against the loopback Flickr server;
+* :mod:`.cli` — the ``fdf`` command, a thin layer over the Python API of all three packages.
+
+See ARCHITECTURE.md for the layers.
 """
 
-from .build import run_build
-from .config import BuildConfig, SourceConfig, build_config_from_dict, load_build_config
-from .summary import BuildSummary
+from __future__ import annotations
 
-__all__ = ["BuildConfig", "BuildSummary", "SourceConfig", "build_config_from_dict", "load_build_config", "run_build"]
+import importlib
+
+# Exported names resolve on first use (PEP 562): `fdf --help` imports pipelines.cli, and an eager
+# `from .build import run_build` here would load pandas and every stage first (~0.6 s).
+_EXPORTS = {
+    "run_build": ".build",
+    "BuildConfig": ".config",
+    "SourceConfig": ".config",
+    "build_config_from_dict": ".config",
+    "load_build_config": ".config",
+    "BuildSummary": ".summary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

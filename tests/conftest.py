@@ -4,7 +4,7 @@ Usage::
 
     def test_search(flickr_server, demo_catalog):
         srv = flickr_server(demo_catalog)                      # started; stopped at teardown
-        srv = flickr_server(Catalog.synthetic(n=5000), faults=Faults(rest_every=3),
+        srv = flickr_server(synthetic_catalog(n=5000), faults=Faults(rest_every=3),
                             api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
         api = flickr_api(srv)                                   # flickrapi client bound to srv
 """
@@ -15,6 +15,7 @@ import flickrapi
 import pytest
 
 from fdf.flickr_server import Catalog, Faults, FlickrServer
+from fdf.flickr_server import demo_catalog as bundled_demo_catalog
 
 FLICKR_TEST_KEY = "0123456789abcdef0123456789abcdef"  # Flickr-shaped: 32 hex digits
 FLICKR_TEST_SECRET = "fedcba9876543210"
@@ -30,7 +31,7 @@ def flickr_api(server: FlickrServer, key: str = FLICKR_TEST_KEY, secret: str = F
 @pytest.fixture
 def demo_catalog() -> Catalog:
     """A fresh catalog of the 30 bundled demo photos (mutations do not leak between tests)."""
-    return Catalog.demo()
+    return bundled_demo_catalog()
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def flickr_server():
 
     def start(catalog: Catalog | None = None, faults: Faults | None = None,
               api_keys: dict[str, str] | None = None, **kwargs) -> FlickrServer:
-        server = FlickrServer(catalog if catalog is not None else Catalog.demo(), api_keys=api_keys,
+        server = FlickrServer(catalog if catalog is not None else bundled_demo_catalog(), api_keys=api_keys,
                               faults=faults, **kwargs)
         started.append(server.start())
         return server

@@ -4,7 +4,6 @@
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 from PIL import Image
 import io
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
 from anonymizer.inference.regions import face_region, union_mask
-from fdf.cli import main
+from pipelines.cli import main
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 
@@ -145,8 +145,8 @@ def test_a_file_is_never_written_over_itself(tmp_path, capsys):
 
 
 def test_compositing_flags_reach_the_config():
-    from fdf.cli import build_parser
-    from fdf.cli.anonymize import _configs
+    from pipelines.cli import build_parser
+    from pipelines.cli.anonymize import _configs
 
     parse = build_parser().parse_args
     config, _ = _configs(parse(["anonymize", "x.jpg", "--out", "o"]))

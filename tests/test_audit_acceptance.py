@@ -22,7 +22,7 @@ from fdf.annotate.stage import AnnotateConfig, annotate
 from fdf.audit.revalidate import DELETED, LICENSE_CHANGED, OPTED_OUT
 from fdf.download import DownloadConfig, download_manifest
 from fdf.flickr import FlickrClient, FlickrConfig, SearchQuery, search_photos
-from fdf.flickr_server import Catalog, FlickrServer
+from fdf.flickr_server import Catalog, FlickrServer, catalog_from_files
 from fdf.flickr_server.demo_photos import demo_photo_dir
 from fdf.licenses import get_license
 from fdf.shards import dataset_counts, list_shards, read_dataset_info, read_faces
@@ -43,7 +43,7 @@ def make_catalog(photos=PHOTOS) -> Catalog:
     items = [{"image_path": str(demo_photo_dir() / f"{name}.jpg"), "owner": owner, "owner_name": f"user {owner}",
               "license": lic, "title": name.replace("_", " "), "tags": ["portrait"]}
              for name, owner, lic in photos]
-    return Catalog.from_files(items)
+    return catalog_from_files(items)
 
 
 def build(server: FlickrServer, root: Path, dataset: Path | None = None) -> Path:

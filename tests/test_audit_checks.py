@@ -13,7 +13,7 @@ from fdf.audit.checks import FLAGS
 from fdf.audit.photos import AuditInputError, load_photos
 from fdf.audit.report import build_report
 from fdf.audit.render import md_escape, render
-from fdf.cli import main
+from pipelines.cli import main
 from fdf.licenses import license_table
 from fdf.manifest import read_manifest, write_manifest
 

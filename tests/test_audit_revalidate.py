@@ -20,7 +20,7 @@ from fdf.audit.revalidate import (
 )
 from fdf.flickr import FlickrAuthError, FlickrClient, FlickrConfig
 from fdf.flickr.ratelimit import RateLimiter
-from fdf.flickr_server import Catalog, Faults
+from fdf.flickr_server import Catalog, Faults, synthetic_catalog
 
 from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
 
@@ -38,7 +38,7 @@ def client_for(srv, tmp_path, **config) -> FlickrClient:
 
 
 def test_each_change_gets_its_reason(flickr_server, tmp_path):
-    catalog = Catalog.synthetic(12, licenses=(4, 6), no_cv_fraction=0.0, seed=3)
+    catalog = synthetic_catalog(12, licenses=(4, 6), no_cv_fraction=0.0, seed=3)
     photos = photos_of(catalog)
     srv = flickr_server(catalog, api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     ids = sorted(photos["photo_id"])
@@ -64,7 +64,7 @@ def test_each_change_gets_its_reason(flickr_server, tmp_path):
 
 
 def test_only_flickr_photos_are_asked_about(flickr_server, tmp_path):
-    catalog = Catalog.synthetic(3, no_cv_fraction=0.0)
+    catalog = synthetic_catalog(3, no_cv_fraction=0.0)
     srv = flickr_server(catalog, api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     photos = photos_of(catalog)
     third = photos.iloc[2]
@@ -77,7 +77,7 @@ def test_only_flickr_photos_are_asked_about(flickr_server, tmp_path):
 
 
 def test_threads_share_one_rate_limit(flickr_server, tmp_path):
-    catalog = Catalog.synthetic(30, no_cv_fraction=0.0)
+    catalog = synthetic_catalog(30, no_cv_fraction=0.0)
     srv = flickr_server(catalog, api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     client = client_for(srv, tmp_path)
     per_second, burst = 40.0, 5
@@ -92,7 +92,7 @@ def test_threads_share_one_rate_limit(flickr_server, tmp_path):
 
 
 def test_transient_errors_are_retried_and_dead_server_is_check_failed(flickr_server, tmp_path):
-    catalog = Catalog.synthetic(9, no_cv_fraction=0.0)
+    catalog = synthetic_catalog(9, no_cv_fraction=0.0)
     srv = flickr_server(catalog, faults=Faults(rest_every=2, rest_kinds=("503", "429"), retry_after=0),
                         api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     rev = revalidate(photos_of(catalog), client_for(srv, tmp_path), threads=2)
@@ -107,14 +107,14 @@ def test_transient_errors_are_retried_and_dead_server_is_check_failed(flickr_ser
 
 
 def test_rejected_key_stops_the_run(flickr_server, tmp_path):
-    catalog = Catalog.synthetic(3, no_cv_fraction=0.0)
+    catalog = synthetic_catalog(3, no_cv_fraction=0.0)
     srv = flickr_server(catalog, api_keys={"another-key-00000000000000000000": "x" * 16})
     with pytest.raises(FlickrAuthError):
         revalidate(photos_of(catalog), client_for(srv, tmp_path), threads=2)
 
 
 def test_saved_findings_round_trip_and_latest_wins(flickr_server, tmp_path):
-    catalog = Catalog.synthetic(4, no_cv_fraction=0.0)
+    catalog = synthetic_catalog(4, no_cv_fraction=0.0)
     srv = flickr_server(catalog, api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     client = client_for(srv, tmp_path)
     first = revalidate(photos_of(catalog), client)
@@ -142,7 +142,7 @@ def test_killed_revalidation_resumes_without_rechecking(flickr_server, tmp_path)
 
     from fdf.manifest import write_manifest
 
-    catalog = Catalog.synthetic(60, no_cv_fraction=0.0, seed=5)
+    catalog = synthetic_catalog(60, no_cv_fraction=0.0, seed=5)
     srv = flickr_server(catalog, faults=Faults(rest_delay=0.04), api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     gone = sorted(p.id for p in catalog)[-1]
     srv.catalog.delete(gone)  # found only by the second run, which must still report it

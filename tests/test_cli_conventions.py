@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from fdf.cli import build_parser
+from pipelines.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fdf(*args, pre: str = "", timeout=120):
-    code = f"import sys\n{pre}\nfrom fdf.cli import main\nsys.exit(main(sys.argv[1:]))"
+    code = f"import sys\n{pre}\nfrom pipelines.cli import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
 
@@ -66,7 +66,7 @@ def test_the_cli_starts_without_fcntl():
     every_help = f"""
 import contextlib, io, sys
 {block}
-from fdf.cli import build_parser
+from pipelines.cli import build_parser
 for words in [[]] + {names!r}:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):

@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pytest
 from PIL import Image
 
-from fdf.flickr_server import Catalog, Faults
+from fdf.flickr_server import Faults, catalog_from_files
 from fdf.manifest import write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ PHOTOS = sorted((Path(__file__).parent / "data" / "download").glob("*.jpg"))
 
 
 def _serve(flickr_server, n: int, **faults):
-    catalog = Catalog.from_files([PHOTOS[k % len(PHOTOS)] for k in range(n)])
+    catalog = catalog_from_files([PHOTOS[k % len(PHOTOS)] for k in range(n)])
     return flickr_server(catalog, faults=Faults(**faults)), {p.id: Path(p.image_path) for p in catalog}
 
 

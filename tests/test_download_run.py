@@ -16,7 +16,7 @@ from PIL import Image
 from fdf.download import DownloadConfig, download_manifest
 from fdf.download.fetch import fetch_url, make_session
 from fdf.download.store import OutputLockedError, output_lock
-from fdf.flickr_server import Catalog, Faults
+from fdf.flickr_server import Faults, catalog_from_files
 
 DATA = Path(__file__).parent / "data" / "download"
 PHOTOS = sorted(DATA.glob("*.jpg"))
@@ -25,7 +25,7 @@ FAST = dict(jobs=1, threads=4, retries=2, backoff=0.05, read_timeout=1.0, connec
 
 def _serve(flickr_server, copies: int = 2, **faults):
     """Start a server with ``copies`` x the test photos; return it and {photo_id: served file}."""
-    catalog = Catalog.from_files([p for _ in range(copies) for p in PHOTOS])
+    catalog = catalog_from_files([p for _ in range(copies) for p in PHOTOS])
     srv = flickr_server(catalog, faults=Faults(**faults))
     return srv, {p.id: Path(p.image_path) for p in catalog}
 
@@ -86,7 +86,7 @@ def test_robots_header_can_be_ignored(tmp_path, flickr_server):
 
 
 def test_retry_after_is_honoured(flickr_server):
-    srv = flickr_server(Catalog.from_files(PHOTOS[:1]), faults=Faults(rest_every=1, rest_kinds=("429",), retry_after=1))
+    srv = flickr_server(catalog_from_files(PHOTOS[:1]), faults=Faults(rest_every=1, rest_kinds=("429",), retry_after=1))
     config = DownloadConfig(retries=1, backoff=0.01)
     started = time.monotonic()
     result = fetch_url(make_session(config), srv.rest_url + "?method=flickr.test.echo", config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -100,7 +99,7 @@ def test_cli_export_and_import(exported, tmp_path):
 
 
 def test_cli_import_error_is_one_line(tmp_path, capsys):
-    from fdf.cli import main
+    from pipelines.cli import main
 
     assert main(["import", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from fdf.flickr import FlickrApiError, FlickrClient, FlickrConfig, FlickrUnavailableError, SearchQuery, search_photos
-from fdf.flickr_server import Catalog
+from fdf.flickr_server import demo_catalog
 from tests.conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
 from tests.hostile_http import HostileServer, drip_body, endless_body, json_answer
 
@@ -110,7 +110,7 @@ def test_cli_reports_a_wrong_shape_without_a_traceback(tmp_path):
 
 
 def test_debug_logging_never_prints_the_key_or_oauth_signature_data(flickr_server, tmp_path):
-    srv = flickr_server(Catalog.demo(), api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
+    srv = flickr_server(demo_catalog(), api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     res, _ = _cli(["-vv", "search", "--api-url", srv.rest_url, "--license", "1,2,4,5", "--out",
                    str(tmp_path / "m.parquet")], tmp_path)
     assert res.returncode == 0, res.stderr

@@ -7,13 +7,13 @@ import sys
 import pandas as pd
 import requests
 
-from fdf.flickr_server import Catalog
+from fdf.flickr_server import demo_catalog
 from fdf.manifest import read_manifest, write_manifest
 from tests.conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
 
 
 def test_resolve_urls_fills_missing_and_marks_deleted(flickr_server, tmp_path):
-    catalog = Catalog.demo()
+    catalog = demo_catalog()
     srv = flickr_server(catalog, api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
     photos = [p for p in catalog if p.visible][:4]
     gone = photos[3]

@@ -7,13 +7,12 @@ import os
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 import requests
 
 from fdf.flickr import FlickrAuthError, FlickrClient, FlickrConfig, FlickrUnavailableError, SearchQuery, search_photos
 from fdf.flickr.search import parse_date
-from fdf.flickr_server import Catalog, Faults
+from fdf.flickr_server import Catalog, Faults, demo_catalog, synthetic_catalog
 from fdf.manifest import read_manifest
 from tests.conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
 
@@ -51,7 +50,7 @@ def run_cli(args, tmp_path, key=FLICKR_TEST_KEY, secret=FLICKR_TEST_SECRET, time
 def big_catalog():
     # 9,000 photos over a wider range than the query, six licences, 3% opted out, 1% private:
     # about 5,000 match the query, more than Flickr's 4,000 cap.
-    return Catalog.synthetic(n=9000, seed=7, min_upload="2018-12-20", max_upload="2019-03-10",
+    return synthetic_catalog(n=9000, seed=7, min_upload="2018-12-20", max_upload="2019-03-10",
                              licenses=(1, 2, 3, 4, 5, 6), no_cv_fraction=0.03, private_fraction=0.01)
 
 
@@ -96,7 +95,7 @@ def test_manifest_rows_carry_licence_attribution_and_fetchable_urls(flickr_serve
 
 
 def test_one_overflowing_minute_is_split_by_licence(flickr_server, tmp_path):
-    cat = Catalog.synthetic(n=5000, seed=3, min_upload="2019-02-01 10:00:00", max_upload="2019-02-01 10:00:30",
+    cat = synthetic_catalog(n=5000, seed=3, min_upload="2019-02-01 10:00:00", max_upload="2019-02-01 10:00:30",
                             licenses=(4, 5), no_cv_fraction=0.0)
     srv = flickr_server(cat, api_keys=KEYS)
     q = SearchQuery(license_ids=[4, 5], min_upload_date="2019-02-01", max_upload_date="2019-02-02")
@@ -106,7 +105,7 @@ def test_one_overflowing_minute_is_split_by_licence(flickr_server, tmp_path):
 
 
 def test_opt_out_tag_skipped_unless_asked(flickr_server, tmp_path):
-    cat = Catalog.synthetic(n=300, seed=1, licenses=(4,), no_cv_fraction=0.2)
+    cat = synthetic_catalog(n=300, seed=1, licenses=(4,), no_cv_fraction=0.2)
     srv = flickr_server(cat, api_keys=KEYS)
     q = dict(license_ids=[4], min_upload_date="2019-01-01", max_upload_date="2019-03-01")
     client = make_client(srv, tmp_path)
@@ -119,7 +118,7 @@ def test_opt_out_tag_skipped_unless_asked(flickr_server, tmp_path):
 
 
 def test_invalid_key_stops_at_once_with_a_clear_message(flickr_server, tmp_path):
-    srv = flickr_server(Catalog.demo(), api_keys=KEYS)
+    srv = flickr_server(demo_catalog(), api_keys=KEYS)
     res = run_cli(["search", "--api-url", srv.rest_url, "--license", "4", "--out", str(tmp_path / "m.parquet")],
                   tmp_path, key="wrong-key", secret="topsecret-value")
     assert res.returncode == 2

@@ -16,7 +16,7 @@ import requests
 from PIL import Image
 
 from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET, flickr_api
-from fdf.flickr_server import AdminError, Catalog, CatalogError, Faults, FlickrServer, admin_request
+from fdf.flickr_server import AdminError, Catalog, CatalogError, Faults, FlickrServer, admin_request, catalog_from_files, demo_catalog, synthetic_catalog
 from fdf.flickr_server.dates import to_unix
 from fdf.flickr_server.demo_photos import demo_photo_paths
 from fdf.licenses import license_table
@@ -37,7 +37,7 @@ def search_all(api, **params) -> list[dict]:
 
 # -- search ---------------------------------------------------------------------------------
 def test_search_filters_match_catalog(flickr_server):
-    catalog = Catalog.synthetic(n=600, seed=3, licenses=(1, 2, 4, 5), no_cv_fraction=0.1)
+    catalog = synthetic_catalog(n=600, seed=3, licenses=(1, 2, 4, 5), no_cv_fraction=0.1)
     srv = flickr_server(catalog, api_keys=KEYS)
     api = flickr_api(srv)
     photos = [p for p in catalog.photos()]
@@ -85,7 +85,7 @@ def test_upload_and_taken_dates_are_inclusive(flickr_server, demo_catalog):
 
 
 def test_paging_total_and_4000_cap(flickr_server):
-    catalog = Catalog.synthetic(n=5000, seed=1)
+    catalog = synthetic_catalog(n=5000, seed=1)
     srv = flickr_server(catalog, api_keys=KEYS)
     api = flickr_api(srv)
     seen, pages = [], {}
@@ -258,7 +258,7 @@ def test_image_faults_seen_by_client(flickr_server, demo_catalog):
 
 
 def test_seeded_image_fraction_is_deterministic(flickr_server):
-    catalog = Catalog.synthetic(n=200, seed=5)
+    catalog = synthetic_catalog(n=200, seed=5)
     faults = Faults(image_fraction=0.25, image_kind="404", seed=11)
     srv = flickr_server(catalog, faults=faults)
     statuses = {p.id: requests.get(srv.image_url(p.id), timeout=5).status_code for p in catalog.photos()[:80]}
@@ -319,9 +319,9 @@ def test_cli_rejects_bad_input(tmp_path):
 
 # -- catalogs ---------------------------------------------------------------------------------
 def test_synthetic_catalog_is_deterministic_and_honours_its_arguments():
-    a = Catalog.synthetic(n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01",
+    a = synthetic_catalog(n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01",
                           licenses=(1, 5), no_cv_fraction=0.05)
-    b = Catalog.synthetic(n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01",
+    b = synthetic_catalog(n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01",
                           licenses=(1, 5), no_cv_fraction=0.05)
     assert [p.to_record() for p in a] == [p.to_record() for p in b]
     photos = a.photos()
@@ -332,12 +332,12 @@ def test_synthetic_catalog_is_deterministic_and_honours_its_arguments():
     ids = [int(p.id) for p in sorted(photos, key=lambda p: p.date_upload)]
     assert ids == sorted(ids)  # ids grow with upload time, as on Flickr
     with pytest.raises(CatalogError):
-        Catalog.synthetic(n=10, licenses=(99,))
+        synthetic_catalog(n=10, licenses=(99,))
 
 
 @pytest.mark.parametrize("suffix", [".json", ".parquet"])
 def test_catalog_save_load_round_trip(tmp_path, suffix, flickr_server):
-    catalog = Catalog.from_files([demo_photo_paths()[0], {"image_bytes": demo_photo_paths()[1].read_bytes(),
+    catalog = catalog_from_files([demo_photo_paths()[0], {"image_bytes": demo_photo_paths()[1].read_bytes(),
                                                           "title": "from bytes", "tags": ["No_CV"]}])
     catalog.set_license(catalog.photos()[0].id, 9)
     path = catalog.save(tmp_path / f"catalog{suffix}")
@@ -361,12 +361,12 @@ def test_demo_catalog_ships_with_package(demo_catalog):
 
 
 def test_server_start_stop_and_port_in_use():
-    with FlickrServer(Catalog.demo()) as srv:
+    with FlickrServer(demo_catalog()) as srv:
         port = srv.port
         assert requests.get(srv.base_url + "/nothing", timeout=5).status_code == 404
         from fdf.flickr_server import ServerError
 
         with pytest.raises(ServerError):
-            FlickrServer(Catalog.demo(), port=port).start()
+            FlickrServer(demo_catalog(), port=port).start()
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/", timeout=2)

@@ -18,7 +18,7 @@ from anonymizer.evaluation import (
     frechet_distance,
 )
 from anonymizer.generator.conditioning import box_mask
-from fdf.cli import main
+from pipelines.cli import main
 
 
 def test_frechet_distance_matches_closed_forms():

@@ -10,7 +10,7 @@ from anonymizer.inference import AnonymizeConfig, anonymize_paths
 from anonymizer.judges import Gallery, GalleryError, Judges
 from anonymizer.judges.gallery import read_people, source_name
 from anonymizer.privacy import PrivacyConfig, evaluate_privacy
-from fdf.cli import main
+from pipelines.cli import main
 
 JUDGES = Path(__file__).parent / "data" / "judges"
 PEOPLE = JUDGES / "people.json"

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from fdf.errors import ConfigError
-from fdf.flickr_server import Catalog
+from fdf.flickr_server import Catalog, demo_catalog
 from fdf.shards import list_shards, read_faces
 from pipelines import build_config_from_dict, load_build_config
 
@@ -31,7 +31,7 @@ KEY_ENV = {"FLICKR_API_KEY": "0123456789abcdef0123456789abcdef", "FLICKR_API_SEC
 
 def small_catalog(n: int) -> Catalog:
     """The first ``n`` bundled photos by id that a reuse-licence search returns (all have faces)."""
-    usable = [p for p in sorted(Catalog.demo(), key=lambda p: p.id) if p.license > 0 and "no_cv" not in p.tags]
+    usable = [p for p in sorted(demo_catalog(), key=lambda p: p.id) if p.license > 0 and "no_cv" not in p.tags]
     return Catalog(usable[:n])
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from fdf.annotate import AnalyzerConfig, FaceAnalyzer
-from fdf.flickr_server import Catalog, FlickrServer
+from fdf.flickr_server import Catalog, FlickrServer, demo_catalog
 from fdf.manifest import read_manifest
 from fdf.shards import read_faces
 from pipelines import load_build_config, run_build
@@ -41,7 +41,7 @@ def metainfo_for(photos, analyzer) -> dict:
 
 
 def test_fdf_rebuild_config_rebuilds_the_given_faces(tmp_path):
-    photos = [p for p in sorted(Catalog.demo(), key=lambda p: p.id) if p.license > 0][:4]
+    photos = [p for p in sorted(demo_catalog(), key=lambda p: p.id) if p.license > 0][:4]
     meta = metainfo_for(photos, FaceAnalyzer(AnalyzerConfig()))
     (tmp_path / "fdf_metainfo.json").write_text(json.dumps(meta))
     config = load_build_config(ROOT / "manifests" / "fdf_rebuild.toml")

@@ -8,7 +8,7 @@ from PIL import Image
 
 from anonymizer.inference import AnonymizeConfig, anonymize_paths
 from anonymizer.privacy import PrivacyConfig, evaluate_privacy
-from fdf.cli import main
+from pipelines.cli import main
 from tests.test_anonymize_io import jpeg_with_gps
 
 DATA = Path(__file__).parent / "data" / "anonymize"

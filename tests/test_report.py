@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fdf.flickr_server import Catalog, FlickrServer
+from fdf.flickr_server import Catalog, FlickrServer, demo_catalog
 from fdf.report import make_report
 from fdf.report.samples import KEYPOINT_COLORS, draw_keypoints
 from fdf.shards import read_faces
@@ -23,7 +23,7 @@ def build(tmp_path_factory):
     from fdf.demo import demo_build_config
     from pipelines import run_build
 
-    usable = [p for p in sorted(Catalog.demo(), key=lambda p: p.id) if p.license > 0 and "no_cv" not in p.tags]
+    usable = [p for p in sorted(demo_catalog(), key=lambda p: p.id) if p.license > 0 and "no_cv" not in p.tags]
     out = tmp_path_factory.mktemp("report_build")
     with FlickrServer(Catalog(usable[4:9])) as srv:  # includes a photo with three people
         run_build(demo_build_config(srv.rest_url, out, jobs=1, report=True), out, progress=False)

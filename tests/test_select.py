@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fdf.flickr_server import Catalog, FlickrServer
+from fdf.flickr_server import FlickrServer, catalog_from_files
 from fdf.select import SelectConfig, select_faces
 from fdf.select.balance import BalanceConfig, balance_drop
 from fdf.select.dedupe import dhash, dhash_png
@@ -51,7 +51,7 @@ def build(tmp_path_factory):
     items.append({"image_bytes": (PHOTOS / ORIGINALS[0]).read_bytes(), "owner": "copier@N00"})
     items.append({"image_bytes": _reencoded(PHOTOS / ORIGINALS[1]), "owner": "copier@N00"})
     out = tmp_path_factory.mktemp("select_build")
-    with FlickrServer(Catalog.from_files(items)) as srv:
+    with FlickrServer(catalog_from_files(items)) as srv:
         config = demo_build_config(srv.rest_url, out, jobs=1, report=False)
         run_build(config, out, progress=False)
     return out

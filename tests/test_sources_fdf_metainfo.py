@@ -1,7 +1,6 @@
 """FDF metainfo -> one manifest row per photo, with faces, optionally joined with a YFCC dump."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

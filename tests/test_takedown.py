@@ -25,7 +25,7 @@ from fdf.audit.takedown import (
     removed_owners,
     removed_photo_ids,
 )
-from fdf.cli import main
+from pipelines.cli import main
 from fdf.errors import FdfError
 from fdf.flickr_server import FlickrServer
 from fdf.licenses import get_license

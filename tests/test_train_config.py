@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from anonymizer.training import load_config
-from fdf.cli import main
+from pipelines.cli import main
 from fdf.errors import ConfigError
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"

@@ -10,7 +10,7 @@ import pytest
 
 from anonymizer.inference import AnonymizeConfig, DetectConfig, ImageAnonymizer, find_faces
 from anonymizer.video import VideoConfig, anonymize_video, probe_video
-from fdf.cli import main
+from pipelines.cli import main
 from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
 
 DATA = Path(__file__).parent / "data" / "anonymize"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from ..flickr_server import Catalog, FlickrServer
+from ..flickr_server import Catalog, FlickrServer, catalog_from_files
 from ..shards import read_faces
 from .evaluate import AnnotationScore, score_annotations
 
@@ -27,7 +27,7 @@ def annotated_catalog(data_dir: str | Path) -> tuple[Catalog, list[dict]]:
     data_dir = Path(data_dir)
     annotations = json.loads((data_dir / "annotations.json").read_text())
     items = [{"image_path": str(data_dir / a["file"]), "id": Path(a["file"]).stem} for a in annotations]
-    return Catalog.from_files(items, license=4), annotations
+    return catalog_from_files(items, license=4), annotations
 
 
 def _fdf(args: list[str], env: dict) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from ..licenses import parse_license_ids
 from .catalog import Catalog, CatalogError, CatalogPhoto
 from .dates import to_mysql, to_unix
+from .demo_files import demo_photo_paths
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,6 @@ def synthetic_catalog(
         if not 0.0 <= frac <= 1.0:
             raise CatalogError(f"{name} must be between 0 and 1, got {frac}")
     if images is None:
-        from .demo_photos import demo_photo_paths
-
         images = demo_photo_paths()
     if not images:
         raise CatalogError("synthetic catalog needs at least one image file")

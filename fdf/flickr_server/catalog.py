@@ -211,28 +211,6 @@ class Catalog:
                 photo.tags.append(str(tag).strip())
                 self._touch(photo)
 
-    # -- builders --------------------------------------------------------------------------
-    @classmethod
-    def from_files(cls, items: Iterable, **defaults) -> "Catalog":
-        """Build a catalog of real image files: see :func:`fdf.flickr_server.builders.catalog_from_files`."""
-        from .builders import catalog_from_files
-
-        return catalog_from_files(items, **defaults)
-
-    @classmethod
-    def synthetic(cls, n: int, **kwargs) -> "Catalog":
-        """N made-up photos over real image files: see :func:`fdf.flickr_server.builders.synthetic_catalog`."""
-        from .builders import synthetic_catalog
-
-        return synthetic_catalog(n, **kwargs)
-
-    @classmethod
-    def demo(cls) -> "Catalog":
-        """The bundled demo photos: see :func:`fdf.flickr_server.demo_photos.demo_catalog`."""
-        from .demo_photos import demo_catalog
-
-        return demo_catalog()
-
     # -- files -----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the catalog as JSON (``.json``) or Parquet (``.parquet``), atomically."""

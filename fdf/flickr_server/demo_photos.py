@@ -6,12 +6,12 @@ The Flickr metadata attached here is made up for the demo; CREDITS.md holds the 
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 from .builders import catalog_from_files
-from .catalog import Catalog, CatalogError
+from .catalog import Catalog
 from .dates import to_unix
+from .demo_files import demo_photo_dir, demo_photo_paths
 
 DEMO_UPLOAD_START = "2019-01-07 09:00:00"  # uploads are spread over about two months from here
 # Licence ids cycled over the video frames; the astronaut (a NASA photo) is a US Government Work.
@@ -21,19 +21,6 @@ _ASTRONAUT_LICENSE = 8
 # the usual filters visibly drops them.
 _ALL_RIGHTS_RESERVED_FILE = "book_f077.jpg"
 _NO_CV_FILE = "eat_f032.jpg"
-
-
-def demo_photo_dir() -> Path:
-    """Folder of the bundled demo photos inside the installed package."""
-    return Path(str(resources.files("fdf").joinpath("data/demo_photos")))
-
-
-def demo_photo_paths() -> list[Path]:
-    """Every bundled demo JPEG, sorted by name."""
-    paths = sorted(demo_photo_dir().glob("*.jpg"))
-    if not paths:
-        raise CatalogError(f"no demo photos found in {demo_photo_dir()}; is the package installed with its data?")
-    return paths
 
 
 def _frame_record(path: Path, index: int) -> dict:

@@ -10,6 +10,7 @@ from http.server import ThreadingHTTPServer
 
 from ..errors import FdfError
 from .catalog import Catalog, CatalogError
+from .demo_photos import demo_catalog
 from .faults import IMAGE_FAULT_KINDS, FaultConfigError, FaultInjector, Faults
 from .handler import FlickrHandler
 from .sizes import SIZE_BY_SUFFIX, image_path
@@ -70,7 +71,7 @@ class FlickrServer:
         port: int = 0,
         verify_signatures: bool = True,
     ) -> None:
-        self.catalog = catalog if catalog is not None else Catalog.demo()
+        self.catalog = catalog if catalog is not None else demo_catalog()
         self.faults = faults if faults is not None else Faults()
         self.state = ServerState(self.catalog, self.faults, dict(api_keys) if api_keys is not None else None,
                                  verify_signatures)

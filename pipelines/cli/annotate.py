@@ -75,7 +75,7 @@ def _print(result: dict, as_json: bool) -> None:
 
 
 def run_annotate(args) -> int:
-    from ..annotate.stage import AnnotateConfig, annotate
+    from fdf.annotate.stage import AnnotateConfig, annotate
 
     config = AnnotateConfig(
         resolutions=args.resolutions,
@@ -91,7 +91,7 @@ def run_annotate(args) -> int:
 
 
 def run_export(args) -> int:
-    from ..fdf_layout import export_fdf
+    from fdf.fdf_layout import export_fdf
 
     summary = export_fdf(args.dataset_dir, args.out, list(args.resolutions) if args.resolutions else None)
     _print(dataclasses.asdict(summary), args.json)
@@ -99,14 +99,14 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from ..fdf_layout import import_fdf
+    from fdf.fdf_layout import import_fdf
 
     _print(import_fdf(args.fdf_dir, args.out), args.json)
     return 0
 
 
 def run_migrate(args) -> int:
-    from ..shards.migrate import migrate_dataset
+    from fdf.shards.migrate import migrate_dataset
 
     _print(migrate_dataset(args.dataset_dir).to_dict(), args.json)
     return 0

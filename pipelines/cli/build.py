@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..errors import ConfigError
+from fdf.errors import ConfigError
 from .search import add_flickr_args, add_query_args, flickr_overrides, query_from_args
 
 QUERY_FLAGS = ("text", "tags", "license", "min_upload_date", "max_upload_date", "user_id")
@@ -64,7 +64,7 @@ def run_build_cmd(args) -> int:
 
 
 def run_select(args) -> int:
-    from ..select import SelectConfig, select_faces
+    from fdf.select import SelectConfig, select_faces
 
     config = SelectConfig()
     if args.config:
@@ -86,7 +86,7 @@ def run_select(args) -> int:
 
 
 def run_report(args) -> int:
-    from ..report import make_report
+    from fdf.report import make_report
 
     result = make_report(args.path, args.out)
     if args.json:

@@ -11,20 +11,20 @@ import importlib
 import logging
 import sys
 
-from ..errors import FdfError
+from fdf.errors import FdfError
 
 COMMAND_MODULES = (
-    "fdf.cli.search",
-    "fdf.cli.sources",
-    "fdf.cli.download",
-    "fdf.cli.annotate",
-    "fdf.cli.serve",
-    "fdf.cli.demo",
-    "fdf.cli.audit",
-    "fdf.cli.anonymize",
-    "fdf.cli.build",
-    "fdf.cli.train",
-    "fdf.cli.config",
+    "pipelines.cli.search",
+    "pipelines.cli.sources",
+    "pipelines.cli.download",
+    "pipelines.cli.annotate",
+    "pipelines.cli.serve",
+    "pipelines.cli.demo",
+    "pipelines.cli.audit",
+    "pipelines.cli.anonymize",
+    "pipelines.cli.build",
+    "pipelines.cli.train",
+    "pipelines.cli.config",
 )
 
 log = logging.getLogger("fdf")
@@ -61,7 +61,7 @@ def package_version() -> str:
     try:
         return metadata.version("fdf-toolkit")
     except metadata.PackageNotFoundError:
-        from .. import __version__
+        from fdf import __version__
 
         return __version__
 

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .download import DownloadConfig
-from .flickr_server import Catalog, Faults, FlickrServer
+from fdf.download import DownloadConfig
+from fdf.flickr_server import Faults, FlickrServer, demo_catalog
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def run_demo(out_dir: str | Path, jobs: int = 2, faults: bool = False, report: b
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog.demo()
+    catalog = demo_catalog()
     fault_cfg = Faults()
     if faults:
         ids = sorted(p.id for p in catalog)

@@ -7,15 +7,15 @@ import argparse
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..errors import SourceError
-from ..licenses import parse_license_ids
-from ..manifest import read_manifest, write_manifest
-from ..sources.fdf_metainfo import fdf_metainfo_to_manifest
-from ..sources.local_folder import folder_to_manifest
-from ..sources.summary import format_summary, summarize_manifest
-from ..sources.url_list import url_list_to_manifest
-from ..sources.yfcc import YfccConfig, yfcc_to_manifest
+from fdf.atomic import atomic_path
+from fdf.errors import SourceError
+from fdf.licenses import parse_license_ids
+from fdf.manifest import read_manifest, write_manifest
+from fdf.sources.fdf_metainfo import fdf_metainfo_to_manifest
+from fdf.sources.local_folder import folder_to_manifest
+from fdf.sources.summary import format_summary, summarize_manifest
+from fdf.sources.url_list import url_list_to_manifest
+from fdf.sources.yfcc import YfccConfig, yfcc_to_manifest
 
 
 def register(subparsers) -> None:
@@ -142,8 +142,8 @@ def run_show(args) -> int:
 
 
 def run_resolve_urls(args) -> int:
-    from ..flickr.client import client_from_args
-    from ..flickr.resolve import resolve_download_urls
+    from fdf.flickr.client import client_from_args
+    from fdf.flickr.resolve import resolve_download_urls
     from .search import flickr_overrides
 
     client = client_from_args(**flickr_overrides(args))

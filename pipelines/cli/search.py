@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from ..errors import FdfError
-from ..flickr.client import client_from_args
-from ..flickr.search import SIZE_SUFFIXES, SearchQuery, search_photos
+from fdf.errors import FdfError
+from fdf.flickr.client import client_from_args
+from fdf.flickr.search import SIZE_SUFFIXES, SearchQuery, search_photos
 
 
 def add_flickr_args(parser: argparse.ArgumentParser) -> None:

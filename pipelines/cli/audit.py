@@ -7,15 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import FdfError
+from fdf.errors import FdfError
 from .search import add_flickr_args, flickr_overrides
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from ..audit.render import FORMATS, render
-    from ..audit.report import parse_fail_on
-    from ..audit.run import audit
-    from ..audit.subset import write_commercial_subset
+    from fdf.audit.render import FORMATS, render
+    from fdf.audit.report import parse_fail_on
+    from fdf.audit.run import audit
+    from fdf.audit.subset import write_commercial_subset
 
     fail_on = parse_fail_on(args.fail_on)  # validate before any slow work
     if args.commercial_safe != bool(args.out):
@@ -24,13 +24,13 @@ def run_audit(args: argparse.Namespace) -> int:
         raise FdfError(f"--format must be one of {', '.join(FORMATS)}")
     client = None
     if args.revalidate:
-        from ..flickr.client import client_from_args
+        from fdf.flickr.client import client_from_args
 
         client = client_from_args(**flickr_overrides(args))
     report = audit(args.path, client=client, threads=args.threads, progress=not args.json and sys.stderr.isatty(),
                    save=not args.no_save)
     if args.report:
-        from ..atomic import atomic_write_text
+        from fdf.atomic import atomic_write_text
 
         atomic_write_text(args.report, render(report, args.format))
     if args.json:
@@ -49,7 +49,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def run_credits(args: argparse.Namespace) -> int:
-    from ..audit.credits import write_credits
+    from fdf.audit.credits import write_credits
 
     result = write_credits(args.path, args.out, anonymized=args.anonymized)
     print(json.dumps(result) if args.json else f"credited {result['photos']} photos: {result['markdown']}, {result['csv']}")
@@ -57,7 +57,7 @@ def run_credits(args: argparse.Namespace) -> int:
 
 
 def run_card(args: argparse.Namespace) -> int:
-    from ..audit.card import write_dataset_card
+    from fdf.audit.card import write_dataset_card
 
     path = write_dataset_card(args.path, args.out)
     print(json.dumps({"card": str(path)}) if args.json else f"wrote {path}")
@@ -66,8 +66,8 @@ def run_card(args: argparse.Namespace) -> int:
 
 def _latest_findings(path: Path, datasets: list[Path]):
     """The newest saved revalidation of ``path`` or of any dataset inside it, or FdfError."""
-    from ..audit.revalidate import latest_revalidation
-    from ..audit.run import audit_dir
+    from fdf.audit.revalidate import latest_revalidation
+    from fdf.audit.run import audit_dir
 
     found = [f for f in (latest_revalidation(audit_dir(d)) for d in dict.fromkeys([path, *datasets])) if f]
     if not found:
@@ -76,7 +76,7 @@ def _latest_findings(path: Path, datasets: list[Path]):
 
 
 def _removal_targets(args: argparse.Namespace, datasets: list[Path]) -> tuple[list[str], list[str], dict[str, str], str]:
-    from ..audit.takedown import parse_removal_list
+    from fdf.audit.takedown import parse_removal_list
 
     photos = [p for item in args.photo for p in item.split(",")]
     owners = [o for item in args.owner for o in item.split(",")]
@@ -100,7 +100,7 @@ def _removal_targets(args: argparse.Namespace, datasets: list[Path]) -> tuple[li
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ..audit.takedown import check_readable, dataset_folders, remove_photos
+    from fdf.audit.takedown import check_readable, dataset_folders, remove_photos
 
     if not (args.photo or args.owner or args.list or args.from_audit):
         raise FdfError("say what to remove: --photo ID, --owner NSID, --list FILE or --from-audit")

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 
 def run(args) -> int:
-    from ..demo import run_demo
+    from pipelines.demo import run_demo
 
     result = run_demo(args.out, jobs=args.jobs, faults=args.faults, report=not args.no_report,
                       progress=not args.json and sys.stderr.isatty())

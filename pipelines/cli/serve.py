@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from ..errors import FdfError
+from fdf.errors import FdfError
 
 
 def register(subparsers) -> None:
@@ -51,20 +51,20 @@ def _api_keys(specs: list[str]) -> dict[str, str] | None:
 
 
 def _build_catalog(args):
-    from ..flickr_server import Catalog
+    from fdf.flickr_server import Catalog, demo_catalog, synthetic_catalog
 
     if args.catalog:
         return Catalog.load(args.catalog)
     if args.synthetic is not None:
-        return Catalog.synthetic(
+        return synthetic_catalog(
             n=args.synthetic, seed=args.seed, min_upload=args.min_upload, max_upload=args.max_upload,
             licenses=args.licenses, no_cv_fraction=args.no_cv_fraction,
         )
-    return Catalog.demo()
+    return demo_catalog()
 
 
 def run_serve_flickr(args) -> int:
-    from ..flickr_server import Faults, FlickrServer
+    from fdf.flickr_server import Faults, FlickrServer
 
     faults = Faults.from_specs(args.fault)
     if not any(s.startswith("seed=") for s in args.fault):

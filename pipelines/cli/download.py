@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..download import DownloadConfig, download_manifest
+from fdf.download import DownloadConfig, download_manifest
 
 _DEFAULTS = DownloadConfig()
 

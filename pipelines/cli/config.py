@@ -10,7 +10,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from ..errors import FdfError
+from fdf.errors import FdfError
 
 SUFFIXES = (".yaml", ".yml", ".toml")
 
