@@ -7,22 +7,22 @@
     select:   SelectConfig fields (gates: {...}, balance: {...})
     backend:  loky | dask   scheduler: tcp://host:port   seed: 0   report: true   until: report
 
-Relative paths in ``source`` are relative to the config file. Unknown keys are errors, so a
-typo never silently falls back to a default, and every value's type is checked before any work,
-with its full key in the message (:func:`fdf.config_file.check_fields`). Files are parsed within
-fixed size and alias-expansion bounds (:func:`fdf.config_file.read_config_file`).
+Relative paths in ``source`` are relative to the config file. A file may be a few values on a
+``base:`` config. Read by the project's one loader (:mod:`fdf.config_file`): unknown keys are
+errors, so a typo never silently falls back to a default; every value's type is checked before
+any work, with its full key in the message; files are parsed within fixed size and
+alias-expansion bounds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fdf.annotate.stage import AnnotateConfig, AnnotateError
-from fdf.config_file import check_fields, check_value, read_config_file
+from fdf.annotate.stage import AnnotateConfig
+from fdf.config_file import build_config, check_fields, read_config, with_overrides
 from fdf.download import DownloadConfig
 from fdf.errors import ConfigError
 from fdf.select import SelectConfig
@@ -72,7 +72,8 @@ class BuildConfig:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("the dask backend needs a scheduler address (e.g. tcp://127.0.0.1:8786)")
-        self.select.seed = self.seed
+        if self.select.seed != self.seed:  # the build's seed seeds selection: a new SelectConfig, the caller's is kept
+            self.select = dataclasses.replace(self.select, seed=self.seed)
 
     def to_dict(self) -> dict:
         """Plain values (for `_build/config.json`), secrets left out."""
@@ -81,69 +82,52 @@ class BuildConfig:
         return json.loads(json.dumps(d, default=str))
 
 
-def _section(cls, values, name):
-    try:
-        obj = cls(**(values or {}))
-    except TypeError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    if isinstance(obj, AnnotateConfig):
-        obj.resolutions = tuple(int(r) for r in obj.resolutions)
-        try:
-            obj.validate()
-        except AnnotateError as exc:
-            raise ConfigError(f"annotate: {exc}") from None
-    return obj
-
-
-def _check_types(values: dict) -> None:
-    """Every value of a parsed build config against the field it fills (before any work)."""
+def _check_query(values: dict) -> None:
+    """Dates and licences take several spellings: SearchQuery itself parses and checks them."""
     from fdf.flickr import FlickrConfig, SearchQuery
 
-    hints = typing.get_type_hints(BuildConfig)
-    for key in ("backend", "scheduler", "seed", "report", "until"):
-        if key in values:
-            check_value(hints[key], values[key], key)
-    for key, cls in (("source", SourceConfig), ("download", DownloadConfig), ("annotate", AnnotateConfig),
-                     ("select", SelectConfig)):
-        check_fields(cls, values.get(key), key)
-    source = values["source"]
+    source = values.get("source")
+    if not isinstance(source, dict):
+        return
     check_fields(FlickrConfig, source.get("flickr"), "source.flickr")
     if source.get("query"):
-        try:  # dates and licences take several spellings: SearchQuery itself parses and checks them
+        try:
             SearchQuery(**source["query"])
         except (TypeError, ValueError, KeyError) as exc:
             raise ConfigError(f"source.query: {str(exc).strip(chr(39))}") from None
 
 
-def build_config_from_dict(values: dict, base_dir: str | Path = ".") -> BuildConfig:
-    """Validate a parsed config mapping; paths in ``source`` are resolved against ``base_dir``."""
+def _resolve_paths(values: dict, base_dir: Path) -> dict:
+    """``source.path`` and ``source.options.yfcc_dump`` relative to the config file's folder."""
+    source = values.get("source")
+    overrides = {}
+    if isinstance(source, dict):
+        path = source.get("path")
+        if isinstance(path, str) and path and not Path(path).is_absolute():
+            overrides["source.path"] = str((base_dir / path).resolve())
+        options = source.get("options")
+        dump = options.get("yfcc_dump") if isinstance(options, dict) else None
+        if isinstance(dump, str) and dump and not Path(dump).is_absolute():
+            overrides["source.options.yfcc_dump"] = str((base_dir / dump).resolve())
+    return with_overrides(values, overrides)
+
+
+def build_config_from_dict(values: dict, base_dir: str | Path = ".", overrides: dict | None = None) -> BuildConfig:
+    """Validate a parsed config mapping, with ``overrides`` (dotted keys: CLI flags) applied first;
+    paths in ``source`` are resolved against ``base_dir``."""
     if not isinstance(values, dict):
         raise ConfigError("a build config must be a mapping (sections source, download, annotate, select)")
-    values = dict(values)
-    known = {f.name for f in dataclasses.fields(BuildConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown build config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    values = with_overrides(values, overrides or {})
     if "source" not in values:
         raise ConfigError("a build config needs a 'source' section")
-    _check_types(values)
-    source = _section(SourceConfig, values.pop("source"), "source")
-    if source.path and not Path(source.path).is_absolute():
-        source.path = str((Path(base_dir) / source.path).resolve())
-    dump = source.options.get("yfcc_dump")
-    if dump and not Path(dump).is_absolute():
-        source.options["yfcc_dump"] = str((Path(base_dir) / dump).resolve())
-    download = _section(DownloadConfig, values.pop("download", None), "download") if "download" in values else None
-    annotate = _section(AnnotateConfig, values.pop("annotate", None), "annotate") if "annotate" in values else None
-    select = SelectConfig.from_dict(values.pop("select", None))
-    kwargs = {k: v for k, v in (("download", download), ("annotate", annotate)) if v is not None}
-    try:
-        return BuildConfig(source=source, select=select, **kwargs, **values)
-    except TypeError as exc:
-        raise ConfigError(str(exc)) from None
+    check_fields(BuildConfig, values, "build config")
+    _check_query(values)
+    values = with_overrides(_resolve_paths(values, Path(base_dir)), {"select.seed": values.get("seed", 0)})
+    return build_config(BuildConfig, values, "build config")
 
 
-def load_build_config(path: str | Path) -> BuildConfig:
-    """Read a build config from a ``.yaml``/``.yml`` or ``.toml`` file."""
+def load_build_config(path: str | Path, overrides: dict | None = None) -> BuildConfig:
+    """Read a build config from a ``.yaml``/``.yml`` or ``.toml`` file (with its ``base:`` chain),
+    with ``overrides`` (dotted keys) applied before validation."""
     path = Path(path)
-    return build_config_from_dict(read_config_file(path, "build config"), base_dir=path.parent)
+    return build_config_from_dict(read_config(path, "build config"), base_dir=path.parent, overrides=overrides)

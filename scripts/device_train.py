@@ -80,8 +80,7 @@ def run(dest: Path, minutes: float, out: Path, config_path: Path, keep: int) -> 
     from anonymizer.training import load_config, train
     from anonymizer.training.checkpoint import list_checkpoints
 
-    config = load_config(config_path)
-    config.data.path = str(dest / "faces")
+    config = load_config(config_path, {"data.path": str(dest / "faces")})
     run_dir = Path("/tmp/fdf-device-run")
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.time()

@@ -160,7 +160,7 @@ def test_identity_loss_config_errors(tmp_path):
     with pytest.raises(TrainError, match="64 px"):
         train(config_from_dict(values), tmp_path / "run2")
     with pytest.raises(ValueError):
-        LossConfig(identity_weight=-1).validate()
+        LossConfig(identity_weight=-1)
 
 
 def test_lowpass_l1_sees_skin_tone_not_detail():
@@ -181,7 +181,7 @@ def test_lowpass_l1_sees_skin_tone_not_detail():
     assert lowpass_l1(darker, real, mask, 8).item() == pytest.approx(0.3, rel=0.05)
     assert lowpass_l1(real - 0.3 * mask, real, mask, 8).item() < 1e-6  # cells align with this hole
     with pytest.raises(ValueError):
-        LossConfig(lowpass_size=0).validate()
+        LossConfig(lowpass_size=0)
 
 
 def test_a_distilled_network_must_match_the_generators_resolution(distilled):

@@ -26,7 +26,7 @@ def test_grow_boxes_grows_each_side_and_clips():
     assert grown[1].tolist() == [0.0, 0.0, 10.0, 10.0]
     assert torch.equal(grow_boxes(boxes, 0.0, 64), boxes)
     with pytest.raises(ValueError):
-        NetworkConfig(mask_dilation=1.5).validate()
+        NetworkConfig(mask_dilation=1.5)
 
 
 @pytest.fixture(scope="module")

@@ -47,12 +47,13 @@ def test_the_128px_cpu_config():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"network": {"base_chanels": 8}}, "unknown key.*base_chanels"),
+        ({"network": {"base_chanels": 8}}, "unknown network keys: base_chanels"),
         ({"amp": "false"}, "amp must be true or false"),
         ({"channels_last": "yes"}, "channels_last must be true or false"),
         ({"compile": 1}, "compile must be true or false"),
         ({"threads": -1}, "threads and checkpoint_every_seconds must be >= 0"),
-        ({"steps": "many"}, "steps must be a number"),
+        ({"steps": "many"}, "steps must be an integer"),
+        ({"loss": {"r1_gamma": "big"}}, "loss.r1_gamma must be a number"),
         ({"loss": {"kind": "hinge"}}, "loss kind must be one of"),
         ({"network": {"resolution": 48}}, "resolution must be one of"),
         ({"device": "tpu"}, "device must be"),
@@ -67,7 +68,7 @@ def test_bad_configs_say_what_is_wrong(tmp_path, change, message):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "run")]) == 2
-    assert "config file not found" in capsys.readouterr().err
+    assert "training config not found" in capsys.readouterr().err
     empty = tmp_path / "empty.yaml"
     empty.write_text("steps: 2\n")
     assert main(["train", str(empty), "--out", str(tmp_path / "run")]) == 2

@@ -39,7 +39,7 @@ class LossConfig:
     identity_margin: float = 0.8
     identity_model: str = ""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.kind not in LOSS_KINDS:
             raise ValueError(f"loss kind must be one of {LOSS_KINDS}, got {self.kind!r}")
         if self.r1_every < 1:

@@ -43,7 +43,7 @@ class NetworkConfig:
     # to match; callers with face boxes grow them (conditioning.grow_boxes) before generating.
     mask_dilation: float = 0.0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
             raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {self.resolution}")
         if self.base_channels < 4 or self.max_channels < self.base_channels:
@@ -98,7 +98,6 @@ class Generator(nn.Module):
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
-        config.validate()
         self.config = config
         ch = config.channels()
         self.mapping = nn.Sequential(
@@ -136,7 +135,6 @@ class Discriminator(nn.Module):
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
-        config.validate()
         self.config = config
         ch = config.channels()
         self.stem = nn.Conv2d(3 + CONDITION_CHANNELS, ch[0], 3, padding=1)

@@ -1,18 +1,19 @@
 """Training configuration: dataclasses read from and written to YAML.
 
-An experiment is one YAML file (see ``manifests/train_*.yaml``); unknown keys are errors, so a
-typo never silently falls back to a default.
+An experiment is one YAML file (see ``manifests/train_*.yaml``), usually a few values on a
+``base:`` config, read by the project's one loader (:mod:`fdf.config_file`); unknown keys are
+errors, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
 from fdf.atomic import atomic_write_text
+from fdf.config_file import build_config, read_config, with_overrides
 from fdf.errors import ConfigError
 
 from ..generator.augment import AugmentConfig
@@ -81,12 +82,7 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads per process (0: torch's default)
     tensorboard: bool = True  # used only when the tensorboard package is installed
 
-    def validate(self) -> None:
-        try:
-            self.network.validate()
-            self.loss.validate()
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    def __post_init__(self) -> None:
         if self.data.batch_size < 1 or self.steps < 1 or self.data.workers < 0:
             raise ConfigError("batch_size and steps must be >= 1, workers >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -100,52 +96,33 @@ class TrainConfig:
         return asdict(self)
 
 
-def _build(cls, values: dict, where: str):
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(fields)}")
-    kwargs = {}
-    for name, value in values.items():
-        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
-        elif isinstance(default, bool):
-            # YAML gives real booleans; strings like "false" would otherwise be truthy.
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{name} must be true or false, got {value!r}")
-            kwargs[name] = value
-        elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}.{name} must be a number, got {value!r}")
-        else:
-            kwargs[name] = type(default)(value) if default is not None and not isinstance(default, str) else value
-    return cls(**kwargs)
+def _resolve_paths(values: dict, base_dir: Path) -> dict:
+    """Relative ``data.path`` and ``loss.identity_model`` against the config file's folder."""
+    data, loss = values.get("data"), values.get("loss")
+    overrides = {}
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"] \
+            and not Path(data["path"]).is_absolute():
+        overrides["data.path"] = str((base_dir / data["path"]).resolve())
+    model = loss.get("identity_model") if isinstance(loss, dict) else None
+    if isinstance(model, str) and model not in ("", DLIB) and not Path(model).is_absolute():
+        overrides["loss.identity_model"] = str((base_dir / model).resolve())
+    return with_overrides(values, overrides)
 
 
 def config_from_dict(values: dict, base_dir: str | Path | None = None) -> TrainConfig:
     """Build and validate a TrainConfig; a relative ``data.path`` is resolved against ``base_dir``."""
-    config = _build(TrainConfig, values or {}, "config")
-    if base_dir is not None and config.data.path and not Path(config.data.path).is_absolute():
-        config.data.path = str((Path(base_dir) / config.data.path).resolve())
-    if base_dir is not None and config.loss.identity_model not in ("", DLIB) \
-            and not Path(config.loss.identity_model).is_absolute():
-        config.loss.identity_model = str((Path(base_dir) / config.loss.identity_model).resolve())
-    config.validate()
-    return config
+    values = values or {}
+    if base_dir is not None and isinstance(values, dict):
+        values = _resolve_paths(values, Path(base_dir))
+    return build_config(TrainConfig, values, "train config")
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a YAML training config; raise ConfigError saying what is wrong."""
+def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Read a training config (YAML or TOML, with its ``base:`` chain) and apply ``overrides``
+    (dotted keys, e.g. ``{"steps": 2000}``); raise ConfigError saying what is wrong."""
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return config_from_dict(values or {}, base_dir=path.parent)
+    values = with_overrides(read_config(path, "training config"), overrides or {})
+    return config_from_dict(values, base_dir=path.parent)
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

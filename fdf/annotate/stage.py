@@ -71,8 +71,12 @@ class AnnotateConfig:
     verify_sha256: bool = True
     analyzer_options: dict = field(default_factory=dict)  # extra AnalyzerConfig fields
 
-    def validate(self) -> None:
-        if not self.resolutions or any(int(r) < 8 for r in self.resolutions):
+    def __post_init__(self) -> None:
+        try:  # YAML gives a list; a tuple of ints either way
+            object.__setattr__(self, "resolutions", tuple(int(r) for r in self.resolutions))
+        except (TypeError, ValueError):
+            raise AnnotateError(f"resolutions must be integers >= 8, got {self.resolutions!r}") from None
+        if not self.resolutions or any(r < 8 for r in self.resolutions):
             raise AnnotateError(f"resolutions must be integers >= 8, got {self.resolutions}")
         if not 0.0 <= self.val_fraction <= 1.0:
             raise AnnotateError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
@@ -280,7 +284,6 @@ def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: lis
 def annotate(download_dir: str | Path, dataset_dir: str | Path, config: AnnotateConfig | None = None) -> AnnotateSummary:
     """Run the annotate stage over a download folder; resumable; returns a summary."""
     config = config or AnnotateConfig()
-    config.validate()
     dataset_dir = Path(dataset_dir)
     dataset_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(dataset_dir)

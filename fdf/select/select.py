@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
-from ..config_file import check_fields
+from ..config_file import build_config
 from ..errors import ConfigError, FdfError
 from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_status
 from ..shards.reader import open_shard, read_shard, shards_by_name
@@ -74,17 +74,16 @@ class SelectConfig:
     faces_per_shard: int = 1000
     download_dir: str | None = None  # for photo sha256; default: the one in the dataset's _dataset.json
 
+    def __post_init__(self) -> None:
+        if self.near_duplicate_bits < -1 or self.identity_cap < 0 or self.owner_cap < 0:
+            raise ConfigError("near_duplicate_bits must be >= -1 (-1: off), identity_cap and owner_cap >= 0")
+        if self.identity_threshold <= 0 or self.faces_per_shard < 1:
+            raise ConfigError("identity_threshold must be > 0 and faces_per_shard >= 1")
+
     @classmethod
     def from_dict(cls, values: dict | None) -> "SelectConfig":
-        """Build from a plain dict (a config file section); unknown keys are a ConfigError."""
-        check_fields(cls, values, "select")  # types before any work, with the full key in the message
-        values = dict(values or {})
-        try:
-            gates = GateConfig(**values.pop("gates", {}))
-            balance = BalanceConfig(**values.pop("balance", {}))
-            return cls(gates=gates, balance=balance, **values)
-        except TypeError as exc:
-            raise ConfigError(f"select settings: {exc}") from None
+        """Build from a plain dict (a config file section) with the project's one loader."""
+        return build_config(cls, values, "select")
 
 
 @dataclass

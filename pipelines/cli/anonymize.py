@@ -15,8 +15,13 @@ def register(subparsers) -> None:
         "rerunning skips outputs that exist.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="photo, video or folder (or give --input-url)")
-    p.add_argument("--out", required=True, help="output folder (must not be inside an input folder); with "
-                   "--input-url, the output file or ffmpeg output URL")
+    p.add_argument("--out", default=None, help="output folder (must not be inside an input folder); with "
+                   "--input-url, the output file or ffmpeg output URL; required unless --print-config")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="anonymize config, YAML or TOML (sections anonymize: and video:; see "
+                   "manifests/anonymize_video.yaml); the flags below override it")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (--config, its base and the flags) as YAML and exit")
     p.add_argument("--input-url", default=None, metavar="URL",
                    help="live input for ffmpeg instead of INPUTs: a camera (/dev/video0 with --input-format v4l2), "
                    "rtsp:// or http:// stream, named pipe, - for standard input, or a lavfi source; anonymized "
@@ -37,19 +42,20 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, default=None, help="--input-url: output frame rate when the input gives none")
     p.add_argument("--preview-window", action="store_true",
                    help="--input-url: show the anonymized frames in a window (needs a display)")
-    p.add_argument("--mode", choices=["gan", "blur", "pixelate", "mask"], default="gan",
+    p.add_argument("--mode", choices=["gan", "blur", "pixelate", "mask"], default=None,
                    help="gan: generated faces (default); blur, pixelate, mask")
     p.add_argument("--threshold", type=float, default=None, help="detector score threshold (default 0.25: recall first)")
     p.add_argument("--min-size", type=float, default=None, help="ignore faces smaller than this many pixels (default 8)")
-    p.add_argument("--max-side", type=int, default=1600, help="detect on a copy at most this large (0: full size)")
+    p.add_argument("--max-side", type=int, default=None,
+                   help="detect on a copy at most this large (default 1600; 0: full size)")
     p.add_argument("--dilation", type=float, default=None,
                    help="grow each face region by this fraction of the face box per side (default: in gan mode the generator's trained hole size, else 0.15)")
     p.add_argument("--checkpoint", default=None, help="generator checkpoint for gan mode (default: bundled weights)")
-    p.add_argument("--device", default="cpu",
+    p.add_argument("--device", default=None,
                    help="cpu (default), auto, cuda or cuda:N: the generator's torch device and CenterFace's "
                    "onnxruntime provider; auto takes CUDA for each where it is there (onnxruntime-gpu, a CUDA "
                    "torch), else the CPU")
-    p.add_argument("--seed", type=int, default=0, help="base seed of generated faces")
+    p.add_argument("--seed", type=int, default=None, help="base seed of generated faces (default 0)")
     p.add_argument("--no-verify", action="store_true",
                    help="gan mode: skip the identity check (by default a generated face dlib still matches "
                    "to the original is regenerated, then blurred; a video's encoded file is judged again and "
@@ -61,16 +67,17 @@ def register(subparsers) -> None:
     p.add_argument("--no-sface-check", action="store_true",
                    help="gan mode: judge generated faces with dlib alone (by default SFace, a second recogniser, "
                    "must not recognise the person either)")
-    p.add_argument("--face-mask", choices=["outline", "box"], default="outline",
+    p.add_argument("--face-mask", choices=["outline", "box"], default=None,
                    help="gan mode: show the generated face under a soft mask that follows the face, keeping hair "
                    "and background (outline, default), or paste the whole dilated box (box). The face box is "
                    "replaced outright either way; blur, pixelate and mask always replace the box")
     p.add_argument("--no-colour-match", action="store_true",
                    help="gan mode: do not correct the generated face's colour and light to the photo at its edge")
-    p.add_argument("--jpeg-quality", type=int, default=95, help="quality of JPEG outputs, 1-100 (default 95)")
-    p.add_argument("--codec", default="libx264", help="video encoder (ffmpeg name)")
-    p.add_argument("--crf", type=int, default=18, help="video quality, lower is better (x264/x265/VP9)")
-    p.add_argument("--encoded-check-rounds", type=int, default=6,
+    p.add_argument("--jpeg-quality", type=int, default=None, help="quality of JPEG outputs, 1-100 (default 95)")
+    p.add_argument("--codec", default=None, help="video encoder (ffmpeg name; default libx264)")
+    p.add_argument("--crf", type=int, default=None,
+                   help="video quality, lower is better (x264/x265/VP9; default 18)")
+    p.add_argument("--encoded-check-rounds", type=int, default=None,
                    help="gan mode, videos: judge the encoded file and re-encode what still matches, at most this "
                    "many times (0: judge only the frames before encoding)")
     p.add_argument("--hold-frames", type=int, default=None, help="frames a lost face stays anonymized (default 15)")
@@ -106,33 +113,50 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_evaluate_privacy)
 
 
-def _configs(args):
-    from anonymizer.inference import AnonymizeConfig, DetectConfig
-    from anonymizer.inference.device import use_device
-    from anonymizer.video import TrackerConfig, VideoConfig
+def anonymize_overrides(args) -> dict:
+    """The anonymize flags as dotted keys of the anonymize config (None: not given)."""
+    from fdf.config_file import NULL
 
-    detect = DetectConfig(max_side=args.max_side or None)
-    if args.threshold is not None:
-        detect.threshold = args.threshold
-    if args.min_size is not None:
-        detect.min_size = args.min_size
-    detect.__post_init__()  # validate the overrides
-    config = AnonymizeConfig(mode=args.mode, detect=detect, checkpoint=args.checkpoint, device=use_device(args.device),
-                             seed=args.seed, jpeg_quality=args.jpeg_quality, verify_identity=not args.no_verify,
-                             face_mask=args.face_mask, colour_match=not args.no_colour_match,
-                             second_recogniser=not args.no_sface_check)
-    if args.dilation is not None:
-        config.dilation = args.dilation
-    if args.verify_threshold is not None:
-        config.verify_threshold = args.verify_threshold
-    config.__post_init__()
-    tracker = TrackerConfig() if args.hold_frames is None else TrackerConfig(hold_frames=args.hold_frames)
-    video = VideoConfig(codec=args.codec, crf=args.crf, keep_audio=not args.no_audio, tracker=tracker,
-                        encoded_check_rounds=args.encoded_check_rounds)
-    if args.lookahead is not None:
-        video.lookahead = args.lookahead
-        video.__post_init__()
-    return config, video
+    flag = lambda value, when=True: value if when else None  # noqa: E731 - a flag given, or not
+    return {
+        "anonymize.mode": args.mode,
+        "anonymize.detect.threshold": args.threshold,
+        "anonymize.detect.min_size": args.min_size,
+        "anonymize.detect.max_side": NULL if args.max_side == 0 else args.max_side,  # 0: full size (None)
+        "anonymize.dilation": args.dilation,
+        "anonymize.checkpoint": args.checkpoint,
+        "anonymize.seed": args.seed,
+        "anonymize.jpeg_quality": args.jpeg_quality,
+        "anonymize.verify_identity": flag(False, args.no_verify),
+        "anonymize.verify_threshold": args.verify_threshold,
+        "anonymize.second_recogniser": flag(False, args.no_sface_check),
+        "anonymize.face_mask": args.face_mask,
+        "anonymize.colour_match": flag(False, args.no_colour_match),
+        "video.codec": args.codec,
+        "video.crf": args.crf,
+        "video.keep_audio": flag(False, args.no_audio),
+        "video.encoded_check_rounds": args.encoded_check_rounds,
+        "video.lookahead": args.lookahead,
+        "video.tracker.hold_frames": args.hold_frames,
+    }
+
+
+def _settings(args):
+    """The resolved AnonymizeSettings: --config (or the defaults), then the flags."""
+    from anonymizer.settings import load_anonymize_settings
+
+    return load_anonymize_settings(args.config, anonymize_overrides(args))
+
+
+def _configs(args):
+    """The photo and video configs of the command line, on the device it names."""
+    from dataclasses import replace
+
+    from anonymizer.inference.device import use_device
+
+    settings = _settings(args)
+    config = replace(settings.anonymize, device=use_device(args.device or settings.anonymize.device))
+    return config, settings.video
 
 
 def run_live(args, config, video) -> int:
@@ -158,6 +182,13 @@ def run_anonymize(args) -> int:
 
     from fdf.errors import FdfError
 
+    if args.print_config:
+        from fdf.config_file import config_yaml
+
+        print(config_yaml(_settings(args).to_dict()), end="")
+        return 0
+    if not args.out:
+        raise FdfError("--out is required (the output folder, file or URL)")
     if bool(args.inputs) == bool(args.input_url):
         raise FdfError("give INPUT photos, videos or folders, or --input-url, not both" if args.inputs
                        else "nothing to anonymize: give INPUT photos, videos or folders, or --input-url URL")

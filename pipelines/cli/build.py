@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from fdf.errors import ConfigError
 from .search import add_flickr_args, add_query_args, flickr_overrides, query_from_args
@@ -16,46 +17,55 @@ def _progress(args) -> bool:
     return not getattr(args, "json", False) and sys.stderr.isatty()
 
 
+def build_overrides(args: argparse.Namespace) -> dict:
+    """The build flags as dotted config keys (None: not given)."""
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError("--jobs must be at least 1")
+    return {"backend": args.backend, "scheduler": args.scheduler, "download.jobs": args.jobs,
+            "annotate.jobs": args.jobs, "seed": args.seed, "report": False if args.no_report else None,
+            "until": args.until}
+
+
 def config_from_args(args: argparse.Namespace):
-    """A BuildConfig from CONFIG, or from the search flags when no CONFIG is given."""
+    """A BuildConfig from CONFIG, or from the search flags when no CONFIG is given; the other
+    flags are overrides, applied before the config is validated."""
     from dataclasses import asdict
 
-    from pipelines.config import BuildConfig, SourceConfig, load_build_config
+    from fdf.config_file import read_config
+    from pipelines.config import build_config_from_dict
 
     has_query = any(getattr(args, f) for f in QUERY_FLAGS)
-    flickr = flickr_overrides(args)
+    overrides = build_overrides(args)
+    for key, value in flickr_overrides(args).items():
+        overrides[f"source.flickr.{key}"] = value
     if args.config:
         if has_query:
             raise ConfigError("give a CONFIG file or search flags (--license, --text, ...), not both")
-        config = load_build_config(args.config)
-        config.source.flickr.update(flickr)
-    elif has_query:
-        query = query_from_args(args)
-        config = BuildConfig(source=SourceConfig(kind="flickr", query=asdict(query), flickr=flickr))
-    else:
-        raise ConfigError("give a CONFIG file (see manifests/*.yaml) or search flags such as --license 4,5")
-    if args.backend:
-        config.backend = args.backend
-    if args.scheduler:
-        config.scheduler = args.scheduler
-    if args.jobs is not None:
-        if args.jobs < 1:
-            raise ConfigError("--jobs must be at least 1")
-        config.download.jobs = config.annotate.jobs = args.jobs
-    if args.seed is not None:
-        config.seed = config.select.seed = args.seed
-    if args.no_report:
-        config.report = False
-    if args.until:
-        config.until = args.until
-    config.__post_init__()  # re-check the backend after the overrides
-    return config
+        path = Path(args.config)
+        return build_config_from_dict(read_config(path, "build config"), base_dir=path.parent, overrides=overrides)
+    if has_query:
+        values = {"source": {"kind": "flickr", "query": asdict(query_from_args(args))}}
+        return build_config_from_dict(values, overrides=overrides)
+    raise ConfigError("give a CONFIG file (see manifests/*.yaml) or search flags such as --license 4,5")
+
+
+def print_config(config) -> int:
+    """``--print-config``: the resolved config as YAML on stdout."""
+    from fdf.config_file import config_yaml
+
+    print(config_yaml(config.to_dict() if hasattr(config, "to_dict") else config), end="")
+    return 0
 
 
 def run_build_cmd(args) -> int:
     from pipelines import run_build
 
-    summary = run_build(config_from_args(args), args.out, progress=_progress(args))
+    config = config_from_args(args)
+    if args.print_config:
+        return print_config(config)
+    if not args.out:
+        raise ConfigError("--out is required (the build folder)")
+    summary = run_build(config, args.out, progress=_progress(args))
     if args.json:
         print(json.dumps(summary.to_dict(), default=str))
     else:
@@ -63,23 +73,29 @@ def run_build_cmd(args) -> int:
     return 0
 
 
-def run_select(args) -> int:
-    from fdf.select import SelectConfig, select_faces
+def select_config_from_args(args: argparse.Namespace):
+    """The SelectConfig of ``--config`` (a build config's select section, seeded by its seed) with
+    the select flags applied as overrides."""
+    from fdf.config_file import read_config, with_overrides
+    from fdf.select import SelectConfig
 
-    config = SelectConfig()
+    values = {}
     if args.config:
-        from pipelines.config import load_build_config
+        build = read_config(args.config, "build config")
+        values = build.get("select") or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"select must be a mapping of settings, got {type(values).__name__}")
+        values = with_overrides(values, {"seed": build.get("seed", 0)})
+    values = with_overrides(values, {"identity_cap": args.identity_cap, "owner_cap": args.owner_cap,
+                                     "seed": args.seed, "gates.min_crop_px": args.min_crop_px,
+                                     "gates.min_face_px": args.min_face_px, "download_dir": args.download_dir})
+    return SelectConfig.from_dict(values)
 
-        config = load_build_config(args.config).select
-    for name in ("identity_cap", "owner_cap", "seed"):
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
-    if args.min_crop_px is not None:
-        config.gates.min_crop_px = args.min_crop_px
-    if args.min_face_px is not None:
-        config.gates.min_face_px = args.min_face_px
-    if args.download_dir:
-        config.download_dir = args.download_dir
+
+def run_select(args) -> int:
+    from fdf.select import select_faces
+
+    config = select_config_from_args(args)
     summary = select_faces(args.dataset, args.out, config, progress=_progress(args))
     print(json.dumps(summary.to_dict()) if args.json else summary.format_text())
     return 0
@@ -102,7 +118,8 @@ def register(subparsers) -> None:
         description="Run every stage from a config file (manifests/*.yaml|toml) or from search flags. "
                     "Re-running the same command resumes a killed build.")
     p.add_argument("config", nargs="?", help="build config, YAML or TOML (omit to build from search flags)")
-    p.add_argument("--out", required=True, help="build folder (manifest, download/, faces/, selected/, report/)")
+    p.add_argument("--out", default=None, help="build folder (manifest, download/, faces/, selected/, report/); "
+                   "required unless --print-config")
     p.add_argument("--backend", choices=("loky", "dask"), default=None, help="joblib backend (default loky)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for --backend dask, tcp://HOST:PORT")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for download and annotate")
@@ -111,6 +128,8 @@ def register(subparsers) -> None:
     p.add_argument("--until", choices=("source", "download", "annotate", "select", "report"), default=None,
                    help="stop after this stage (a later run with the same config continues)")
     p.add_argument("--json", action="store_true", help="print the build summary as JSON")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (file, base and flags; secrets left out) as YAML and exit")
     add_query_args(p)
     add_flickr_args(p)
     p.set_defaults(func=run_build_cmd)

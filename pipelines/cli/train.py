@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                    help="stop (and checkpoint) after this many minutes of training; --resume continues")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (CONFIG or the run's, its base and the flags) as YAML and exit")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("evaluate-generator", help="re-identification, detection and realism of a generator",
@@ -82,22 +84,22 @@ def register(subparsers) -> None:
 
 def run_train(args) -> int:
     from anonymizer.training import load_config, train
+    from fdf.config_file import config_yaml
+    from fdf.errors import ConfigError
 
+    # --steps and --data are overrides of the config, applied before it is validated.
+    overrides = {"steps": args.steps, "data.path": str(Path(args.data).resolve()) if args.data is not None else None}
     config = None
     if args.config:
-        config = load_config(args.config)
+        config = load_config(args.config, overrides)
     elif args.resume and (Path(args.out) / "config.yaml").is_file():
-        config = load_config(Path(args.out) / "config.yaml")  # the run's own config, so overrides apply
-    if args.steps is not None or args.data is not None:
-        if config is None:
-            from fdf.errors import ConfigError
-
-            raise ConfigError("--steps/--data need a CONFIG or a run to resume")
-        config.steps = args.steps if args.steps is not None else config.steps
-        config.data.path = str(Path(args.data).resolve()) if args.data is not None else config.data.path
+        config = load_config(Path(args.out) / "config.yaml", overrides)  # the run's own config, so overrides apply
+    elif args.steps is not None or args.data is not None or args.print_config:
+        raise ConfigError("--steps, --data and --print-config need a CONFIG or a run to resume")
+    if args.print_config:
+        print(config_yaml(config.to_dict()), end="")
+        return 0
     if args.time_limit is not None and args.time_limit <= 0:
-        from fdf.errors import ConfigError
-
         raise ConfigError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
     summary = train(config, args.out, resume=args.resume, stop_at=args.stop_at, init_from=args.init_from,
                     time_limit=args.time_limit * 60 if args.time_limit is not None else None)
