@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from .arrow_memory import release_freed_memory
+from .memory import release_memory
 from .atomic import atomic_path, atomic_write_bytes
 from .errors import FdfError
 from .shards import check_shards, list_shards, split_for_photo, write_dataset_json, write_status
@@ -181,7 +181,7 @@ def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: 
                             spill.add(k, json.dumps({str(k): _metainfo(row, top)}, indent=1)[2:-2])
                         bar.update()
                 del table
-                release_freed_memory()
+                release_memory("fdf layout: shard's metainfo spilled")
     finally:
         spill.close()
     os.sync()  # the crops, before anything marks the folder complete

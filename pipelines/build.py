@@ -17,7 +17,6 @@ so it does not depend on how earlier stages were batched).
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import time
@@ -25,10 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from fdf.arrow_memory import release_process_memory
 from fdf.atomic import atomic_write_text
 from fdf.errors import ConfigError
 from fdf.manifest import read_manifest, write_manifest
+from fdf.memory import release_memory
 from fdf.shards import list_shards
 
 from .backends import backend_context, local_workers_config, release_local_workers
@@ -120,10 +119,8 @@ def _timed(summary: BuildSummary, name: str, fn) -> StageSummary:
     stage = StageSummary(name)
     fn(stage)
     # What a stage freed stays in the heap (glibc's and Arrow's pool) otherwise, and the build process
-    # lives through every later stage: after search + download, 182 -> 202 MB from 1,000 to
-    # 10,000 photos with this, 189 -> 222 MB without.
-    gc.collect()
-    release_process_memory()
+    # lives through every later stage.
+    release_memory(f"build: stage {name} done", collect=True)
     stage.seconds = round(time.monotonic() - started, 3)
     summary.stages.append(stage)
     log.info("stage %s done in %.1f s", name, stage.seconds)

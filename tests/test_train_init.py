@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 from anonymizer.generator import export_generator
 from anonymizer.training import config_from_dict, train
 from anonymizer.training.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
-from anonymizer.training.trainer import TrainError, _build_state, init_weights, pick_device
+from anonymizer.training.trainer import Clock, TrainError, _build_state, init_weights, pick_device
 from test_train_data import build_face_shards
 from test_train_resume import STEPS, tiny_config
 
@@ -91,6 +92,25 @@ def test_time_limit_checkpoints_and_the_resumed_run_is_exact(source_run, tmp_pat
     b, _ = read_checkpoint(latest_checkpoint(root / "source"))
     assert json.loads(read_checkpoint(latest_checkpoint(tmp_path / "run"))[1]["info"])["step"] == STEPS
     assert all(torch.equal(a[k], b[k]) for k in b if not k.startswith("rng."))
+
+
+def test_one_clock_times_logs_checkpoints_and_the_time_limit(source_run, tmp_path):
+    """A fake clock, 10 s per reading: every step is one reading, so each logged rate is one step's
+    images over 10 s; checkpoint_every_seconds=15 checkpoints steps 2 and 4, and a 45 s limit stops
+    (and checkpoints) step 5."""
+    _, data = source_run
+    values = {**tiny_config(data), "checkpoint_every": 100, "sample_every": 100, "keep_checkpoints": 10,
+              "checkpoint_every_seconds": 15.0}
+    clock = Clock(monotonic=itertools.count(0.0, 10.0).__next__, wall_clock=itertools.count(1e9, 10.0).__next__)
+    summary = train(config_from_dict(values), tmp_path / "run", time_limit=45, clock=clock)
+    assert summary.end_step == 5 and summary.images_per_second == pytest.approx(5 * 8 / 60)
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
+        f"checkpoint-{step:08d}.safetensors" for step in (2, 4, 5)]
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert all(r["images_per_second"] == pytest.approx(0.8) for r in log)
+    assert [r["time"] for r in log] == [1e9 + 10 * step for step in range(1, 6)]
+    assert (tmp_path / "run" / "samples" / "step-00000005.png").is_file()
 
 
 def test_cli_rejects_a_bad_time_limit(source_run, tmp_path):

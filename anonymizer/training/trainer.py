@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -311,8 +311,61 @@ def init_weights(state: _State, path: str | Path) -> None:
     log.info("initialised from %s (%s)", path, ", ".join(sorted(names)))
 
 
-def _out_of_time(started: float, limit: float, info: ddp.DistInfo, device: torch.device) -> bool:
-    over = time.time() - started >= limit
+@dataclass
+class Clock:
+    """The training loop's one clock: each step takes one reading (``tick``) and everything timed reads it.
+
+    Intervals (log rate, ``checkpoint_every_seconds``, the time limit) use the monotonic source, so a
+    change of the system clock cannot fire or starve them; ``wall`` is the same reading's wall-clock
+    time, for the log's ``time`` field. Both sources can be replaced (tests pass fake ones).
+    """
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    now: float = field(init=False)
+    wall: float = field(init=False)
+    started: float = field(init=False)
+    last_log: float = field(init=False)
+    last_log_step: int = field(init=False, default=0)
+    last_checkpoint: float = field(init=False)
+
+    def start(self, step: int) -> None:
+        """Start timing a run that continues from ``step``."""
+        self.tick()
+        self.started = self.last_log = self.last_checkpoint = self.now
+        self.last_log_step = step
+
+    def tick(self) -> None:
+        """Take this step's reading."""
+        self.now, self.wall = self.monotonic(), self.wall_clock()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from ``start`` to the latest reading."""
+        return self.now - self.started
+
+
+@dataclass
+class _Loop:
+    """What the per-step hooks share besides the training state."""
+
+    run_dir: Path
+    config: TrainConfig
+    info: ddp.DistInfo
+    device: torch.device
+    logger: _Logger
+    sample_faces: dict | None
+    end: int  # the last step; the time limit can make it earlier
+    clock: Clock
+    last_checkpoint: Path | None = None
+
+
+def _due(step: int, every: int, end: int) -> bool:
+    return step % every == 0 or step == end
+
+
+def _out_of_time(clock: Clock, limit: float, info: ddp.DistInfo, device: torch.device) -> bool:
+    over = clock.elapsed >= limit
     if info.world_size == 1:
         return over
     flag = torch.tensor([float(over)], device=device)
@@ -320,8 +373,67 @@ def _out_of_time(started: float, limit: float, info: ddp.DistInfo, device: torch
     return bool(flag.item())
 
 
+def _maybe_stop(loop: _Loop, step: int, time_limit: float | None) -> None:
+    """Out of time: this step becomes the last, so it is logged, sampled and checkpointed."""
+    if time_limit is None:
+        return
+    # Under several processes the check is a broadcast (a sync point): only every tenth step.
+    if (loop.info.world_size == 1 or step % 10 == 0) and _out_of_time(loop.clock, time_limit, loop.info, loop.device):
+        loop.end = step
+
+
+def _maybe_log(loop: _Loop, step: int, parts: dict) -> None:
+    config, clock = loop.config, loop.clock
+    if not (loop.info.is_main and _due(step, config.log_every, loop.end)):
+        return
+    images = (step - clock.last_log_step) * config.data.batch_size
+    rate = images / max(clock.now - clock.last_log, 1e-9)
+    loop.logger.write({"step": step, "images": step * config.data.batch_size, "images_per_second": rate,
+                       "time": clock.wall, **parts})
+    log.info("step %d/%d  %.1f images/s  d_loss %.3f  g_loss %.3f", step, config.steps, rate,
+             parts["d_loss"], parts["g_loss"])
+    clock.last_log, clock.last_log_step = clock.now, step
+
+
+def _maybe_sample(loop: _Loop, state: _State) -> None:
+    if loop.info.is_main and _due(state.step, loop.config.sample_every, loop.end):
+        grid = sample_grid(state.ema, loop.sample_faces, loop.device)
+        _save_png(grid, loop.run_dir / "samples" / f"step-{state.step:08d}.png")
+
+
+def _maybe_checkpoint(loop: _Loop, state: _State) -> None:
+    config, clock = loop.config, loop.clock
+    seconds = config.checkpoint_every_seconds
+    by_time = seconds > 0 and clock.now - clock.last_checkpoint >= seconds
+    if not (loop.info.is_main and (_due(state.step, config.checkpoint_every, loop.end) or by_time)):
+        return
+    loop.last_checkpoint = save_checkpoint(
+        checkpoint_path(loop.run_dir, state.step), _modules(state), {"g": state.opt_g, "d": state.opt_d},
+        _rng_states(state), {"step": state.step, "images": state.step * config.data.batch_size,
+                             "config": config.to_dict()})
+    prune_checkpoints(loop.run_dir, config.keep_checkpoints)
+    clock.last_checkpoint = clock.now
+    log.info("checkpoint %s", loop.last_checkpoint.name)
+
+
+def _run_steps(loop: _Loop, state: _State, batches, time_limit: float | None) -> None:
+    """The tick loop: one training step, one clock reading, then the hooks that read it."""
+    while state.step < loop.end:
+        batch = next(batches)
+        for module in (state.generator, state.discriminator):
+            module.train()
+        parts = train_step(state, loop.config, batch, loop.info, loop.device)
+        state.step += 1
+        loop.clock.tick()
+        _maybe_stop(loop, state.step, time_limit)
+        _maybe_log(loop, state.step, parts)
+        _maybe_sample(loop, state)
+        _maybe_checkpoint(loop, state)
+
+
 def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False, stop_at: int | None = None,
-          time_limit: float | None = None, init_from: str | Path | None = None) -> TrainSummary:
+          time_limit: float | None = None, init_from: str | Path | None = None, *,
+          clock: Clock | None = None) -> TrainSummary:
     """Train (or, with ``resume``, continue) a run in ``run_dir`` up to ``config.steps``.
 
     ``stop_at`` stops early at that step (after checkpointing), e.g. to split a run in two;
@@ -329,6 +441,7 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
     for a machine lent for a fixed time. Under torchrun every process calls this; rank 0 writes
     files, and every process stops at the same step (rank 0's clock decides). ``init_from``
     starts a new run from another run's weights (see ``init_weights``) with fresh optimizers.
+    ``clock`` times logging, checkpoints and the time limit (default: the real clocks).
     """
     run_dir = Path(run_dir)
     config, resume_from = _prepare_run(config, run_dir, resume)
@@ -368,43 +481,16 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
     sample_faces = _sample_faces(config) if info.is_main else None
     logger = _Logger(run_dir, info.is_main, config.tensorboard)
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
-    start_step, started = state.step, time.time()
-    window_start, window_steps = time.time(), 0
-    last_ckpt_time, last_ckpt = time.time(), resume_from
+    clock = Clock() if clock is None else clock
+    clock.start(state.step)
+    start_step = state.step
+    loop = _Loop(run_dir, config, info, device, logger, sample_faces, end, clock, last_checkpoint=resume_from)
     try:
-        while state.step < end:
-            batch = next(batches)
-            for module in (state.generator, state.discriminator):
-                module.train()
-            parts = train_step(state, config, batch, info, device)
-            state.step += 1
-            window_steps += 1
-            if time_limit is not None and (info.world_size == 1 or state.step % 10 == 0) and _out_of_time(
-                    started, time_limit, info, device):
-                end = state.step  # log, sample and checkpoint this step as the last
-            if info.is_main and (state.step % config.log_every == 0 or state.step == end):
-                elapsed = time.time() - window_start
-                rate = window_steps * config.data.batch_size / max(elapsed, 1e-9)
-                logger.write({"step": state.step, "images": state.step * config.data.batch_size,
-                              "images_per_second": rate, "time": time.time(), **parts})
-                log.info("step %d/%d  %.1f images/s  d_loss %.3f  g_loss %.3f", state.step, config.steps, rate,
-                         parts["d_loss"], parts["g_loss"])
-                window_start, window_steps = time.time(), 0
-            if info.is_main and (state.step % config.sample_every == 0 or state.step == end):
-                _save_png(sample_grid(state.ema, sample_faces, device), run_dir / "samples" / f"step-{state.step:08d}.png")
-            due = state.step % config.checkpoint_every == 0 or state.step == end or (
-                config.checkpoint_every_seconds > 0 and time.time() - last_ckpt_time >= config.checkpoint_every_seconds)
-            if info.is_main and due:
-                last_ckpt = save_checkpoint(
-                    checkpoint_path(run_dir, state.step), _modules(state), {"g": state.opt_g, "d": state.opt_d},
-                    _rng_states(state), {"step": state.step, "images": state.step * config.data.batch_size,
-                                         "config": config.to_dict()})
-                prune_checkpoints(run_dir, config.keep_checkpoints)
-                last_ckpt_time = time.time()
-                log.info("checkpoint %s", last_ckpt.name)
+        _run_steps(loop, state, batches, time_limit)
     finally:
         logger.close()
         ddp.barrier(info)
         ddp.shutdown(info)
-    total = (state.step - start_step) * config.data.batch_size / max(time.time() - started, 1e-9)
-    return TrainSummary(str(run_dir), start_step, state.step, total, str(last_ckpt or ""))
+    clock.tick()
+    total = (state.step - start_step) * config.data.batch_size / max(clock.elapsed, 1e-9)
+    return TrainSummary(str(run_dir), start_step, state.step, total, str(loop.last_checkpoint or ""))

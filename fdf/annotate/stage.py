@@ -26,9 +26,9 @@ from joblib import Parallel, delayed
 from PIL import Image
 from tqdm import tqdm
 
-from ..arrow_memory import release_freed_memory, release_process_memory, trim_c_heap
 from ..atomic import remove_stale_temporaries
 from ..errors import FdfError
+from ..memory import release_memory
 from ..shards import (
     completed_photo_ids,
     dataset_counts,
@@ -113,16 +113,15 @@ def read_download_table(download_dir: str | Path) -> pa.Table:
     if missing:
         raise AnnotateError(f"{root} lacks download columns: {', '.join(missing)}")
     schema = pa.schema([ds.schema.field(c) for c in USED_DOWNLOAD_COLUMNS if c in ds.schema.names])
-    # One shard at a time, one thread, Arrow's freed pages returned after each: the dataset
+    # One shard at a time, one thread, freed memory returned once the table is built: the dataset
     # scanner (read-ahead over every shard in several threads) left the build process holding
-    # +37 MB at 10,000 photos (+12 MB at 1,000) for the whole stage, for a 3 MB table; this
-    # way +18 MB (+6 MB), most of it the table and its sorted copy.
+    # several times the table's size for the whole stage.
     parts = [_ok_rows(path, schema) for path in ds.files]
     # One chunk before sorting: take() over many chunks of strings cost ~5x the table in RSS.
     table = pa.concat_tables([p for p in parts if p is not None] or [schema.empty_table()]).combine_chunks()
     parts = None
     table = table.take(pc.sort_indices(pc.cast(table.column("photo_id"), pa.string())))
-    release_freed_memory()
+    release_memory("annotate: download table read")
     return table
 
 
@@ -274,10 +273,8 @@ def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: lis
     rows = photo_rows = image = None  # freed before the heap is trimmed below
     # A worker lives for the whole stage. What this batch freed (decoded photos, crops, PNG
     # bytes, the shard's Arrow table) stays resident in glibc's heap and Arrow's pool unless
-    # handed back, and the resident high-water crept up by a few KB a photo: one process went
-    # 487 -> 503 MB from photo 256 to 2,048; with this, 441 -> 443 MB over 1,024 photos, and
-    # each worker of a 10,000-photo build stays at 423-437 MB. Costs well under 1 ms a batch.
-    release_process_memory()
+    # handed back, and the worker's resident high-water crept up with every photo.
+    release_memory("annotate: worker batch done")
     return {"shard": name, "faces": sum(s["faces"] for s in status), "failed": sum(s["status"] == "error" for s in status)}
 
 
@@ -319,9 +316,9 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
             failed += result["failed"]
             bar.update(batch.num_rows)
             # joblib's and loky's threads here (pickling batches, reading results) free what they
-            # allocate, but glibc keeps the freed pages of their malloc arenas resident, a few KB
+            # allocate, but glibc keeps the freed pages of their malloc arenas resident, a little
             # more every second of the stage.
-            trim_c_heap()
+            release_memory("annotate: batch result read")
     counts = dataset_counts(dataset_dir)
     write_dataset_json(dataset_dir, {"stage": "annotate", "download_dir": str(download_dir), **dataclasses.asdict(config)}, counts)
     return AnnotateSummary(total, skipped, total - skipped, faces, failed, counts)

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..arrow_memory import release_freed_memory
+from ..memory import release_memory
 from ..errors import FdfError
 from ..manifest import read_manifest
 from ..shards.reader import check_shards, list_shards, open_shard, read_dataset_info, read_shard
@@ -180,7 +180,7 @@ def _dataset_photos(path: Path) -> pa.Table:
         faces.append(t.group_by("photo_id", use_threads=False).aggregate([("face_id", "count_distinct")]))
         photos.append(_photo_columns(t.filter(first_of_each(t.column("photo_id")))))
         del t
-        release_freed_memory()
+        release_memory("audit: shard's photo rows taken")
     table = pa.concat_tables(photos)
     table = table.filter(first_of_each(table.column("photo_id")))  # a photo whose faces span shards
     # A face lives in one shard, so a photo's faces are the sum over shards.

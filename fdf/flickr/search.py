@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from ..arrow_memory import release_freed_memory
 from ..atomic import atomic_write_text
 from ..licenses import parse_license_ids
 from ..manifest import manifest_table, normalize_manifest, write_manifest_table
+from ..memory import release_memory
 from .client import FlickrApiError, FlickrClient
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class _WindowSearch:
             frames.append(manifest_table(photos_to_manifest(frame, self.query.sizes)))
         self.bar.update(len(frame))
         del frame
-        release_freed_memory()  # the window's string columns were Arrow buffers (pandas 3)
+        release_memory("search: window kept")  # the window's string columns were Arrow buffers (pandas 3)
 
     def _collect(self, window, licenses, frames: list[pa.Table]) -> None:
         part = self._part_path(window, licenses)

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from ..arrow_memory import release_freed_memory
 from ..errors import FdfError
+from ..memory import release_memory
 from ..shards import check_shards, list_shards
 from ..shards.reader import lowest_resolution, open_shard, read_shard
 from .dedupe import dhash_png
@@ -151,7 +151,7 @@ def scan_faces(dataset_dir: Path, progress: bool = True) -> ScannedFaces:
         embeddings[rows], hashes[rows], shard_of[rows] = e, h, k
         tables.append(t)
         start += t.num_rows
-        release_freed_memory()
+        release_memory("select: shard scanned")
     table = pa.concat_tables(tables)
     return ScannedFaces(faces=table.take(np.argsort(place)).to_pandas(), embeddings=embeddings, hashes=hashes,
                         shard_of=shard_of, shards=list(shards), resolution=resolution)

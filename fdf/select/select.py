@@ -29,7 +29,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ..arrow_memory import release_freed_memory
+from ..memory import release_memory
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..config_file import build_config
 from ..errors import ConfigError, FdfError
@@ -251,7 +251,7 @@ def _write_streaming(kept_ids, kept_src, shards, out, per_shard, progress) -> li
             rest = of >= done
             pending, places, chunk = [table.filter(pa.array(rest))], [where[rest]], done
             del table
-            release_freed_memory()
+            release_memory("select: output chunk written")
     return names
 
 
@@ -277,7 +277,7 @@ def _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress) -> list
                                                       compression="none", use_dictionary=False,
                                                       write_statistics=False)
                     writers[g].write_table(rows.filter(pa.array(group == g)))
-            release_freed_memory()
+            release_memory("select: shard spilled to groups")
     finally:
         for writer in writers.values():
             writer.close()
@@ -292,7 +292,7 @@ def _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress) -> list
             names.append(_write_output_shard(table.filter(pa.array(chunk == c)).combine_chunks(), out,
                                              (g * per_group) // per_shard + int(c)))
         del table
-        release_freed_memory()
+        release_memory("select: spill group written")
     shutil.rmtree(spill_dir, ignore_errors=True)
     return names
 

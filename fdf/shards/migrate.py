@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..arrow_memory import release_freed_memory
+from ..memory import release_memory
 from ..atomic import remove_stale_temporaries
 from .reader import DatasetError, check_shards, dataset_counts, legacy_shards, read_dataset_info, read_shard
 from .writer import DATASET_JSON, DATASET_LOCK, write_dataset_json, write_face_files
@@ -52,7 +52,7 @@ def migrate_dataset(dataset_dir: str | Path, progress: bool = True) -> MigrateSu
             files += len(write_face_files(table, dataset_dir, shard.name))  # deletes the old file last
             rows += table.num_rows
             del table
-            release_freed_memory()
+            release_memory("migrate: shard rewritten")
         info = read_dataset_info(dataset_dir)
         write_dataset_json(dataset_dir, info.get("config", {}), dataset_counts(dataset_dir))
     summary = MigrateSummary(str(dataset_dir), len(old), files, rows, already_migrated=not old)

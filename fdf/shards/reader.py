@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from ..arrow_memory import release_freed_memory
+from ..memory import release_memory
 from ..errors import FdfError
 from ..parquet_read import SHARD_ERRORS, ShardReadError, iter_shard_batches, open_shard, read_shard  # noqa: F401
 from .writer import DATA_DIR, DATASET_JSON, STATUS_DIR
@@ -116,8 +116,8 @@ def read_lowest_resolution(dataset_dir: str | Path, columns: Iterable[str]) -> p
     """``columns`` of every face at the smallest crop resolution (one row per face), shard order.
 
     Shard by shard with ``ParquetFile``, not through a dataset scanner: the scanner's read-ahead
-    over a few hundred shards, and the pages Arrow's allocator kept after it, cost ~7 KB of RSS
-    per face (a 10,000-photo report: +90 MB) for tables of a few hundred bytes per face.
+    over a few hundred shards, and the pages Arrow's allocator kept after it, cost many times the
+    RSS of the tables read (a few hundred bytes per face).
     """
     shards = list_shards(dataset_dir)
     if not shards:
@@ -129,7 +129,7 @@ def read_lowest_resolution(dataset_dir: str | Path, columns: Iterable[str]) -> p
         t = read_shard(shard, columns)
         parts.append(t.filter(pc.equal(t.column("resolution"), resolution)))
         del t
-        release_freed_memory()
+        release_memory("shard read at its lowest resolution")
     return pa.concat_tables(parts)
 
 
