@@ -17,6 +17,7 @@ so it does not depend on how earlier stages were batched).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -170,8 +171,8 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
             log.warning("no faces were found in any photo: nothing to select")
             stage.counts = {"faces_in": 0, "faces_kept": 0, "identities": 0}
             return
-        config.select.download_dir = summary.download_dir
-        result = select_faces(summary.faces_dir, summary.selected_dir, config.select, progress=progress)
+        select_config = dataclasses.replace(config.select, download_dir=summary.download_dir)  # the caller's is kept
+        result = select_faces(summary.faces_dir, summary.selected_dir, select_config, progress=progress)
         stage.counts = {"faces_in": result.faces_in, "faces_kept": result.faces_kept, "identities": result.identities}
         stage.failures = result.dropped
 

@@ -10,6 +10,7 @@ and a multi-process run reproduce an uninterrupted single-process run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -229,7 +230,7 @@ def _prepare_run(config: TrainConfig | None, run_dir: Path, resume: bool) -> tup
             for part in ("network", "loss"):
                 if getattr(config, part) != getattr(run_config, part):
                     raise TrainError(f"config.{part} differs from the run's {saved}; resume with the same model")
-            run_config.steps = config.steps  # extending (or shortening) a run is allowed
+            run_config = dataclasses.replace(run_config, steps=config.steps)  # extending (or shortening) is allowed
         config = run_config
     if config is None:
         raise TrainError(f"{run_dir} has no {CONFIG_NAME}: give a config to start a new run")
