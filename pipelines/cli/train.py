@@ -20,7 +20,8 @@ def register(subparsers) -> None:
                                           "go to --out, and --resume continues exactly. Under torchrun, "
                                           "DistributedDataParallel.")
     p.add_argument("config", nargs="?", help="training config YAML (see manifests/train_*.yaml); optional with --resume")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, config.yaml, log.jsonl, samples/")
+    p.add_argument("--out", default=None,
+                   help="run folder: checkpoints, config.yaml, log.jsonl, samples/ (required unless --print-config)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--steps", type=int, default=None, help="override the config's total steps")
     p.add_argument("--data", default=None, help="override the config's data.path")
@@ -90,6 +91,8 @@ def run_train(args) -> int:
     # --steps and --data are overrides of the config, applied before it is validated.
     overrides = {"steps": args.steps, "data.path": str(Path(args.data).resolve()) if args.data is not None else None}
     config = None
+    if not args.out and not (args.print_config and args.config):
+        raise ConfigError("--out is required (the run folder)")
     if args.config:
         config = load_config(args.config, overrides)
     elif args.resume and (Path(args.out) / "config.yaml").is_file():
