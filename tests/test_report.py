@@ -20,7 +20,7 @@ from fdf.shards import read_faces
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    from fdf.demo import demo_build_config
+    from pipelines.demo import demo_build_config
     from pipelines import run_build
 
     usable = [p for p in sorted(demo_catalog(), key=lambda p: p.id) if p.license > 0 and "no_cv" not in p.tags]

@@ -44,7 +44,7 @@ def _reencoded(path: Path) -> bytes:
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     """A real build folder; photo ids: originals 46000000000.., then the exact and the near copy."""
-    from fdf.demo import demo_build_config
+    from pipelines.demo import demo_build_config
     from pipelines import run_build
 
     items = [{"image_path": str(PHOTOS / name), "owner": f"owner{i % 2}@N00"} for i, name in enumerate(ORIGINALS)]
