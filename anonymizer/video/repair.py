@@ -6,11 +6,12 @@ moves dlib's descriptor of a face by 0.13 (median; up to 0.22 at x264 CRF 18), s
 face at 0.60-0.63 from the original before encoding can be at 0.57 after it. The encoded file is
 decoded, every face is judged again against the original's descriptors kept from the first pass
 (:class:`FrameRecord`, about 1 KB per face per frame), and each face-frame still within the
-threshold is escalated (generated face -> blur -> flat mask, :meth:`Outcome.escalated`), with the
-near misses around it (re-encoding redraws the noise, so they would leak next:
-:data:`NEAR_MISS_MARGIN`); the frames are redrawn from the source with the kept outcomes (no
-detection, no new check) and re-encoded, and the new file is judged again, up to
-``VideoConfig.encoded_check_rounds`` times. A face still matching after that fails the file.
+threshold is escalated (generated face -> blur -> flat mask,
+:meth:`~anonymizer.inference.outcome.Outcome.escalated`), with the near misses around it
+(re-encoding redraws the noise, so they would leak next: :data:`NEAR_MISS_MARGIN`); the frames
+are redrawn from the source with the kept outcomes (no detection, no new check) and re-encoded,
+and the new file is judged again, up to ``VideoConfig.encoded_check_rounds`` times. A face still
+matching after that fails the file.
 """
 
 from __future__ import annotations

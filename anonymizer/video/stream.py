@@ -123,6 +123,7 @@ class TrackedFrames:
         return out
 
     def flush(self) -> list[FrameSlot]:
+        """Empty the buffer at the end of the video: the frames still waiting, in order."""
         out = list(self.buffer)
         self.buffer.clear()
         return out
@@ -207,6 +208,7 @@ class DetectionSchedule:
         self.last_thumb: np.ndarray | None = None
 
     def faces(self, index: int, frame: np.ndarray) -> list[FaceBox]:
+        """The faces detected in frame ``index``, or none where the detector is not due."""
         thumb = _thumbnail(frame)
         cut = self.last_thumb is not None and float(np.abs(thumb - self.last_thumb).mean()) > SCENE_CUT_LEVEL
         self.last_thumb = thumb
