@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_anonymize_verify import CopyingGenerator
 
-from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
+from anonymizer.inference import AnonymizeConfig, Blurred, Generated, ImageAnonymizer, read_image
 from anonymizer.inference.composite import composite
 from anonymizer.inference.face_mask import outline_points
 from anonymizer.inference.regions import replaced_mask, union_mask
@@ -105,7 +105,7 @@ def test_fallback_blur_covers_the_whole_box():
     image = read_image(DATA / "astronaut.jpg")
     anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=2), copy_seeds_below=10**9)
     result = anon.anonymize_loaded(image)
-    assert result.outcomes == ["blur"] and result.blurred == 1
+    assert result.outcomes == [Blurred()] and result.blurred == 1
     (region,) = result.regions
     assert region.weights is None, "the blur fallback is drawn over the box, not the face outline"
     cx0, cy0, cx1, cy1 = region.core
@@ -121,7 +121,7 @@ def test_identity_check_judges_the_outline_composite():
     image = read_image(DATA / "astronaut.jpg")
     anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=2), copy_seeds_below=1)
     result = anon.anonymize_loaded(image)
-    assert result.regenerated == 1 and result.outcomes == [7919]
+    assert result.regenerated == 1 and result.outcomes == [Generated(7919)]
     (region,) = result.regions
     assert region.weights is not None
     x0, y0, x1, y1 = region.paste

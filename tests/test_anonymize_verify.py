@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
+from anonymizer.inference import AnonymizeConfig, Blurred, Generated, ImageAnonymizer, Masked, read_image
 from anonymizer.inference.modes import mask_patches
 from anonymizer.inference.regions import replaced_mask
 from anonymizer.inference.verify import describe, describe_views, leaking, output_distance
@@ -113,14 +113,14 @@ def test_fixed_outcomes_redraw_the_same_output_without_checking():
     image = read_image(DATA / "astronaut.jpg")
     anon = CopyingGenerator(config(), copy_seeds_below=1)
     first = anon.anonymize_loaded(image)
-    assert first.outcomes == [7919] and first.descriptors[0].shape[1] == 128
+    assert first.outcomes == [Generated(7919)] and first.descriptors[0].shape[1] == 128
     calls = len(anon.calls)
     again = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=first.outcomes)
     assert np.array_equal(again.pixels, first.pixels)
     assert anon.calls[calls:] == [[7919]]  # one generation with the kept seed, no check, no retry
     assert again.descriptors == [None]
-    blurred = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=["blur"])
-    masked = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=["mask"])
+    blurred = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=[Blurred()])
+    masked = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=[Masked()])
     x0, y0, x1, y1 = first.regions[0].core
     assert not np.array_equal(blurred.pixels[y0:y1, x0:x1], first.pixels[y0:y1, x0:x1])
     assert (masked.pixels[y0:y1, x0:x1] == masked.pixels[y0, x0]).all()

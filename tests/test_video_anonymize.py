@@ -8,7 +8,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from anonymizer.inference import AnonymizeConfig, DetectConfig, ImageAnonymizer, find_faces
+from anonymizer.inference import AnonymizeConfig, DetectConfig, Generated, ImageAnonymizer, Masked, find_faces
+from anonymizer.inference.image import Verified
 from anonymizer.video import VideoConfig, anonymize_video, probe_video
 from pipelines.cli import main
 from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
@@ -118,14 +119,15 @@ class MissedByCheck(ImageAnonymizer):
 
     def __init__(self, config):
         super().__init__(config)
-        self._render = lambda rgb, jobs: [rgb[j.region.paste[1]:j.region.paste[3], j.region.paste[0]:j.region.paste[2]].copy()
-                                          for j in jobs]
+        self._render = lambda rgb, jobs: [
+            rgb[j.region.paste[1]:j.region.paste[3], j.region.paste[0]:j.region.paste[2]].copy() for j in jobs]
 
-    def _verified(self, rgb, faces, jobs, patches, lossy_qualities=(), generate=None):
+    def _verified(self, rgb, faces, jobs, patches, *, lossy_qualities=(), generate=None):
         from anonymizer.inference.verify import describe_views, scene_faces
 
         scene = scene_faces(rgb)
-        return patches, [j.seed for j in jobs], [describe_views(rgb, f.bbox, scene) for f in faces], [None] * len(faces), 0, 0
+        return Verified(patches, [Generated(j.seed) for j in jobs], [describe_views(rgb, f.bbox, scene) for f in faces],
+                        [None] * len(faces))
 
 
 def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_checkpoint, tmp_path):
@@ -152,10 +154,11 @@ def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_
 
 
 def test_leaks_are_escalated_with_the_near_misses_around_them():
-    from anonymizer.video.stream import NEAR_MISS_MARGIN, FrameRecord, to_escalate
+    from anonymizer.video.repair import NEAR_MISS_MARGIN, FrameRecord, to_escalate
 
     face = find_faces  # any object: to_escalate reads only outcomes
-    records = {f: FrameRecord([face, face], [7, 9], [0, 0], [1, "mask"] if f == 12 else [1, 1], [None, None])
+    g1 = Generated(1)
+    records = {f: FrameRecord([face, face], [7, 9], [0, 0], [g1, Masked()] if f == 12 else [g1, g1], [None, None])
                for f in range(40)}
     near = 0.6 + NEAR_MISS_MARGIN / 2
     distances = {(10, 0): 0.55, (11, 0): near, (18, 1): near, (19, 1): near, (30, 0): near, (12, 1): near,
@@ -171,13 +174,14 @@ def test_a_leak_at_a_masked_face_escalates_the_face_drawn_over_the_same_place():
     """Seen on a 5-face afw-dev pan: one small face boxed by two overlapping tracks; after the
     first box was masked, the face found there (the second box's drawing) still matched."""
     from anonymizer.inference.detect import FaceBox
-    from anonymizer.video.stream import FrameRecord, to_escalate
+    from anonymizer.video.repair import FrameRecord, to_escalate
 
     masked, overlapping, apart = FaceBox((172, 68, 194, 90), 0.9), FaceBox((165, 80, 181, 99), 0.9), \
         FaceBox((440, 89, 508, 179), 0.9)
-    records = {0: FrameRecord([masked, overlapping, apart], [1, 2, 3], [0, 0, 0], ["mask", 5, 6], [None] * 3),
-               1: FrameRecord([masked, apart], [1, 3], [0, 0], ["mask", 6], [None] * 2),
-               2: FrameRecord([masked, overlapping], [1, 2], [0, 0], ["mask", "mask"], [None] * 2)}
+    mask, g5, g6 = Masked(), Generated(5), Generated(6)
+    records = {0: FrameRecord([masked, overlapping, apart], [1, 2, 3], [0, 0, 0], [mask, g5, g6], [None] * 3),
+               1: FrameRecord([masked, apart], [1, 3], [0, 0], [mask, g6], [None] * 2),
+               2: FrameRecord([masked, overlapping], [1, 2], [0, 0], [mask, mask], [None] * 2)}
     assert to_escalate({(0, 0): 0.49}, records, 0.6, window=8) == {(0, 1)}, "the drawing over it, not the one apart"
     # Nothing else drawn there: the masked face stays the leak, and the file fails closed.
     assert to_escalate({(1, 0): 0.49}, records, 0.6, window=8) == {(1, 0)}

@@ -9,9 +9,9 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from anonymizer.inference import AnonymizeConfig, DetectConfig, ImageAnonymizer, find_faces
-from anonymizer.video import VideoConfig, anonymize_video
-from anonymizer.video.stream import FrameRecord, VideoConfigError, unchecked_alike
+from anonymizer.inference import AnonymizeConfig, Blurred, DetectConfig, Generated, ImageAnonymizer, find_faces
+from anonymizer.video import VideoConfig, VideoConfigError, anonymize_video
+from anonymizer.video.repair import FrameRecord, unchecked_alike
 from anonymizer.video.track_checks import TrackChecks
 from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
 from tests.test_video_anonymize import CLIP, frames_of
@@ -25,16 +25,16 @@ def test_a_track_is_checked_at_key_frames_and_every_frame_once_close():
         plan = checks.plan(frame, [7])
         plans.append(plan[0])
         # The check passes far from the threshold until frame 8, where it comes close.
-        checks.learn(frame, [7], plan, [checks.seed_for(7, seed)], [0.9 if frame < 8 else 0.65],
+        checks.learn(frame, [7], plan, [Generated(checks.seed_for(7, seed))], [0.9 if frame < 8 else 0.65],
                      [checks.seed_for(7, seed)])
     assert [p is None for p in plans] == [True, False, False, False, True, False, False, False, True, True]
-    assert plans[1] == seed and checks.checked == 4 and checks.drawn_unchecked == 6
+    assert plans[1] == Generated(seed) and checks.checked == 4 and checks.drawn_unchecked == 6
 
     # A track regenerated with another seed keeps it, and is checked every frame from then on.
-    checks.learn(10, [3], [None], [555], [0.8], [checks.seed_for(3, 200)])
+    checks.learn(10, [3], [None], [Generated(555)], [0.8], [checks.seed_for(3, 200)])
     assert checks.seed_for(3, 200) == 555 and checks.plan(11, [3]) == [None]
     # Blurred: drawn blurred between checks, checked every frame (it was escalated).
-    checks.learn(12, [4], [None], ["blur"], [None], [300])
+    checks.learn(12, [4], [None], [Blurred()], [None], [300])
     assert checks.seed_for(4, 300) == 300 and checks.plan(13, [4]) == [None]
     with pytest.raises(ValueError):
         TrackChecks(every=0, threshold=0.6, margin=0.1)
@@ -45,7 +45,8 @@ def test_a_leak_in_the_encoded_file_takes_its_tracks_unchecked_frames_along():
     records = {}
     for f in range(25):
         checked = f % 8 == 0
-        records[f] = FrameRecord([face, face], [7, 9], [0, 0], [1, 2] if f < 20 else ["blur", 2],
+        drawn = [Generated(1), Generated(2)] if f < 20 else [Blurred(), Generated(2)]
+        records[f] = FrameRecord([face, face], [7, 9], [0, 0], drawn,
                                  [np.zeros(128) if checked else None, None])
     got = unchecked_alike({(8, 0)}, records, every=8)
     # Track 7's unchecked frames within 8 of the leak, drawn alike: not its checked frames 0 and

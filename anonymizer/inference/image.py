@@ -22,6 +22,7 @@ from .detect import DetectConfig, FaceBox, add_keypoints, face_yaw, find_faces
 from .face_mask import FaceMaskParams, masked_region
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
+from .outcome import Blurred, Generated, Outcome, Skipped, for_mode
 from .regions import FaceRegion, face_region
 from .verify import describe_views, leak_distances, retry_seed, scene_faces
 
@@ -129,9 +130,9 @@ class AnonymizedImage:
     regions: list[FaceRegion]
     regenerated: int = 0
     blurred: int = 0
-    #: Per face, what replaced it: the latent seed of its generated face, "blur" or "mask"
-    #: (None: its region was empty). ``render(..., fixed=outcomes)`` redraws the same output.
-    outcomes: list = field(default_factory=list)
+    #: Per face, what replaced it (:mod:`.outcome`: Skipped where its region was empty);
+    #: ``render(..., fixed=outcomes)`` redraws the same output.
+    outcomes: list[Outcome] = field(default_factory=list)
     #: gan mode with the identity check: per face, the original's descriptor views (k x 128,
     #: see :func:`.verify.describe_views`); None for faces not checked.
     descriptors: list = field(default_factory=list)
@@ -140,10 +141,25 @@ class AnonymizedImage:
     distances: list = field(default_factory=list)
 
 
-def drawn_region(region: FaceRegion, outcome) -> FaceRegion:
-    """The region a face's outcome is composited with: a generated face (a seed) under the
-    region's own mask, a blur or mask fallback over the whole box, so it covers all the region."""
-    return region if isinstance(outcome, int) else region.boxed()
+@dataclass
+class Verified:
+    """The identity check's verdict on one batch of generated faces (see ``ImageAnonymizer._verified``):
+    per face the patch to draw, its outcome (final seed, or Blurred), the original's descriptor
+    views and the last measured distance (None: no face found there); and the counts of faces
+    regenerated and blurred."""
+
+    patches: list[np.ndarray]
+    outcomes: list[Outcome]
+    descriptors: list[np.ndarray]
+    distances: list[float | None]
+    regenerated: int = 0
+    blurred: int = 0
+
+
+def drawn_region(region: FaceRegion, outcome: Outcome) -> FaceRegion:
+    """The region a face's outcome is composited with: a generated face under the region's own
+    mask, a blur, pixelate or mask over the whole box, so it covers all the region."""
+    return region if isinstance(outcome, Generated) else region.boxed()
 
 
 class ImageAnonymizer:
@@ -205,13 +221,13 @@ class ImageAnonymizer:
             region = masked_region(region, face.bbox, face.landmarks68, shape, self.config.mask_params, face_yaw(face))
         return region
 
-    def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int],
-               lossy_qualities: tuple[int, ...] = (), fixed: list | None = None, keys: list | None = None,
-               gan_patches=None) -> AnonymizedImage:
+    def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int], *,
+               lossy_qualities: tuple[int, ...] = (), fixed: list[Outcome | None] | None = None,
+               keys: list | None = None, gan_patches=None) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
         (``lossy_qualities``: see :func:`.verify.leaking`).
 
-        ``fixed``: per face, an outcome of an earlier render (a seed, "blur" or "mask"; see
+        ``fixed``: per face, an :class:`~.outcome.Outcome` of an earlier render (see
         :attr:`AnonymizedImage.outcomes`) to draw as it is, without the identity check, or None to
         render and check that face as usual. Video draws a tracked face between its checks so, and
         redraws frames after the check of the encoded file escalated some faces.
@@ -224,12 +240,14 @@ class ImageAnonymizer:
         if fixed is not None and len(fixed) != len(faces):
             raise AnonymizeConfigError(f"fixed has {len(fixed)} outcomes for {len(faces)} faces")
         given = fixed if fixed is not None else [None] * len(faces)
-        jobs = [FaceJob(regions[i], faces[i].keypoints, given[i] if isinstance(given[i], int) else seeds[i],
+        if any(o is not None and not isinstance(o, Outcome) for o in given):
+            raise AnonymizeConfigError("fixed takes per face an Outcome (anonymizer.inference.outcome) or None")
+        jobs = [FaceJob(regions[i], faces[i].keypoints, given[i].seed if isinstance(given[i], Generated) else seeds[i],
                         faces[i].bbox, keys[i] if keys is not None else None) for i in keep]
         generate = gan_patches if gan_patches is not None and self._gan is not None else self._render
         regenerated = blurred = 0
         patches: list = [None] * len(jobs)
-        kept_outcomes: list = [None] * len(jobs)
+        kept_outcomes: list[Outcome] = [Skipped()] * len(jobs)
         kept_descriptors: list = [None] * len(jobs)
         kept_distances: list = [None] * len(jobs)
         drawn_as_given = [k for k, i in enumerate(keep) if given[i] is not None]
@@ -242,15 +260,17 @@ class ImageAnonymizer:
         if free:
             free_jobs = [jobs[k] for k in free]
             new = generate(rgb, free_jobs)
-            outs = [j.seed for j in free_jobs] if self.config.mode == "gan" else [self.config.mode] * len(free)
-            descs: list = [None] * len(free)
-            dists: list = [None] * len(free)
-            if self.config.mode == "gan" and self.config.verify_identity:
-                new, outs, descs, dists, regenerated, blurred = self._verified(
-                    rgb, [faces[keep[k]] for k in free], free_jobs, new, lossy_qualities, generate)
+            gan = self.config.mode == "gan"
+            checked = Verified(new, [Generated(j.seed) if gan else for_mode(self.config.mode) for j in free_jobs],
+                               [None] * len(free), [None] * len(free))
+            if gan and self.config.verify_identity:
+                checked = self._verified(rgb, [faces[keep[k]] for k in free], free_jobs, new,
+                                         lossy_qualities=lossy_qualities, generate=generate)
+                regenerated, blurred = checked.regenerated, checked.blurred
             for n, k in enumerate(free):
-                patches[k], kept_outcomes[k], kept_descriptors[k], kept_distances[k] = new[n], outs[n], descs[n], dists[n]
-        outcomes: list = [None] * len(faces)
+                patches[k], kept_outcomes[k] = checked.patches[n], checked.outcomes[n]
+                kept_descriptors[k], kept_distances[k] = checked.descriptors[n], checked.distances[n]
+        outcomes: list[Outcome] = [Skipped()] * len(faces)
         descriptors: list = [None] * len(faces)
         distances: list = [None] * len(faces)
         drawn = [drawn_region(j.region, o) for j, o in zip(jobs, kept_outcomes)]
@@ -260,30 +280,33 @@ class ImageAnonymizer:
         out = composite(pixels, drawn, patches)
         return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors, distances)
 
-    def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list, generate=None) -> list[np.ndarray]:
-        """Patches for outcomes of an earlier render: seeds through this generator, the rest by mode."""
+    def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list[Outcome],
+                       generate=None) -> list[np.ndarray]:
+        """Patches for outcomes of an earlier render: generated faces through this generator, the
+        rest by their mode's renderer (one batch per kind, in order of first appearance)."""
         patches: list = [None] * len(jobs)
         by_kind: dict[str, list[int]] = {}
         for k, what in enumerate(fixed):
-            by_kind.setdefault("gan" if isinstance(what, int) else what, []).append(k)
+            by_kind.setdefault(what.kind, []).append(k)
         for kind, idx in by_kind.items():
-            if kind == "gan" and self._gan is None:
+            if kind == Generated.kind and self._gan is None:
                 raise AnonymizeConfigError("a seed outcome needs gan mode")
-            render = (generate or self._render) if kind == "gan" else make_renderer(kind)
+            if kind == Skipped.kind:  # the same faces on the same frame have the same, non-empty regions
+                raise AnonymizeConfigError("a skipped outcome given for a face whose region is not empty")
+            render = (generate or self._render) if kind == Generated.kind else make_renderer(kind)
             for k, patch in zip(idx, render(rgb, [jobs[k] for k in idx])):
                 patches[k] = patch
         return patches
 
-    def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray],
-                  lossy_qualities: tuple[int, ...] = (), generate=None):
-        """Regenerate faces that dlib still matches to the original; blur those that keep matching.
-        Returns the patches, per face its outcome (final seed or "blur"), descriptor views and
-        last measured distance, and the counts regenerated and blurred."""
+    def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray], *,
+                  lossy_qualities: tuple[int, ...] = (), generate=None) -> Verified:
+        """Regenerate faces that dlib (or SFace) still matches to the original; blur those that
+        keep matching (see :class:`Verified`)."""
         c = self.config
         scene = scene_faces(rgb)
         descriptors = [describe_views(rgb, f.bbox, scene, c.detect.detector).astype(np.float32) for f in faces]
         regions = [j.region for j in jobs]
-        outcomes: list = [j.seed for j in jobs]
+        outcomes: list[Outcome] = [Generated(j.seed) for j in jobs]
         regenerated = 0
         bad: list[int] = []
         distances: list = [None] * len(faces)
@@ -307,14 +330,14 @@ class ImageAnonymizer:
             redo = [replace(jobs[i], seed=retry_seed(jobs[i].seed, attempt)) for i in bad]
             for i, job, patch in zip(bad, redo, (generate or self._render)(rgb, redo)):
                 patches[i] = patch
-                outcomes[i] = job.seed
+                outcomes[i] = Generated(job.seed)
             regenerated += len(bad)
         for i in bad:
             patches[i] = blur_patches(rgb, [jobs[i]])[0]
-            outcomes[i] = "blur"
+            outcomes[i] = Blurred()
         if regenerated or bad:
             log.info("identity check: %d faces regenerated, %d blurred", regenerated, len(bad))
-        return patches, outcomes, descriptors, distances, regenerated, len(bad)
+        return Verified(patches, outcomes, descriptors, distances, regenerated, len(bad))
 
     def anonymize_loaded(self, image: LoadedImage) -> AnonymizedImage:
         """Anonymize a photo read by :func:`anonymizer.inference.io.read_image`."""

@@ -121,7 +121,7 @@ def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.n
 
     ``lossy_qualities``: also judge JPEG round trips of the output at these qualities, for outputs
     a lossy encoder will write (video judges its encoded file instead by default, see
-    anonymizer.video.stream): re-encoding a clip at x264 CRF 18
+    anonymizer.video.repair): re-encoding a clip at x264 CRF 18
     moved the same face's descriptor by 0.13 (median) and up to 0.22, enough to bring a face at
     0.6-0.8 under 0.6. JPEG at 85 moves it as much (0.135 median), at 70 a little more (0.19);
     each round trip is one more draw of that noise."""

@@ -4,11 +4,16 @@ interpolation and back-fill, one generator seed per track, audio and frame rate 
     from anonymizer.inference import ImageAnonymizer, AnonymizeConfig
     from anonymizer.video import anonymize_video, VideoConfig
     anonymize_video("in.mp4", "out.mp4", ImageAnonymizer(AnonymizeConfig(mode="blur")), VideoConfig(crf=20))
+
+Modules: config (options, containers), stream (decode, track, render, encode), repair (judge the
+encoded file, escalate and redraw), encode (ffmpeg writer and reader), tracker, track_checks,
+carry, live, probe, result (a video's counts).
 """
 
+from .config import VIDEO_SUFFIXES, VideoConfig, VideoConfigError, is_video_path, output_suffix
 from .probe import VideoInfo, VideoReadError, VideoTruncatedError, check_complete, probe_video
-from .stream import (VIDEO_SUFFIXES, TrackedFrames, VideoConfig, VideoLeakError, anonymize_video, encoded_leaks,
-                     is_video_path, output_suffix)
+from .repair import VideoLeakError, encoded_leaks
+from .stream import TrackedFrames, anonymize_video
 from .tracker import FaceTracker, TrackedFace, TrackerConfig
 
 __all__ = [
@@ -18,6 +23,7 @@ __all__ = [
     "TrackerConfig",
     "VIDEO_SUFFIXES",
     "VideoConfig",
+    "VideoConfigError",
     "VideoInfo",
     "VideoLeakError",
     "VideoReadError",

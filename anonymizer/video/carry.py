@@ -18,8 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anonymizer.inference.image import ImageAnonymizer
 from anonymizer.inference.modes import FaceJob, GanMode, GeneratedFace
 from anonymizer.judges.sface import similarity_transform as similarity
+
+from .config import VideoConfig
 
 #: Keypoints of the face itself (FDF order: nose, eyes, ears); the shoulders move apart from it.
 FACE_POINTS = slice(0, 5)
@@ -98,3 +101,10 @@ class FaceCarrier:
             out[n] = self.gan.paste(rgb, jobs[n], face)
             self.generated += 1
         return out
+
+
+def face_carrier(anonymizer: ImageAnonymizer, config: VideoConfig) -> FaceCarrier | None:
+    """gan mode's carrier of generated faces between frames (None: other modes, or carry_frames 0)."""
+    if anonymizer.config.mode == "gan" and config.carry_frames > 0:
+        return FaceCarrier(anonymizer.gan, CarryConfig(max_age=config.carry_frames))
+    return None

@@ -33,7 +33,10 @@ import numpy as np
 from anonymizer.inference.image import ImageAnonymizer
 from fdf.errors import FdfError
 
-from .stream import DetectionSchedule, TrackedFrames, VideoConfig, VideoResult, _emit, face_carrier, identity_checks
+from .carry import face_carrier
+from .config import VideoConfig
+from .result import VideoResult
+from .stream import DetectionSchedule, TrackedFrames, emit_frame, identity_checks
 from .tracker import FaceTracker
 
 log = logging.getLogger(__name__)
@@ -264,10 +267,10 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
                 arrivals.append(arrived)
                 frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
                 for slot in buffer.push(index, frame, schedule.faces(index, frame)):
-                    _emit(slot, anonymizer, sink, stats, checks=checks, carrier=carrier)
+                    emit_frame(slot, anonymizer=anonymizer, writer=sink, stats=stats, checks=checks, carrier=carrier)
                 index += 1
             for slot in buffer.flush():
-                _emit(slot, anonymizer, sink, stats, checks=checks, carrier=carrier)
+                emit_frame(slot, anonymizer=anonymizer, writer=sink, stats=stats, checks=checks, carrier=carrier)
         except (OSError, RuntimeError) as exc:
             raise LiveError(f"{url} -> {out}: {_reason(exc)}") from None
         finally:

@@ -6,7 +6,7 @@ distance to the original moves with pose and expression, not from frame to frame
 checked on its first frame and then every ``every`` frames; between checks its face is drawn
 with the outcome of the last check (the same seed, or the blur or mask it was escalated to). A
 track checked close to the threshold (within ``margin``) or escalated is *flagged*: from then
-on it is checked on every frame. The check of the encoded file (anonymizer.video.stream) judges
+on it is checked on every frame. The check of the encoded file (anonymizer.video.repair) judges
 the checked face-frames again, and a leak there escalates the track's unchecked frames around it
 with it.
 """
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anonymizer.inference.outcome import Generated, Outcome, Skipped
+
 
 @dataclass
 class TrackState:
     """The last check of one track: its outcome, when, and whether it is flagged."""
 
-    outcome: int | str | None
+    outcome: Outcome
     checked_at: int
     flagged: bool = False
 
@@ -38,12 +40,13 @@ class TrackChecks:
         self.checked = 0
         self.drawn_unchecked = 0
 
-    def plan(self, index: int, track_ids: list[int]) -> list:
+    def plan(self, index: int, track_ids: list[int]) -> list[Outcome | None]:
         """Per track of frame ``index``: None to check its face now, else the outcome to draw."""
-        out: list = []
+        out: list[Outcome | None] = []
         for tid in track_ids:
             state = self.states.get(tid)
-            due = (state is None or state.flagged or state.outcome is None
+            # A face skipped last time (empty region) has no verdict to reuse.
+            due = (state is None or state.flagged or isinstance(state.outcome, Skipped)
                    or index - state.checked_at >= self.every)
             out.append(None if due else state.outcome)
         return out
@@ -52,10 +55,10 @@ class TrackChecks:
         """The seed a check of ``track_id`` starts from: the one it was last drawn with, so a
         track regenerated once keeps that face, else ``base``."""
         state = self.states.get(track_id)
-        return state.outcome if state is not None and isinstance(state.outcome, int) else base
+        return state.outcome.seed if state is not None and isinstance(state.outcome, Generated) else base
 
-    def learn(self, index: int, track_ids: list[int], planned: list, outcomes: list, distances: list,
-              first_seeds: list[int]) -> None:
+    def learn(self, index: int, track_ids: list[int], planned: list[Outcome | None], outcomes: list[Outcome],
+              distances: list, first_seeds: list[int]) -> None:
         """Record the checks made in frame ``index`` (the faces ``planned`` None)."""
         for tid, plan, outcome, dist, seed in zip(track_ids, planned, outcomes, distances, first_seeds):
             if plan is not None:
@@ -64,6 +67,6 @@ class TrackChecks:
             self.checked += 1
             state = self.states.setdefault(tid, TrackState(outcome, index))
             near = dist is not None and dist < self.threshold + self.margin
-            escalated = outcome != seed
+            escalated = outcome != Generated(seed)
             state.outcome, state.checked_at = outcome, index
             state.flagged = state.flagged or near or escalated
