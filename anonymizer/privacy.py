@@ -50,7 +50,7 @@ from fdf.annotate.identity import embedding_distance
 from fdf.boxes import iou, same_place
 from fdf.errors import FdfError
 
-from .inference.io import is_image_path, metadata_found, read_image
+from .media import is_image_path, metadata_found, read_image
 from .video import is_video_path, output_suffix
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anonymizer.inference import AnonymizeConfig, anonymize_paths
+from anonymizer.files import anonymize_paths
+from anonymizer.inference import AnonymizeConfig
 from anonymizer.inference.boxes_in import BoxesInError
 
 DATA = Path(__file__).parent / "data" / "anonymize"

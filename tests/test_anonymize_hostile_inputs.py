@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from anonymizer.inference import AnonymizeConfig, anonymize_paths
-from anonymizer.inference.io import metadata_found, read_image, write_image
+from anonymizer.files import anonymize_paths
+from anonymizer.inference import AnonymizeConfig
+from anonymizer.media import metadata_found, read_image, write_image
 
 BLUR = AnonymizeConfig(mode="blur")
 
@@ -206,7 +207,7 @@ def test_a_killed_run_leaves_only_temporaries_the_rerun_removes(tmp_path):
 def test_two_runs_cannot_share_an_output_folder(tmp_path):
     from filelock import FileLock
 
-    from anonymizer.inference.folder import OutputPlanError, lock_path
+    from anonymizer.files import OutputPlanError, lock_path
 
     _png(tmp_path / "a.png")
     (tmp_path / "out").mkdir()

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from anonymizer.inference import AnonymizeConfig, DetectConfig, ImageAnonymizer, find_faces
-from anonymizer.inference.io import ImageReadError, metadata_found, read_image, write_image
+from anonymizer.media import ImageReadError, metadata_found, read_image, write_image
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 

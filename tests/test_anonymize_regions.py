@@ -7,7 +7,7 @@ import pytest
 
 from anonymizer.inference.composite import composite
 from anonymizer.inference.detect import DetectConfig, find_faces
-from anonymizer.inference.io import read_image
+from anonymizer.media import read_image
 from anonymizer.inference.modes import FaceJob, blur_patches, make_renderer, mask_patches, pixelate_patches
 from anonymizer.inference.regions import core_mask, face_region, feather_weights, union_mask
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.inference import AnonymizeConfig, anonymize_paths
+from anonymizer.files import anonymize_paths
+from anonymizer.inference import AnonymizeConfig
 from anonymizer.judges import Gallery, GalleryError, Judges
 from anonymizer.judges.gallery import read_people, source_name
 from anonymizer.privacy import PrivacyConfig, evaluate_privacy

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from anonymizer.inference import AnonymizeConfig, anonymize_paths
+from anonymizer.files import anonymize_paths
+from anonymizer.inference import AnonymizeConfig
 from anonymizer.privacy import PrivacyConfig, evaluate_privacy
 from pipelines.cli import main
 from tests.test_anonymize_io import jpeg_with_gps

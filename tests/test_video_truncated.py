@@ -11,7 +11,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from anonymizer.inference import AnonymizeConfig, anonymize_paths
+from anonymizer.files import anonymize_paths
+from anonymizer.inference import AnonymizeConfig
 from anonymizer.video import VideoTruncatedError, check_complete
 
 CLIP = Path(__file__).parent / "data" / "anonymize" / "again_320x240.mp4"

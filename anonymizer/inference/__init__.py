@@ -1,18 +1,18 @@
-"""Anonymize faces in photos and folders: detect (high recall), replace, write without metadata.
+"""Anonymize the faces of one image: detect (high recall), replace, check the identity.
 
-    from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, anonymize_paths
-    report = anonymize_paths(["photos/"], "anonymized/", AnonymizeConfig(mode="blur"))
+    from anonymizer.inference import AnonymizeConfig, ImageAnonymizer
+    result = ImageAnonymizer(AnonymizeConfig(mode="blur")).anonymize(rgb)
 
 Modules: detect (faces, keypoints), regions (dilated, feathered regions), modes (gan, blur,
 pixelate, mask patches), outcome (what replaced each face), composite (blending, exact outside
-faces), image (one photo), io (reading, metadata-free writing), folder (many inputs, mirrored
-tree, fail closed, resume), results (what a run did, per file).
+faces), verify (the identity check), image (one photo), results (what a run did, per file).
+Files, folders and videos are one layer up (:mod:`anonymizer.files`, :mod:`anonymizer.video`);
+reading and metadata-free writing is :mod:`anonymizer.media`.
 """
 
 from .detect import DetectConfig, FaceBox, find_faces
-from .folder import anonymize_paths, plan_outputs
 from .image import AnonymizeConfig, AnonymizedImage, ImageAnonymizer
-from .io import ImageReadError, ImageWriteError, LoadedImage, read_image, write_image
+from ..media import ImageReadError, ImageWriteError, LoadedImage, read_image, write_image
 from .modes import MODES
 from .outcome import Blurred, Generated, Masked, Outcome, Pixelated, Skipped
 from .results import FileResult, RunReport
@@ -35,9 +35,7 @@ __all__ = [
     "Pixelated",
     "RunReport",
     "Skipped",
-    "anonymize_paths",
     "find_faces",
-    "plan_outputs",
     "read_image",
     "write_image",
 ]

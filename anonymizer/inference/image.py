@@ -20,7 +20,7 @@ from fdf.errors import FdfError
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, face_yaw, find_faces
 from .face_mask import FaceMaskParams, masked_region
-from .io import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
+from ..media import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .outcome import Blurred, Generated, Outcome, Skipped, for_mode
 from .regions import FaceRegion, face_region
@@ -340,7 +340,7 @@ class ImageAnonymizer:
         return Verified(patches, outcomes, descriptors, distances, regenerated, len(bad))
 
     def anonymize_loaded(self, image: LoadedImage) -> AnonymizedImage:
-        """Anonymize a photo read by :func:`anonymizer.inference.io.read_image`."""
+        """Anonymize a photo read by :func:`anonymizer.media.read_image`."""
         faces = self.detect(image.rgb)
         seeds = [self.config.seed + i for i in range(len(faces))]
         return self.render(image.pixels, image.rgb, faces, seeds)

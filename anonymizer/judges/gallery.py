@@ -24,6 +24,8 @@ import numpy as np
 
 from fdf.errors import FdfError
 
+from ..media import is_image_path, read_image
+
 log = logging.getLogger(__name__)
 
 #: Frames taken, evenly spaced, from each gallery video.
@@ -87,8 +89,6 @@ def read_people(path: str | Path) -> tuple[dict[str, list[str]], Path]:
 
 def _frames(path: Path) -> list[np.ndarray]:
     """A photo, or FRAMES_PER_VIDEO evenly spaced frames of a video, as RGB uint8."""
-    from ..inference.io import is_image_path, read_image
-
     if is_image_path(path):
         return [read_image(path).rgb]
     import imageio_ffmpeg

@@ -178,7 +178,7 @@ def run_live(args, config, video) -> int:
 
 
 def run_anonymize(args) -> int:
-    from anonymizer.inference import anonymize_paths
+    from anonymizer.files import anonymize_paths
 
     from fdf.errors import FdfError
 

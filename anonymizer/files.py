@@ -25,10 +25,11 @@ import numpy as np
 from fdf.atomic import atomic_write_text
 from fdf.errors import FdfError
 
-from .boxes_in import BoxesEntry, faces_to_replace, match_entries, read_boxes_in
-from .image import AnonymizeConfig, ImageAnonymizer
-from .io import is_image_path, read_image, write_image
-from .results import FileResult, RunReport
+from .inference.boxes_in import BoxesEntry, faces_to_replace, match_entries, read_boxes_in
+from .inference.image import AnonymizeConfig, ImageAnonymizer
+from .media import is_image_path, read_image, to_working_rgb, write_image
+from .inference.results import FileResult, RunReport
+from .video import anonymize_video, is_video_path, output_suffix
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ class PlannedFile:
 
 
 def _kind(path: Path) -> str | None:
-    from anonymizer.video import is_video_path
 
     if is_image_path(path):
         return "image"
@@ -60,7 +60,6 @@ def _kind(path: Path) -> str | None:
 
 def _output_name(rel: Path, kind: str) -> Path:
     if kind == "video":
-        from anonymizer.video import output_suffix
 
         return rel.with_suffix(output_suffix(rel.suffix))
     return rel
@@ -169,7 +168,6 @@ def write_preview(path: Path, original_rgb: np.ndarray, anonymized_rgb: np.ndarr
 
 def anonymize_image_file(anon: ImageAnonymizer, item: PlannedFile, preview_dir: Path | None) -> FileResult:
     """Read, anonymize and write one photo; raises on any failure (nothing written then)."""
-    from .io import to_working_rgb
 
     image = read_image(item.source, anon.config.max_pixels)
     kept = 0
@@ -288,7 +286,6 @@ def _anonymize_planned(planned: list[PlannedFile], out_root: Path, config: Anony
             if item.kind == "image":
                 res = anonymize_image_file(anon, item, preview_dir)
             else:
-                from anonymizer.video import anonymize_video
 
                 res = anonymize_video(item.source, item.output, anon, video_config)
         except Exception as exc:  # noqa: BLE001 - fail closed per file: report it, write nothing, go on
