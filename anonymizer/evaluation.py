@@ -50,12 +50,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fdf.annotate import detect_faces
+from fdf.annotate.identity import face_embedding
+from fdf.annotate.landmarks import predict_shape, shape_to_array
 from fdf.boxes import iou
 from fdf.errors import FdfError
 from fdf.torch_data import FaceShardDataset
 
+from .generator import load_generator
+from .generator.conditioning import box_mask as hole_mask
 from .generator.conditioning import grow_boxes
 from .inference.verify import retry_seed
+from .judges import Judges
+from .judges.photo import at_place
+from .judges.realism import border_score, box_mask, detail_ratio
+from .judges.realism import frechet_distance as ridge_frechet_distance
+from .judges.sface import landmarks_from_68
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +109,13 @@ class EvaluationError(FdfError):
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two sets of row vectors (no ridge: the
     numbers this module has always reported; see :func:`anonymizer.judges.frechet_distance`)."""
-    from .judges.realism import frechet_distance as fd
-
-    return fd(a, b, ridge=0.0)
+    return ridge_frechet_distance(a, b, ridge=0.0)
 
 
 def _inside(boxes: np.ndarray, side: int) -> np.ndarray:
     """N x side x side booleans: the pixels each box covers (as the generator's hole mask)."""
-    from .generator.conditioning import box_mask
 
-    return box_mask(torch.from_numpy(np.asarray(boxes, np.float32)), side)[:, 0].numpy() == 0
+    return hole_mask(torch.from_numpy(np.asarray(boxes, np.float32)), side)[:, 0].numpy() == 0
 
 
 def blur_faces(crops: np.ndarray, boxes: np.ndarray, sigma_fraction: float) -> np.ndarray:
@@ -136,8 +143,6 @@ def box_lightness(crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def _measure(image: np.ndarray, shape, box: np.ndarray, config: EvaluationConfig, judges=None, points5=None) -> dict:
     """Descriptor (at the original's landmarks) and detection of one upscaled face image; with
     ``judges``, also YuNet's detection and the SFace descriptor at the original's five points."""
-    from fdf.annotate import detect_faces
-    from fdf.annotate.identity import face_embedding
 
     found = detect_faces(image, detector="centerface", max_side=None)
     out = {"descriptor": face_embedding(image, shape),
@@ -150,10 +155,6 @@ def _measure(image: np.ndarray, shape, box: np.ndarray, config: EvaluationConfig
 
 def _five_points(judges, image: np.ndarray, box: np.ndarray, shape) -> np.ndarray:
     """SFace's alignment points on the original: YuNet's at the box, else from dlib's 68."""
-    from fdf.annotate.landmarks import shape_to_array
-
-    from .judges.photo import at_place
-    from .judges.sface import landmarks_from_68
 
     here = at_place(judges.yunet.detect(image), box)
     return here.landmarks if here is not None else landmarks_from_68(shape_to_array(shape))
@@ -161,8 +162,6 @@ def _five_points(judges, image: np.ndarray, box: np.ndarray, shape) -> np.ndarra
 
 def _attacker_views(image: np.ndarray, box: np.ndarray, config: EvaluationConfig) -> np.ndarray:
     """Descriptors of a replaced face without the original: at its own shape, and mirrored."""
-    from fdf.annotate.identity import face_embedding
-    from fdf.annotate.landmarks import predict_shape
 
     side = image.shape[1]
     mirrored = np.ascontiguousarray(image[:, ::-1])
@@ -173,7 +172,6 @@ def _attacker_views(image: np.ndarray, box: np.ndarray, config: EvaluationConfig
 
 def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig, judges=None) -> dict:
     """Descriptor and detection of one face in each variant (images already upscaled)."""
-    from fdf.annotate.landmarks import predict_shape
 
     shape = predict_shape(images["original"], box, config.box_detector)
     points5 = _five_points(judges, images["original"], box, shape) if judges is not None else None
@@ -252,7 +250,6 @@ def _fid(config: EvaluationConfig, crops: dict) -> dict:
 
 def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: EvaluationConfig | None = None) -> dict:
     """Metrics of the generator in ``checkpoint`` (None: bundled) on faces of ``data``."""
-    from .generator import load_generator
 
     config = config or EvaluationConfig()
     if config.check_tries < 1:
@@ -281,7 +278,6 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     scale = config.upscale_to / gen.resolution
     judges = None
     if config.second_judges:
-        from .judges import Judges
 
         judges = Judges(max_side=None, threshold=config.sface_threshold)
     measures = []
@@ -314,7 +310,6 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
 def realism(variants: dict, boxes: np.ndarray, holes: np.ndarray) -> dict:
     """Per replaced variant: median detail ratio in the face box at a 128 px face scale, and
     median border steps along the hole's edge, each against the original crop."""
-    from .judges.realism import border_score, box_mask, detail_ratio
 
     original = variants["original"]
     out = {}
@@ -357,7 +352,6 @@ def independent_acceptance(report: dict) -> dict:
 def _second_judges(measures: list[dict], names: list[str], config: EvaluationConfig) -> dict:
     """YuNet retention, SFace re-identification and FD-SFace per variant (hand-made measures
     without them: nothing)."""
-    from .judges.realism import frechet_distance as frechet_with_ridge
 
     if "sface" not in measures[0]["original"]:
         return {}
@@ -372,7 +366,7 @@ def _second_judges(measures: list[dict], names: list[str], config: EvaluationCon
             "detection_retention_yunet": float(yunet[name].mean()),
             "detection_retention_yunet_of_detected_originals": float(yunet[name][yunet["original"]].mean())
             if yunet["original"].any() else None,
-            "fd_sface": frechet_with_ridge(sface["original"], sface[name]),
+            "fd_sface": ridge_frechet_distance(sface["original"], sface[name]),
         }
     return out
 

@@ -20,15 +20,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from filelock import FileLock, Timeout
+from tqdm import tqdm
 
 from fdf.atomic import atomic_write_text
 from fdf.errors import FdfError
 
 from .inference.boxes_in import BoxesEntry, faces_to_replace, match_entries, read_boxes_in
 from .inference.image import AnonymizeConfig, ImageAnonymizer
-from .media import is_image_path, read_image, to_working_rgb, write_image
 from .inference.results import FileResult, RunReport
+from .media import is_image_path, read_image, to_working_rgb, write_image
 from .video import anonymize_video, is_video_path, output_suffix
 
 log = logging.getLogger(__name__)
@@ -156,7 +159,6 @@ def _check_collisions(planned: list[PlannedFile], input_folders: list[Path]) -> 
 
 def write_preview(path: Path, original_rgb: np.ndarray, anonymized_rgb: np.ndarray) -> None:
     """Side by side, original left, anonymized right, at most 1600 px wide (JPEG, no metadata)."""
-    import cv2
 
     both = np.concatenate([original_rgb, anonymized_rgb], axis=1)
     scale = min(1.0, 1600 / both.shape[1])
@@ -229,7 +231,6 @@ def lock_path(out_root: Path) -> Path:
 def _output_lock(out_root: Path):
     """One run at a time per output folder; then the leftovers of a killed run (hidden
     ``.NAME.XXXX.tmp`` files of atomic writes) can be removed safely before starting."""
-    from filelock import FileLock, Timeout
 
     out_root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path(out_root)), timeout=0)
@@ -265,7 +266,6 @@ def _remove_stale_temporaries(out_root: Path) -> int:
 
 def _anonymize_planned(planned: list[PlannedFile], out_root: Path, config: AnonymizeConfig, video_config,
                        overwrite: bool, preview: bool, progress: bool | None) -> RunReport:
-    from tqdm import tqdm
 
     anon = ImageAnonymizer(config)
     results: list[FileResult] = []

@@ -27,8 +27,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from fdf.atomic import atomic_write_bytes
 from fdf.errors import FdfError
@@ -105,7 +106,6 @@ def _native_pixels(img: Image.Image, icc: bytes | None) -> np.ndarray:
 def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image | None:
     """``img`` converted to sRGB through its own ICC profile, or None if the profile is unusable."""
     try:
-        from PIL import ImageCms
 
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
@@ -145,7 +145,6 @@ def _deep_colour(img: Image.Image, head: bytes) -> bool:
 
 def _read_deep_colour(path: Path, orientation: int) -> np.ndarray:
     """A 16-bit colour photo as RGB(A) uint16, rotated by its EXIF ``orientation``."""
-    import cv2
 
     arr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
@@ -241,7 +240,6 @@ def _png_with_icc(data: bytes, icc_profile: bytes) -> bytes:
 
 def _encode_deep_colour(pixels: np.ndarray, fmt: str, icc_profile: bytes | None) -> bytes:
     """16-bit RGB(A) pixels as a 16-bit PNG or TIFF (OpenCV writes pixels only: no metadata)."""
-    import cv2
 
     if fmt not in ("PNG", "TIFF"):
         raise ImageWriteError(f"16-bit colour pixels cannot be written as {fmt} without losing bits; use PNG or TIFF")

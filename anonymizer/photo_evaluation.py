@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .inference.regions import feather_weights
 from .judges.realism import border_score, detail_ratio, frechet_distance
 from .privacy import JUDGE_COUNTS, PrivacyEvaluator, judge_rates
 
@@ -64,7 +65,6 @@ def blend_masks(result, shape) -> list[np.ndarray]:
     """Per replaced region of an :class:`~anonymizer.inference.AnonymizedImage`, the H x W blend
     weights it was composited with: the region's own ``weights`` over its paste box when it has
     them (gan mode's face mask), else the feathered box (1 on the core, linear to the paste edge)."""
-    from .inference.regions import feather_weights
 
     masks = []
     for region in result.regions:

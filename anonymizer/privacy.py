@@ -43,15 +43,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
+from tqdm import tqdm
 
 from fdf.annotate import AnalyzerConfig, FaceAnalyzer
 from fdf.annotate.identity import embedding_distance
 from fdf.boxes import iou, same_place
 from fdf.errors import FdfError
 
+from .judges import Gallery, Judges
 from .media import is_image_path, metadata_found, read_image
-from .video import is_video_path, output_suffix
+from .video import is_video_path, output_suffix, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +143,9 @@ class PrivacyEvaluator:
         self.judges = None
         self.gallery = None
         if self.config.second_judges:
-            from .judges import Judges
 
             self.judges = Judges(self.config.yunet_score, self.config.max_side, self.config.sface_threshold)
         if self.config.gallery:
-            from .judges import Gallery, Judges
 
             self.gallery = Gallery.from_json(self.config.gallery, self.config.gallery_root, self.judges or Judges())
 
@@ -256,9 +257,6 @@ class PrivacyEvaluator:
         return out
 
     def compare_videos(self, original: Path, anonymized: Path, name: str) -> FilePrivacy:
-        import imageio_ffmpeg
-
-        from .video import probe_video
 
         self._current = name
         out = FilePrivacy(name, "video", frames_sampled=0, frames_with_leak=0)
@@ -383,7 +381,6 @@ def matching_files(originals: Path, anonymized: Path) -> tuple[list[tuple[str, P
 def evaluate_privacy(originals: str | os.PathLike, anonymized: str | os.PathLike,
                      config: PrivacyConfig | None = None) -> PrivacyReport:
     """Compare every photo/video under ``originals`` with its match under ``anonymized``."""
-    from tqdm import tqdm
 
     config = config or PrivacyConfig()
     originals, anonymized = Path(originals), Path(anonymized)

@@ -21,11 +21,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import dlib
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fdf.annotate.landmarks import predict_shape
 from fdf.errors import FdfError
 
 MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -235,7 +238,6 @@ def chip_transforms(shapes, upscale: float, image_side: int) -> torch.Tensor:
     (N x 2 x 3) feeds ``affine_grid`` on the crop itself (``image_side`` px), so a generated crop
     can be chipped where the original's face was, with gradients.
     """
-    import dlib
 
     out = []
     for shape in shapes:
@@ -295,9 +297,6 @@ class DlibIdentity(nn.Module):
 
     def transforms(self, real: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """Chip transforms (N x 2 x 3) from the original crops (in [-1, 1]) and their face boxes."""
-        import cv2
-
-        from fdf.annotate.landmarks import predict_shape
 
         side = real.shape[-1]
         scale = self.upscale_to / side

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -105,6 +106,7 @@ def load_identity_model(name: str, device: str | torch.device = "cpu", resolutio
     file. ``resolution``: the generator's crops, which a distilled network must have been made
     for (dlib's chips are resampled from any crop)."""
     if name == DLIB:
+        # lazy: dlib's ResNet port brings dlib, OpenCV and the landmark models; only the identity loss 'dlib' needs it
         from .dlib_resnet import DlibModelError, load_dlib_identity
 
         try:
@@ -130,7 +132,6 @@ def save_identity_net(net: IdentityNet, path: str | Path, metadata: dict | None 
 
 def load_identity_net(path: str | Path, device: str | torch.device = "cpu") -> IdentityNet:
     """A frozen identity network in eval mode; IdentityModelError when the file is not one."""
-    from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():

@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .identity import identity_loss
+
 LOSS_KINDS = ("wgan-gp", "nsgan-r1")
 
 
@@ -127,7 +129,6 @@ def generator_loss(
         loss = loss + config.lowpass_l1_weight * low
         parts["g_lowpass_l1"] = low.item()
     if config.identity_weight > 0:
-        from .identity import identity_loss
 
         if identity_net is None:
             raise ValueError("identity_weight > 0 but no identity network was given")

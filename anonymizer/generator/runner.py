@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from fdf.atomic import atomic_path
 from fdf.errors import FdfError
@@ -90,7 +92,6 @@ class GeneratorRunner:
 
 
 def _read(path: Path) -> tuple[dict, dict]:
-    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -148,7 +149,6 @@ def load_generator(checkpoint: str | Path | None = None, device: str = "cpu", ba
 
 def export_generator(checkpoint: str | Path, out_path: str | Path, extra_metadata: dict | None = None) -> Path:
     """Write only the EMA generator of a checkpoint (what inference needs) to ``out_path``."""
-    from safetensors.torch import save_file
 
     path = resolve_checkpoint(checkpoint)
     tensors, meta = _read(path)

@@ -10,9 +10,9 @@ Files, folders and videos are one layer up (:mod:`anonymizer.files`, :mod:`anony
 reading and metadata-free writing is :mod:`anonymizer.media`.
 """
 
+from ..media import ImageReadError, ImageWriteError, LoadedImage, read_image, write_image
 from .detect import DetectConfig, FaceBox, find_faces
 from .image import AnonymizeConfig, AnonymizedImage, ImageAnonymizer
-from ..media import ImageReadError, ImageWriteError, LoadedImage, read_image, write_image
 from .modes import MODES
 from .outcome import Blurred, Generated, Masked, Outcome, Pixelated, Skipped
 from .results import FileResult, RunReport

@@ -21,6 +21,7 @@ def use_device(device: str) -> str:
     if device == "cpu":
         torch_device = "cpu"
     else:
+        # lazy: torch takes seconds to import; --device cpu never needs it here
         import torch
 
         if torch.cuda.is_available():

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from anonymizer.judges import SFaceRecognizer
 from anonymizer.judges.sface import cosine_similarity, landmarks_from_68
 from fdf.errors import FdfError
 
+from ..media import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, face_yaw, find_faces
 from .face_mask import FaceMaskParams, masked_region
-from ..media import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
 from .outcome import Blurred, Generated, Outcome, Skipped, for_mode
 from .regions import FaceRegion, face_region
@@ -185,7 +186,6 @@ class ImageAnonymizer:
     def sface(self):
         """The second recogniser of the identity check, loaded on first use."""
         if self._sface is None:
-            from anonymizer.judges import SFaceRecognizer
 
             self._sface = SFaceRecognizer()
         return self._sface

@@ -119,6 +119,7 @@ class GanMode:
     def generator(self):
         if self._generator is None:
             try:
+                # lazy: torch and the generator take seconds to load; blur, pixelate and mask never need them
                 from anonymizer.generator import load_generator
             except ImportError as exc:
                 raise ModeError(f"gan mode needs anonymizer.generator, which cannot be imported: {exc}") from None

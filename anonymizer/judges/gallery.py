@@ -20,11 +20,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 
 from fdf.errors import FdfError
 
 from ..media import is_image_path, read_image
+from .photo import Judges
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,6 @@ def _frames(path: Path) -> list[np.ndarray]:
     """A photo, or FRAMES_PER_VIDEO evenly spaced frames of a video, as RGB uint8."""
     if is_image_path(path):
         return [read_image(path).rgb]
-    import imageio_ffmpeg
 
     reader = imageio_ffmpeg.read_frames(str(path))
     try:
@@ -110,7 +111,6 @@ class Gallery:
     """Descriptors of every gallery file's main face (the largest), by dlib and by SFace."""
 
     def __init__(self, people: dict[str, list[str]], root: str | Path, judges=None) -> None:
-        from .photo import Judges
 
         self.people = people
         self.root = Path(root)

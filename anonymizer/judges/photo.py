@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fdf.annotate import AnalyzerConfig, FaceAnalyzer
 from fdf.boxes import iou, same_place
 
 from .sface import SAME_PERSON, SFaceRecognizer, cosine_similarity, landmarks_from_68
@@ -99,7 +100,6 @@ class Judges:
 
     def describe_main_face(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """dlib and SFace descriptors of the largest face in a photo (None: not found/described)."""
-        from fdf.annotate import AnalyzerConfig, FaceAnalyzer
 
         if self._analyzer is None:
             self._analyzer = FaceAnalyzer(AnalyzerConfig())

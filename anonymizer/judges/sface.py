@@ -70,6 +70,7 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 def _session(data: bytes):
     """An onnxruntime session of the SFace graph, cleaned so onnxruntime accepts and optimises it."""
+    # lazy: onnx takes ~1-2 s to import; only loading the model (once, on first use) needs it
     import onnx
     import onnxruntime as ort
 

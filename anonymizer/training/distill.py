@@ -25,10 +25,13 @@ import torch.nn.functional as F
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from fdf.annotate.identity import face_embedding
+from fdf.annotate.landmarks import predict_shape
 from fdf.atomic import atomic_path
 from fdf.errors import FdfError
 from fdf.torch_data import FaceShardDataset
 
+from ..generator import load_generator
 from ..generator.conditioning import grow_boxes, to_float_image
 from ..generator.identity import IdentityNet, IdentityNetConfig, save_identity_net
 
@@ -58,8 +61,6 @@ class DistillConfig:
 
 
 def _descriptors_chunk(crops: dict, boxes: np.ndarray, upscale_to: int, box_detector: str) -> dict:
-    from fdf.annotate.identity import face_embedding
-    from fdf.annotate.landmarks import predict_shape
 
     out = {name: np.zeros((len(boxes), 128), np.float32) for name in crops}
     scale = upscale_to / crops["original"].shape[1]
@@ -100,7 +101,6 @@ def _variant_name(index: int) -> str:
 
 def split_targets(config: DistillConfig, split: str, generators: list[str], out_dir: Path) -> dict:
     """Crops and dlib descriptors of one split: 'original' and one 'generated<i>' per generator."""
-    from ..generator import load_generator
 
     cache = out_dir / f"targets-{split}.npz"
     crops, boxes, keypoints, face_ids = _faces(config.data, 64, split, config.limit)

@@ -28,12 +28,22 @@ from fdf.errors import FdfError
 from ..generator.augment import augment_batch, draw_augmentation
 from ..generator.conditioning import build_condition, grow_boxes, to_float_image, to_uint8_image
 from ..generator.ema import ema_beta, make_ema, update_ema
+from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
 from ..generator.networks import Discriminator, Generator, composite, count_parameters
 from . import ddp
-from .checkpoint import checkpoint_path, latest_checkpoint, prune_checkpoints, restore_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    latest_checkpoint,
+    module_state,
+    prune_checkpoints,
+    read_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, load_config, save_config
-from .data import CachedFaces, open_faces, training_batches
+from .data import CachedFaces, collate_faces, open_faces, training_batches
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +103,6 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     betas = (config.optim.beta1, config.optim.beta2)
     identity = None
     if config.loss.identity_weight > 0:
-        from ..generator.identity import IdentityModelError, load_identity_model
 
         try:
             identity = load_identity_model(config.loss.identity_model, device, config.network.resolution)
@@ -203,7 +212,6 @@ def sample_grid(ema: Generator, faces: dict, device: torch.device, seeds=SAMPLE_
 
 
 def _sample_faces(config: TrainConfig) -> dict:
-    from .data import collate_faces
 
     for split in ("validation", "train"):
         try:
@@ -246,6 +254,7 @@ class _Logger:
         self.writer = None
         if enabled and tensorboard:
             try:
+                # lazy: optional (tensorboard may not be installed), and only a run with tensorboard on needs it
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.writer = SummaryWriter(str(run_dir / "tensorboard"))
@@ -290,7 +299,6 @@ def init_weights(state: _State, path: str | Path) -> None:
     generator weights) leaves the discriminator freshly initialised; without EMA weights, the
     EMA starts as a copy of the generator.
     """
-    from .checkpoint import CheckpointError, module_state, read_checkpoint
 
     try:
         tensors, _ = read_checkpoint(path)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -171,7 +172,6 @@ def _stdin_fifo():
     os.mkfifo(fifo)
 
     def pump() -> None:
-        import sys
 
         with open(fifo, "wb") as out:
             shutil.copyfileobj(sys.stdin.buffer, out, 1 << 16)
