@@ -21,8 +21,8 @@ _FROM_RUNNER = ("DownloadSummary", "download_manifest", "plan_shards")
 
 def __getattr__(name: str):
     if name in _FROM_RUNNER:
-        # lazy: the runner loads in ~0.1 s (flickrapi and requests through .hosts) and only runs need it;
-        # pipelines.config, so every spawned build child, and download workers import this package
+        # lazy: the runner adds ~0.1 s (flickrapi and requests through .hosts, joblib) to importers that
+        # need only DownloadConfig: pipelines.config, so every spawned build child (workers: ~10 ms)
         from . import runner
 
         return getattr(runner, name)
