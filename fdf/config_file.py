@@ -34,6 +34,8 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from .errors import ConfigError, FdfError
 
 MAX_CONFIG_BYTES = 1 << 20  # the example configs are about 2 KB
@@ -209,15 +211,11 @@ def _plain(value):
 
 def config_yaml(values: Mapping) -> str:
     """YAML text of a resolved config mapping, keys in field order."""
-    import yaml
-
     return yaml.safe_dump(_plain(dict(values)), sort_keys=False, allow_unicode=True)
 
 
 def _load_yaml(text: str):
     """Safe YAML whose composed document, with every alias expanded, has at most MAX_EXPANDED_NODES nodes."""
-    import yaml
-
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -231,8 +229,6 @@ def _load_yaml(text: str):
 
 def _expanded_size(node, memo: dict) -> int:
     """Nodes in ``node`` once aliases are expanded (each shared node is measured once: linear time)."""
-    import yaml
-
     key = id(node)
     if key in memo:
         if memo[key] < 0:

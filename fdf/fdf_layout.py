@@ -32,13 +32,12 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from .memory import release_memory
 from .atomic import atomic_path, atomic_write_bytes
 from .errors import FdfError
-from .shards import check_shards, list_shards, split_for_photo, write_dataset_json, write_status
-from .shards.writer import write_face_files
+from .memory import release_memory
+from .shards import check_shards, face_table, list_shards, split_for_photo, write_dataset_json, write_status
 from .shards.reader import dataset_counts, read_shard
-from .shards.writer import ROW_GROUP_SIZE
+from .shards.writer import ROW_GROUP_SIZE, write_face_files
 from .sources.fdf_metainfo import iter_metainfo
 
 log = logging.getLogger(__name__)
@@ -351,8 +350,6 @@ def import_fdf(fdf_dir: str | Path, dataset_dir: str | Path, shard_faces: int = 
     ``fdf_metainfo.json`` is parsed as a stream: only the records of the shard being written
     (and any that came early, in a file not in idx order) are held.
     """
-    from .shards import face_table
-
     dataset_dir = Path(dataset_dir)
     for root, folder_split in fdf_split_roots(fdf_dir):
         resolutions = fdf_resolutions(root)

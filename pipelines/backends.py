@@ -17,6 +17,12 @@ from typing import Iterator
 import joblib
 
 from fdf.errors import FdfError
+from fdf.parent_death import exit_with_parent
+
+try:  # loky's module-level executor: joblib's private API, guarded in case joblib moves it
+    from joblib.externals.loky import reusable_executor
+except ImportError:
+    reusable_executor = None
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ def backend_context(name: str = "loky", scheduler: str | None = None, timeout: f
     if not scheduler:
         raise BackendError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     try:
+        # lazy: dask.distributed is optional and loads in ~0.4 s; only --backend dask needs it
         from dask.distributed import Client, get_task_stream
     except ImportError:
         raise BackendError("the dask backend needs dask[distributed]: pip install 'fdf-toolkit[dask]'") from None
@@ -83,6 +90,7 @@ def _dask_backend_name() -> str:
     keeps them on the cluster. Falls back to joblib's own backend if its private module moves.
     """
     try:
+        # lazy: joblib._dask imports dask.distributed (~0.4 s, optional); only --backend dask needs it
         from joblib._dask import DaskDistributedBackend
     except ImportError:
         return "dask"
@@ -99,8 +107,6 @@ def local_workers_config():
     """``joblib.parallel_config`` for loky workers that end with the process that starts them,
     even when it is killed with SIGKILL (:func:`fdf.parent_death.exit_with_parent`): orphaned
     workers otherwise outlive a killed build (and, in the download stage, its lock)."""
-    from fdf.parent_death import exit_with_parent
-
     return joblib.parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),))
 
 
@@ -111,9 +117,7 @@ def release_local_workers() -> bool:
     and report run in the build process afterwards and need none of them. Returns whether
     workers were running. Uses loky's module-level executor, guarded in case joblib moves it.
     """
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:
+    if reusable_executor is None:
         return False
     executor = getattr(reusable_executor, "_executor", None)
     if executor is None or not getattr(executor, "_processes", None):

@@ -84,6 +84,8 @@ class BuildConfig:
 
 def _check_query(values: dict) -> None:
     """Dates and licences take several spellings: SearchQuery itself parses and checks them."""
+    # lazy: fdf.flickr loads in ~0.13 s (flickrapi, requests) and only reading a config needs it; the
+    # spawned build children import this module through pipelines.build
     from fdf.flickr import FlickrConfig, SearchQuery
 
     source = values.get("source")

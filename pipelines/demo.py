@@ -11,8 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fdf.annotate.stage import AnnotateConfig
 from fdf.download import DownloadConfig
 from fdf.flickr_server import Faults, FlickrServer, demo_catalog
+from fdf.select import SelectConfig
+from pipelines.build import run_build
+from pipelines.config import BuildConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +44,6 @@ class DemoResult:
 
 def demo_build_config(api_url: str, out: Path, jobs: int = 2, report: bool = True):
     """The build config of the demo: a Flickr search of every reusable licence at ``api_url``."""
-    from pipelines.config import BuildConfig, SourceConfig
-    from fdf.annotate.stage import AnnotateConfig
-    from fdf.select import SelectConfig
-
     source = SourceConfig(
         kind="flickr", query={"license_ids": DEMO_LICENSES, "min_upload_date": 0},
         flickr={"api_key": DEMO_KEY, "api_secret": DEMO_SECRET, "api_url": api_url,
@@ -61,8 +61,6 @@ def run_demo(out_dir: str | Path, jobs: int = 2, faults: bool = False, report: b
     HTML page and one with a transient 500, to show retries and failure statuses at work.
     Re-running resumes (the server's port may change; the build does not depend on it).
     """
-    from pipelines import run_build
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     catalog = demo_catalog()

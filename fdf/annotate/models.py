@@ -21,6 +21,8 @@ import os
 import threading
 from pathlib import Path
 
+import dlib
+
 from ..errors import FdfError
 
 log = logging.getLogger(__name__)
@@ -82,16 +84,12 @@ def _counted(name: str):
 @_counted("hog")
 def hog_detector():
     """dlib's frontal HOG + linear SVM face detector (built into dlib)."""
-    import dlib
-
     return dlib.get_frontal_face_detector()
 
 
 @_counted("mmod")
 def mmod_detector():
     """dlib's MMOD CNN face detector (mmod_human_face_detector.dat)."""
-    import dlib
-
     return dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
 
 
@@ -102,21 +100,18 @@ def shape_predictor_68():
     Trained on iBUG 300-W, whose images are for research / non-commercial use only: landmarks
     made with it inherit those terms.
     """
-    import dlib
-
     return dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
 
 @_counted("face_descriptor")
 def face_descriptor_model():
     """dlib's ResNet 128-d face descriptor (dlib_face_recognition_resnet_model_v1.dat)."""
-    import dlib
-
     return dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
 
 def _dynamic_centerface_bytes(path: Path) -> bytes:
     """The ONNX file declares a fixed 10x3x32x32 input; make batch, height and width free."""
+    # lazy: onnx loads in ~1 s and only building the CenterFace session needs it
     import onnx
 
     model = onnx.load(str(path))
@@ -154,6 +149,7 @@ def onnx_providers(device: str, available: list[str] | None = None) -> list:
     """onnxruntime execution providers for ``device``: 'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when
     onnxruntime has the provider, as onnxruntime-gpu does; else the CPU)."""
     if available is None:
+        # lazy: onnxruntime loads in ~0.16 s and only CenterFace needs it
         import onnxruntime as ort
 
         available = ort.get_available_providers()
@@ -185,6 +181,7 @@ def set_onnx_device(device: str) -> list:
 def centerface_session():
     """onnxruntime session for CenterFace with free input size, on the device
     :func:`set_onnx_device` chose (the CPU unless asked)."""
+    # lazy: onnxruntime loads in ~0.16 s and only CenterFace needs it
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -27,6 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..atomic import remove_stale_temporaries
+from ..audit.takedown import read_removal_log
 from ..errors import FdfError
 from ..memory import release_memory
 from ..shards import (
@@ -42,6 +43,8 @@ from ..shards.reader import legacy_shards
 from ..shards.rows import PHOTO_COLUMNS, face_rows
 from ..shards.split import DEFAULT_VAL_FRACTION
 from ..shards.writer import status_path, write_face_files
+from .analyzer import AnalyzerConfig, FaceAnalyzer
+from .crops import make_fdf_crop
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +221,6 @@ def _config_key(config: AnnotateConfig) -> str:
 @functools.lru_cache(maxsize=4)
 def _analyzer_for(key: str):
     # Cached per worker process: loky workers live across batches, so models load once each.
-    from . import AnalyzerConfig, FaceAnalyzer
-
     return FaceAnalyzer(AnalyzerConfig(**json.loads(key)))
 
 
@@ -230,8 +231,6 @@ def _position(face) -> tuple[float, float]:
 
 def photo_face_rows(image: np.ndarray, row: dict, analyzer, config: AnnotateConfig) -> list[dict]:
     """Analyse one photo and return its face rows (one per face per resolution)."""
-    from . import make_fdf_crop
-
     known = known_faces_of(row)
     faces = analyzer.analyze(image, known_faces=known)
     if known is None:  # stable ids: detection order varies, position does not
@@ -293,8 +292,6 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
                     "fdf migrate %s to move the old ones there too", dataset_dir, dataset_dir)
     table = read_download_table(download_dir)
     # Takedowns hold across rebuilds: skip photos (and every photo of owners) in the removal log.
-    from ..audit.takedown import read_removal_log
-
     blocked = removed_mask(table, read_removal_log(dataset_dir))
     if blocked.any():
         log.info("skipping %d photos removed from this dataset (_removals.jsonl)", int(blocked.sum()))

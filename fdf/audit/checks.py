@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..flickr.search import is_opted_out
+from ..flickr.search import is_opted_out, opted_out_rows
 from ..licenses import License, license_id_from_url, license_table
 
 FLAGS = {
@@ -162,8 +162,6 @@ def check_table(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         missing |= np.where(_blank_mask(table.column(col)), PART_BITS[part], 0)
     flags |= np.where(missing != 0, FLAG_BITS["attribution"], 0)
     if "tags" in table.column_names and table.num_rows:
-        from ..flickr.search import opted_out_rows
-
         flags |= np.where(opted_out_rows(table.column("tags")), FLAG_BITS["nocv"], 0)
     url = table.column("license_url")
     url_blank = _blank_mask(url)

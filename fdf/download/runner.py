@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from joblib import Parallel, delayed
+from joblib.parallel import get_active_backend
 
 from ..atomic import atomic_write_text, remove_stale_temporaries
 from ..manifest import manifest_table, normalize_manifest, read_manifest
@@ -168,7 +169,5 @@ def _run_shards(pending: pa.Table, out: Path, config: DownloadConfig, progress: 
 
 def _local_process_backend() -> bool:
     """True when joblib's active backend runs tasks in this process or its children."""
-    from joblib.parallel import get_active_backend
-
     backend, _ = get_active_backend()
     return type(backend).__name__ in ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend", "SequentialBackend")

@@ -196,7 +196,8 @@ def output_lock(out_dir: Path) -> Iterator[Path]:
     An OS-level lock (filelock: flock on POSIX, msvcrt on Windows) dies with its process, so a
     run killed with SIGKILL never leaves a stale lock. ``_state/owner`` names the holder's pid.
     """
-    from filelock import FileLock, Timeout  # imported where used: the CLI starts without it
+    # lazy: filelock loads in ~40 ms and only the output lock needs it (`fdf --help` and download workers import us)
+    from filelock import FileLock, Timeout
 
     state = out_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)

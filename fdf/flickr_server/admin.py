@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from dataclasses import asdict
+from urllib.parse import urlencode
 
 from ..errors import FdfError
 from .catalog import CatalogError
@@ -61,8 +63,6 @@ def run_admin_action(state, action: str, params: dict) -> dict:
             record.pop("image_base64", None)
             return {"photo": record}
         if action == "faults":
-            from dataclasses import asdict
-
             return {"faults": asdict(state.faults)}
         if action == "reset_stats":
             state.stats.reset()
@@ -95,8 +95,6 @@ def admin_request(base_url: str, action: str, timeout: float = 10.0, **params) -
     """
     url = f"{base_url.rstrip('/')}/_admin/{action}"
     if action in ("stats", "log", "photo", "faults"):
-        from urllib.parse import urlencode
-
         req = urllib.request.Request(url + ("?" + urlencode(params) if params else ""))
     else:
         body = json.dumps({k: v for k, v in params.items()}).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 from dataclasses import fields
@@ -66,8 +67,6 @@ def catalog_from_files(
             if not Path(rec["image_path"]).is_file():
                 raise CatalogError(f"item {i}: image file not found: {rec['image_path']}")
         if not rec.get("width") or not rec.get("height"):
-            import io
-
             src = rec["image_path"] if rec.get("image_path") else io.BytesIO(rec["image_bytes"])
             rec["width"], rec["height"] = image_size(src)
         upload = to_unix(rec.get("date_upload", base_time + 60 * i))

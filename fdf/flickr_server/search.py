@@ -7,6 +7,7 @@ returns the content of the last reachable page again, so naive clients see repea
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
@@ -100,8 +101,6 @@ def _date_bound(params: dict, name: str, taken: bool):
 
 
 def _unix_to_taken(seconds: int):
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None)
 
 

@@ -14,10 +14,11 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from filelock import FileLock
 from tqdm import tqdm
 
-from ..memory import release_memory
 from ..atomic import remove_stale_temporaries
+from ..memory import release_memory
 from .reader import DatasetError, check_shards, dataset_counts, legacy_shards, read_dataset_info, read_shard
 from .writer import DATASET_JSON, DATASET_LOCK, write_dataset_json, write_face_files
 
@@ -38,8 +39,6 @@ class MigrateSummary:
 
 def migrate_dataset(dataset_dir: str | Path, progress: bool = True) -> MigrateSummary:
     """Move ``dataset_dir``'s old-layout shards under ``data/``; idempotent and resumable."""
-    from filelock import FileLock  # imported where used: the CLI starts without it
-
     dataset_dir = Path(dataset_dir)
     if not (dataset_dir / DATASET_JSON).is_file():
         raise DatasetError(f"{dataset_dir} has no {DATASET_JSON}; is it a face-shard dataset?")

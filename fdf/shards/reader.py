@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from ..memory import release_memory
 from ..errors import FdfError
+from ..memory import release_memory
 from ..parquet_read import SHARD_ERRORS, ShardReadError, iter_shard_batches, open_shard, read_shard  # noqa: F401
+from .schema import STATUS_SCHEMA
 from .writer import DATA_DIR, DATASET_JSON, STATUS_DIR
 
 
@@ -143,8 +144,6 @@ def read_status(dataset_dir: str | Path, skip: Iterable[Path] = ()) -> pa.Table:
     skip = {Path(p) for p in skip}
     files = [f for f in list_status_files(dataset_dir) if f not in skip]
     if not files:
-        from .schema import STATUS_SCHEMA
-
         return STATUS_SCHEMA.empty_table()
     return pa.concat_tables(read_shard(p) for p in files)
 
