@@ -163,8 +163,6 @@ def _build(cls, values: dict, name: str):
             kwargs[key] = _build(inner, value, _key(name, key))
         elif isinstance(value, list) and (typing.get_origin(hint) is tuple or hint is tuple):
             kwargs[key] = tuple(value)
-        elif hint is float and isinstance(value, int) and not isinstance(value, bool):
-            kwargs[key] = float(value)  # YAML's 10000 for a float field: the same value, as written back
         else:
             kwargs[key] = value
     try:
