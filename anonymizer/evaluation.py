@@ -145,8 +145,10 @@ def _measure(image: np.ndarray, shape, box: np.ndarray, config: EvaluationConfig
     ``judges``, also YuNet's detection and the SFace descriptor at the original's five points."""
 
     found = detect_faces(image, detector="centerface", max_side=None)
-    out = {"descriptor": face_embedding(image, shape),
-           "detected": any(iou(d.bbox, box) >= config.iou_threshold for d in found)}
+    out = {
+        "descriptor": face_embedding(image, shape),
+        "detected": any(iou(d.bbox, box) >= config.iou_threshold for d in found),
+    }
     if judges is not None:
         out["detected_yunet"] = any(iou(f.bbox, box) >= config.iou_threshold for f in judges.yunet.detect(image))
         out["sface"] = judges.sface.embed(image, points5)
@@ -166,8 +168,12 @@ def _attacker_views(image: np.ndarray, box: np.ndarray, config: EvaluationConfig
     side = image.shape[1]
     mirrored = np.ascontiguousarray(image[:, ::-1])
     mirrored_box = np.array([side - box[2], box[1], side - box[0], box[3]], np.float32)
-    return np.stack([face_embedding(image, predict_shape(image, box, config.box_detector)),
-                     face_embedding(mirrored, predict_shape(mirrored, mirrored_box, config.box_detector))])
+    return np.stack(
+        [
+            face_embedding(image, predict_shape(image, box, config.box_detector)),
+            face_embedding(mirrored, predict_shape(mirrored, mirrored_box, config.box_detector)),
+        ]
+    )
 
 
 def _face_measures(images: dict, box: np.ndarray, config: EvaluationConfig, judges=None) -> dict:
@@ -189,8 +195,9 @@ def _upscale(crop: np.ndarray, config: EvaluationConfig) -> np.ndarray:
     return cv2.resize(crop, (config.upscale_to,) * 2, interpolation=cv2.INTER_CUBIC)
 
 
-def _identity_check(gen, variants: dict, holes, keypoints, boxes, measures: list[dict], config: EvaluationConfig,
-                    judges=None) -> dict:
+def _identity_check(
+    gen, variants: dict, holes, keypoints, boxes, measures: list[dict], config: EvaluationConfig, judges=None
+) -> dict:
     """The anonymizer's check on the evaluation's own measure: regenerate faces still within the
     threshold with another seed (the anonymizer's seed steps), then blur those that keep matching."""
     checked = variants["generated"].copy()
@@ -211,8 +218,9 @@ def _identity_check(gen, variants: dict, holes, keypoints, boxes, measures: list
         regenerated += len(bad)
         for i, crop in zip(bad, redo):
             checked[i] = crop
-            current[i] = _measure(_upscale(crop, config), measures[i]["shape"], boxes[i] * scale, config,
-                                  judges, measures[i]["points5"])
+            current[i] = _measure(
+                _upscale(crop, config), measures[i]["shape"], boxes[i] * scale, config, judges, measures[i]["points5"]
+            )
         bad = [i for i in bad if leaking(i)]
     for i in bad:
         checked[i] = variants["blur"][i]
@@ -278,14 +286,16 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     scale = config.upscale_to / gen.resolution
     judges = None
     if config.second_judges:
-
         judges = Judges(max_side=None, threshold=config.sface_threshold)
     measures = []
     for i in tqdm(range(len(items)), desc="evaluate", unit="face", disable=None):
         big = {k: _upscale(v[i], config) for k, v in variants.items()}
         measures.append(_face_measures(big, boxes[i] * scale, config, judges))
-    check = (_identity_check(gen, variants, holes, keypoints, boxes, measures, config, judges)
-             if config.check_tries > 1 else None)
+    check = (
+        _identity_check(gen, variants, holes, keypoints, boxes, measures, config, judges)
+        if config.check_tries > 1
+        else None
+    )
     report = summarize(measures, config)
     if judges is not None:
         for name, values in realism(variants, boxes, holes).items():
@@ -295,15 +305,24 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     reference = box_lightness(variants["original"], boxes)
     for name in ("generated", "blur"):
         shift = box_lightness(variants[name], boxes) - reference
-        report[name].update({"face_lightness_shift": float(shift.mean()),
-                             "face_lightness_abs_shift": float(np.abs(shift).mean())})
+        report[name].update(
+            {"face_lightness_shift": float(shift.mean()), "face_lightness_abs_shift": float(np.abs(shift).mean())}
+        )
     if check is not None:
         report["generated_checked"].update(check)
-    report.update({
-        "generator": gen.source, "data": str(data), "split": config.split, "faces": len(items),
-        "resolution": gen.resolution, "mask_dilation": gen.mask_dilation, "config": asdict(config), "fid": _fid(config, variants),
-        "seconds": round(time.time() - started, 1),
-    })
+    report.update(
+        {
+            "generator": gen.source,
+            "data": str(data),
+            "split": config.split,
+            "faces": len(items),
+            "resolution": gen.resolution,
+            "mask_dilation": gen.mask_dilation,
+            "config": asdict(config),
+            "fid": _fid(config, variants),
+            "seconds": round(time.time() - started, 1),
+        }
+    )
     return report
 
 
@@ -318,7 +337,9 @@ def realism(variants: dict, boxes: np.ndarray, holes: np.ndarray) -> dict:
             continue
         crops = variants[name]
         detail = [detail_ratio(original[i], crops[i], boxes[i]) for i in range(len(crops))]
-        borders = [border_score(original[i], crops[i], box_mask(original[i].shape, [holes[i]])) for i in range(len(crops))]
+        borders = [
+            border_score(original[i], crops[i], box_mask(original[i].shape, [holes[i]])) for i in range(len(crops))
+        ]
         borders = [b for b in borders if b is not None]
         out[name] = {
             "detail_ratio_median": _median(detail),
@@ -365,7 +386,8 @@ def _second_judges(measures: list[dict], names: list[str], config: EvaluationCon
             "sface_mean_similarity": float(similarity.mean()),
             "detection_retention_yunet": float(yunet[name].mean()),
             "detection_retention_yunet_of_detected_originals": float(yunet[name][yunet["original"]].mean())
-            if yunet["original"].any() else None,
+            if yunet["original"].any()
+            else None,
             "fd_sface": ridge_frechet_distance(sface["original"], sface[name]),
         }
     return out
@@ -379,9 +401,13 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
     n = len(measures)
     others = ~np.eye(n, dtype=bool)
     between = np.linalg.norm(desc["original"][:, None] - desc["original"][None], axis=2)
-    report = {"original": {"detection_rate": float(detected["original"].mean()),
-                           "impostor_rate": float((between[others] < config.reid_threshold).mean()),
-                           "identification_chance": 1.0 / n}}
+    report = {
+        "original": {
+            "detection_rate": float(detected["original"].mean()),
+            "impostor_rate": float((between[others] < config.reid_threshold).mean()),
+            "identification_chance": 1.0 / n,
+        }
+    }
     for name in names[1:]:
         # Replaced face i against every original j: the diagonal is its own person.
         cross = np.linalg.norm(desc[name][:, None] - desc["original"][None], axis=2)
@@ -393,41 +419,54 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
             "mean_descriptor_distance": float(dist.mean()),
             "detection_retention": float(detected[name].mean()),
             "detection_retention_of_detected_originals": float(detected[name][detected["original"]].mean())
-            if detected["original"].any() else None,
+            if detected["original"].any()
+            else None,
             "fd_dlib": frechet_distance(desc["original"], desc[name]),
         }
         if "views" in measures[0][name]:
             views = np.stack([m[name]["views"] for m in measures])  # faces x 2 x 128
             view_dist = np.linalg.norm(views - desc["original"][:, None], axis=2)
             every = np.concatenate([dist[:, None], view_dist], axis=1)
-            report[name].update({
-                "reid_rate_own_shape": float((view_dist[:, 0] < config.reid_threshold).mean()),
-                "reid_rate_mirrored": float((view_dist[:, 1] < config.reid_threshold).mean()),
-                "reid_rate_any_view": float((every.min(axis=1) < config.reid_threshold).mean()),
-            })
-    extra = sorted((k for k in measures[0] if k.startswith(SEED_PREFIX)), key=lambda k: int(k[len(SEED_PREFIX):]))
+            report[name].update(
+                {
+                    "reid_rate_own_shape": float((view_dist[:, 0] < config.reid_threshold).mean()),
+                    "reid_rate_mirrored": float((view_dist[:, 1] < config.reid_threshold).mean()),
+                    "reid_rate_any_view": float((every.min(axis=1) < config.reid_threshold).mean()),
+                }
+            )
+    extra = sorted((k for k in measures[0] if k.startswith(SEED_PREFIX)), key=lambda k: int(k[len(SEED_PREFIX) :]))
     if extra:
         pooled = ["generated", *extra]
-        dists = np.stack([np.linalg.norm(np.stack([m[k]["descriptor"] for m in measures]) - desc["original"], axis=1)
-                          for k in pooled])
+        dists = np.stack(
+            [
+                np.linalg.norm(np.stack([m[k]["descriptor"] for m in measures]) - desc["original"], axis=1)
+                for k in pooled
+            ]
+        )
         found = np.stack([[m[k]["detected"] for m in measures] for k in pooled])
         hits = int((dists < config.reid_threshold).sum())
         report["generated_seeds"] = {
-            "seeds": len(pooled), "samples": int(dists.size),
+            "seeds": len(pooled),
+            "samples": int(dists.size),
             "reid_rate": hits / dists.size,
             "reid_ci95": wilson_interval(hits, dists.size),
             "reid_rate_per_seed": [float(r) for r in (dists < config.reid_threshold).mean(axis=1)],
             "faces_reidentified_by_every_seed": float((dists < config.reid_threshold).all(axis=0).mean()),
             "detection_retention": float(found.mean()),
-            "fd_dlib": frechet_distance(desc["original"], np.concatenate(
-                [np.stack([m[k]["descriptor"] for m in measures]) for k in pooled])),
+            "fd_dlib": frechet_distance(
+                desc["original"], np.concatenate([np.stack([m[k]["descriptor"] for m in measures]) for k in pooled])
+            ),
         }
         if "views" in measures[0]["generated"]:
             views = np.stack([np.stack([m[k]["views"] for m in measures]) for k in pooled])  # seeds x faces x 2 x 128
             any_view = np.minimum(dists, np.linalg.norm(views - desc["original"][None, :, None], axis=3).min(axis=2))
             hits_any = int((any_view < config.reid_threshold).sum())
-            report["generated_seeds"].update({"reid_rate_any_view": hits_any / any_view.size,
-                                              "reid_any_view_ci95": wilson_interval(hits_any, any_view.size)})
+            report["generated_seeds"].update(
+                {
+                    "reid_rate_any_view": hits_any / any_view.size,
+                    "reid_any_view_ci95": wilson_interval(hits_any, any_view.size),
+                }
+            )
     for name, values in _second_judges(measures, names, config).items():
         report[name].update(values)
     g, b = report.get("generated_seeds", report["generated"]), report["blur"]
@@ -442,31 +481,44 @@ def summarize(measures: list[dict], config: EvaluationConfig) -> dict:
 def format_report(report: dict) -> str:
     """A short human-readable table of a report."""
     o = report["original"]
-    lines = [f"{report['faces']} {report['split']} faces at {report['resolution']} px; generator {report['generator']}",
-             f"originals detected: {o['detection_rate']:.1%}; pairs of different originals under the threshold: "
-             f"{o['impostor_rate']:.1%}; identification by chance: {o['identification_chance']:.2%}",
-             f"{'':18s} {'re-id':>7s} {'impostor':>9s} {'top-1 id':>9s} {'mean dist':>10s} {'detected':>9s} {'FD-dlib':>8s}"]
+    lines = [
+        f"{report['faces']} {report['split']} faces at {report['resolution']} px; generator {report['generator']}",
+        f"originals detected: {o['detection_rate']:.1%}; pairs of different originals under the threshold: "
+        f"{o['impostor_rate']:.1%}; identification by chance: {o['identification_chance']:.2%}",
+        f"{'':18s} {'re-id':>7s} {'impostor':>9s} {'top-1 id':>9s} {'mean dist':>10s} {'detected':>9s} {'FD-dlib':>8s}",
+    ]
     for name in ("generated", "generated_checked", "blur"):
         if name not in report:
             continue
         r = report[name]
-        lines.append(f"{name:18s} {r['reid_rate']:7.1%} {r['impostor_rate']:9.1%} {r['identification_top1']:9.2%} "
-                     f"{r['mean_descriptor_distance']:10.3f} {r['detection_retention']:9.1%} {r['fd_dlib']:8.4f}")
+        lines.append(
+            f"{name:18s} {r['reid_rate']:7.1%} {r['impostor_rate']:9.1%} {r['identification_top1']:9.2%} "
+            f"{r['mean_descriptor_distance']:10.3f} {r['detection_retention']:9.1%} {r['fd_dlib']:8.4f}"
+        )
     if "generated_seeds" in report:
         r = report["generated_seeds"]
         low, high = r["reid_ci95"]
-        lines.append(f"{r['seeds']} seeds per face, {r['samples']} samples: re-id {r['reid_rate']:.1%} "
-                     f"(95% {low:.1%}-{high:.1%}; per seed " + ", ".join(f"{x:.1%}" for x in r["reid_rate_per_seed"])
-                     + f"), detected {r['detection_retention']:.1%}, FD-dlib {r['fd_dlib']:.4f}")
+        lines.append(
+            f"{r['seeds']} seeds per face, {r['samples']} samples: re-id {r['reid_rate']:.1%} "
+            f"(95% {low:.1%}-{high:.1%}; per seed "
+            + ", ".join(f"{x:.1%}" for x in r["reid_rate_per_seed"])
+            + f"), detected {r['detection_retention']:.1%}, FD-dlib {r['fd_dlib']:.4f}"
+        )
     shifts = [(name, report[name]) for name in ("generated", "blur") if "face_lightness_shift" in report.get(name, {})]
     if shifts:
-        lines.append("lightness (L*) in the face box against the original's: " + "; ".join(
-            f"{name} {r['face_lightness_shift']:+.1f} mean, {r['face_lightness_abs_shift']:.1f} mean absolute"
-            for name, r in shifts))
+        lines.append(
+            "lightness (L*) in the face box against the original's: "
+            + "; ".join(
+                f"{name} {r['face_lightness_shift']:+.1f} mean, {r['face_lightness_abs_shift']:.1f} mean absolute"
+                for name, r in shifts
+            )
+        )
     views = [(name, report[name]) for name in ("generated", "blur") if "reid_rate_any_view" in report.get(name, {})]
     for name, r in views:
-        lines.append(f"{name} as an attacker sees it: own shape {r['reid_rate_own_shape']:.1%}, mirrored "
-                     f"{r['reid_rate_mirrored']:.1%}, any of the three views {r['reid_rate_any_view']:.1%}")
+        lines.append(
+            f"{name} as an attacker sees it: own shape {r['reid_rate_own_shape']:.1%}, mirrored "
+            f"{r['reid_rate_mirrored']:.1%}, any of the three views {r['reid_rate_any_view']:.1%}"
+        )
     if "reid_rate_any_view" in report.get("generated_seeds", {}):
         r = report["generated_seeds"]
         low, high = r["reid_any_view_ci95"]
@@ -478,16 +530,23 @@ def format_report(report: dict) -> str:
         r = report.get(name, {})
         if "sface_reid_rate" in r:
             detail = r.get("detail_ratio_median")
-            lines.append(f"{name} by the second judges: YuNet keeps {r['detection_retention_yunet']:.1%}, SFace re-id "
-                         f"{r['sface_reid_rate']:.1%}, FD-SFace {r['fd_sface']:.4f}"
-                         + ("" if detail is None else f", detail ratio at 128 px {detail:.2f}")
-                         + ("" if r.get("border_colour_excess_median") is None else
-                            f", border colour/gradient excess {r['border_colour_excess_median']:.1f}/"
-                            f"{r['border_gradient_excess_median']:.2f}"))
+            lines.append(
+                f"{name} by the second judges: YuNet keeps {r['detection_retention_yunet']:.1%}, SFace re-id "
+                f"{r['sface_reid_rate']:.1%}, FD-SFace {r['fd_sface']:.4f}"
+                + ("" if detail is None else f", detail ratio at 128 px {detail:.2f}")
+                + (
+                    ""
+                    if r.get("border_colour_excess_median") is None
+                    else f", border colour/gradient excess {r['border_colour_excess_median']:.1f}/"
+                    f"{r['border_gradient_excess_median']:.2f}"
+                )
+            )
     fid = report["fid"]
     lines.append("FID: " + (fid["skipped"] if "skipped" in fid else ", ".join(f"{k} {v:.2f}" for k, v in fid.items())))
     lines.append("acceptance: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in report["acceptance"].items()))
     if "acceptance_independent" in report:
-        lines.append("issue 14 targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}"
-                                                      for k, v in report["acceptance_independent"].items()))
+        lines.append(
+            "issue 14 targets: "
+            + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in report["acceptance_independent"].items())
+        )
     return "\n".join(lines)

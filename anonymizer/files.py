@@ -63,7 +63,6 @@ def _kind(path: Path) -> str | None:
 
 def _output_name(rel: Path, kind: str) -> Path:
     if kind == "video":
-
         return rel.with_suffix(output_suffix(rel.suffix))
     return rel
 
@@ -132,8 +131,11 @@ def plan_outputs(inputs: list[str | os.PathLike], out_dir: str | os.PathLike) ->
             else:
                 planned.append(PlannedFile(src, out / _output_name(Path(src.name), kind), kind))
         elif src.is_symlink():
-            planned.append(PlannedFile(src, out / src.name, "unknown",
-                                       f"{src}: a symlink that leads nowhere (missing target or a loop)"))
+            planned.append(
+                PlannedFile(
+                    src, out / src.name, "unknown", f"{src}: a symlink that leads nowhere (missing target or a loop)"
+                )
+            )
         else:
             planned.append(PlannedFile(src, out / src.name, "unknown", f"{src}: no such file or folder"))
     _check_collisions(planned, input_folders)
@@ -163,8 +165,9 @@ def write_preview(path: Path, original_rgb: np.ndarray, anonymized_rgb: np.ndarr
     both = np.concatenate([original_rgb, anonymized_rgb], axis=1)
     scale = min(1.0, 1600 / both.shape[1])
     if scale < 1:
-        both = cv2.resize(both, (max(1, int(both.shape[1] * scale)), max(1, int(both.shape[0] * scale))),
-                          interpolation=cv2.INTER_AREA)
+        both = cv2.resize(
+            both, (max(1, int(both.shape[1] * scale)), max(1, int(both.shape[0] * scale))), interpolation=cv2.INTER_AREA
+        )
     write_image(path, both, jpeg_quality=85)
 
 
@@ -183,9 +186,17 @@ def anonymize_image_file(anon: ImageAnonymizer, item: PlannedFile, preview_dir: 
         # a.png and a.jpg in one folder must not share a preview name.
         name = f"{item.output.stem}_{item.output.suffix.lstrip('.').lower()}.jpg"
         write_preview(preview_dir / name, image.rgb, to_working_rgb(result.pixels))
-    return FileResult(str(item.source), str(item.output), "image", "done", faces=len(result.faces),
-                      regenerated=result.regenerated, blurred=result.blurred, kept=kept,
-                      boxes=[f.to_record() for f in result.faces])
+    return FileResult(
+        str(item.source),
+        str(item.output),
+        "image",
+        "done",
+        faces=len(result.faces),
+        regenerated=result.regenerated,
+        blurred=result.blurred,
+        kept=kept,
+        boxes=[f.to_record() for f in result.faces],
+    )
 
 
 def anonymize_paths(
@@ -237,8 +248,9 @@ def _output_lock(out_root: Path):
     try:
         lock.acquire()
     except Timeout:
-        raise OutputPlanError(f"{out_root} is in use by another fdf anonymize run; wait for it or use another --out") \
-            from None
+        raise OutputPlanError(
+            f"{out_root} is in use by another fdf anonymize run; wait for it or use another --out"
+        ) from None
     try:
         removed = _remove_stale_temporaries(out_root)
         if removed:
@@ -264,8 +276,15 @@ def _remove_stale_temporaries(out_root: Path) -> int:
     return count
 
 
-def _anonymize_planned(planned: list[PlannedFile], out_root: Path, config: AnonymizeConfig, video_config,
-                       overwrite: bool, preview: bool, progress: bool | None) -> RunReport:
+def _anonymize_planned(
+    planned: list[PlannedFile],
+    out_root: Path,
+    config: AnonymizeConfig,
+    video_config,
+    overwrite: bool,
+    preview: bool,
+    progress: bool | None,
+) -> RunReport:
 
     anon = ImageAnonymizer(config)
     results: list[FileResult] = []
@@ -286,7 +305,6 @@ def _anonymize_planned(planned: list[PlannedFile], out_root: Path, config: Anony
             if item.kind == "image":
                 res = anonymize_image_file(anon, item, preview_dir)
             else:
-
                 res = anonymize_video(item.source, item.output, anon, video_config)
         except Exception as exc:  # noqa: BLE001 - fail closed per file: report it, write nothing, go on
             msg = str(exc) if isinstance(exc, FdfError) else f"{item.source}: {type(exc).__name__}: {exc}"

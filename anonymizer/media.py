@@ -106,7 +106,6 @@ def _native_pixels(img: Image.Image, icc: bytes | None) -> np.ndarray:
 def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image | None:
     """``img`` converted to sRGB through its own ICC profile, or None if the profile is unusable."""
     try:
-
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
     except Exception as exc:  # noqa: BLE001 - a broken or mismatched profile: plain conversion instead
@@ -127,9 +126,15 @@ def _profile_for(pixels: np.ndarray, icc: bytes | None) -> bytes | None:
 
 
 #: EXIF orientation -> the Pillow transpose that undoes it (as ImageOps.exif_transpose does).
-_ORIENTATION_OPS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-                    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_ORIENTATION_OPS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _deep_colour(img: Image.Image, head: bytes) -> bool:
@@ -152,8 +157,9 @@ def _read_deep_colour(path: Path, orientation: int) -> np.ndarray:
     arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
     op = _ORIENTATION_OPS.get(orientation)
     if op is not None:
-        arr = np.dstack([np.asarray(Image.fromarray(np.ascontiguousarray(arr[:, :, c])).transpose(op))
-                         for c in range(arr.shape[2])])
+        arr = np.dstack(
+            [np.asarray(Image.fromarray(np.ascontiguousarray(arr[:, :, c])).transpose(op)) for c in range(arr.shape[2])]
+        )
     return arr
 
 
@@ -217,8 +223,12 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
         raise ImageReadError(f"{path}: truncated or corrupt image ({exc})") from None
     if min(pixels.shape[:2]) < 1:
         raise ImageReadError(f"{path}: image has no pixels")
-    return LoadedImage(pixels=np.ascontiguousarray(pixels), rgb=to_working_rgb(pixels), source_format=fmt,
-                       icc_profile=_profile_for(pixels, icc))
+    return LoadedImage(
+        pixels=np.ascontiguousarray(pixels),
+        rgb=to_working_rgb(pixels),
+        source_format=fmt,
+        icc_profile=_profile_for(pixels, icc),
+    )
 
 
 def _head(path: Path) -> bytes:
@@ -244,8 +254,9 @@ def _encode_deep_colour(pixels: np.ndarray, fmt: str, icc_profile: bytes | None)
     if fmt not in ("PNG", "TIFF"):
         raise ImageWriteError(f"16-bit colour pixels cannot be written as {fmt} without losing bits; use PNG or TIFF")
     if fmt == "TIFF" and icc_profile:
-        raise ImageWriteError("a 16-bit colour TIFF with an ICC profile cannot be written with its profile; "
-                              "convert it to PNG first")
+        raise ImageWriteError(
+            "a 16-bit colour TIFF with an ICC profile cannot be written with its profile; convert it to PNG first"
+        )
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
     ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tiff", bgr)
     if not ok:
@@ -280,8 +291,37 @@ def encode_image(pixels: np.ndarray, fmt: str, icc_profile: bytes | None = None,
 
 
 #: Tags every TIFF holds to describe its pixels (size, layout, compression, ICC): not metadata.
-_TIFF_STRUCTURE_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 282, 283, 284, 296,
-                                  317, 320, 322, 323, 324, 325, 338, 339, 340, 341, 34675})
+_TIFF_STRUCTURE_TAGS = frozenset(
+    {
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        266,
+        273,
+        277,
+        278,
+        279,
+        282,
+        283,
+        284,
+        296,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        338,
+        339,
+        340,
+        341,
+        34675,
+    }
+)
 
 
 def metadata_found(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[str]:
@@ -305,8 +345,11 @@ def metadata_found(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
         info_keys = set(img.info)
         if info_keys & {"xmp", "XML:com.adobe.xmp"}:
             found.append("xmp")
-        if "photoshop" in info_keys or "iptc" in info_keys or getattr(img, "applist", None) and any(
-            name == "APP13" for name, _ in img.applist
+        if (
+            "photoshop" in info_keys
+            or "iptc" in info_keys
+            or getattr(img, "applist", None)
+            and any(name == "APP13" for name, _ in img.applist)
         ):
             found.append("iptc")
         if "comment" in info_keys or any(k.lower() in ("comment", "description", "author") for k in info_keys):

@@ -95,27 +95,47 @@ def evaluate_photos(photos: list[Photo], anonymizer, evaluator: PrivacyEvaluator
         verdict = evaluator.compare_arrays(rgb, result.pixels, known_boxes=boxes, source=photo.name)
         count = out.counts.setdefault(photo.set, Counter())
         count.update(verdict.judges)
-        count.update({"photos": 1, "faces": verdict.faces, "dlib_described": verdict.described,
-                      "dlib_leaks": verdict.leaks, "regenerated": result.regenerated, "blurred": result.blurred})
+        count.update(
+            {
+                "photos": 1,
+                "faces": verdict.faces,
+                "dlib_described": verdict.described,
+                "dlib_leaks": verdict.leaks,
+                "regenerated": result.regenerated,
+                "blurred": result.blurred,
+            }
+        )
         for box, opinion in zip(boxes, verdict.opinions):
             ratio = detail_ratio(rgb, result.pixels, box)
             out.detail.append(ratio)
             if opinion.original is not None:
                 out.sface_original.append(opinion.original)
                 out.sface_output.append(opinion.output_aligned)
-            out.faces.append({"photo": photo.name, "set": photo.set, "box": [round(float(v), 1) for v in box],
-                              "yunet_original": opinion.yunet_original, "yunet_output": opinion.yunet_output,
-                              "sface_similarity": _round(opinion.similarity),
-                              "sface_similarity_aligned": _round(opinion.similarity_aligned),
-                              "gallery_sface_similarity": _round(opinion.gallery_similarity),
-                              "detail_ratio": _round(ratio)})
+            out.faces.append(
+                {
+                    "photo": photo.name,
+                    "set": photo.set,
+                    "box": [round(float(v), 1) for v in box],
+                    "yunet_original": opinion.yunet_original,
+                    "yunet_output": opinion.yunet_output,
+                    "sface_similarity": _round(opinion.similarity),
+                    "sface_similarity_aligned": _round(opinion.similarity_aligned),
+                    "gallery_sface_similarity": _round(opinion.gallery_similarity),
+                    "detail_ratio": _round(ratio),
+                }
+            )
         for mask in blend_masks(result, rgb.shape):
             score = border_score(rgb, result.pixels, mask)
             if score is not None:
                 out.border_colour.append(score.colour_excess)
                 out.border_gradient.append(score.gradient_excess)
-        log.info("%s: %d faces, %d dlib leaks, %d SFace leaks", photo.name, verdict.faces, verdict.leaks,
-                 verdict.judges["sface_leaks"])
+        log.info(
+            "%s: %d faces, %d dlib leaks, %d SFace leaks",
+            photo.name,
+            verdict.faces,
+            verdict.leaks,
+            verdict.judges["sface_leaks"],
+        )
     return out
 
 
@@ -134,7 +154,9 @@ def summarize(result: PhotoSetResult) -> dict:
 
     def rates(c: Counter) -> dict:
         row = judge_rates(Counter({k: c[k] for k in JUDGE_COUNTS}), c["dlib_described"], c["dlib_leaks"])
-        row.update({k: int(c[k]) for k in ("photos", "faces", "dlib_described", "dlib_leaks", "regenerated", "blurred")})
+        row.update(
+            {k: int(c[k]) for k in ("photos", "faces", "dlib_described", "dlib_leaks", "regenerated", "blurred")}
+        )
         return row
 
     return {
@@ -153,8 +175,11 @@ def compare_modes(results: dict[str, PhotoSetResult], reference: str = "blur") -
     """Every config's summary, its SFace Fréchet distance to the originals and, against the
     ``reference`` config's (blur), the ratio issue 14 asks to be at most one half."""
     report = {name: summarize(r) for name, r in results.items()}
-    fd = {name: frechet_distance(np.stack(r.sface_original), np.stack(r.sface_output))
-          for name, r in results.items() if len(r.sface_original) >= 2}
+    fd = {
+        name: frechet_distance(np.stack(r.sface_original), np.stack(r.sface_output))
+        for name, r in results.items()
+        if len(r.sface_original) >= 2
+    }
     for name, value in fd.items():
         report[name]["fd_sface"] = round(value, 4)
         if reference in fd and fd[reference] > 0:

@@ -59,7 +59,16 @@ from .video import is_video_path, output_suffix, probe_video
 log = logging.getLogger(__name__)
 
 #: Video container tags that say where or who (phones write location; cameras the serial number).
-SENSITIVE_VIDEO_TAGS = ("location", "com.apple.quicktime.location", "gps", "author", "artist", "serial", "make", "model")
+SENSITIVE_VIDEO_TAGS = (
+    "location",
+    "com.apple.quicktime.location",
+    "gps",
+    "author",
+    "artist",
+    "serial",
+    "make",
+    "model",
+)
 
 
 class PrivacyEvalError(FdfError):
@@ -103,10 +112,22 @@ class FacePrivacy:
 #: What ``judges`` counts, per face: found by CenterFace / YuNet in the original and still in the
 #: output; described by SFace, its output found and described, leaks (own face; aligned at the
 #: original's points); with a gallery: faces judged, originals matching it, outputs matching it.
-JUDGE_COUNTS = ("centerface_found", "centerface_retained", "yunet_found", "yunet_retained",
-                "sface_described", "sface_refound", "sface_leaks", "sface_aligned_leaks",
-                "gallery_dlib_judged", "gallery_dlib_original_matches", "gallery_dlib_leaks",
-                "gallery_sface_judged", "gallery_sface_original_matches", "gallery_sface_leaks")
+JUDGE_COUNTS = (
+    "centerface_found",
+    "centerface_retained",
+    "yunet_found",
+    "yunet_retained",
+    "sface_described",
+    "sface_refound",
+    "sface_leaks",
+    "sface_aligned_leaks",
+    "gallery_dlib_judged",
+    "gallery_dlib_original_matches",
+    "gallery_dlib_leaks",
+    "gallery_sface_judged",
+    "gallery_sface_original_matches",
+    "gallery_sface_leaks",
+)
 
 
 @dataclass
@@ -133,24 +154,25 @@ class PrivacyEvaluator:
 
     def __init__(self, config: PrivacyConfig | None = None) -> None:
         self.config = config or PrivacyConfig()
-        self.analyzer = FaceAnalyzer(AnalyzerConfig(threshold=self.config.detect_threshold,
-                                                     max_side=self.config.max_side))
-        self.output_analyzer = FaceAnalyzer(AnalyzerConfig(threshold=self.config.detect_threshold,
-                                                           max_side=self.config.max_side))
+        self.analyzer = FaceAnalyzer(
+            AnalyzerConfig(threshold=self.config.detect_threshold, max_side=self.config.max_side)
+        )
+        self.output_analyzer = FaceAnalyzer(
+            AnalyzerConfig(threshold=self.config.detect_threshold, max_side=self.config.max_side)
+        )
         #: (file name, descriptor) of every described original face, for the chance-match rate.
         self.described: list[tuple[str, np.ndarray]] = []
         self._current = ""
         self.judges = None
         self.gallery = None
         if self.config.second_judges:
-
             self.judges = Judges(self.config.yunet_score, self.config.max_side, self.config.sface_threshold)
         if self.config.gallery:
-
             self.gallery = Gallery.from_json(self.config.gallery, self.config.gallery_root, self.judges or Judges())
 
-    def compare_arrays(self, original: np.ndarray, anonymized: np.ndarray, known_boxes=None,
-                       source: str | None = None) -> FacePrivacy:
+    def compare_arrays(
+        self, original: np.ndarray, anonymized: np.ndarray, known_boxes=None, source: str | None = None
+    ) -> FacePrivacy:
         """Face verdicts for two RGB uint8 images of the same size.
 
         ``known_boxes`` (e.g. hand annotations, [x0, y0, x1, y1] each) replace detection in the original.
@@ -197,8 +219,9 @@ class PrivacyEvaluator:
 
     def _second_opinion(self, original, anonymized, found, template, count: Counter) -> list:
         """YuNet's and SFace's verdicts on the faces ``found`` (see :mod:`anonymizer.judges.photo`)."""
-        opinions = self.judges.second_opinion(original, anonymized, [f.bbox for f in found],
-                                              [f.landmarks68 for f in found], [template] * len(found))
+        opinions = self.judges.second_opinion(
+            original, anonymized, [f.bbox for f in found], [f.landmarks68 for f in found], [template] * len(found)
+        )
         threshold = self.config.sface_threshold
         for v in opinions:
             count["yunet_found"] += v.yunet_original
@@ -344,17 +367,19 @@ def _rate(hits: int, n: int) -> float | None:
 def judge_rates(count: Counter, dlib_described: int, dlib_leaks: int) -> dict:
     """The second judges' counts (:data:`JUDGE_COUNTS`) and the rates the acceptance reads."""
     c = {k: int(count.get(k, 0)) for k in JUDGE_COUNTS}
-    c.update({
-        "centerface_retention": _rate(c["centerface_retained"], c["centerface_found"]),
-        "yunet_retention": _rate(c["yunet_retained"], c["yunet_found"]),
-        "dlib_reid_rate": _rate(dlib_leaks, dlib_described),
-        "sface_reid_rate": _rate(c["sface_leaks"], c["sface_described"]),
-        "sface_reid_rate_aligned": _rate(c["sface_aligned_leaks"], c["sface_described"]),
-        "gallery_dlib_reid_rate": _rate(c["gallery_dlib_leaks"], c["gallery_dlib_judged"]),
-        "gallery_dlib_original_match_rate": _rate(c["gallery_dlib_original_matches"], c["gallery_dlib_judged"]),
-        "gallery_sface_reid_rate": _rate(c["gallery_sface_leaks"], c["gallery_sface_judged"]),
-        "gallery_sface_original_match_rate": _rate(c["gallery_sface_original_matches"], c["gallery_sface_judged"]),
-    })
+    c.update(
+        {
+            "centerface_retention": _rate(c["centerface_retained"], c["centerface_found"]),
+            "yunet_retention": _rate(c["yunet_retained"], c["yunet_found"]),
+            "dlib_reid_rate": _rate(dlib_leaks, dlib_described),
+            "sface_reid_rate": _rate(c["sface_leaks"], c["sface_described"]),
+            "sface_reid_rate_aligned": _rate(c["sface_aligned_leaks"], c["sface_described"]),
+            "gallery_dlib_reid_rate": _rate(c["gallery_dlib_leaks"], c["gallery_dlib_judged"]),
+            "gallery_dlib_original_match_rate": _rate(c["gallery_dlib_original_matches"], c["gallery_dlib_judged"]),
+            "gallery_sface_reid_rate": _rate(c["gallery_sface_leaks"], c["gallery_sface_judged"]),
+            "gallery_sface_original_match_rate": _rate(c["gallery_sface_original_matches"], c["gallery_sface_judged"]),
+        }
+    )
     return c
 
 
@@ -378,8 +403,9 @@ def matching_files(originals: Path, anonymized: Path) -> tuple[list[tuple[str, P
     return pairs, missing
 
 
-def evaluate_privacy(originals: str | os.PathLike, anonymized: str | os.PathLike,
-                     config: PrivacyConfig | None = None) -> PrivacyReport:
+def evaluate_privacy(
+    originals: str | os.PathLike, anonymized: str | os.PathLike, config: PrivacyConfig | None = None
+) -> PrivacyReport:
     """Compare every photo/video under ``originals`` with its match under ``anonymized``."""
 
     config = config or PrivacyConfig()

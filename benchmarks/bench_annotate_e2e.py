@@ -43,12 +43,16 @@ def main() -> None:
     ]
     for det, s, t in rows:
         faces = t["faces"] // 2  # two resolutions per face
-        lines.append(f"| {det} | {s.annotated_faces} | {s.found_faces} | {s.recall:.3f} | "
-                     f"{s.yaw_within}/{s.yaw_faces} = {s.yaw_rate:.3f} | {s.yaw_mae:.1f} | {s.extra_faces} | "
-                     f"{t['annotate_s']:.1f} | {s.photos / t['annotate_s']:.2f} | {faces / t['annotate_s']:.2f} |")
-    text = "\n".join(lines) + "\n\n'annotate s' is the wall time of the whole `fdf annotate` command (model " \
-        "loading, detection, landmarks, pose, descriptors, crops, PNG encoding, Parquet), so photos/s here " \
+        lines.append(
+            f"| {det} | {s.annotated_faces} | {s.found_faces} | {s.recall:.3f} | "
+            f"{s.yaw_within}/{s.yaw_faces} = {s.yaw_rate:.3f} | {s.yaw_mae:.1f} | {s.extra_faces} | "
+            f"{t['annotate_s']:.1f} | {s.photos / t['annotate_s']:.2f} | {faces / t['annotate_s']:.2f} |"
+        )
+    text = (
+        "\n".join(lines) + "\n\n'annotate s' is the wall time of the whole `fdf annotate` command (model "
+        "loading, detection, landmarks, pose, descriptors, crops, PNG encoding, Parquet), so photos/s here "
         "is the full pipeline's rate, not detection alone (see detectors.md for that).\n"
+    )
     Path(args.out).write_text(text)
     print(text)
 

@@ -80,8 +80,10 @@ def load_photo_set(paths: list[Path]) -> tuple[list[dict], str]:
     """
     if len(paths) == 1 and paths[0].is_dir() and (paths[0] / "annotations.json").exists():
         folder = paths[0]
-        entries = [{"file": folder / e["file"], "boxes": [list(f["bbox_xyxy"]) for f in e["faces"]], "ignored": 0}
-                   for e in json.loads((folder / "annotations.json").read_text())]
+        entries = [
+            {"file": folder / e["file"], "boxes": [list(f["bbox_xyxy"]) for f in e["faces"]], "ignored": 0}
+            for e in json.loads((folder / "annotations.json").read_text())
+        ]
         return entries, f"{folder.name}/annotations.json"
     xml_files = []
     for path in paths:
@@ -93,7 +95,9 @@ def load_photo_set(paths: list[Path]) -> tuple[list[dict], str]:
         elif path.suffix.lower() == ".xml":
             xml_files.append(path)
         else:
-            raise SystemExit(f"{path}: not a photo set (folder with annotations.json, imglab .xml, or a folder of them)")
+            raise SystemExit(
+                f"{path}: not a photo set (folder with annotations.json, imglab .xml, or a folder of them)"
+            )
     merged: dict[Path, dict] = {}
     for xml_path in xml_files:
         for entry in read_imglab(xml_path):
@@ -101,9 +105,14 @@ def load_photo_set(paths: list[Path]) -> tuple[list[dict], str]:
             for kind in ("boxes", "ignored"):
                 # the same face in a second file (e.g. *_with_face_landmarks.xml, a box moved by a few px) counts once
                 m[kind] += [b for b in entry[kind] if not any(iou(b, seen) >= SAME_FACE_IOU for seen in m[kind])]
-    entries = [{"file": m["file"], "ignored": len(m["ignored"]),
-                "boxes": [b for b in m["boxes"] if not any(iou(b, ig) >= SAME_FACE_IOU for ig in m["ignored"])]}
-               for m in merged.values()]
+    entries = [
+        {
+            "file": m["file"],
+            "ignored": len(m["ignored"]),
+            "boxes": [b for b in m["boxes"] if not any(iou(b, ig) >= SAME_FACE_IOU for ig in m["ignored"])],
+        }
+        for m in merged.values()
+    ]
     return entries, " + ".join(f"{p.parent.name}/{p.name}" for p in xml_files)
 
 
@@ -131,8 +140,9 @@ def deface_image(centerface, rgb: np.ndarray) -> np.ndarray:
 
     frame = rgb.copy()
     dets, _ = centerface(frame, threshold=0.2)
-    anonymize_frame(dets, frame, mask_scale=1.3, replacewith="blur", ellipse=True, draw_scores=False,
-                    replaceimg=None, mosaicsize=20)
+    anonymize_frame(
+        dets, frame, mask_scale=1.3, replacewith="blur", ellipse=True, draw_scores=False, replaceimg=None, mosaicsize=20
+    )
     return frame
 
 
@@ -148,8 +158,11 @@ def random_generator_checkpoint(folder: Path) -> Path:
     config = NetworkConfig()
     gen = Generator(config)
     path = folder / "random-generator.safetensors"
-    save_file({EMA_PREFIX + k: v.contiguous() for k, v in gen.state_dict().items()}, str(path),
-              metadata={"network": json.dumps(config.to_dict())})
+    save_file(
+        {EMA_PREFIX + k: v.contiguous() for k, v in gen.state_dict().items()},
+        str(path),
+        metadata={"network": json.dumps(config.to_dict())},
+    )
     return path
 
 
@@ -163,25 +176,43 @@ def load_scaled(path: Path, scale: float) -> tuple[LoadedImage, float]:
         return image, 1.0
     h, w = image.rgb.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    rgb = np.asarray(Image.fromarray(image.rgb).resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC))
-    return LoadedImage(pixels=rgb, rgb=rgb, source_format=image.source_format, icc_profile=image.icc_profile), size[0] / w
+    rgb = np.asarray(
+        Image.fromarray(image.rgb).resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC)
+    )
+    return LoadedImage(pixels=rgb, rgb=rgb, source_format=image.source_format, icc_profile=image.icc_profile), size[
+        0
+    ] / w
 
 
-def bench_photos(entries: list[dict], methods: dict, evaluator: PrivacyEvaluator, scale: float = 1.0) -> tuple[dict, list]:
+def bench_photos(
+    entries: list[dict], methods: dict, evaluator: PrivacyEvaluator, scale: float = 1.0
+) -> tuple[dict, list]:
     """Every method on every photo; per-method totals, per-size-bucket counts and per-face changed fractions.
 
     ``scale`` < 1 shrinks every photo and its boxes first (small faces from a set of larger ones).
     """
-    stats = {name: {"seconds": 0.0, "faces": 0, "anonymized": 0, "described": 0, "leaks": 0, "found_in_output": 0,
-                    "by_size": {b: {"faces": 0, "anonymized": 0} for *_, b in SIZE_BUCKETS}} for name in methods}
+    stats = {
+        name: {
+            "seconds": 0.0,
+            "faces": 0,
+            "anonymized": 0,
+            "described": 0,
+            "leaks": 0,
+            "found_in_output": 0,
+            "by_size": {b: {"faces": 0, "anonymized": 0} for *_, b in SIZE_BUCKETS},
+        }
+        for name in methods
+    }
     per_face = []
     level = evaluator.config.change_level
     for entry in entries:
         image, f = load_scaled(entry["file"], scale)
         h, w = image.rgb.shape[:2]
         boxes = [b for b in (clip_box([v * f for v in b], w, h) for b in entry["boxes"]) if b is not None]
-        faces = [{"file": entry["file"].name, "box": [round(v, 1) for v in b], "width": round(b[2] - b[0], 1),
-                  "changed": {}} for b in boxes]
+        faces = [
+            {"file": entry["file"].name, "box": [round(v, 1) for v in b], "width": round(b[2] - b[0], 1), "changed": {}}
+            for b in boxes
+        ]
         for name, run in methods.items():
             t0 = time.perf_counter()
             out = run(image)
@@ -223,13 +254,32 @@ def bench_video(clip: Path, ours: dict, evaluator: PrivacyEvaluator, workdir: Pa
     if with_deface:
         dst = workdir / f"deface{clip.suffix}"
         t0 = time.perf_counter()
-        video_detect(str(clip), str(dst), CenterFace(in_shape=None), 0.2, False, False, False, "blur", 1.3, True,
-                     False, {"codec": "libx264"})
+        video_detect(
+            str(clip),
+            str(dst),
+            CenterFace(in_shape=None),
+            0.2,
+            False,
+            False,
+            False,
+            "blur",
+            1.3,
+            True,
+            False,
+            {"codec": "libx264"},
+        )
         out["deface blur"] = {"seconds": time.perf_counter() - t0, "path": dst}
-    for name, r in out.items():
+    for r in out.values():
         verdict = evaluator.compare_videos(clip, r.pop("path"), clip.name)
-        r.update(frames=frames, frames_per_s=round(frames / r["seconds"], 2), sampled_frames=verdict.frames_sampled,
-                 face_appearances=verdict.described, found_in_output=verdict.refound, leaks=verdict.leaks, frames_with_leak=verdict.frames_with_leak)
+        r.update(
+            frames=frames,
+            frames_per_s=round(frames / r["seconds"], 2),
+            sampled_frames=verdict.frames_sampled,
+            face_appearances=verdict.described,
+            found_in_output=verdict.refound,
+            leaks=verdict.leaks,
+            frames_with_leak=verdict.frames_with_leak,
+        )
     return out
 
 
@@ -240,44 +290,73 @@ def markdown(results: dict) -> str:
         ignored = next(iter(results["photos"].values()), {}).get("ignored_boxes", 0)
         scale = f", photos and boxes scaled by {results['scale']}" if results.get("scale", 1.0) != 1.0 else ""
         lines += [f"Photo set: {results['photo_set']} ({ignored} boxes marked ignore='1' skipped{scale})", ""]
-    lines += ["| method | photos | annotated faces | anonymized | fraction | described by dlib | still found in output | leaks (< 0.6) | images/s |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| method | photos | annotated faces | anonymized | fraction | described by dlib | still found in output | leaks (< 0.6) | images/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, s in results["photos"].items():
         frac = "-" if s["fraction_anonymized"] is None else f"{s['fraction_anonymized']:.3f}"
-        lines.append(f"| {name} | {s['photos']} | {s['faces']} | {s['anonymized']} | {frac} | "
-                     f"{s['described']} | {s.get('found_in_output', 0)} | {s['leaks']} | {s['images_per_s']:.2f} |")
+        lines.append(
+            f"| {name} | {s['photos']} | {s['faces']} | {s['anonymized']} | {frac} | "
+            f"{s['described']} | {s.get('found_in_output', 0)} | {s['leaks']} | {s['images_per_s']:.2f} |"
+        )
     if results["photos"] and all("by_size" in s for s in results["photos"].values()):
         buckets = [b for *_, b in SIZE_BUCKETS]
         first = next(iter(results["photos"].values()))["by_size"]
-        lines += ["", "Anonymized by annotated box width (faces in the bucket in brackets):", "",
-                  "| method | " + " | ".join(f"{b} ({first[b]['faces']})" for b in buckets) + " |",
-                  "|---|" + "---|" * len(buckets)]
+        lines += [
+            "",
+            "Anonymized by annotated box width (faces in the bucket in brackets):",
+            "",
+            "| method | " + " | ".join(f"{b} ({first[b]['faces']})" for b in buckets) + " |",
+            "|---|" + "---|" * len(buckets),
+        ]
         for name, s in results["photos"].items():
             lines.append(f"| {name} | " + " | ".join(str(s["by_size"][b]["anonymized"]) for b in buckets) + " |")
     for clip, rows in results["videos"].items():
-        lines += ["", f"Clip `{clip}`:", "",
-                  "| method | frames | frames/s | sampled frames | face appearances | still found | leaks (< 0.6) | frames with a leak |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Clip `{clip}`:",
+            "",
+            "| method | frames | frames/s | sampled frames | face appearances | still found | leaks (< 0.6) | frames with a leak |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in rows.items():
-            lines.append(f"| {name} | {r['frames']} | {r['frames_per_s']:.2f} | {r['sampled_frames']} | {r['face_appearances']} | "
-                         f"{r.get('found_in_output', 0)} | {r['leaks']} | {r['frames_with_leak']} |")
+            lines.append(
+                f"| {name} | {r['frames']} | {r['frames_per_s']:.2f} | {r['sampled_frames']} | {r['face_appearances']} | "
+                f"{r.get('found_in_output', 0)} | {r['leaks']} | {r['frames_with_leak']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("photos", type=Path, nargs="?", help="AFW folder (annotations.json), imglab .xml, or a folder of .xml files")
-    ap.add_argument("more", type=Path, nargs="*", help="further imglab .xml files (joined to the photo set), then video clips")
-    ap.add_argument("--methods", default=None,
-                    help=f"comma-separated subset of {','.join(METHODS)} (default: blur,pixelate,deface, "
-                         "plus gan with --checkpoint/--random-generator; gan without either: bundled weights)")
+    ap.add_argument(
+        "photos", type=Path, nargs="?", help="AFW folder (annotations.json), imglab .xml, or a folder of .xml files"
+    )
+    ap.add_argument(
+        "more", type=Path, nargs="*", help="further imglab .xml files (joined to the photo set), then video clips"
+    )
+    ap.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated subset of {','.join(METHODS)} (default: blur,pixelate,deface, "
+        "plus gan with --checkpoint/--random-generator; gan without either: bundled weights)",
+    )
     ap.add_argument("--checkpoint", default=None, help="generator weights for gan mode")
     ap.add_argument("--random-generator", action="store_true", help="time gan mode with an untrained generator")
-    ap.add_argument("--verify-threshold", type=float, default=None,
-                    help="gan mode's identity check threshold (default: the anonymizer's)")
+    ap.add_argument(
+        "--verify-threshold",
+        type=float,
+        default=None,
+        help="gan mode's identity check threshold (default: the anonymizer's)",
+    )
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
-    ap.add_argument("--scale", type=float, default=1.0,
-                    help="shrink every photo and its boxes by this factor first (e.g. 0.5: smaller faces)")
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="shrink every photo and its boxes by this factor first (e.g. 0.5: smaller faces)",
+    )
     ap.add_argument("--frame-step", type=int, default=5)
     ap.add_argument("--json-out", type=Path, default=None)
     ap.add_argument("--from-json", type=Path, default=None, help="only print the tables of an earlier run")
@@ -297,10 +376,13 @@ def main() -> None:
     photo_paths = [args.photos] + [p for p in args.more if p.suffix.lower() == ".xml"]
     clips = [p for p in args.more if p.suffix.lower() != ".xml"]
     entries, photo_set = load_photo_set(photo_paths)
-    entries = entries[:args.limit]
+    entries = entries[: args.limit]
     ignored = sum(e["ignored"] for e in entries)
-    print(f"photo set {photo_set}: {len(entries)} photos, {sum(len(e['boxes']) for e in entries)} annotated boxes, "
-          f"{ignored} boxes marked ignore='1' skipped; methods {','.join(chosen)}", flush=True)
+    print(
+        f"photo set {photo_set}: {len(entries)} photos, {sum(len(e['boxes']) for e in entries)} annotated boxes, "
+        f"{ignored} boxes marked ignore='1' skipped; methods {','.join(chosen)}",
+        flush=True,
+    )
 
     from deface.centerface import CenterFace
 
@@ -314,7 +396,9 @@ def main() -> None:
             check = {} if args.verify_threshold is None else {"verify_threshold": args.verify_threshold}
             ours["ours gan"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint, **check))
         if "gan-unchecked" in chosen:  # the generator alone, without the identity check
-            ours["ours gan-unchecked"] = ImageAnonymizer(AnonymizeConfig(mode="gan", checkpoint=checkpoint, verify_identity=False))
+            ours["ours gan-unchecked"] = ImageAnonymizer(
+                AnonymizeConfig(mode="gan", checkpoint=checkpoint, verify_identity=False)
+            )
         methods = {name: (lambda image, a=a: a.anonymize_loaded(image).pixels) for name, a in ours.items()}
         if "deface" in chosen:
             centerface = CenterFace(in_shape=None)
@@ -324,10 +408,20 @@ def main() -> None:
         for run in methods.values():
             run(warm)
         photos, per_face = bench_photos(entries, methods, evaluator, args.scale)
-        results = {"photo_set": photo_set, "scale": args.scale, "methods": chosen, "photos": photos, "per_face": per_face, "videos": {},
-                   "machine": f"{platform.machine()} {platform.processor()}".strip(),
-                   "checkpoint": ("random (untrained)" if args.random_generator and not args.checkpoint else checkpoint or "bundled")
-                   if {"gan", "gan-unchecked"} & set(chosen) else None}
+        results = {
+            "photo_set": photo_set,
+            "scale": args.scale,
+            "methods": chosen,
+            "photos": photos,
+            "per_face": per_face,
+            "videos": {},
+            "machine": f"{platform.machine()} {platform.processor()}".strip(),
+            "checkpoint": (
+                "random (untrained)" if args.random_generator and not args.checkpoint else checkpoint or "bundled"
+            )
+            if {"gan", "gan-unchecked"} & set(chosen)
+            else None,
+        }
         for clip in clips:
             video_ours = {k: v for k, v in ours.items() if k not in ("ours pixelate", "ours gan-unchecked")}
             results["videos"][clip.name] = bench_video(clip, video_ours, evaluator, Path(tmp), "deface" in chosen)

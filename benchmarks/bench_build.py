@@ -47,9 +47,27 @@ LICENSES = ",".join(str(i) for i in range(1, 17))
 
 
 def start_server(n: int, workdir: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fdf", "-q", "serve-flickr", "--synthetic", str(n), "--seed", "1",
-                             "--no-cv-fraction", "0", "--api-key", f"{KEY}:{SECRET}", "--json"],
-                            stdout=subprocess.PIPE, text=True, cwd=workdir)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "-q",
+            "serve-flickr",
+            "--synthetic",
+            str(n),
+            "--seed",
+            "1",
+            "--no-cv-fraction",
+            "0",
+            "--api-key",
+            f"{KEY}:{SECRET}",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=workdir,
+    )
     return proc, json.loads(proc.stdout.readline())["rest_url"]
 
 
@@ -87,8 +105,12 @@ def run_measured(cmd: list[str], env: dict, progress: Path | None = None, watch=
             peak[0] = max(peak[0], rss)
             if progress and time.perf_counter() - last_log >= 10:
                 last_log = time.perf_counter()
-                line = {"elapsed_s": round(last_log - started), "peak_rss_mb": round(peak[0] / 2**20),
-                        "rss_mb": round(rss / 2**20), **(watch() if watch else {})}
+                line = {
+                    "elapsed_s": round(last_log - started),
+                    "peak_rss_mb": round(peak[0] / 2**20),
+                    "rss_mb": round(rss / 2**20),
+                    **(watch() if watch else {}),
+                }
                 with progress.open("a") as f:
                     f.write(json.dumps(line) + "\n")
             time.sleep(0.1)
@@ -105,8 +127,11 @@ def run_measured(cmd: list[str], env: dict, progress: Path | None = None, watch=
 
 def build_config(path: Path, api_url: str, detector: str, jobs: int) -> Path:
     config = {
-        "source": {"kind": "flickr", "query": {"license_ids": LICENSES, "min_upload_date": "2018-01-01"},
-                   "flickr": {"api_url": api_url, "calls_per_hour": 1e6, "rate_state": str(path.parent / "rate.json")}},
+        "source": {
+            "kind": "flickr",
+            "query": {"license_ids": LICENSES, "min_upload_date": "2018-01-01"},
+            "flickr": {"api_url": api_url, "calls_per_hour": 1e6, "rate_state": str(path.parent / "rate.json")},
+        },
         "download": {"jobs": jobs, "threads": 8},
         "annotate": {"jobs": jobs, "detector": detector, "photos_per_shard": 32},
         "select": {"gates": {"min_crop_px": 64}},  # the demo frames' faces are 50-100 px
@@ -130,11 +155,17 @@ def build_run(kind: str, n: int, work: Path, jobs: int) -> dict:
         server.wait()
     summary = json.loads(stdout)
     stages = {s["name"]: s for s in summary["stages"]}
-    return {"run": kind, "photos": n, "wall_s": round(wall, 1), "photos_per_s": round(n / wall, 2),
-            "peak_rss_mb": round(peak / 2**20), "out": str(out),
-            "stage_s": {k: round(v["seconds"], 1) for k, v in stages.items()},
-            "faces": stages.get("annotate", {}).get("counts", {}).get("faces"),
-            "kept": stages.get("select", {}).get("counts", {}).get("faces_kept")}
+    return {
+        "run": kind,
+        "photos": n,
+        "wall_s": round(wall, 1),
+        "photos_per_s": round(n / wall, 2),
+        "peak_rss_mb": round(peak / 2**20),
+        "out": str(out),
+        "stage_s": {k: round(v["seconds"], 1) for k, v in stages.items()},
+        "faces": stages.get("annotate", {}).get("counts", {}).get("faces"),
+        "kept": stages.get("select", {}).get("counts", {}).get("faces_kept"),
+    }
 
 
 def annotated(out: Path) -> dict:
@@ -170,12 +201,31 @@ def repeat_faces(src: Path, dst: Path, photos_wanted: int) -> int:
 def select_run(faces: Path, photos: int, work: Path) -> dict:
     data = work / f"faces-x{photos}"
     total = repeat_faces(faces, data, photos)
-    cmd = [sys.executable, "-m", "fdf", "-q", "select", str(data), "--out", str(work / f"sel-{photos}"),
-           "--min-crop-px", "64", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fdf",
+        "-q",
+        "select",
+        str(data),
+        "--out",
+        str(work / f"sel-{photos}"),
+        "--min-crop-px",
+        "64",
+        "--json",
+    ]
     wall, peak, stdout = run_measured(cmd, dict(os.environ))
     s = json.loads(stdout)
-    return {"run": "select", "photos": total, "faces": s["faces_in"], "kept": s["faces_kept"], "wall_s": round(wall, 1),
-            "photos_per_s": round(total / wall, 1), "peak_rss_mb": round(peak / 2**20), "stage_s": {}}
+    return {
+        "run": "select",
+        "photos": total,
+        "faces": s["faces_in"],
+        "kept": s["faces_kept"],
+        "wall_s": round(wall, 1),
+        "photos_per_s": round(total / wall, 1),
+        "peak_rss_mb": round(peak / 2**20),
+        "stage_s": {},
+    }
 
 
 ANALYSIS_START = "What this says"
@@ -203,8 +253,10 @@ def to_markdown(rows: list[dict], jobs: int, analysis: str = "") -> str:
     ]
     for r in rows:
         stages = ", ".join(f"{k} {v}" for k, v in r["stage_s"].items())
-        lines.append(f"| {r['run']} | {r['photos']} | {r.get('faces') or ''} | {r.get('kept') or ''} | {r['wall_s']} "
-                     f"| {r['photos_per_s']} | {r['peak_rss_mb']} | {stages} |")
+        lines.append(
+            f"| {r['run']} | {r['photos']} | {r.get('faces') or ''} | {r.get('kept') or ''} | {r['wall_s']} "
+            f"| {r['photos_per_s']} | {r['peak_rss_mb']} | {stages} |"
+        )
     lines += [
         "",
         "Runs: **e2e** every stage (search, download, annotate with CenterFace, select, report); "
@@ -224,11 +276,19 @@ def main() -> None:
     ap.add_argument("--select", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="write a Markdown table here")
-    ap.add_argument("--rows", type=Path, default=None, help="append each run to this JSON-lines file; "
-                    "the table lists every row in it")
+    ap.add_argument(
+        "--rows",
+        type=Path,
+        default=None,
+        help="append each run to this JSON-lines file; the table lists every row in it",
+    )
     ap.add_argument("--work", type=Path, default=None, help="keep the runs' folders here (default: a temporary one)")
-    ap.add_argument("--faces", type=Path, default=None, help="face folder the select runs repeat "
-                    "(default: that of this invocation's smallest e2e run)")
+    ap.add_argument(
+        "--faces",
+        type=Path,
+        default=None,
+        help="face folder the select runs repeat (default: that of this invocation's smallest e2e run)",
+    )
     args = ap.parse_args()
     analysis = kept_analysis(args.out)
     rows = []

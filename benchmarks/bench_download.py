@@ -34,9 +34,27 @@ KEY, SECRET = "benchkey", "benchsecret"
 
 
 def start_server(n: int, workdir: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fdf", "-q", "serve-flickr", "--synthetic", str(n), "--seed", "1",
-                             "--no-cv-fraction", "0", "--api-key", f"{KEY}:{SECRET}", "--json"],
-                            stdout=subprocess.PIPE, text=True, cwd=workdir)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "-q",
+            "serve-flickr",
+            "--synthetic",
+            str(n),
+            "--seed",
+            "1",
+            "--no-cv-fraction",
+            "0",
+            "--api-key",
+            f"{KEY}:{SECRET}",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=workdir,
+    )
     line = proc.stdout.readline()
     return proc, json.loads(line)["rest_url"]
 
@@ -69,32 +87,98 @@ def main() -> None:
     try:
         env = dict(os.environ, FLICKR_API_KEY=KEY, FLICKR_API_SECRET=SECRET, FDF_CACHE_DIR=str(work / "cache"))
         manifest = work / "M.parquet"
-        timed([sys.executable, "-m", "fdf", "-q", "search", "--api-url", rest_url, "--license", "1,2,4,5",
-               "--min-upload-date", "2019-01-01", "--max-upload-date", "2019-03-02", "--out", str(manifest)], env)
+        timed(
+            [
+                sys.executable,
+                "-m",
+                "fdf",
+                "-q",
+                "search",
+                "--api-url",
+                rest_url,
+                "--license",
+                "1,2,4,5",
+                "--min-upload-date",
+                "2019-01-01",
+                "--max-upload-date",
+                "2019-03-02",
+                "--out",
+                str(manifest),
+            ],
+            env,
+        )
         urls = pd.read_parquet(manifest, columns=["download_url"]).rename(columns={"download_url": "url"})
         url_list = work / "urls.parquet"
         urls.to_parquet(url_list, index=False)
         n = len(urls)
-        runs: dict[str, list[float]] = {"fdf download": [], "img2dataset (no re-encode)": [],
-                                        "img2dataset (default: decode + re-encode)": []}
+        runs: dict[str, list[float]] = {
+            "fdf download": [],
+            "img2dataset (no re-encode)": [],
+            "img2dataset (default: decode + re-encode)": [],
+        }
         oks: dict[str, int] = {}
-        i2d_common = [args.img2dataset, "--url_list", str(url_list), "--input_format", "parquet", "--url_col", "url",
-                      "--output_format", "files", "--processes_count", str(args.jobs), "--thread_count",
-                      str(args.threads), "--resize_mode", "no", "--compute_hash", "sha256", "--timeout", "10",
-                      "--retries", "0", "--enable_wandb", "False", "--number_sample_per_shard", "1000",
-                      "--distributor", "multiprocessing"]
+        i2d_common = [
+            args.img2dataset,
+            "--url_list",
+            str(url_list),
+            "--input_format",
+            "parquet",
+            "--url_col",
+            "url",
+            "--output_format",
+            "files",
+            "--processes_count",
+            str(args.jobs),
+            "--thread_count",
+            str(args.threads),
+            "--resize_mode",
+            "no",
+            "--compute_hash",
+            "sha256",
+            "--timeout",
+            "10",
+            "--retries",
+            "0",
+            "--enable_wandb",
+            "False",
+            "--number_sample_per_shard",
+            "1000",
+            "--distributor",
+            "multiprocessing",
+        ]
         for r in range(args.rounds):
             out = work / f"fdf-{r}"
-            t, res = timed([sys.executable, "-m", "fdf", "-q", "download", str(manifest), "--out", str(out), "--jobs",
-                            str(args.jobs), "--threads", str(args.threads), "--no-progress", "--json"], env)
+            t, res = timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "fdf",
+                    "-q",
+                    "download",
+                    str(manifest),
+                    "--out",
+                    str(out),
+                    "--jobs",
+                    str(args.jobs),
+                    "--threads",
+                    str(args.threads),
+                    "--no-progress",
+                    "--json",
+                ],
+                env,
+            )
             runs["fdf download"].append(t)
             oks["fdf download"] = json.loads(res.stdout)["dataset_counts"].get("ok", 0)
             shutil.rmtree(out)
-            for label, extra in (("img2dataset (no re-encode)", ["--disable_all_reencoding", "True"]),
-                                 ("img2dataset (default: decode + re-encode)", [])):
+            for label, extra in (
+                ("img2dataset (no re-encode)", ["--disable_all_reencoding", "True"]),
+                ("img2dataset (default: decode + re-encode)", []),
+            ):
                 out = work / f"i2d-{r}"
-                t, _ = timed(i2d_common + ["--output_folder", str(out)] + extra,
-                             env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1"))
+                t, _ = timed(
+                    i2d_common + ["--output_folder", str(out)] + extra,
+                    env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1"),
+                )
                 runs[label].append(t)
                 oks[label] = img2dataset_ok(out)
                 shutil.rmtree(out)
@@ -110,13 +194,18 @@ def main() -> None:
     ]
     for label, times in runs.items():
         med = statistics.median(times)
-        lines.append(f"| {label} | {n} | {oks[label]} | {med:.2f} | {n / med:.0f} | "
-                     + ", ".join(f"{t:.2f}" for t in times) + " |")
-    header = (f"Download throughput, {n} JPEGs (640x480 frames and one 512x512 PNG, ~40 KB) from a loopback "
-              f"Flickr-compatible server (separate process), {args.jobs} processes x {args.threads} threads for "
-              f"both tools, {args.rounds} alternating rounds, wall time of the whole command. "
-              f"Machine: {os.cpu_count()} cores, {platform.python_version()}, "
-              f"{time.strftime('%Y-%m-%d')}.\n")
+        lines.append(
+            f"| {label} | {n} | {oks[label]} | {med:.2f} | {n / med:.0f} | "
+            + ", ".join(f"{t:.2f}" for t in times)
+            + " |"
+        )
+    header = (
+        f"Download throughput, {n} JPEGs (640x480 frames and one 512x512 PNG, ~40 KB) from a loopback "
+        f"Flickr-compatible server (separate process), {args.jobs} processes x {args.threads} threads for "
+        f"both tools, {args.rounds} alternating rounds, wall time of the whole command. "
+        f"Machine: {os.cpu_count()} cores, {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}.\n"
+    )
     text = header + "\n" + "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -31,9 +31,15 @@ def frames_of(path: str) -> tuple[list[np.ndarray], dict]:
 def x264_copy(frames: list[np.ndarray], meta: dict) -> list[np.ndarray]:
     h, w = frames[0].shape[:2]
     path = Path(tempfile.mkdtemp()) / "x264.mp4"
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=meta["fps"], codec="libx264", quality=None,
-                                         macro_block_size=1,
-                                         output_params=["-crf", "18", "-preset", "medium", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (w, h),
+        fps=meta["fps"],
+        codec="libx264",
+        quality=None,
+        macro_block_size=1,
+        output_params=["-crf", "18", "-preset", "medium", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"],
+    )
     writer.send(None)
     for frame in frames:
         writer.send(frame)

@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     args = ap.parse_args()
-    entries = load_photo_set([args.photos])[0][:args.limit]
+    entries = load_photo_set([args.photos])[0][: args.limit]
     anon = ImageAnonymizer(AnonymizeConfig(mode="gan", verify_threshold=args.threshold))
     evaluator = PrivacyEvaluator(PrivacyConfig())
     rows, regenerated, blurred = [], 0, 0
@@ -43,19 +43,37 @@ def main() -> None:
         for face in evaluator.original_faces(image.rgb, entry["boxes"]):
             if face.embedding is None:
                 continue
-            found = [embedding_distance(face.embedding, o.embedding) for o in outputs
-                     if o.embedding is not None and same_place(face.bbox, o.bbox)]
+            found = [
+                embedding_distance(face.embedding, o.embedding)
+                for o in outputs
+                if o.embedding is not None and same_place(face.bbox, o.bbox)
+            ]
             match = max(result.faces, key=lambda f: iou(f.bbox, face.bbox), default=None)
             check = None
             if match is not None and iou(match.bbox, face.bbox) > 0.2:
                 views = verify.describe_views(image.rgb, match.bbox, scene_in)
                 check = verify.output_distance(result.pixels, match, views, scene_out)
-            rows.append({"file": entry["file"].name, "box": [round(v) for v in face.bbox],
-                         "evaluation": min(found) if found else None, "check": check})
+            rows.append(
+                {
+                    "file": entry["file"].name,
+                    "box": [round(v) for v in face.bbox],
+                    "evaluation": min(found) if found else None,
+                    "check": check,
+                }
+            )
         print(entry["file"].name, flush=True)
     leaks = [r for r in rows if r["evaluation"] is not None and r["evaluation"] < 0.6]
-    print(json.dumps({"faces": len(rows), "leaks": len(leaks), "still_found": sum(r["evaluation"] is not None for r in rows),
-                      "regenerated": regenerated, "blurred": blurred}))
+    print(
+        json.dumps(
+            {
+                "faces": len(rows),
+                "leaks": len(leaks),
+                "still_found": sum(r["evaluation"] is not None for r in rows),
+                "regenerated": regenerated,
+                "blurred": blurred,
+            }
+        )
+    )
     for r in leaks:
         print(r)
     if args.json_out:

@@ -29,8 +29,10 @@ from fdf.atomic import atomic_write_text
 
 def centres_inside(a, b) -> bool:
     """True when each box's centre lies inside the other box (the rule of shared/data/README.md)."""
+
     def inside(p, box):
         return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
+
     return inside(((a[0] + a[2]) / 2, (a[1] + a[3]) / 2), b) and inside(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), a)
 
 
@@ -47,7 +49,9 @@ def collect(data: Path, config: AnalyzerConfig) -> list[dict]:
                 continue
             best = max(match, key=lambda f: f.score)
             pnp_yaw = head_pose(best.landmarks68, image.shape[1], image.shape[0])[0]
-            rows.append({"true": truth["yaw_pitch_roll_deg"], "est": [best.yaw, best.pitch, best.roll], "pnp_yaw": pnp_yaw})
+            rows.append(
+                {"true": truth["yaw_pitch_roll_deg"], "est": [best.yaw, best.pitch, best.roll], "pnp_yaw": pnp_yaw}
+            )
     return rows
 
 
@@ -67,7 +71,9 @@ def summarise(rows: list[dict]) -> dict:
         "yaw_within_15_moderate": float((err[moderate, 0] <= 15).mean()),
         "yaw_within_15_profile": float((err[~moderate, 0] <= 15).mean()) if (~moderate).any() else float("nan"),
         "profile_faces": int((~moderate).sum()),
-        "corr": [float(np.corrcoef(true[:, i], est[:, i])[0, 1]) if true[:, i].std() > 0 else float("nan") for i in range(3)],
+        "corr": [
+            float(np.corrcoef(true[:, i], est[:, i])[0, 1]) if true[:, i].std() > 0 else float("nan") for i in range(3)
+        ],
     }
 
 
@@ -78,24 +84,24 @@ def report(s: dict, config: AnalyzerConfig, seconds: float, data: Path) -> str:
 Estimator: yaw from CenterFace's 5 points (`pose.yaw_from_five_points`, one scale constant
 fitted on this same set, 2-fold cross-validated 0.87-0.90); pitch and roll from cv2.solvePnP
 (EPnP then iterative) on 14 of dlib's 68 landmarks against a hand-written 3D mean face, focal
-length = photo width. Faces: those {config.detector} (threshold {config.threshold or 'default'}, max_side {config.max_side}) found on
+length = photo width. Faces: those {config.detector} (threshold {config.threshold or "default"}, max_side {config.max_side}) found on
 `{data}` (centre-inside match with an annotated face).
 
 | faces | yaw MAE | pitch MAE | roll MAE |
 |---|---|---|---|
-| all {s['faces']} | {mae[0]:.1f} | {mae[1]:.1f} | {mae[2]:.1f} |
-| annotated abs(yaw) <= 60: {s['moderate_faces']} | {mm[0]:.1f} | {mm[1]:.1f} | {mm[2]:.1f} |
+| all {s["faces"]} | {mae[0]:.1f} | {mae[1]:.1f} | {mae[2]:.1f} |
+| annotated abs(yaw) <= 60: {s["moderate_faces"]} | {mm[0]:.1f} | {mm[1]:.1f} | {mm[2]:.1f} |
 
-- abs(yaw error) <= 15 deg among faces with abs(yaw) <= 60: **{s['yaw_within_15_moderate']:.1%}** (acceptance >= 80%)
-- same for profiles (abs(yaw) > 60, {s['profile_faces']} faces): {s['yaw_within_15_profile']:.1%} (few faces; AFW
+- abs(yaw error) <= 15 deg among faces with abs(yaw) <= 60: **{s["yaw_within_15_moderate"]:.1%}** (acceptance >= 80%)
+- same for profiles (abs(yaw) > 60, {s["profile_faces"]} faces): {s["yaw_within_15_profile"]:.1%} (few faces; AFW
   marks profiles as 75-90 deg and the 5-point offset saturates there, so expect errors near 90).
-- PnP yaw from the 68 landmarks alone (the fallback for HOG/MMOD boxes): MAE {s['pnp_yaw_mae_moderate']:.1f} deg,
-  {s['pnp_yaw_within_15_moderate']:.1%} within 15 deg on abs(yaw) <= 60 — below the acceptance; dlib's predictor slides
+- PnP yaw from the 68 landmarks alone (the fallback for HOG/MMOD boxes): MAE {s["pnp_yaw_mae_moderate"]:.1f} deg,
+  {s["pnp_yaw_within_15_moderate"]:.1%} within 15 deg on abs(yaw) <= 60 — below the acceptance; dlib's predictor slides
   off turned faces, which is why yaw uses the 5 points whenever the detector gives them.
-- correlation with annotation (yaw, pitch, roll): {', '.join(f'{c:.2f}' for c in s['corr'])}
+- correlation with annotation (yaw, pitch, roll): {", ".join(f"{c:.2f}" for c in s["corr"])}
 - AFW poses are quantised (yaw/roll 15 deg, pitch 22.5 deg steps): MAE below ~7 deg is noise.
 - Time: {seconds:.0f} s for the whole run (detection + full analysis without embeddings) on
-  {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores.
+  {platform.processor() or platform.machine()}, {__import__("os").cpu_count()} CPU cores.
 """
 
 

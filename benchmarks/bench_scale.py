@@ -51,23 +51,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fdf.shards import list_shards, write_dataset_json, write_status  # noqa: E402
-from fdf.shards.writer import write_face_files  # noqa: E402
 from fdf.shards.schema import FACE_SCHEMA  # noqa: E402
-from fdf.shards.writer import status_path  # noqa: E402
+from fdf.shards.writer import status_path, write_face_files  # noqa: E402
 
 STATS = ROOT / "benchmarks" / "data" / "face_statistics.npz"
 ROWS = ROOT / "benchmarks" / "results" / "scale_rows.jsonl"
 FACES_PER_SHARD = 1000
 LICENSES = np.array([1, 2, 3, 4, 5, 6, 9, 10])  # ids as Flickr numbers them
 LICENSE_P = np.array([0.22, 0.16, 0.12, 0.22, 0.12, 0.08, 0.04, 0.04])
-LICENSE_NAMES = {1: ("CC BY-NC-SA 2.0", "https://creativecommons.org/licenses/by-nc-sa/2.0/"),
-                 2: ("CC BY-NC 2.0", "https://creativecommons.org/licenses/by-nc/2.0/"),
-                 3: ("CC BY-NC-ND 2.0", "https://creativecommons.org/licenses/by-nc-nd/2.0/"),
-                 4: ("CC BY 2.0", "https://creativecommons.org/licenses/by/2.0/"),
-                 5: ("CC BY-SA 2.0", "https://creativecommons.org/licenses/by-sa/2.0/"),
-                 6: ("CC BY-ND 2.0", "https://creativecommons.org/licenses/by-nd/2.0/"),
-                 9: ("CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
-                 10: ("Public Domain Mark 1.0", "https://creativecommons.org/publicdomain/mark/1.0/")}
+LICENSE_NAMES = {
+    1: ("CC BY-NC-SA 2.0", "https://creativecommons.org/licenses/by-nc-sa/2.0/"),
+    2: ("CC BY-NC 2.0", "https://creativecommons.org/licenses/by-nc/2.0/"),
+    3: ("CC BY-NC-ND 2.0", "https://creativecommons.org/licenses/by-nc-nd/2.0/"),
+    4: ("CC BY 2.0", "https://creativecommons.org/licenses/by/2.0/"),
+    5: ("CC BY-SA 2.0", "https://creativecommons.org/licenses/by-sa/2.0/"),
+    6: ("CC BY-ND 2.0", "https://creativecommons.org/licenses/by-nd/2.0/"),
+    9: ("CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+    10: ("Public Domain Mark 1.0", "https://creativecommons.org/publicdomain/mark/1.0/"),
+}
 STEPS = ("select", "audit", "credits", "card", "report", "export", "import", "remove", "remove-few")
 
 
@@ -115,8 +116,11 @@ def faces_table(n: int, rng: np.random.Generator, stats, pool: list[bytes], reso
     source = rng.integers(0, n, len(copies))
     flips = np.zeros(len(copies), dtype=np.uint64)
     for _ in range(3):
-        flips |= np.where(rng.random(len(copies)) < 0.5, np.uint64(1) << rng.integers(0, 64, len(copies)).astype(np.uint64),
-                          np.uint64(0))
+        flips |= np.where(
+            rng.random(len(copies)) < 0.5,
+            np.uint64(1) << rng.integers(0, 64, len(copies)).astype(np.uint64),
+            np.uint64(0),
+        )
     dhash[copies] = dhash[source] ^ flips
     side = np.exp(rng.normal(np.log(190), 0.35, n))
     cx, cy = rng.uniform(300, 700, n), rng.uniform(300, 500, n)
@@ -124,9 +128,17 @@ def faces_table(n: int, rng: np.random.Generator, stats, pool: list[bytes], reso
     face_size = side / 2.2
     titled = rng.random(n_photos) > 0.1
     return {
-        "n_photos": n_photos, "photo_of": photo_of, "face_index": face_index, "photo_ids": photo_ids,
-        "owner_of_photo": owner_of_photo, "licence_of_photo": licence_of_photo, "titled": titled,
-        "embedding": embedding, "dhash": dhash, "crop_photo": crop_photo, "face_size": face_size.astype(np.float32),
+        "n_photos": n_photos,
+        "photo_of": photo_of,
+        "face_index": face_index,
+        "photo_ids": photo_ids,
+        "owner_of_photo": owner_of_photo,
+        "licence_of_photo": licence_of_photo,
+        "titled": titled,
+        "embedding": embedding,
+        "dhash": dhash,
+        "crop_photo": crop_photo,
+        "face_size": face_size.astype(np.float32),
         "yaw": np.clip(rng.normal(0, 30, n), -89, 89).astype(np.float32),
         "pitch": np.clip(rng.normal(0, 12, n), -89, 89).astype(np.float32),
         "roll": rng.normal(0, 8, n).astype(np.float32),
@@ -191,18 +203,32 @@ def shard_table(cols: dict, rows: np.ndarray, res: int, pool: list[bytes], rng: 
         "owner_nsid": pa.array([f"{10000 + o}@N0{o % 8}" for o in owner]),
         "owner_name": pa.array([f"Photographer {o}" for o in owner]),
         "title": pa.array([f"Photo {p}" if t else "" for p, t in zip(pid, titled)]),
-        "photo_url": pa.array([f"https://www.flickr.com/photos/{10000 + o}@N0{o % 8}/{p}/" for o, p in zip(owner, pid)]),
+        "photo_url": pa.array(
+            [f"https://www.flickr.com/photos/{10000 + o}@N0{o % 8}/{p}/" for o, p in zip(owner, pid)]
+        ),
         "date_taken": pa.array(np.full(n, 1_500_000_000, dtype="datetime64[s]")),
         "date_uploaded": pa.array(np.full(n, 1_500_100_000, dtype="datetime64[s]"), pa.timestamp("s", tz="UTC")),
     }
-    for name in ("score", "yaw", "pitch", "roll", "mouth_open", "eye_open", "smile", "face_size", "sharpness",
-                 "landmark_fit"):
+    for name in (
+        "score",
+        "yaw",
+        "pitch",
+        "roll",
+        "mouth_open",
+        "eye_open",
+        "smile",
+        "face_size",
+        "sharpness",
+        "landmark_fit",
+    ):
         data[name] = pa.array(cols[name][rows])
     data["exposure"] = pa.array(np.full(n, 0.5, dtype=np.float32))
     return pa.table({name: data[name] for name in FACE_SCHEMA.names})
 
 
-def write_dataset(work: Path, n: int, seed: int, resolutions: list[int], faces_per_shard: int = FACES_PER_SHARD) -> Path:
+def write_dataset(
+    work: Path, n: int, seed: int, resolutions: list[int], faces_per_shard: int = FACES_PER_SHARD
+) -> Path:
     """Synthetic faces under ``work/faces`` and their download table under ``work/download``."""
     rng = np.random.default_rng(seed)
     stats = dict(np.load(STATS))
@@ -223,14 +249,23 @@ def write_dataset(work: Path, n: int, seed: int, resolutions: list[int], faces_p
         name = f"part-{k:05d}.parquet"
         write_face_files(table.sort_by([("face_id", "ascending"), ("resolution", "ascending")]), faces, name)
         photos, counts = np.unique(cols["photo_of"][rows], return_counts=True)
-        write_status([{"photo_id": cols["photo_ids"][p], "status": "ok", "error": None, "faces": int(c), "shard": name}
-                      for p, c in zip(photos, counts)], status_path(faces, name))
+        write_status(
+            [
+                {"photo_id": cols["photo_ids"][p], "status": "ok", "error": None, "faces": int(c), "shard": name}
+                for p, c in zip(photos, counts)
+            ],
+            status_path(faces, name),
+        )
         if k % 100 == 0:
             print(f"  shard {k}: {stop} faces, {time.perf_counter() - started:.0f} s", flush=True)
         start, k = stop, k + 1
     _write_download(download, cols, rng)
-    counts = {"rows": n * len(resolutions), "faces": n, "photos_with_faces": cols["n_photos"],
-              "by_resolution": {str(r): n for r in resolutions}}
+    counts = {
+        "rows": n * len(resolutions),
+        "faces": n,
+        "photos_with_faces": cols["n_photos"],
+        "by_resolution": {str(r): n for r in resolutions},
+    }
     write_dataset_json(faces, {"stage": "annotate", "download_dir": str(download), "synthetic": True}, counts)
     return faces
 
@@ -245,8 +280,14 @@ def _write_download(download: Path, cols: dict, rng: np.random.Generator) -> Non
     tags = [["portrait", "no_cv"] if rng.random() < 0.002 else ["portrait"] for _ in range(n)]
     for k, start in enumerate(range(0, n, 50_000)):
         s = slice(start, min(n, start + 50_000))
-        table = pa.table({"photo_id": pa.array(cols["photo_ids"][s].tolist()), "status": ["ok"] * (s.stop - s.start),
-                          "sha256": pa.array(sha[s].tolist()), "tags": pa.array(tags[s], pa.list_(pa.string()))})
+        table = pa.table(
+            {
+                "photo_id": pa.array(cols["photo_ids"][s].tolist()),
+                "status": ["ok"] * (s.stop - s.start),
+                "sha256": pa.array(sha[s].tolist()),
+                "tags": pa.array(tags[s], pa.list_(pa.string())),
+            }
+        )
         pq.write_table(table, download / f"part-{k:05d}.parquet")
 
 
@@ -293,16 +334,22 @@ def run_measured(cmd: list[str]) -> dict:
     sampler.join()
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    return {"seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(cpu, 1),
-            "peak_rss_mb": round(peak[0] / 2**20), "rc": proc.returncode, "stdout": out,
-            "stderr": err[-1500:] if proc.returncode else ""}
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(cpu, 1),
+        "peak_rss_mb": round(peak[0] / 2**20),
+        "rc": proc.returncode,
+        "stdout": out,
+        "stderr": err[-1500:] if proc.returncode else "",
+    }
 
 
 def owners_to_remove(faces: Path) -> tuple[str, str]:
     """(the owner with most faces: in nearly every shard, the worst case for a takedown; an owner
     with 3 faces, as most owners are), counted over the first 200 shards."""
-    from fdf.shards import read_shard
     import pyarrow.compute as pc
+
+    from fdf.shards import read_shard
 
     counts: dict = {}
     for shard in list_shards(faces)[:200]:
@@ -347,18 +394,29 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         t = time.perf_counter()
         write_dataset(work, args.faces, args.seed, [int(r) for r in args.resolutions.split(",")])
-        print(f"wrote {args.faces} faces in {time.perf_counter() - t:.0f} s "
-              f"({sum(p.stat().st_size for p in list_shards(faces)) / 2**20:.0f} MB)", flush=True)
+        print(
+            f"wrote {args.faces} faces in {time.perf_counter() - t:.0f} s "
+            f"({sum(p.stat().st_size for p in list_shards(faces)) / 2**20:.0f} MB)",
+            flush=True,
+        )
     steps = args.only.split(",") if args.only else list(STEPS)
     cmds = commands(work, faces, owners_to_remove(faces))
     for step in steps:
         for leftover in ("selected", "report", "fdf", "imported", "docs") if step == "select" else ():
             shutil.rmtree(work / leftover, ignore_errors=True)
         result = run_measured(cmds[step])
-        row = {"faces": args.faces, "step": step, "seconds": result["seconds"], "cpu_seconds": result["cpu_seconds"],
-               "peak_rss_mb": result["peak_rss_mb"],
-               "rc": result["rc"], "layout": "data/", "cores": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1),
-               "date": time.strftime("%Y-%m-%d %H:%M")}
+        row = {
+            "faces": args.faces,
+            "step": step,
+            "seconds": result["seconds"],
+            "cpu_seconds": result["cpu_seconds"],
+            "peak_rss_mb": result["peak_rss_mb"],
+            "rc": result["rc"],
+            "layout": "data/",
+            "cores": os.cpu_count(),
+            "load_avg": round(os.getloadavg()[0], 1),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
         if step == "select" and result["rc"] == 0:
             row["kept"] = json.loads(result["stdout"]).get("faces_kept")
         print(json.dumps(row), flush=True)
@@ -376,8 +434,10 @@ def print_table() -> None:
     print("| faces | step | layout | wall (s) | CPU (s) | peak RSS (MB) | exit | load avg | date |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['faces']:,} | {r['step']} | {r.get('layout', 'top')} | {r['seconds']} | {r.get('cpu_seconds', '')} | "
-              f"{r['peak_rss_mb']} | {r['rc']} | {r['load_avg']} | {r['date']} |")
+        print(
+            f"| {r['faces']:,} | {r['step']} | {r.get('layout', 'top')} | {r['seconds']} | {r.get('cpu_seconds', '')} | "
+            f"{r['peak_rss_mb']} | {r['rc']} | {r['load_avg']} | {r['date']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -38,26 +38,39 @@ def measure(config_path: Path, data: str, device: str, batch: int, steps: int, w
         log = [json.loads(line) for line in (Path(tmp) / "run" / "log.jsonl").read_text().splitlines()]
     steady = [r["images_per_second"] for r in log[1:]] or [log[-1]["images_per_second"]]
     return {
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({os.cpu_count()} cores, {threads} threads)",
-        "batch": batch, "steps": steps, "images_per_second": sum(steady) / len(steady),
-        "overall_images_per_second": summary.images_per_second, "wall_s": wall,
-        "load_average": os.getloadavg()[0], "loss": config.loss.kind, "resolution": config.network.resolution,
-        "g_params": count_parameters(Generator(config.network)), "d_params": count_parameters(Discriminator(config.network)),
+        "device": torch.cuda.get_device_name(0)
+        if device == "cuda"
+        else f"CPU ({os.cpu_count()} cores, {threads} threads)",
+        "batch": batch,
+        "steps": steps,
+        "images_per_second": sum(steady) / len(steady),
+        "overall_images_per_second": summary.images_per_second,
+        "wall_s": wall,
+        "load_average": os.getloadavg()[0],
+        "loss": config.loss.kind,
+        "resolution": config.network.resolution,
+        "g_params": count_parameters(Generator(config.network)),
+        "d_params": count_parameters(Discriminator(config.network)),
     }
 
 
 def to_markdown(rows: list[dict], config_path: Path) -> str:
     lines = [
-        "# Generator training throughput", "",
+        "# Generator training throughput",
+        "",
         f"Config `{config_path}` ({rows[0]['resolution']} px, loss {rows[0]['loss']}, generator "
         f"{rows[0]['g_params'] / 1e6:.2f} M parameters, discriminator {rows[0]['d_params'] / 1e6:.2f} M), "
         "reading face shards with DataLoader workers. images/s: mean over logged windows after the first.",
-        f"Machine: {platform.platform()}, torch {torch.__version__}.", "",
-        "| device | batch | steps | images/s | overall images/s | load avg (1 min) |", "|---|---|---|---|---|---|",
+        f"Machine: {platform.platform()}, torch {torch.__version__}.",
+        "",
+        "| device | batch | steps | images/s | overall images/s | load avg (1 min) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['device']} | {r['batch']} | {r['steps']} | {r['images_per_second']:.1f} | "
-                     f"{r['overall_images_per_second']:.1f} | {r['load_average']:.1f} |")
+        lines.append(
+            f"| {r['device']} | {r['batch']} | {r['steps']} | {r['images_per_second']:.1f} | "
+            f"{r['overall_images_per_second']:.1f} | {r['load_average']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -72,9 +85,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    rows = [measure(args.config, args.data, d, int(b), args.steps, args.workers, int(t))
-            for d in devices for b in args.batch_sizes.split(",")
-            for t in (args.threads.split(",") if d == "cpu" else ["0"])]
+    rows = [
+        measure(args.config, args.data, d, int(b), args.steps, args.workers, int(t))
+        for d in devices
+        for b in args.batch_sizes.split(",")
+        for t in (args.threads.split(",") if d == "cpu" else ["0"])
+    ]
     text = to_markdown(rows, args.config)
     print(text)
     if args.out:

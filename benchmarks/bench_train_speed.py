@@ -41,8 +41,16 @@ from fdf.atomic import atomic_write_text
 from fdf.torch_data import decode_png
 
 CPU = torch.device("cpu")
-BASELINE = {"threads": 2, "batch": 16, "cpu_amp": False, "channels_last": False, "compile": False,
-            "data": "memory", "base_channels": None, "max_channels": None}
+BASELINE = {
+    "threads": 2,
+    "batch": 16,
+    "cpu_amp": False,
+    "channels_last": False,
+    "compile": False,
+    "data": "memory",
+    "base_channels": None,
+    "max_channels": None,
+}
 # name -> (what changes against the baseline, overrides)
 VARIANTS = {
     "baseline": ("float32, NCHW, eager, 2 threads, batch 16, faces in memory", {}),
@@ -57,7 +65,10 @@ VARIANTS = {
     "channels 24-192": ("network 24-192 channels", {"base_channels": 24, "max_channels": 192}),
     "channels 32-256": ("network 32-256 channels", {"base_channels": 32, "max_channels": 256}),
     "channels_last + 1 thread": ("NHWC memory format and 1 torch thread", {"channels_last": True, "threads": 1}),
-    "channels_last + 1 thread + compile": ("NHWC, 1 torch thread and compiled forward passes", {"channels_last": True, "threads": 1, "compile": True}),
+    "channels_last + 1 thread + compile": (
+        "NHWC, 1 torch thread and compiled forward passes",
+        {"channels_last": True, "threads": 1, "compile": True},
+    ),
     "1 thread + batch 32": ("1 torch thread, batch 32", {"threads": 1, "batch": 32}),
     "1 thread + decode per batch": ("1 torch thread, faces decoded per batch", {"threads": 1, "data": "shards"}),
 }
@@ -68,9 +79,15 @@ SLOW_ROUNDS = 2
 
 def base_values(config_path: Path) -> dict:
     config = load_config(config_path)
-    return {"network": config.network.to_dict(), "loss": vars(config.loss).copy(), "augment": vars(config.augment).copy(),
-            "optim": vars(config.optim).copy(), "seed": config.seed, "ema_halflife_images": config.ema_halflife_images,
-            "tensorboard": False}
+    return {
+        "network": config.network.to_dict(),
+        "loss": vars(config.loss).copy(),
+        "augment": vars(config.augment).copy(),
+        "optim": vars(config.optim).copy(),
+        "seed": config.seed,
+        "ema_halflife_images": config.ema_halflife_images,
+        "tensorboard": False,
+    }
 
 
 class Runner:
@@ -83,7 +100,9 @@ class Runner:
         for key in ("base_channels", "max_channels"):
             if o[key]:
                 values["network"][key] = o[key]
-        values.update(cpu_amp=o["cpu_amp"], channels_last=o["channels_last"], compile=o["compile"], threads=o["threads"])
+        values.update(
+            cpu_amp=o["cpu_amp"], channels_last=o["channels_last"], compile=o["compile"], threads=o["threads"]
+        )
         values["data"] = {"path": data, "batch_size": o["batch"], "workers": 0}
         self.config = config_from_dict(values)
         torch.set_num_threads(o["threads"])
@@ -117,7 +136,10 @@ def decode_costs(data: str, resolution: int, limit: int = 256) -> dict:
     """ms per face: PNG decode alone, the shard Dataset in file order and in a shuffled order."""
     dataset = open_faces(data, resolution, "train")
     n = min(limit, len(dataset))
-    pngs = [dataset._row_group(*map(int, dataset.index[i][:2]))["image"][int(dataset.index[i][2])]["bytes"] for i in range(n)]
+    pngs = [
+        dataset._row_group(*map(int, dataset.index[i][:2]))["image"][int(dataset.index[i][2])]["bytes"]
+        for i in range(n)
+    ]
     started = time.perf_counter()
     for png in pngs:
         decode_png(png)
@@ -133,22 +155,44 @@ def decode_costs(data: str, resolution: int, limit: int = 256) -> dict:
     for i in order:
         fresh[i]
     random_ms = (time.perf_counter() - started) / n * 1000
-    return {"faces": n, "png_bytes_mean": sum(map(len, pngs)) / n, "png_decode_ms": png_ms,
-            "dataset_sequential_ms": sequential_ms, "dataset_random_ms": random_ms,
-            "load_average": os.getloadavg()[0]}
+    return {
+        "faces": n,
+        "png_bytes_mean": sum(map(len, pngs)) / n,
+        "png_decode_ms": png_ms,
+        "dataset_sequential_ms": sequential_ms,
+        "dataset_random_ms": random_ms,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("flags")), [])
-    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
-            "mkldnn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    flags = next(
+        (
+            line.split(":", 1)[1].split()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        ),
+        [],
+    )
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "mkldnn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def speed_table(runners: list[Runner]) -> list[dict]:
@@ -156,16 +200,25 @@ def speed_table(runners: list[Runner]) -> list[dict]:
     rows = []
     for r in runners:
         median = statistics.median(r.rates) if r.rates else float("nan")
-        rows.append({
-            "option": r.name, "change": VARIANTS[r.name][0], "options": r.options,
-            "g_params": r.params[0], "d_params": r.params[1], "rounds": len(r.rates),
-            "images_per_second": median, "min": min(r.rates, default=float("nan")), "max": max(r.rates, default=float("nan")),
-            "all": [round(v, 3) for v in r.rates], "vs_baseline": median / base,
-            "paired": paired_ratio(r.rates, runners[0].rates),
-            "load_average": statistics.median(r.loads) if r.loads else float("nan"),
-            "first_step_s": r.first_step_s,
-            "finite": all(v == v and abs(v) != float("inf") for v in r.last_parts.values()),
-        })
+        rows.append(
+            {
+                "option": r.name,
+                "change": VARIANTS[r.name][0],
+                "options": r.options,
+                "g_params": r.params[0],
+                "d_params": r.params[1],
+                "rounds": len(r.rates),
+                "images_per_second": median,
+                "min": min(r.rates, default=float("nan")),
+                "max": max(r.rates, default=float("nan")),
+                "all": [round(v, 3) for v in r.rates],
+                "vs_baseline": median / base,
+                "paired": paired_ratio(r.rates, runners[0].rates),
+                "load_average": statistics.median(r.loads) if r.loads else float("nan"),
+                "first_step_s": r.first_step_s,
+                "finite": all(v == v and abs(v) != float("inf") for v in r.last_parts.values()),
+            }
+        )
     return rows
 
 
@@ -179,16 +232,20 @@ def paired_ratio(rates: list[float], baseline: list[float]) -> float:
 def to_markdown(rows: list[dict], info: dict, decode: dict, command: str) -> str:
     m = info["machine"]
     lines = [
-        "# Generator training speed on the CPU, per option (128 px)", "",
-        f"`{command}`", "",
+        "# Generator training speed on the CPU, per option (128 px)",
+        "",
+        f"`{command}`",
+        "",
         f"Config `{info['config']}` at 128 px, loss {info['loss']}; the trainer's own `train_step` on "
         f"{info['faces']} real 128 px training faces (`{info['data']}`). {info['rounds']} timed rounds after a "
         f"warm-up round, {info['steps']} step(s) per option per round (bf16: 1 step in the first {SLOW_ROUNDS} rounds), "
         "options interleaved and the order "
-        "rotated each round; images/s is the median over rounds (min-max beside it).", "",
+        "rotated each round; images/s is the median over rounds (min-max beside it).",
+        "",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared with other jobs), {m['memory_gb']} GiB, torch {m['torch']}, "
         f"CPU capability {m['cpu_capability']}, AVX512-BF16 {m['avx512_bf16']}, AMX {m['amx_bf16']}, "
-        f"oneDNN bf16 {m['mkldnn_bf16']}; {m['date']}.", "",
+        f"oneDNN bf16 {m['mkldnn_bf16']}; {m['date']}.",
+        "",
         "| option | change against the baseline | G / D params | images/s (median) | min-max | x baseline | "
         "x baseline, paired by round | load avg | first step / steady step (s) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -199,10 +256,12 @@ def to_markdown(rows: list[dict], info: dict, decode: dict, command: str) -> str
         lines.append(
             f"| {r['option']} | {r['change']} | {r['g_params'] / 1e6:.2f} M / {r['d_params'] / 1e6:.2f} M | "
             f"{r['images_per_second']:.2f} | {r['min']:.2f}-{r['max']:.2f} | {r['vs_baseline']:.2f} | "
-            f"{r['paired']:.2f} | {r['load_average']:.1f} | {first} |")
+            f"{r['paired']:.2f} | {r['load_average']:.1f} | {first} |"
+        )
     if decode:
         lines += [
-            "", f"Decoding ({decode['faces']} faces, mean PNG {decode['png_bytes_mean'] / 1e3:.1f} kB, load avg "
+            "",
+            f"Decoding ({decode['faces']} faces, mean PNG {decode['png_bytes_mean'] / 1e3:.1f} kB, load avg "
             f"{decode['load_average']:.1f}): PNG decode {decode['png_decode_ms']:.2f} ms/face; the shard Dataset "
             f"{decode['dataset_sequential_ms']:.2f} ms/face in file order, {decode['dataset_random_ms']:.2f} ms/face in a "
             "shuffled order (a row group re-read per face). Caching 50,000 faces in memory at the file-order rate: "
@@ -229,7 +288,7 @@ def run_speed(args, values: dict) -> None:
         except Exception as exc:  # e.g. torch.compile without a compiler: report and go on
             print(f"skipped {name}: {exc}", flush=True)
     for rnd in range(args.rounds + 1):
-        order = runners[rnd % len(runners):] + runners[:rnd % len(runners)]
+        order = runners[rnd % len(runners) :] + runners[: rnd % len(runners)]
         for r in order:
             if rnd == 0:  # warm-up; the first step of a compiled option includes compiling
                 torch.set_num_threads(r.options["threads"])
@@ -249,14 +308,26 @@ def run_speed(args, values: dict) -> None:
                 r.run(1, record=True)
             else:
                 continue
-            print(f"round {rnd} {r.name}: {r.rates[-1] if r.rates else 0:.2f} images/s, load {os.getloadavg()[0]:.1f}",
-                  flush=True)
+            print(
+                f"round {rnd} {r.name}: {r.rates[-1] if r.rates else 0:.2f} images/s, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
         rows = speed_table(runners)
-        info = {"config": str(args.config), "loss": values["loss"]["kind"], "data": args.data, "faces": len(cached),
-                "rounds": rnd, "steps": args.steps, "machine": machine()}
+        info = {
+            "config": str(args.config),
+            "loss": values["loss"]["kind"],
+            "data": args.data,
+            "faces": len(cached),
+            "rounds": rnd,
+            "steps": args.steps,
+            "machine": machine(),
+        }
         command = "python benchmarks/bench_train_speed.py " + " ".join(f"'{a}'" if " " in a else a for a in args.argv)
-        write(args.out, {"info": info, "decode": decode, "rows": rows, "command": command},
-              to_markdown(rows, info, decode, command))
+        write(
+            args.out,
+            {"info": info, "decode": decode, "rows": rows, "command": command},
+            to_markdown(rows, info, decode, command),
+        )
 
 
 def check_bf16(args, values: dict) -> None:
@@ -264,8 +335,14 @@ def check_bf16(args, values: dict) -> None:
     torch.set_num_threads(2)
     cached = CachedFaces(open_faces(args.data, values["network"]["resolution"], "train"))
     batch = args.check_batch
-    runners = {name: Runner(name, {**overrides, "batch": batch, "threads": 1}, values, args.data, cached) for name, overrides in
-               (("float32", {}), ("float32 channels_last", {"channels_last": True}), ("bf16 autocast", {"cpu_amp": True}))}
+    runners = {
+        name: Runner(name, {**overrides, "batch": batch, "threads": 1}, values, args.data, cached)
+        for name, overrides in (
+            ("float32", {}),
+            ("float32 channels_last", {"channels_last": True}),
+            ("bf16 autocast", {"cpu_amp": True}),
+        )
+    }
     curves = {name: [] for name in runners}
     for step in range(args.check_bf16):
         for name, r in runners.items():
@@ -280,8 +357,14 @@ def check_bf16(args, values: dict) -> None:
         den = sum(float(ref[k].pow(2).sum()) for k in ref)
         drift[name] = (num / den) ** 0.5
     finite = all(v == v and abs(v) != float("inf") for c in curves["bf16 autocast"] for v in c.values())
-    payload = {"curves": curves, "drift": drift, "finite": finite, "batch": batch, "steps": args.check_bf16,
-               "machine": machine()}
+    payload = {
+        "curves": curves,
+        "drift": drift,
+        "finite": finite,
+        "batch": batch,
+        "steps": args.check_bf16,
+        "machine": machine(),
+    }
     write(args.out.with_name(args.out.name + "_bf16_check"), payload, bf16_markdown(payload))
 
 
@@ -289,13 +372,20 @@ def bf16_markdown(payload: dict) -> str:
     curves, drift = payload["curves"], payload["drift"]
     names = list(curves)
     keys = list(dict.fromkeys(k for c in curves["float32"] for k in c))
-    lines = [f"# bf16 autocast vs float32 on the CPU: {payload['steps']} training steps, batch {payload['batch']}", "",
-             "Same initial weights, same batches and random numbers. The float32 channels_last copy differs from "
-             "float32 only by rounding order: it shows how far two runs drift from rounding alone. "
-             "r1 is logged on the lazy R1 steps only.", "",
-             "Relative L2 distance of the generator weights from the float32 run at the end: "
-             + ", ".join(f"{n} {d:.2e}" for n, d in drift.items()) + ".", "",
-             "| step | " + " | ".join(f"{k} fp32 / cl / bf16" for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    lines = [
+        f"# bf16 autocast vs float32 on the CPU: {payload['steps']} training steps, batch {payload['batch']}",
+        "",
+        "Same initial weights, same batches and random numbers. The float32 channels_last copy differs from "
+        "float32 only by rounding order: it shows how far two runs drift from rounding alone. "
+        "r1 is logged on the lazy R1 steps only.",
+        "",
+        "Relative L2 distance of the generator weights from the float32 run at the end: "
+        + ", ".join(f"{n} {d:.2e}" for n, d in drift.items())
+        + ".",
+        "",
+        "| step | " + " | ".join(f"{k} fp32 / cl / bf16" for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
     for step in range(payload["steps"]):
         cells = [" / ".join(f"{curves[n][step][k]:.4f}" if k in curves[n][step] else "-" for n in names) for k in keys]
         lines.append(f"| {step + 1} | " + " | ".join(cells) + " |")
@@ -314,17 +404,28 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="face shards with 128 px train rows")
-    parser.add_argument("--config", type=Path, default=Path("manifests/train_faces128.yaml"),
-                        help="network, loss, augment and optimizer settings; the speed options are set here")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("manifests/train_faces128.yaml"),
+        help="network, loss, augment and optimizer settings; the speed options are set here",
+    )
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per option per round")
     parser.add_argument("--variants", default="", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
     parser.add_argument("--no-decode", action="store_true", help="skip the decode-cost measurement")
-    parser.add_argument("--check-bf16", type=int, default=0, metavar="STEPS",
-                        help="compare loss curves of float32 and bf16 training instead of timing")
+    parser.add_argument(
+        "--check-bf16",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="compare loss curves of float32 and bf16 training instead of timing",
+    )
     parser.add_argument("--check-batch", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed"))
-    parser.add_argument("--render", action="store_true", help="only rewrite OUT.md from OUT.json (after editing the text)")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite OUT.md from OUT.json (after editing the text)"
+    )
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     if args.render and args.out.name.endswith("_bf16_check"):

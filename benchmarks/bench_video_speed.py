@@ -43,8 +43,24 @@ def repeated_clip(clip: Path, frames: int, work: Path) -> tuple[Path, int]:
     listing = work / "concat.txt"
     listing.write_text("".join(f"file '{clip.resolve()}'\n" for _ in range(copies)))
     out = work / f"repeated{clip.suffix}"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-                    str(listing), "-c", "copy", str(out)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            str(out),
+        ],
+        check=True,
+    )
     return out, imageio_ffmpeg.count_frames_and_secs(str(out))[0]
 
 
@@ -72,8 +88,20 @@ def runners(methods: list[str]) -> dict:
             centerface = CenterFace(in_shape=None)
 
             def run(src, dst, centerface=centerface):
-                video_detect(str(src), str(dst), centerface, 0.2, False, False, False, "blur", 1.3, True, False,
-                             {"codec": "libx264"})
+                video_detect(
+                    str(src),
+                    str(dst),
+                    centerface,
+                    0.2,
+                    False,
+                    False,
+                    False,
+                    "blur",
+                    1.3,
+                    True,
+                    False,
+                    {"codec": "libx264"},
+                )
                 return {}
         else:
             mode = "blur" if name == "blur" else "gan"
@@ -83,6 +111,7 @@ def runners(methods: list[str]) -> dict:
             def run(src, dst, anon=anon, config=config):
                 r = anonymize_video(src, dst, anon, config)
                 return {"repaired": r.repaired, "regenerated": r.regenerated, "blurred": r.blurred}
+
         out[name] = run
     return out
 
@@ -111,36 +140,54 @@ def main() -> int:
                 extra[m] = run[m](clip, dst)
                 seconds[m].append(time.perf_counter() - t0)
                 print(f"round {r + 1} {m}: {frames / seconds[m][-1]:.2f} frames/s", flush=True)
-        row = {"clip": args.clip.name, "frames": frames, "size": None, "rounds": args.rounds,
-               "cores": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1),
-               "machine": f"{platform.machine()} {platform.processor()}".strip(),
-               "date": time.strftime("%Y-%m-%d %H:%M"), "methods": {}}
+        row = {
+            "clip": args.clip.name,
+            "frames": frames,
+            "size": None,
+            "rounds": args.rounds,
+            "cores": os.cpu_count(),
+            "load_avg": round(os.getloadavg()[0], 1),
+            "machine": f"{platform.machine()} {platform.processor()}".strip(),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "methods": {},
+        }
         for m in methods:
             fps = [frames / s for s in seconds[m]]
-            entry = {"frames_per_s": round(statistics.median(fps), 2), "per_round": [round(f, 2) for f in fps], **extra[m]}
+            entry = {
+                "frames_per_s": round(statistics.median(fps), 2),
+                "per_round": [round(f, 2) for f in fps],
+                **extra[m],
+            }
             if "deface" in methods:
-                entry["x_deface"] = round(statistics.median(
-                    [seconds["deface"][k] / seconds[m][k] for k in range(args.rounds)]), 2)
+                entry["x_deface"] = round(
+                    statistics.median([seconds["deface"][k] / seconds[m][k] for k in range(args.rounds)]), 2
+                )
             row["methods"][m] = entry
         if args.privacy:
-            from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator
-
             from anonymizer.inference import DetectConfig, find_faces
+            from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator
             from anonymizer.video.flicker import measure_flicker
 
             evaluator = PrivacyEvaluator(PrivacyConfig(frame_step=10))
-            boxes = {k: [f.bbox for f in find_faces(frame, DetectConfig(threshold=0.5))]
-                     for k, frame in enumerate(decoded(clip))}
+            boxes = {
+                k: [f.bbox for f in find_faces(frame, DetectConfig(threshold=0.5))]
+                for k, frame in enumerate(decoded(clip))
+            }
             for m in methods:
                 flicker = measure_flicker(clip, work / f"{m}-{args.rounds - 1}.mp4", boxes)
-                row["methods"][m]["flicker"] = {"ratio": round(flicker.ratio, 3) if flicker.ratio else None,
-                                                "output_change": round(flicker.output_change, 2),
-                                                "original_change": round(flicker.original_change, 2),
-                                                "frame_pairs": flicker.frame_pairs}
+                row["methods"][m]["flicker"] = {
+                    "ratio": round(flicker.ratio, 3) if flicker.ratio else None,
+                    "output_change": round(flicker.output_change, 2),
+                    "original_change": round(flicker.original_change, 2),
+                    "frame_pairs": flicker.frame_pairs,
+                }
                 verdict = evaluator.compare_videos(clip, work / f"{m}-{args.rounds - 1}.mp4", m)
-                row["methods"][m]["privacy"] = {"sampled_frames": verdict.frames_sampled,
-                                                "face_appearances": verdict.described, "dlib_leaks": verdict.leaks,
-                                                "judges": dict(getattr(verdict, "judges", {}) or {})}
+                row["methods"][m]["privacy"] = {
+                    "sampled_frames": verdict.frames_sampled,
+                    "face_appearances": verdict.described,
+                    "dlib_leaks": verdict.leaks,
+                    "judges": dict(getattr(verdict, "judges", {}) or {}),
+                }
     print(json.dumps(row, indent=1))
     with ROWS.open("a") as fh:
         fh.write(json.dumps(row) + "\n")

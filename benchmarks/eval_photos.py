@@ -34,8 +34,13 @@ from anonymizer.photo_evaluation import Photo, acceptance, compare_modes, evalua
 from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = {"gan": {"mode": "gan"}, "gan-unchecked": {"mode": "gan", "verify_identity": False},
-         "blur": {"mode": "blur"}, "pixelate": {"mode": "pixelate"}, "mask": {"mode": "mask"}}
+MODES = {
+    "gan": {"mode": "gan"},
+    "gan-unchecked": {"mode": "gan", "verify_identity": False},
+    "blur": {"mode": "blur"},
+    "pixelate": {"mode": "pixelate"},
+    "mask": {"mode": "mask"},
+}
 log = logging.getLogger("eval_photos")
 
 
@@ -43,15 +48,21 @@ def photo_sets(data: Path, gallery: Path, frame: int) -> list[Photo]:
     """afw-dev, dlib-faces and one frame per gallery clip, in that order."""
     photos = []
     afw, _ = load_photo_set([data / "afw-dev"])
-    photos += [Photo(f"afw-dev/{e['file'].name}", lambda p=e["file"]: read_image(p).rgb, e["boxes"], "afw-dev")
-               for e in afw]
+    photos += [
+        Photo(f"afw-dev/{e['file'].name}", lambda p=e["file"]: read_image(p).rgb, e["boxes"], "afw-dev") for e in afw
+    ]
     folder = data / "dlib-faces"
     annotated, _ = load_photo_set([folder / "testing.xml", folder / "training.xml"])
     seen = {e["file"].name for e in annotated}
-    photos += [Photo(f"dlib-faces/{e['file'].name}", lambda p=e["file"]: read_image(p).rgb, e["boxes"], "dlib-faces")
-               for e in sorted(annotated, key=lambda e: e["file"].name)]
-    photos += [Photo(f"dlib-faces/{p.name}", lambda p=p: read_image(p).rgb, None, "dlib-faces")
-               for p in sorted(folder.glob("*.jpg")) if p.name not in seen]
+    photos += [
+        Photo(f"dlib-faces/{e['file'].name}", lambda p=e["file"]: read_image(p).rgb, e["boxes"], "dlib-faces")
+        for e in sorted(annotated, key=lambda e: e["file"].name)
+    ]
+    photos += [
+        Photo(f"dlib-faces/{p.name}", lambda p=p: read_image(p).rgb, None, "dlib-faces")
+        for p in sorted(folder.glob("*.jpg"))
+        if p.name not in seen
+    ]
     people, root = read_people(gallery)
     for clip in sorted(f for files in people.values() for f in files):
         photos.append(Photo(f"{clip}#{frame}", lambda c=root / clip: clip_frame(c, frame), None, "signers"))
@@ -77,9 +88,14 @@ def clip_frame(path: Path, index: int):
 
 def git_state() -> dict:
     """The commit measured, and whether the anonymizer's code differed from it."""
+
     def run(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"commit": run("rev-parse", "HEAD"), "uncommitted_anonymizer_changes": run("status", "--short", "anonymizer")}
+
+    return {
+        "commit": run("rev-parse", "HEAD"),
+        "uncommitted_anonymizer_changes": run("status", "--short", "anonymizer"),
+    }
 
 
 def main() -> None:
@@ -98,8 +114,10 @@ def main() -> None:
         ap.error(f"--modes: choose from {','.join(MODES)}")
     photos = photo_sets(args.data, args.gallery, args.frame)
     if args.limit:
-        photos = [p for p in photos if sum(q.set == p.set for q in photos[:photos.index(p)]) < args.limit]
-    log.info("%d photos: %s", len(photos), {s: sum(p.set == s for p in photos) for s in dict.fromkeys(p.set for p in photos)})
+        photos = [p for p in photos if sum(q.set == p.set for q in photos[: photos.index(p)]) < args.limit]
+    log.info(
+        "%d photos: %s", len(photos), {s: sum(p.set == s for p in photos) for s in dict.fromkeys(p.set for p in photos)}
+    )
     evaluator = PrivacyEvaluator(PrivacyConfig(gallery=str(args.gallery)))
     results = {}
     for mode in modes:
@@ -110,9 +128,15 @@ def main() -> None:
     for mode in modes:
         if MODES[mode]["mode"] == "gan":
             report[mode]["acceptance"] = acceptance(report[mode])
-    out = {"modes": report, "checkpoint": args.checkpoint or "bundled", "frame": args.frame,
-           "photos": len(photos), "git": git_state(), "machine": f"{platform.machine()} {platform.processor()}".strip(),
-           "faces": {mode: r.faces for mode, r in results.items()}}
+    out = {
+        "modes": report,
+        "checkpoint": args.checkpoint or "bundled",
+        "frame": args.frame,
+        "photos": len(photos),
+        "git": git_state(),
+        "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "faces": {mode: r.faces for mode, r in results.items()},
+    }
     print(table(report))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,15 +145,18 @@ def main() -> None:
 
 def table(report: dict) -> str:
     """A markdown table of the headline numbers."""
+
     def pct(v):
         return "-" if v is None else f"{v:.1%}"
 
     def num(v, f="{:.2f}"):
         return "-" if v is None else f.format(v)
 
-    lines = ["| mode | faces | CenterFace kept | YuNet kept | dlib re-id own | SFace re-id own | dlib re-id gallery | "
-             "SFace re-id gallery | detail @128 | FD-SFace (/ blur) | border colour / gradient | regenerated / blurred |",
-             "|---|" + "---|" * 11]
+    lines = [
+        "| mode | faces | CenterFace kept | YuNet kept | dlib re-id own | SFace re-id own | dlib re-id gallery | "
+        "SFace re-id gallery | detail @128 | FD-SFace (/ blur) | border colour / gradient | regenerated / blurred |",
+        "|---|" + "---|" * 11,
+    ]
     for mode, r in report.items():
         fd = "-" if "fd_sface" not in r else f"{r['fd_sface']:.3f} ({num(r.get('fd_sface_over_blur'))})"
         lines.append(
@@ -137,7 +164,8 @@ def table(report: dict) -> str:
             f"{pct(r['yunet_retention'])} ({r['yunet_found']}) | {pct(r['dlib_reid_rate'])} | {pct(r['sface_reid_rate'])} | "
             f"{pct(r['gallery_dlib_reid_rate'])} | {pct(r['gallery_sface_reid_rate'])} | {num(r['detail_ratio_median'])} | "
             f"{fd} | {num(r['border_colour_excess_median'], '{:.1f}')} / {num(r['border_gradient_excess_median'])} | "
-            f"{r['regenerated']} / {r['blurred']} |")
+            f"{r['regenerated']} / {r['blurred']} |"
+        )
     return "\n".join(lines)
 
 

@@ -28,8 +28,10 @@ from fdf.annotate.detect import detect_faces
 
 def centres_inside(a, b) -> bool:
     """True when each box's centre lies inside the other box."""
+
     def inside(p, box):
         return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
+
     ca = ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2)
     cb = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
     return inside(ca, b) and inside(cb, a)
@@ -47,7 +49,11 @@ def fit(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     sw, sh = np.median(hw / w), np.median(hh / h)
     centre_err = np.hypot(hcx - cx - dx * w, hcy - cy - dy * h) / hw
     return {
-        "dx": float(dx), "dy": float(dy), "sw": float(sw), "sh": float(sh), "n": len(pairs),
+        "dx": float(dx),
+        "dy": float(dy),
+        "sw": float(sw),
+        "sh": float(sh),
+        "n": len(pairs),
         "median_centre_error_per_hog_width": float(np.median(centre_err)),
     }
 

@@ -51,8 +51,15 @@ def main() -> None:
         if bgr is None:
             raise SystemExit(f"cannot read {args.afw / ann['file']}")
         dst = args.out / (Path(ann["file"]).stem + ".mp4")
-        writer = imageio_ffmpeg.write_frames(str(dst), (WIDTH, HEIGHT), fps=FPS, codec="libx264", quality=None,
-                                             macro_block_size=1, output_params=["-crf", "18", "-preset", "medium"])
+        writer = imageio_ffmpeg.write_frames(
+            str(dst),
+            (WIDTH, HEIGHT),
+            fps=FPS,
+            codec="libx264",
+            quality=None,
+            macro_block_size=1,
+            output_params=["-crf", "18", "-preset", "medium"],
+        )
         writer.send(None)
         try:
             for frame in pan_frames(bgr):

@@ -50,7 +50,7 @@ def row(label: str, original: np.ndarray, output: np.ndarray, height: int) -> np
     for image, text in ((a, label), (b, "output")):
         # white on a dark strip: readable on any photo, and still after the sheet is shrunk
         (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
-        image[:h + 14, :w + 12] = (image[:h + 14, :w + 12] * 0.3).astype(np.uint8)
+        image[: h + 14, : w + 12] = (image[: h + 14, : w + 12] * 0.3).astype(np.uint8)
         cv2.putText(image, text, (6, h + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return np.hstack([a, np.full((height, 6, 3), 255, np.uint8), b])
 
@@ -58,8 +58,14 @@ def row(label: str, original: np.ndarray, output: np.ndarray, height: int) -> np
 def sheet(rows: list[np.ndarray]) -> np.ndarray:
     """Rows stacked, centred on a white background."""
     width = max(r.shape[1] for r in rows)
-    padded = [np.pad(r, ((0, 6), ((width - r.shape[1]) // 2, width - r.shape[1] - (width - r.shape[1]) // 2), (0, 0)),
-                     constant_values=255) for r in rows]
+    padded = [
+        np.pad(
+            r,
+            ((0, 6), ((width - r.shape[1]) // 2, width - r.shape[1] - (width - r.shape[1]) // 2), (0, 0)),
+            constant_values=255,
+        )
+        for r in rows
+    ]
     return np.vstack(padded)
 
 
@@ -85,8 +91,9 @@ def main() -> None:
     ap.add_argument("--max-mb", type=float, default=3.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    anonymizer = ImageAnonymizer(AnonymizeConfig(mode=args.mode, checkpoint=args.checkpoint,
-                                                 verify_identity=not args.no_verify))
+    anonymizer = ImageAnonymizer(
+        AnonymizeConfig(mode=args.mode, checkpoint=args.checkpoint, verify_identity=not args.no_verify)
+    )
     rows = []
     for label, rel, frame in SHEET:
         path = args.data / rel

@@ -94,7 +94,7 @@ def _gradient(lab: np.ndarray) -> np.ndarray:
 
 def _sector_step(values: np.ndarray, inner: np.ndarray, outer: np.ndarray, centre) -> float | None:
     """Mean over angular sectors of the distance between the rings' mean ``values`` (h x w x c)."""
-    ys, xs = np.mgrid[0:values.shape[0], 0:values.shape[1]]
+    ys, xs = np.mgrid[0 : values.shape[0], 0 : values.shape[1]]
     sector = ((np.arctan2(ys - centre[1], xs - centre[0]) + np.pi) / (2 * np.pi) * SECTORS).astype(int) % SECTORS
     steps = []
     for s in range(SECTORS):
@@ -121,7 +121,7 @@ def border_scores(original: np.ndarray, output: np.ndarray, region, face_px: flo
     px0, py0, px1, py1 = region.paste
     x0, y0, x1, y1 = max(0, px0 - pad), max(0, py0 - pad), min(w, px1 + pad), min(h, py1 + pad)
     weights = np.zeros((y1 - y0, x1 - x0), np.float32)
-    weights[py0 - y0:py1 - y0, px0 - x0:px1 - x0] = blend_weights(region)
+    weights[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = blend_weights(region)
     inner, outer = _rings(weights, ring)
     if not inner.any() or not outer.any():
         return None
@@ -184,8 +184,15 @@ def measure(photo: Photo, output: np.ndarray, regions, evaluator: PrivacyEvaluat
     return dict(found=found, retained=retained, described=described, leaks=leaks, scores=scores)
 
 
-def run_setting(name: str, overrides: dict, photos: list[Photo], evaluator: PrivacyEvaluator,
-                checkpoint: str | None, previews: Path | None, preview_photos) -> dict:
+def run_setting(
+    name: str,
+    overrides: dict,
+    photos: list[Photo],
+    evaluator: PrivacyEvaluator,
+    checkpoint: str | None,
+    previews: Path | None,
+    preview_photos,
+) -> dict:
     anon = ImageAnonymizer(AnonymizeConfig(verify_identity=False, checkpoint=checkpoint, **overrides))
     totals = dict(found=0, retained=0, described=0, leaks=0, scores=[])
     render_s = 0.0
@@ -206,16 +213,23 @@ def run_setting(name: str, overrides: dict, photos: list[Photo], evaluator: Priv
                 pair = pair.resize((2400, round(pair.height * 2400 / pair.width)), Image.LANCZOS)
             pair.save(previews / f"{name}_{photo.name}.png")
     scores = np.array(totals["scores"]).reshape(-1, 2)
-    row = dict(setting=name, overrides=overrides, faces_scored=len(scores),
-               border_mean=round(float(scores[:, 0].mean()), 2), border_median=round(float(np.median(scores[:, 0])), 2),
-               border_abs=round(float(np.abs(scores[:, 0]).mean()), 2),
-               texture_mean=round(float(scores[:, 1].mean()), 2),
-               texture_abs=round(float(np.abs(scores[:, 1]).mean()), 2),
-               found=totals["found"], retained=totals["retained"],
-               found_pct=round(100 * totals["retained"] / max(totals["found"], 1), 1),
-               described=totals["described"], leaks=totals["leaks"],
-               reid_pct=round(100 * totals["leaks"] / max(totals["described"], 1), 1),
-               render_s=round(render_s, 1))
+    row = dict(
+        setting=name,
+        overrides=overrides,
+        faces_scored=len(scores),
+        border_mean=round(float(scores[:, 0].mean()), 2),
+        border_median=round(float(np.median(scores[:, 0])), 2),
+        border_abs=round(float(np.abs(scores[:, 0]).mean()), 2),
+        texture_mean=round(float(scores[:, 1].mean()), 2),
+        texture_abs=round(float(np.abs(scores[:, 1]).mean()), 2),
+        found=totals["found"],
+        retained=totals["retained"],
+        found_pct=round(100 * totals["retained"] / max(totals["found"], 1), 1),
+        described=totals["described"],
+        leaks=totals["leaks"],
+        reid_pct=round(100 * totals["leaks"] / max(totals["described"], 1), 1),
+        render_s=round(render_s, 1),
+    )
     log.info("%s", row)
     return row
 
@@ -239,12 +253,18 @@ def table(rows: list[dict], data: Path, photos: int, faces: int) -> str:
     ]
     for r in rows:
         ov = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
-        lines.append(f"| {r['setting']} | {ov} | {r['border_mean']} | {r['border_median']} | {r['border_abs']} | "
-                     f"{r['texture_mean']} | {r['texture_abs']} | "
-                     f"{r['retained']}/{r['found']} ({r['found_pct']}%) | {r['leaks']}/{r['described']} "
-                     f"({r['reid_pct']}%) | {r['render_s']} |")
-    lines += ["", f"Machine: {platform.machine()}, shared CPU cores; times include dlib landmarks and colour "
-              "matching, not detection.", ""]
+        lines.append(
+            f"| {r['setting']} | {ov} | {r['border_mean']} | {r['border_median']} | {r['border_abs']} | "
+            f"{r['texture_mean']} | {r['texture_abs']} | "
+            f"{r['retained']}/{r['found']} ({r['found_pct']}%) | {r['leaks']}/{r['described']} "
+            f"({r['reid_pct']}%) | {r['render_s']} |"
+        )
+    lines += [
+        "",
+        f"Machine: {platform.machine()}, shared CPU cores; times include dlib landmarks and colour "
+        "matching, not detection.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -266,8 +286,12 @@ def main() -> None:
         parser.error(f"unknown settings {unknown}")
     evaluator = PrivacyEvaluator(PrivacyConfig())
     photos = load_photos(args.data, args.limit, evaluator, ImageAnonymizer(AnonymizeConfig(verify_identity=False)))
-    rows = [run_setting(n, SETTINGS[n], photos, evaluator, args.checkpoint, args.previews,
-                        set(args.preview_photos.split(","))) for n in names]
+    rows = [
+        run_setting(
+            n, SETTINGS[n], photos, evaluator, args.checkpoint, args.previews, set(args.preview_photos.split(","))
+        )
+        for n in names
+    ]
     faces = sum(len(p.faces) for p in photos)
     text = table(rows, args.data, len(photos), faces)
     print(text)

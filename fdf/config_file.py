@@ -137,7 +137,7 @@ def with_overrides(values: Mapping, overrides: Mapping[str, typing.Any]) -> dict
             if child is None:
                 child = node[key] = {}
             elif not isinstance(child, dict):
-                raise ConfigError(f"{'.'.join(parents[:i + 1])} must be a mapping of settings, got {_shown(child)}")
+                raise ConfigError(f"{'.'.join(parents[: i + 1])} must be a mapping of settings, got {_shown(child)}")
             node = child
         node[last] = None if value is NULL else copy.deepcopy(value)
     return out
@@ -296,8 +296,16 @@ def _fits(hint, value) -> bool:
     return True  # a type configs do not use: left to the dataclass itself
 
 
-_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
-          dict: "a mapping", list: "a list", tuple: "a list"}
+_NAMES = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    type(None): "null",
+    dict: "a mapping",
+    list: "a list",
+    tuple: "a list",
+}
 
 
 def _describe(hint) -> str:

@@ -45,9 +45,24 @@ log = logging.getLogger(__name__)
 FDF_SPLIT_DIRS = {"train": "train", "validation": "val"}
 FDF_CATEGORY = {"train": "training", "validation": "validation"}
 _META_COLUMNS = [
-    "face_id", "photo_id", "split", "resolution", "bbox", "keypoints", "bbox_photo", "crop_photo",
-    "owner_name", "owner_nsid", "title", "photo_url", "license_id", "license_name", "license_url",
-    "source", "date_taken", "date_uploaded",
+    "face_id",
+    "photo_id",
+    "split",
+    "resolution",
+    "bbox",
+    "keypoints",
+    "bbox_photo",
+    "crop_photo",
+    "owner_name",
+    "owner_nsid",
+    "title",
+    "photo_url",
+    "license_id",
+    "license_name",
+    "license_url",
+    "source",
+    "date_taken",
+    "date_uploaded",
 ]
 
 
@@ -121,16 +136,25 @@ def export_fdf(dataset_dir: str | Path, out_dir: str | Path, resolutions: list[i
         ids.append(t.column("face_id"))
         res_col.append(t.column("resolution"))
         split_col.append(t.column("split"))
-    rows = pa.table({"face_id": pa.chunked_array(ids, pa.string()), "resolution": pa.chunked_array(res_col),
-                     "split": pa.chunked_array(split_col, pa.string())})
+    rows = pa.table(
+        {
+            "face_id": pa.chunked_array(ids, pa.string()),
+            "resolution": pa.chunked_array(res_col),
+            "split": pa.chunked_array(split_col, pa.string()),
+        }
+    )
     present = sorted(pc.unique(rows.column("resolution")).to_pylist())
     resolutions = sorted(resolutions or present)
     missing = [r for r in resolutions if r not in present]
     if missing:
         raise FdfLayoutError(f"{dataset_dir} has no crops at resolution {missing}; present: {present}")
-    wanted = rows.filter(pc.is_in(rows.column("resolution"), value_set=pa.array(resolutions, rows.column("resolution").type)))
+    wanted = rows.filter(
+        pc.is_in(rows.column("resolution"), value_set=pa.array(resolutions, rows.column("resolution").type))
+    )
     per_face = wanted.group_by("face_id", use_threads=False).aggregate([("resolution", "count_distinct")])
-    complete = per_face.filter(pc.equal(per_face.column("resolution_count_distinct"), len(resolutions))).column("face_id")
+    complete = per_face.filter(pc.equal(per_face.column("resolution_count_distinct"), len(resolutions))).column(
+        "face_id"
+    )
     faces_total = len(pc.unique(rows.column("face_id")))
     summary = ExportSummary(faces={}, resolutions=resolutions, dropped=faces_total - len(complete))
     # The split of a face: that of its row at the smallest wanted resolution, as FDF files it.
@@ -165,8 +189,9 @@ def _export_split(shards: list[Path], root: Path, faces: pa.Array, resolutions: 
             for shard in shards:
                 table = read_shard(shard, [*_META_COLUMNS, "image"])  # one shard in memory at a time
                 idx = pc.index_in(table.column("face_id"), value_set=faces)
-                keep = pc.and_(pc.is_valid(idx), pc.is_in(table.column("resolution"),
-                                                         value_set=pa.array(resolutions, pa.int16())))
+                keep = pc.and_(
+                    pc.is_valid(idx), pc.is_in(table.column("resolution"), value_set=pa.array(resolutions, pa.int16()))
+                )
                 table, numbers = table.filter(keep), idx.filter(keep).to_numpy()
                 for start in range(0, table.num_rows, ROW_GROUP_SIZE):  # Python rows a slice at a time
                     rows = table.slice(start, ROW_GROUP_SIZE).to_pylist()
@@ -369,8 +394,10 @@ def import_fdf(fdf_dir: str | Path, dataset_dir: str | Path, shard_faces: int = 
             write_face_files(face_table(rows), dataset_dir, shard, row_group_size=ROW_GROUP_SIZE)
             photos = Counter(r["photo_id"] for r in rows)
             write_status(
-                [{"photo_id": p, "status": "ok", "faces": n // len(resolutions), "shard": shard}
-                 for p, n in sorted(photos.items())],
+                [
+                    {"photo_id": p, "status": "ok", "faces": n // len(resolutions), "shard": shard}
+                    for p, n in sorted(photos.items())
+                ],
                 dataset_dir / "_status" / shard,
             )
     counts = dataset_counts(dataset_dir)

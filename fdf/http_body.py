@@ -46,8 +46,9 @@ def _socket(raw):
     return sock if hasattr(sock, "settimeout") else None
 
 
-def read_body(response: requests.Response, max_bytes: int, total_timeout: float, read_timeout: float,
-              chunk: int = CHUNK) -> bytes:
+def read_body(
+    response: requests.Response, max_bytes: int, total_timeout: float, read_timeout: float, chunk: int = CHUNK
+) -> bytes:
     """The whole (decoded) body of a ``stream=True`` response; raises BodyTimeout, BodyTooLarge,
     BodyTruncated or BodyBroken. ``total_timeout`` counts from this call."""
     deadline = time.monotonic() + total_timeout

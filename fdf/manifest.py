@@ -7,8 +7,8 @@ columns in :data:`MANIFEST_SCHEMA`; a source may add its own columns after them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa

@@ -57,6 +57,5 @@ def exit_with_parent(parent_pid: int, every: float = 0.5) -> None:
     if os.getppid() != parent_pid:  # ... or while we were asking
         os._exit(1)
     if _watchdog is None or not _watchdog.is_alive():
-        _watchdog = threading.Thread(target=_watch, args=(parent_pid, every), daemon=True,
-                                     name="fdf-exit-with-parent")
+        _watchdog = threading.Thread(target=_watch, args=(parent_pid, every), daemon=True, name="fdf-exit-with-parent")
         _watchdog.start()

@@ -8,8 +8,8 @@ they stop before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,8 +25,10 @@ class ShardReadError(FdfError):
     def __init__(self, path: str | Path, reason: str):
         self.path = Path(path)
         marker = "" if self.path.parent.name == STATUS_DIR else f" (and {STATUS_DIR}/{self.path.name} if there is one)"
-        super().__init__(f"cannot read shard {self.path}: {reason.strip()}. It is truncated or corrupt: restore it "
-                         f"from a copy, or delete it{marker} and rerun the stage that wrote it")
+        super().__init__(
+            f"cannot read shard {self.path}: {reason.strip()}. It is truncated or corrupt: restore it "
+            f"from a copy, or delete it{marker} and rerun the stage that wrote it"
+        )
 
 
 # What pyarrow raises on a cut-short or damaged Parquet file (ArrowInvalid is also a ValueError).
@@ -53,14 +55,14 @@ def read_shard(path: str | Path, columns: Iterable[str] | None = None) -> pa.Tab
         raise ShardReadError(path, str(exc)) from None
 
 
-def iter_shard_batches(path: str | Path, columns: Iterable[str] | None,
-                       batch_size: int = 4096) -> Iterator[pa.RecordBatch]:
+def iter_shard_batches(
+    path: str | Path, columns: Iterable[str] | None, batch_size: int = 4096
+) -> Iterator[pa.RecordBatch]:
     """``columns`` (None: all) of one shard in record batches (a row group's memory at a time)."""
     file = open_shard(path)
     try:
-        yield from file.iter_batches(batch_size=batch_size, columns=None if columns is None else list(columns),
-                                     use_threads=False)
+        yield from file.iter_batches(
+            batch_size=batch_size, columns=None if columns is None else list(columns), use_threads=False
+        )
     except SHARD_ERRORS as exc:
         raise ShardReadError(path, str(exc)) from None
-
-

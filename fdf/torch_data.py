@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -63,8 +63,12 @@ class FaceShardDataset(Dataset):
             self._fdf = None
             # Under data/<res>/<split>/ a file's place says which rows it holds; old-layout shards
             # (at the top) hold every resolution and split, and are filtered row by row.
-            self.files = [f for f in files if f.parent.parent.parent != self.root / "data"
-                          or (f.parent.name == split and f.parent.parent.name == str(self.resolution))]
+            self.files = [
+                f
+                for f in files
+                if f.parent.parent.parent != self.root / "data"
+                or (f.parent.name == split and f.parent.parent.name == str(self.resolution))
+            ]
             self.index = self._build_shard_index()
         else:
             self.files = []

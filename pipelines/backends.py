@@ -11,8 +11,8 @@ import contextlib
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import joblib
 

@@ -74,8 +74,9 @@ def make_manifest(source: SourceConfig, path: Path, progress: bool = True) -> di
         for col in ("width", "height"):  # filled per row by the resolver
             if col not in df:
                 df[col] = pd.Series(pd.NA, index=df.index, dtype="Int32")
-        df, resolved = resolve_download_urls(FlickrClient(FlickrConfig.from_env(**source.flickr)), df,
-                                             progress=progress)
+        df, resolved = resolve_download_urls(
+            FlickrClient(FlickrConfig.from_env(**source.flickr)), df, progress=progress
+        )
         counts.update(urls_resolved=resolved.resolved, photos_gone=resolved.not_found, url_errors=resolved.failed)
     write_manifest(df, path)
     return counts
@@ -87,8 +88,12 @@ def _in_child_process(fn, *args):
     to the system when the child exits instead of staying in the build process's heap for the
     rest of the build. Exceptions come back as they were raised. The child ends with the build
     process, even one killed with SIGKILL (:func:`fdf.parent_death.exit_with_parent`)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         return pool.submit(fn, *args).result()
 
 
@@ -138,8 +143,9 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, config)
-    summary = BuildSummary(str(out), str(out / "manifest.parquet"), str(out / "download"), str(out / "faces"),
-                           str(out / "selected"))
+    summary = BuildSummary(
+        str(out), str(out / "manifest.parquet"), str(out / "download"), str(out / "faces"), str(out / "selected")
+    )
     started = time.monotonic()
 
     def source(stage: StageSummary) -> None:
@@ -152,17 +158,28 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         # On local cores, in a child process like the search: planning 10,000 downloads left the
         # build process holding ~20-40 MB more than 1,000 did (Arrow's and glibc's freed pages),
         # which it carried through annotation, the build's peak. Dask's client lives here.
-        result = _in_child_process(_download_then_stop_workers, *args) if backend.name == "loky" else download_manifest(*args)
-        stage.counts = {"photos": result.manifest_rows, "ok": result.dataset_counts.get("ok", 0),
-                        "attempted": result.attempted, "images_per_s": result.images_per_s}
+        result = (
+            _in_child_process(_download_then_stop_workers, *args)
+            if backend.name == "loky"
+            else download_manifest(*args)
+        )
+        stage.counts = {
+            "photos": result.manifest_rows,
+            "ok": result.dataset_counts.get("ok", 0),
+            "attempted": result.attempted,
+            "images_per_s": result.images_per_s,
+        }
         stage.failures = {k: v for k, v in result.dataset_counts.items() if k != "ok"}
         stage.skipped = result.attempted == 0
 
     def annotate_stage(stage: StageSummary) -> None:
         result = annotate(summary.download_dir, summary.faces_dir, config.annotate)
         by_status = result.counts.get("photos_by_status", {})
-        stage.counts = {"photos": result.photos_total, "faces": result.counts.get("faces", 0),
-                        "photos_with_faces": result.counts.get("photos_with_faces", 0)}
+        stage.counts = {
+            "photos": result.photos_total,
+            "faces": result.counts.get("faces", 0),
+            "photos_with_faces": result.counts.get("photos_with_faces", 0),
+        }
         stage.failures = {k: v for k, v in by_status.items() if k != "ok"}
         stage.skipped = result.photos_processed == 0
 
@@ -188,8 +205,13 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
                     log.debug("%s workers stopped", name)
     if STAGES.index("select") <= last:
         _timed(summary, "select", select)
-    summary.backend = {"name": backend.name, "scheduler": backend.scheduler, "workers": backend.workers,
-                       "tasks_by_worker": backend.tasks_by_worker, "worker_pids_used": backend.worker_pids_used}
+    summary.backend = {
+        "name": backend.name,
+        "scheduler": backend.scheduler,
+        "workers": backend.workers,
+        "tasks_by_worker": backend.tasks_by_worker,
+        "worker_pids_used": backend.worker_pids_used,
+    }
     has_selection = (Path(summary.selected_dir) / "_select.json").exists()
     if config.report and config.until == "report" and has_selection:
         # lazy: fdf.report loads in ~0.4 s (matplotlib) and only builds with a report need it
@@ -216,8 +238,9 @@ def _check_same_config(out: Path, config: BuildConfig) -> None:
         before = _data_settings(json.loads(path.read_text(encoding="utf-8")))
         if before != comparable:
             changed = sorted(k for k in set(before) | set(comparable) if before.get(k) != comparable.get(k))
-            raise ConfigError(f"{out} was built with a different config ({', '.join(changed)} changed); "
-                              "use a new --out folder")
+            raise ConfigError(
+                f"{out} was built with a different config ({', '.join(changed)} changed); use a new --out folder"
+            )
     atomic_write_text(path, json.dumps(current, indent=2) + "\n")
 
 

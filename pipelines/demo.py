@@ -45,16 +45,28 @@ class DemoResult:
 def demo_build_config(api_url: str, out: Path, jobs: int = 2, report: bool = True):
     """The build config of the demo: a Flickr search of every reusable licence at ``api_url``."""
     source = SourceConfig(
-        kind="flickr", query={"license_ids": DEMO_LICENSES, "min_upload_date": 0},
-        flickr={"api_key": DEMO_KEY, "api_secret": DEMO_SECRET, "api_url": api_url,
-                "rate_state": str(out / "_ratelimit.json"), "backoff_base": 0.2})
-    return BuildConfig(source=source, download=DownloadConfig(jobs=jobs, threads=4, backoff=0.2),
-                       annotate=AnnotateConfig(jobs=jobs), select=SelectConfig.from_dict(DEMO_SELECT),
-                       report=report)
+        kind="flickr",
+        query={"license_ids": DEMO_LICENSES, "min_upload_date": 0},
+        flickr={
+            "api_key": DEMO_KEY,
+            "api_secret": DEMO_SECRET,
+            "api_url": api_url,
+            "rate_state": str(out / "_ratelimit.json"),
+            "backoff_base": 0.2,
+        },
+    )
+    return BuildConfig(
+        source=source,
+        download=DownloadConfig(jobs=jobs, threads=4, backoff=0.2),
+        annotate=AnnotateConfig(jobs=jobs),
+        select=SelectConfig.from_dict(DEMO_SELECT),
+        report=report,
+    )
 
 
-def run_demo(out_dir: str | Path, jobs: int = 2, faults: bool = False, report: bool = True,
-             progress: bool = True) -> DemoResult:
+def run_demo(
+    out_dir: str | Path, jobs: int = 2, faults: bool = False, report: bool = True, progress: bool = True
+) -> DemoResult:
     """Build a small dataset from the bundled photos through the loopback server (`fdf build`).
 
     With ``faults``, the server answers some API calls with 503/429 and serves one photo as an
@@ -67,10 +79,19 @@ def run_demo(out_dir: str | Path, jobs: int = 2, faults: bool = False, report: b
     fault_cfg = Faults()
     if faults:
         ids = sorted(p.id for p in catalog)
-        fault_cfg = Faults(rest_every=3, rest_kinds=("503", "429"), retry_after=1,
-                           image_faults={ids[0]: "html", ids[1]: "500_once"})
+        fault_cfg = Faults(
+            rest_every=3, rest_kinds=("503", "429"), retry_after=1, image_faults={ids[0]: "html", ids[1]: "500_once"}
+        )
     with FlickrServer(catalog, api_keys={DEMO_KEY: DEMO_SECRET}, faults=fault_cfg) as srv:
         log.info("loopback Flickr-compatible server at %s", srv.rest_url)
         summary = run_build(demo_build_config(srv.rest_url, out, jobs, report), out, progress=progress)
-    return DemoResult(str(out), summary.manifest, summary.download_dir, summary.faces_dir, summary.selected_dir,
-                      summary.report_dir, summary.to_dict(), summary.format_text())
+    return DemoResult(
+        str(out),
+        summary.manifest,
+        summary.download_dir,
+        summary.faces_dir,
+        summary.selected_dir,
+        summary.report_dir,
+        summary.to_dict(),
+        summary.format_text(),
+    )

@@ -41,8 +41,10 @@ def normal_text(text: str, out: str) -> str:
 
 def normal_json(value, out: str):
     if isinstance(value, dict):
-        return {k: ("TIME" if TIME_KEYS.search(k) and isinstance(v, (int, float, str)) else normal_json(v, out))
-                for k, v in value.items()}
+        return {
+            k: ("TIME" if TIME_KEYS.search(k) and isinstance(v, (int, float, str)) else normal_json(v, out))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [normal_json(v, out) for v in value]
     if isinstance(value, str):

@@ -48,15 +48,21 @@ log = logging.getLogger("device_train")
 CARRY_LIMIT = 64 * 2**20
 
 
-def prepare(data: Path, init: Path | None, dest: Path, resolution: int | None = None, limit: int | None = None,
-            lossy_quality: int | None = None) -> dict:
+def prepare(
+    data: Path,
+    init: Path | None,
+    dest: Path,
+    resolution: int | None = None,
+    limit: int | None = None,
+    lossy_quality: int | None = None,
+) -> dict:
     """Pack the train split (WebP: lossless, or lossy at ``lossy_quality``; at most about
     ``limit`` faces) and the weights (no optimizer state; none without ``init``) into ``dest``."""
+    from pack_faces import pack
     from safetensors.torch import save_file
 
     from anonymizer.training.checkpoint import read_checkpoint
     from fdf.atomic import atomic_path
-    from pack_faces import pack
 
     shutil.rmtree(dest, ignore_errors=True)
     report = pack(data, dest / "faces", ["train"], resolution, limit, lossy_quality)
@@ -67,8 +73,9 @@ def prepare(data: Path, init: Path | None, dest: Path, resolution: int | None = 
             save_file(slim, str(tmp), metadata={k: meta[k] for k in ("info", "format") if k in meta})
     total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     if total > CARRY_LIMIT:
-        raise SystemExit(f"{dest} holds {total / 2**20:.1f} MiB, over the device tool's 64 MiB: lower --limit "
-                         "or --lossy-quality")
+        raise SystemExit(
+            f"{dest} holds {total / 2**20:.1f} MiB, over the device tool's 64 MiB: lower --limit or --lossy-quality"
+        )
     return {**report, "init": str(init) if init else None, "dest_bytes": total}
 
 
@@ -96,10 +103,14 @@ def run(dest: Path, minutes: float, out: Path, config_path: Path, keep: int) -> 
     if samples:
         shutil.copy(samples[-1], out / "samples-last.png")
     result = {
-        "steps": summary.end_step, "images_per_second": summary.images_per_second,
-        "batch_size": config.data.batch_size, "wall_seconds": round(time.time() - started, 1),
+        "steps": summary.end_step,
+        "images_per_second": summary.images_per_second,
+        "batch_size": config.data.batch_size,
+        "wall_seconds": round(time.time() - started, 1),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "torch": torch.__version__, "exported": exported, "config": config.to_dict(),
+        "torch": torch.__version__,
+        "exported": exported,
+        "config": config.to_dict(),
     }
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     return result

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import io
-from collections import Counter
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +52,18 @@ def lossy_webp(png: bytes, quality: int) -> tuple[bytes, float]:
     Image.fromarray(pixels).save(out, format="WEBP", quality=quality, method=4)
     back = np.asarray(Image.open(io.BytesIO(out.getvalue())).convert("RGB")).astype(np.float64)
     mse = float(((back - pixels) ** 2).mean())
-    return out.getvalue(), (99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse))
+    return out.getvalue(), (99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse))
 
 
-def pack(src: Path, dst: Path, splits: list[str], resolution: int | None, limit: int | None = None,
-         lossy_quality: int | None = None, seed: int = 0) -> dict:
+def pack(
+    src: Path,
+    dst: Path,
+    splits: list[str],
+    resolution: int | None,
+    limit: int | None = None,
+    lossy_quality: int | None = None,
+    seed: int = 0,
+) -> dict:
     """Pack ``src``'s faces of ``splits`` (and ``resolution``) into one shard under ``dst``."""
     keys = []
     for shard in list_shards(src):
@@ -77,8 +84,11 @@ def pack(src: Path, dst: Path, splits: list[str], resolution: int | None, limit:
     rows, before, after, psnr = [], 0, 0, []
     for shard in list_shards(src):
         for row in pq.read_table(shard, columns=COLUMNS).to_pylist():
-            if row["split"] not in splits or (resolution and row["resolution"] != resolution) \
-                    or row["photo_id"] not in wanted:
+            if (
+                row["split"] not in splits
+                or (resolution and row["resolution"] != resolution)
+                or row["photo_id"] not in wanted
+            ):
                 continue
             before += len(row["image"]["bytes"])
             if lossy_quality is None:
@@ -93,8 +103,12 @@ def pack(src: Path, dst: Path, splits: list[str], resolution: int | None, limit:
         raise SystemExit(f"no faces of splits {splits} in {src}")
     dst.mkdir(parents=True, exist_ok=True)
     paths = write_face_files(face_table(rows), dst, "part-00000.parquet")
-    report = {"faces": len(rows), "png_bytes": before, "webp_bytes": after,
-              "file_bytes": sum(p.stat().st_size for p in paths)}
+    report = {
+        "faces": len(rows),
+        "png_bytes": before,
+        "webp_bytes": after,
+        "file_bytes": sum(p.stat().st_size for p in paths),
+    }
     if psnr:
         report["psnr_db_median"] = round(float(np.median(psnr)), 2)
         report["psnr_db_min"] = round(float(np.min(psnr)), 2)
@@ -108,12 +122,19 @@ def main() -> int:
     parser.add_argument("--splits", nargs="+", default=["train"], help="splits to keep (default: train)")
     parser.add_argument("--resolution", type=int, default=None, help="keep only crops of this size")
     parser.add_argument("--limit", type=int, default=None, help="at most about this many faces (whole photos, seeded)")
-    parser.add_argument("--lossy-quality", type=int, default=None, help="lossy WebP at this quality (default: lossless)")
+    parser.add_argument(
+        "--lossy-quality", type=int, default=None, help="lossy WebP at this quality (default: lossless)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = pack(args.src, args.dst, args.splits, args.resolution, args.limit, args.lossy_quality)
-    log.info("%d faces: %.1f MB of PNG -> %.1f MB shard (%s)", report["faces"], report["png_bytes"] / 1e6,
-             report["file_bytes"] / 1e6, args.dst)
+    log.info(
+        "%d faces: %.1f MB of PNG -> %.1f MB shard (%s)",
+        report["faces"],
+        report["png_bytes"] / 1e6,
+        report["file_bytes"] / 1e6,
+        args.dst,
+    )
     return 0
 
 

@@ -46,8 +46,9 @@ def is_bare_git(src: Path) -> bool:
 def extract_from_git(src: Path, inner: str, dest: Path) -> None:
     """Write HEAD's ``inner`` folder of a bare repository into ``dest`` (flattened to its contents)."""
     with tempfile.TemporaryFile() as tar_file:
-        subprocess.run(["git", "--git-dir", str(src), "archive", "--format=tar", "HEAD", "--", inner],
-                       stdout=tar_file, check=True)
+        subprocess.run(
+            ["git", "--git-dir", str(src), "archive", "--format=tar", "HEAD", "--", inner], stdout=tar_file, check=True
+        )
         tar_file.seek(0)
         with tarfile.open(fileobj=tar_file) as tar:
             tar.extractall(dest / "_tree", filter="data")
@@ -62,8 +63,10 @@ def stage(src: Path, out: Path, known: dict) -> Path:
     hit = find_known(src, known)
     if hit is None:
         if not (src / "LICENSE.json").is_file():
-            raise StageError(f"{src}: not a known collection ({', '.join(known)}) and has no LICENSE.json; "
-                             "add one (see fdf/sources/local_folder.py) so every face keeps its licence")
+            raise StageError(
+                f"{src}: not a known collection ({', '.join(known)}) and has no LICENSE.json; "
+                "add one (see fdf/sources/local_folder.py) so every face keeps its licence"
+            )
         name, inner, sidecar = src.name, ".", None
     else:
         name, entry = hit

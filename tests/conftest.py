@@ -11,6 +11,8 @@ Usage::
 
 from __future__ import annotations
 
+import json
+
 import flickrapi
 import pytest
 
@@ -41,10 +43,12 @@ def flickr_server():
     stops it when the test ends."""
     started: list[FlickrServer] = []
 
-    def start(catalog: Catalog | None = None, faults: Faults | None = None,
-              api_keys: dict[str, str] | None = None, **kwargs) -> FlickrServer:
-        server = FlickrServer(catalog if catalog is not None else bundled_demo_catalog(), api_keys=api_keys,
-                              faults=faults, **kwargs)
+    def start(
+        catalog: Catalog | None = None, faults: Faults | None = None, api_keys: dict[str, str] | None = None, **kwargs
+    ) -> FlickrServer:
+        server = FlickrServer(
+            catalog if catalog is not None else bundled_demo_catalog(), api_keys=api_keys, faults=faults, **kwargs
+        )
         started.append(server.start())
         return server
 
@@ -57,3 +61,27 @@ def flickr_server():
 def flickr_client():
     """The :func:`flickr_api` factory: ``flickr_client(server, key=..., secret=...)``."""
     return flickr_api
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory):
+    """A randomly initialised generator saved the way anonymizer.generator loads checkpoints."""
+    import torch
+    from safetensors.torch import save_file
+
+    from anonymizer.generator.networks import Generator, NetworkConfig
+    from anonymizer.generator.runner import EMA_PREFIX
+
+    torch.manual_seed(0)
+    config = NetworkConfig(resolution=32, base_channels=8, max_channels=32, z_dim=16, w_dim=32)
+    gen = Generator(config)
+    for module in gen.modules():
+        if hasattr(module, "style"):  # zero-initialised for training; random here so the latent matters
+            torch.nn.init.normal_(module.style.weight, std=0.5)
+    path = tmp_path_factory.mktemp("ckpt") / "random.safetensors"
+    save_file(
+        {EMA_PREFIX + k: v.contiguous() for k, v in gen.state_dict().items()},
+        str(path),
+        metadata={"network": json.dumps(config.to_dict())},
+    )
+    return path

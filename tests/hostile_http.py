@@ -81,6 +81,7 @@ class HostileServer:
 
 def drip_body(body: bytes, per_second: float = 1.0, content_type: str = "image/jpeg", chunked: bool = False):
     """Headers at once, then the body one byte at a time (``per_second`` bytes a second)."""
+
     def behaviour(conn, line, stop):
         head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
         head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {len(body)}\r\n"
@@ -88,17 +89,23 @@ def drip_body(body: bytes, per_second: float = 1.0, content_type: str = "image/j
         for i in range(len(body)):
             if stop.is_set():
                 return
-            byte = body[i:i + 1]
+            byte = body[i : i + 1]
             conn.sendall(b"1\r\n" + byte + b"\r\n" if chunked else byte)
             time.sleep(1.0 / per_second)
         if chunked:
             conn.sendall(b"0\r\n\r\n")
+
     return behaviour
 
 
-def endless_body(content_type: str = "application/json", prefix: bytes = b'{"photos": {"photo": [',
-                 item: bytes = b'{"id": "1", "title": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},', chunked: bool = True):
+def endless_body(
+    content_type: str = "application/json",
+    prefix: bytes = b'{"photos": {"photo": [',
+    item: bytes = b'{"id": "1", "title": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},',
+    chunked: bool = True,
+):
     """A body that never ends: ``prefix``, then ``item`` forever, as fast as the reader takes it."""
+
     def behaviour(conn, line, stop):
         head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
         head += "Transfer-Encoding: chunked\r\n" if chunked else ""
@@ -107,6 +114,7 @@ def endless_body(content_type: str = "application/json", prefix: bytes = b'{"pho
         while not stop.is_set():
             conn.sendall(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
             block = item * 2000
+
     return behaviour
 
 
@@ -115,6 +123,10 @@ def json_answer(payload, status: int = 200):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
     def behaviour(conn, line, stop):
-        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                     "Connection: close\r\n\r\n".encode() + body)
+        conn.sendall(
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + body
+        )
+
     return behaviour

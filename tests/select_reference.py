@@ -156,11 +156,17 @@ def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list, embeddings: np
     thin = balance_drop(faces.iloc[live].reset_index(drop=True), rank[live], config.balance)
     reason[live[thin]] = "pose_balance"
     b = config.balance
-    return pd.DataFrame({
-        "face_id": faces["face_id"], "photo_id": faces["photo_id"], "kept": np.array([r is None for r in reason]),
-        "reason": reason, "identity": identity, "dhash": [f"{int(h):016x}" for h in dh],
-        "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
-        "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
-        "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
-        "rank": rank,
-    })
+    return pd.DataFrame(
+        {
+            "face_id": faces["face_id"],
+            "photo_id": faces["photo_id"],
+            "kept": np.array([r is None for r in reason]),
+            "reason": reason,
+            "identity": identity,
+            "dhash": [f"{int(h):016x}" for h in dh],
+            "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
+            "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
+            "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
+            "rank": rank,
+        }
+    )

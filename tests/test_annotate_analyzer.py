@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fdf.annotate import AnalyzerConfig, AnalyzerError, FaceAnalyzer, KEYPOINT_NAMES
+from fdf.annotate import KEYPOINT_NAMES, AnalyzerConfig, AnalyzerError, FaceAnalyzer
 from fdf.annotate.identity import embedding_distance
 
 DATA = Path(__file__).parent / "data" / "annotate"
@@ -138,4 +138,6 @@ def test_bad_config_and_known_faces_are_refused():
     with pytest.raises(AnalyzerError, match="bbox"):
         FaceAnalyzer().analyze(np.zeros((64, 64, 3), np.uint8), known_faces=[{"box": [1, 2, 3, 4]}])
     with pytest.raises(AnalyzerError, match="7x2"):
-        FaceAnalyzer().analyze(np.zeros((64, 64, 3), np.uint8), known_faces=[{"bbox": [1, 2, 30, 40], "landmarks": [[1, 2]]}])
+        FaceAnalyzer().analyze(
+            np.zeros((64, 64, 3), np.uint8), known_faces=[{"bbox": [1, 2, 30, 40], "landmarks": [[1, 2]]}]
+        )

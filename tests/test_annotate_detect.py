@@ -19,6 +19,7 @@ def load_rgb(name: str) -> np.ndarray:
 def centres_inside(a, b) -> bool:
     def inside(p, box):
         return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
+
     return inside(((a[0] + a[2]) / 2, (a[1] + a[3]) / 2), b) and inside(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), a)
 
 

@@ -1,11 +1,11 @@
 """Issue 3's acceptance path on a few hand-annotated Flickr photos: `fdf search` -> `fdf download`
 -> `fdf annotate` through the loopback server, scored against the annotations."""
 
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-import io
 
 from fdf.annotate.e2e import run_e2e
 from fdf.annotate.evaluate import boxes_match, match_faces, score_annotations
@@ -35,7 +35,14 @@ def test_matching_rule_is_one_to_one():
     assert boxes_match(a[0], f[0]) and not boxes_match(a[0], f[2])
     pairs = match_faces(a, f)
     assert pairs == [(0, 1)]  # the closer of two candidates; box 1 has none
-    ann = [{"file": "images/p1.jpg", "faces": [{"bbox_xyxy": a[0], "yaw_pitch_roll_deg": [30, 0, 0]},
-                                                {"bbox_xyxy": [0, 0, 20, 20], "yaw_pitch_roll_deg": [0, 0, 0]}]}]
+    ann = [
+        {
+            "file": "images/p1.jpg",
+            "faces": [
+                {"bbox_xyxy": a[0], "yaw_pitch_roll_deg": [30, 0, 0]},
+                {"bbox_xyxy": [0, 0, 20, 20], "yaw_pitch_roll_deg": [0, 0, 0]},
+            ],
+        }
+    ]
     s = score_annotations({"p1": [{"bbox_photo": f[1], "yaw": 50.0}]}, ann)
     assert (s.annotated_faces, s.found_faces, s.yaw_faces, s.yaw_within) == (1, 1, 1, 0)

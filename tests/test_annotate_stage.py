@@ -36,21 +36,37 @@ def write_download_dir(root: Path, photo_ids=PHOTOS, broken: str | None = None) 
             data = data[: len(data) // 8]  # truncated download: decodes to an error
         (root / "_photos" / f"{pid}.jpg").write_bytes(data)
         w, h = Image.open(source).size
-        rows.append({
-            "photo_id": pid, "status": "ok", "sha256": hashlib.sha256(data).hexdigest(), "width": w, "height": h,
-            "error": None, "path": f"_photos/{pid}.jpg", "source": "afw-test",
-            "download_url": f"https://live.staticflickr.com/x/{pid}.jpg",
-            "page_url": f"https://www.flickr.com/photos/afw/{pid}/", "owner_nsid": "1@N01", "owner_name": "AFW",
-            "title": f"photo {pid}", "license_id": 4, "license_name": "CC BY 2.0",
-            "license_url": "https://creativecommons.org/licenses/by/2.0/", "date_taken": None, "date_uploaded": None,
-            "tags": ["face"],
-        })
+        rows.append(
+            {
+                "photo_id": pid,
+                "status": "ok",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "width": w,
+                "height": h,
+                "error": None,
+                "path": f"_photos/{pid}.jpg",
+                "source": "afw-test",
+                "download_url": f"https://live.staticflickr.com/x/{pid}.jpg",
+                "page_url": f"https://www.flickr.com/photos/afw/{pid}/",
+                "owner_nsid": "1@N01",
+                "owner_name": "AFW",
+                "title": f"photo {pid}",
+                "license_id": 4,
+                "license_name": "CC BY 2.0",
+                "license_url": "https://creativecommons.org/licenses/by/2.0/",
+                "date_taken": None,
+                "date_uploaded": None,
+                "tags": ["face"],
+            }
+        )
     rows.append({**rows[0], "photo_id": "missing1", "status": "error", "error": "HTTP 404", "path": None})
     pq.write_table(pa.Table.from_pylist(rows), root / "part-00000.parquet")
     return root
 
 
-CONFIG = dict(resolutions=(64, 128), detector="hog", photos_per_shard=2, val_fraction=0.5, analyzer_options={"embeddings": False})
+CONFIG = dict(
+    resolutions=(64, 128), detector="hog", photos_per_shard=2, val_fraction=0.5, analyzer_options={"embeddings": False}
+)
 
 
 def test_annotate_writes_faces_and_status(tmp_path):
@@ -81,7 +97,8 @@ def test_annotate_writes_faces_and_status(tmp_path):
     again = annotate(download, out, AnnotateConfig(**CONFIG))
     assert again.photos_skipped == 4 and again.photos_processed == 0
     assert sorted(r["face_id"] for r in read_faces(out, columns=["face_id"]).to_pylist()) == sorted(
-        r["face_id"] for r in faces)
+        r["face_id"] for r in faces
+    )
 
 
 def test_fdf_rebuild_uses_given_boxes(tmp_path):
@@ -89,8 +106,15 @@ def test_fdf_rebuild_uses_given_boxes(tmp_path):
     annotations = {e["file"].split(".")[0]: e for e in json.loads((DATA / "annotations.json").read_text())}
     download = write_download_dir(tmp_path / "dl", ["1648807314"])
     table = pq.read_table(download / "part-00000.parquet").to_pylist()
-    given = [{"bounding_box": f["bbox_xyxy"], "landmark": None, "original_bounding_box": f["bbox_xyxy"],
-              "original_landmark": None} for f in annotations["1648807314"]["faces"]]
+    given = [
+        {
+            "bounding_box": f["bbox_xyxy"],
+            "landmark": None,
+            "original_bounding_box": f["bbox_xyxy"],
+            "original_landmark": None,
+        }
+        for f in annotations["1648807314"]["faces"]
+    ]
     table[0]["fdf_faces"] = given
     table[1]["fdf_faces"] = None
     pq.write_table(pa.Table.from_pylist(table), download / "part-00000.parquet")
@@ -115,8 +139,23 @@ def test_resume_after_kill_9(tmp_path):
     photos = [f"{pid}-copy{k}" for k in range(3) for pid in PHOTOS]
     download = write_download_dir(tmp_path / "dl", photos)
     out = tmp_path / "ds"
-    args = [sys.executable, "-m", "fdf", "-q", "annotate", str(download), "--out", str(out), "--detector", "hog",
-            "--resolutions", "64", "--photos-per-shard", "1", "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "fdf",
+        "-q",
+        "annotate",
+        str(download),
+        "--out",
+        str(out),
+        "--detector",
+        "hog",
+        "--resolutions",
+        "64",
+        "--photos-per-shard",
+        "1",
+        "--json",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((out / "_status").glob("part-*.parquet"))) < 1:
@@ -140,10 +179,23 @@ def test_download_table_keeps_only_used_columns_and_removals_mask_photos_and_own
     from fdf.annotate.stage import read_download_table, removed_mask
     from fdf.audit.takedown import RemovalLog
 
-    rows = [{"photo_id": pid, "status": status, "path": f"_photos/{pid}.jpg", "owner_nsid": owner, "error": None,
-             "http_status": 200}
-            for pid, status, owner in (("3", "ok", "a@N00"), ("1", "ok", "b@N00"), ("2", "http_404", "a@N00"),
-                                       ("4", "ok", None), ("5", "ok", "a@N00"))]
+    rows = [
+        {
+            "photo_id": pid,
+            "status": status,
+            "path": f"_photos/{pid}.jpg",
+            "owner_nsid": owner,
+            "error": None,
+            "http_status": 200,
+        }
+        for pid, status, owner in (
+            ("3", "ok", "a@N00"),
+            ("1", "ok", "b@N00"),
+            ("2", "http_404", "a@N00"),
+            ("4", "ok", None),
+            ("5", "ok", "a@N00"),
+        )
+    ]
     (tmp_path / "dl").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "dl" / "part-00000.parquet")
     table = read_download_table(tmp_path / "dl")
@@ -162,17 +214,27 @@ def test_download_table_reads_shards_one_by_one_as_the_dataset_scanner_did(tmp_p
     from fdf.annotate.stage import USED_DOWNLOAD_COLUMNS, read_download_table
 
     (tmp_path / "dl").mkdir()
-    pq.write_table(pa.Table.from_pylist([
-        {"photo_id": "9", "status": "ok", "path": "a.jpg", "title": "t9"},
-        {"photo_id": "2", "status": None, "path": "b.jpg", "title": "t2"},
-        {"photo_id": "5", "status": "ok", "path": "c.jpg", "title": None}]), tmp_path / "dl" / "part-00000.parquet")
-    pq.write_table(pa.Table.from_pylist([
-        {"photo_id": "1", "status": "ok", "path": "d.jpg"},
-        {"photo_id": "3", "status": "http_404", "path": None}]), tmp_path / "dl" / "part-00001.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {"photo_id": "9", "status": "ok", "path": "a.jpg", "title": "t9"},
+                {"photo_id": "2", "status": None, "path": "b.jpg", "title": "t2"},
+                {"photo_id": "5", "status": "ok", "path": "c.jpg", "title": None},
+            ]
+        ),
+        tmp_path / "dl" / "part-00000.parquet",
+    )
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{"photo_id": "1", "status": "ok", "path": "d.jpg"}, {"photo_id": "3", "status": "http_404", "path": None}]
+        ),
+        tmp_path / "dl" / "part-00001.parquet",
+    )
     table = read_download_table(tmp_path / "dl")
     ds = pads.dataset(str(tmp_path / "dl"), format="parquet")
-    scanned = ds.to_table(columns=[c for c in USED_DOWNLOAD_COLUMNS if c in ds.schema.names],
-                          filter=pads.field("status") == "ok")
+    scanned = ds.to_table(
+        columns=[c for c in USED_DOWNLOAD_COLUMNS if c in ds.schema.names], filter=pads.field("status") == "ok"
+    )
     assert table.equals(scanned.sort_by("photo_id"))
     assert table.column("photo_id").to_pylist() == ["1", "5", "9"]
     assert table.column("title").to_pylist() == [None, None, "t9"]

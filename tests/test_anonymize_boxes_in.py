@@ -69,15 +69,18 @@ def test_kept_faces_are_left_untouched_and_given_boxes_replaced(photos, tmp_path
     assert xs.max() < 100 and ys.max() < 100
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"nope.png": []}, "none of the inputs"),
-    ({"astronaut.png": [{"bbox": [10, 10, 5, 20]}]}, "x1 > x0"),
-    ({"astronaut.png": [{"bbox": [1, 2, 3]}]}, "a box is"),
-    ({"astronaut.png": {"faces": [], "colour": 1}}, "unknown keys colour"),
-    ({"astronaut.png": {"detect": "yes"}}, "'detect' must be true or false"),
-    ({"astronaut.png": [], "in/astronaut.png": []}, "twice"),
-    ({"astronaut.png": [[1e9, 1e9, 2e9, 2e9]]}, "outside"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"nope.png": []}, "none of the inputs"),
+        ({"astronaut.png": [{"bbox": [10, 10, 5, 20]}]}, "x1 > x0"),
+        ({"astronaut.png": [{"bbox": [1, 2, 3]}]}, "a box is"),
+        ({"astronaut.png": {"faces": [], "colour": 1}}, "unknown keys colour"),
+        ({"astronaut.png": {"detect": "yes"}}, "'detect' must be true or false"),
+        ({"astronaut.png": [], "in/astronaut.png": []}, "twice"),
+        ({"astronaut.png": [[1e9, 1e9, 2e9, 2e9]]}, "outside"),
+    ],
+)
 def test_bad_boxes_in_files_are_clear_errors(photos, tmp_path, spec, message):
     path = tmp_path / "b.json"
     path.write_text(json.dumps({k.replace("in/", str(photos) + "/"): v for k, v in spec.items()}))
@@ -94,12 +97,42 @@ def test_bad_boxes_in_files_are_clear_errors(photos, tmp_path, spec, message):
 def test_cli_boxes_in(photos, tmp_path):
     boxes_in = tmp_path / "in.json"
     boxes_in.write_text(json.dumps({"astronaut.png": {"keep": [[0, 0, 10_000, 10_000]], "detect": True}}))
-    res = subprocess.run([sys.executable, "-m", "fdf", "anonymize", str(photos / "astronaut.png"), "--out",
-                          str(tmp_path / "out"), "--mode", "blur", "--boxes-in", str(boxes_in)],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "anonymize",
+            str(photos / "astronaut.png"),
+            "--out",
+            str(tmp_path / "out"),
+            "--mode",
+            "blur",
+            "--boxes-in",
+            str(boxes_in),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "1 left untouched as --boxes-in asked" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "fdf", "anonymize", str(photos), "--out", str(tmp_path / "o2"),
-                          "--mode", "blur", "--boxes-in", str(tmp_path / "missing.json")],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "anonymize",
+            str(photos),
+            "--out",
+            str(tmp_path / "o2"),
+            "--mode",
+            "blur",
+            "--boxes-in",
+            str(tmp_path / "missing.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 2 and "--boxes-in" in res.stderr and "Traceback" not in res.stderr

@@ -15,27 +15,6 @@ from pipelines.cli import main
 DATA = Path(__file__).parent / "data" / "anonymize"
 
 
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory):
-    """A randomly initialised generator saved the way anonymizer.generator loads checkpoints."""
-    import torch
-    from safetensors.torch import save_file
-
-    from anonymizer.generator.networks import Generator, NetworkConfig
-    from anonymizer.generator.runner import EMA_PREFIX
-
-    torch.manual_seed(0)
-    config = NetworkConfig(resolution=32, base_channels=8, max_channels=32, z_dim=16, w_dim=32)
-    gen = Generator(config)
-    for module in gen.modules():
-        if hasattr(module, "style"):  # zero-initialised for training; random here so the latent matters
-            torch.nn.init.normal_(module.style.weight, std=0.5)
-    path = tmp_path_factory.mktemp("ckpt") / "random.safetensors"
-    save_file({EMA_PREFIX + k: v.contiguous() for k, v in gen.state_dict().items()}, str(path),
-              metadata={"network": json.dumps(config.to_dict())})
-    return path
-
-
 @pytest.fixture
 def photo_tree(tmp_path):
     """inputs/: sub/astronaut.png, sub/deeper/einstein.jpg, text.jpg, cut.jpg, notes.txt."""
@@ -53,16 +32,33 @@ def photo_tree(tmp_path):
 def test_folder_fail_closed_mirrored_and_resumable(photo_tree, tmp_path, capsys):
     out = tmp_path / "out"
     boxes = tmp_path / "boxes.json"
-    rc = main(["-q", "anonymize", str(photo_tree), "--out", str(out), "--mode", "blur", "--json",
-               "--boxes-json", str(boxes), "--preview"])
+    rc = main(
+        [
+            "-q",
+            "anonymize",
+            str(photo_tree),
+            "--out",
+            str(out),
+            "--mode",
+            "blur",
+            "--json",
+            "--boxes-json",
+            str(boxes),
+            "--preview",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1  # two bad files
     report = json.loads(captured.out)
     assert report["counts"] == {"done": 2, "skipped": 0, "failed": 2}
     assert "text.jpg" in captured.err and "cut.jpg" in captured.err
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert files == ["_previews/sub/astronaut_png.jpg", "_previews/sub/deeper/einstein_jpg.jpg",
-                     "sub/astronaut.png", "sub/deeper/einstein.jpg"]  # nothing for the bad files
+    assert files == [
+        "_previews/sub/astronaut_png.jpg",
+        "_previews/sub/deeper/einstein_jpg.jpg",
+        "sub/astronaut.png",
+        "sub/deeper/einstein.jpg",
+    ]  # nothing for the bad files
     # PNG output: pixels away from the faces are bit-for-bit the input's.
     found = json.loads(boxes.read_text())
     src = photo_tree / "sub" / "astronaut.png"
@@ -103,8 +99,20 @@ def test_gan_mode_with_a_generator_checkpoint(random_checkpoint, tmp_path, capsy
     src.parent.mkdir()
     Image.open(DATA / "astronaut.jpg").convert("RGB").save(src)
     out = tmp_path / "out"
-    rc = main(["-q", "anonymize", str(src), "--out", str(out), "--checkpoint", str(random_checkpoint), "--json",
-               "--boxes-json", str(tmp_path / "b.json")])
+    rc = main(
+        [
+            "-q",
+            "anonymize",
+            str(src),
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(random_checkpoint),
+            "--json",
+            "--boxes-json",
+            str(tmp_path / "b.json"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     faces = json.loads((tmp_path / "b.json").read_text())[str(src)]
     assert len(faces) == 1 and len(faces[0]["keypoints"]) == 7

@@ -40,13 +40,45 @@ def test_centerface_session_uses_the_chosen_providers():
 
 
 def test_cli_device_auto_runs_and_cuda_without_cuda_is_refused(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "fdf", "anonymize", str(PHOTO), "--out", str(tmp_path / "a"),
-                          "--mode", "blur", "--device", "auto"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "anonymize",
+            str(PHOTO),
+            "--out",
+            str(tmp_path / "a"),
+            "--mode",
+            "blur",
+            "--device",
+            "auto",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a" / PHOTO.name).is_file()
     if CUDA:
         pytest.skip("onnxruntime has a CUDA provider here: --device cuda is allowed")
-    res = subprocess.run([sys.executable, "-m", "fdf", "anonymize", str(PHOTO), "--out", str(tmp_path / "c"),
-                          "--mode", "blur", "--device", "cuda"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "anonymize",
+            str(PHOTO),
+            "--out",
+            str(tmp_path / "c"),
+            "--mode",
+            "blur",
+            "--device",
+            "cuda",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 2 and "no CUDA provider" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "c").exists()

@@ -107,8 +107,9 @@ def _png16(path: Path, arr: np.ndarray, chunks: list[tuple[bytes, bytes]] = ()) 
     """A 16-bit colour PNG from RGB(A) ``arr`` (OpenCV writes it), plus extra chunks after IHDR."""
     code = cv2.COLOR_RGB2BGR if arr.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
     data = cv2.imencode(".png", cv2.cvtColor(arr, code))[1].tobytes()
-    extra = b"".join(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-                     for kind, body in chunks)
+    extra = b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks
+    )
     path.write_bytes(data[:33] + extra + data[33:])
 
 
@@ -159,9 +160,25 @@ def test_symlink_loops_are_reported_per_input_without_a_traceback(tmp_path):
     (tree / "sub" / "up").symlink_to(tree)  # a folder loop inside an input folder
     good = tmp_path / "good.png"
     _png(good, seed=5)
-    res = subprocess.run([sys.executable, "-m", "fdf", "anonymize", str(tmp_path / "loop1"), str(tmp_path / "self.jpg"),
-                          str(tree), str(good), "--out", str(tmp_path / "out"), "--mode", "blur"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "anonymize",
+            str(tmp_path / "loop1"),
+            str(tmp_path / "self.jpg"),
+            str(tree),
+            str(good),
+            "--out",
+            str(tmp_path / "out"),
+            "--mode",
+            "blur",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr
     assert res.stderr.count("failed (no output written)") == 2 and "leads nowhere" in res.stderr
@@ -178,9 +195,22 @@ def test_a_killed_run_leaves_only_temporaries_the_rerun_removes(tmp_path):
 
     clip = tmp_path / "in" / "long.mp4"
     clip.parent.mkdir()
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=320x240:rate=25:duration=30", "-pix_fmt", "yuv420p", str(clip)],
-                   check=True, timeout=120)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=30",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+        timeout=120,
+    )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "fdf", "anonymize", str(tmp_path / "in"), "--out", str(out), "--mode", "blur"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -95,7 +95,9 @@ def test_rgba_16bit_and_cmyk_inputs(tmp_path):
 
 def test_large_photo_detected_at_working_resolution(tmp_path):
     big = Image.open(DATA / "astronaut.jpg").convert("RGB").resize((1536, 1536), Image.BICUBIC)
-    small_faces = find_faces(np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB")), DetectConfig(upscale_small=False))
+    small_faces = find_faces(
+        np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB")), DetectConfig(upscale_small=False)
+    )
     faces = find_faces(np.asarray(big), DetectConfig(max_side=384, detail_pass=False))
     assert len(faces) == 1
     assert np.allclose(np.asarray(faces[0].bbox) / 4, small_faces[0].bbox, atol=3)

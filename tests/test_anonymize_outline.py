@@ -21,8 +21,12 @@ def _face_pixels(face, shape):
     """Photo-sized mask of the face: its landmark hull (brows raised as the mask does) and its box."""
     mask = np.zeros(shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline_points(face.landmarks68, 0.3)).astype(np.int32)), 1)
-    x0, y0, x1, y1 = (int(np.floor(face.bbox[0])), int(np.floor(face.bbox[1])),
-                      int(np.ceil(face.bbox[2])), int(np.ceil(face.bbox[3])))
+    x0, y0, x1, y1 = (
+        int(np.floor(face.bbox[0])),
+        int(np.floor(face.bbox[1])),
+        int(np.ceil(face.bbox[2])),
+        int(np.ceil(face.bbox[3])),
+    )
     mask[y0:y1, x0:x1] = 1
     return mask.astype(bool)
 
@@ -86,8 +90,12 @@ def test_overlapping_outline_faces_stay_replaced():
     from dataclasses import replace
 
     # A second face beside the first, overlapping it by half (its landmarks moved with it).
-    other = replace(face, bbox=(face.bbox[0] + w / 2, face.bbox[1], face.bbox[2] + w / 2, face.bbox[3]),
-                    landmarks68=face.landmarks68 + (w / 2, 0), keypoints=None)
+    other = replace(
+        face,
+        bbox=(face.bbox[0] + w / 2, face.bbox[1], face.bbox[2] + w / 2, face.bbox[3]),
+        landmarks68=face.landmarks68 + (w / 2, 0),
+        keypoints=None,
+    )
     regions = [anon.region_of(f, image.rgb.shape) for f in (face, other)]
     patches = []
     for i, r in enumerate(regions):

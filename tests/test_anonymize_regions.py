@@ -7,9 +7,9 @@ import pytest
 
 from anonymizer.inference.composite import composite
 from anonymizer.inference.detect import DetectConfig, find_faces
-from anonymizer.media import read_image
 from anonymizer.inference.modes import FaceJob, blur_patches, make_renderer, mask_patches, pixelate_patches
 from anonymizer.inference.regions import core_mask, face_region, feather_weights, union_mask
+from anonymizer.media import read_image
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 
@@ -33,8 +33,10 @@ def test_feather_is_one_on_core_and_zero_on_outer_border():
     assert (np.diff(row) >= 0).all()  # rises towards the core
 
 
-@pytest.mark.parametrize("shape,dtype", [((120, 160, 3), np.uint8), ((120, 160), np.uint8), ((120, 160, 4), np.uint8),
-                                         ((120, 160), np.uint16)])
+@pytest.mark.parametrize(
+    "shape,dtype",
+    [((120, 160, 3), np.uint8), ((120, 160), np.uint8), ((120, 160, 4), np.uint8), ((120, 160), np.uint16)],
+)
 def test_composite_exact_outside_and_replaced_inside(shape, dtype):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype)
@@ -72,6 +74,7 @@ def test_simple_modes_destroy_face_detail(render):
     x0, y0, x1, y1 = region.paste
     assert patch.shape == (y1 - y0, x1 - x0, 3)
     original = image.rgb[y0:y1, x0:x1].astype(float)
+
     # Detail (high-frequency energy) inside the face is mostly gone.
     def detail(a):
         return np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean()

@@ -47,4 +47,6 @@ def test_no_upscaled_pass_when_switched_off_or_for_large_photos():
     off = find_faces(photo, DetectConfig(upscale_small=False))
     assert [f.score for f in off] == [f.score for f in find_faces(photo, DetectConfig(), upscale_small=False)]
     big = np.asarray(Image.fromarray(photo).resize((1200, 900)))  # over UPSCALE_MAX_SIDE: one pass
-    assert [f.score for f in find_faces(big, DetectConfig())] == [f.score for f in find_faces(big, DetectConfig(upscale_small=False))]
+    assert [f.score for f in find_faces(big, DetectConfig())] == [
+        f.score for f in find_faces(big, DetectConfig(upscale_small=False))
+    ]

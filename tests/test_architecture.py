@@ -45,10 +45,17 @@ def test_the_contracts_catch_a_layer_violation(tmp_path):
     """The layers contract is not vacuous: a copy of the tree where fdf imports anonymizer fails."""
     copy = tmp_path / "tree"
     for name in ("fdf", "anonymizer", "pipelines"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "weights", "models",
-                                                                                "data"))
+        shutil.copytree(
+            ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "weights", "models", "data")
+        )
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
     (copy / "fdf" / "boxes.py").write_text((ROOT / "fdf" / "boxes.py").read_text() + "\nimport anonymizer.media\n")
-    res = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=copy, capture_output=True, text=True,
-                         timeout=300, env={"PYTHONPATH": str(copy), "PATH": str(BIN)})
+    res = subprocess.run(
+        [_tool("lint-imports"), "--no-cache"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(copy), "PATH": str(BIN)},
+    )
     assert res.returncode != 0 and "fdf.boxes -> anonymizer.media" in res.stdout, res.stdout[-3000:]

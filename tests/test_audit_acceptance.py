@@ -31,8 +31,12 @@ KEY, SECRET = "0123456789abcdef0123456789abcdef", "fedcba9876543210"
 # (demo frame, owner NSID, licence id): one face each, four owners, only licences that allow
 # adaptation, so every flag the server causes later is the server's doing.
 PHOTOS = [
-    ("again_f023", "1111@N01", 4), ("book_f033", "1111@N01", 11), ("eat_f014", "2222@N02", 5),
-    ("hungry_f014", "2222@N02", 4), ("milk_f015", "3333@N03", 9), ("no_f019", "4444@N04", 12),
+    ("again_f023", "1111@N01", 4),
+    ("book_f033", "1111@N01", 11),
+    ("eat_f014", "2222@N02", 5),
+    ("hungry_f014", "2222@N02", 4),
+    ("milk_f015", "3333@N03", 9),
+    ("no_f019", "4444@N04", 12),
 ]
 EXTRA_PHOTOS = [("sorry_f022", "2222@N02", 4), ("thanks_f015", "4444@N04", 4)]  # uploaded after the build
 ANNOTATE = dict(resolutions=(64,), photos_per_shard=2, jobs=1, analyzer_options={"embeddings": False})
@@ -40,16 +44,25 @@ ANNOTATE = dict(resolutions=(64,), photos_per_shard=2, jobs=1, analyzer_options=
 
 def make_catalog(photos=PHOTOS) -> Catalog:
     """The same catalog (same photo ids) every time it is called."""
-    items = [{"image_path": str(demo_photo_dir() / f"{name}.jpg"), "owner": owner, "owner_name": f"user {owner}",
-              "license": lic, "title": name.replace("_", " "), "tags": ["portrait"]}
-             for name, owner, lic in photos]
+    items = [
+        {
+            "image_path": str(demo_photo_dir() / f"{name}.jpg"),
+            "owner": owner,
+            "owner_name": f"user {owner}",
+            "license": lic,
+            "title": name.replace("_", " "),
+            "tags": ["portrait"],
+        }
+        for name, owner, lic in photos
+    ]
     return catalog_from_files(items)
 
 
 def build(server: FlickrServer, root: Path, dataset: Path | None = None) -> Path:
     """search -> download -> annotate against ``server``; returns the dataset folder."""
-    client = FlickrClient(FlickrConfig(api_key=KEY, api_secret=SECRET, api_url=server.rest_url,
-                                       rate_state=str(root / "rate.json")))
+    client = FlickrClient(
+        FlickrConfig(api_key=KEY, api_secret=SECRET, api_url=server.rest_url, rate_state=str(root / "rate.json"))
+    )
     manifest = root / f"manifest-{len(list(root.glob('manifest-*.parquet')))}.parquet"
     search_photos(client, SearchQuery(license_ids=list(range(1, 17)), min_upload_date=0), out=manifest, progress=False)
     download_manifest(manifest, root / "download", DownloadConfig(jobs=1, threads=4), progress=False)
@@ -81,8 +94,9 @@ def workdir(built, tmp_path) -> Path:
 
 def fdf_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "FLICKR_API_KEY": KEY, "FLICKR_API_SECRET": SECRET, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "fdf", "-q", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", "-q", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def photo_ids_by_owner(dataset: Path) -> dict[str, set[str]]:
@@ -106,7 +120,7 @@ def test_static_audit_of_built_dataset(workdir):
     assert report["tags_known"] is True  # read from the download folder named in _dataset.json
     by_licence = {lic["license_id"]: lic for lic in report["licenses"]}
     for lid in {lic for _, _, lic in PHOTOS}:
-        assert by_licence[lid]["photos"] == sum(1 for _, _, l in PHOTOS if l == lid)
+        assert by_licence[lid]["photos"] == sum(1 for _, _, lic in PHOTOS if lic == lid)
         assert by_licence[lid]["faces"] == len({f["face_id"] for f in faces if f["license_id"] == lid})
     share_alike = {p.id for p in make_catalog() if get_license(p.license).share_alike}
     assert report["flags"]["sa"]["count"] == len(share_alike) > 0
@@ -160,8 +174,11 @@ def test_remove_owner_keeps_other_rows_and_rebuild_does_not_bring_them_back(work
     assert owners[owner], "the owner has photos in the dataset"
     before = rows_by_face(dataset)
     shard_bytes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in list_shards(dataset)}
-    owner_shards = {p.name for p in list_shards(dataset)
-                    if owner in pq.read_table(p, columns=["owner_nsid"])["owner_nsid"].to_pylist()}
+    owner_shards = {
+        p.name
+        for p in list_shards(dataset)
+        if owner in pq.read_table(p, columns=["owner_nsid"])["owner_nsid"].to_pylist()
+    }
 
     result = fdf_cli("remove", str(dataset), "--owner", owner, "--json")
     assert result.returncode == 0, result.stderr
@@ -206,4 +223,7 @@ def test_credits_and_card_leave_the_dataset_readable(workdir):
         assert f"https://www.flickr.com/people/{row['owner_nsid']}/" in (docs / "CREDITS.md").read_text()
     assert "iBUG 300-W" in card and "commercial" in card and "CenterFace" in card
     # Documents live under _docs/: pyarrow.dataset still reads only the shards.
-    assert pads.dataset(str(dataset / "data"), format="parquet").count_rows() == read_dataset_info(dataset)["counts"]["rows"]
+    assert (
+        pads.dataset(str(dataset / "data"), format="parquet").count_rows()
+        == read_dataset_info(dataset)["counts"]["rows"]
+    )

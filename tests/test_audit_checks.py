@@ -11,20 +11,27 @@ import pytest
 
 from fdf.audit.checks import FLAGS
 from fdf.audit.photos import AuditInputError, load_photos
-from fdf.audit.report import build_report
 from fdf.audit.render import md_escape, render
-from pipelines.cli import main
+from fdf.audit.report import build_report
 from fdf.licenses import license_table
 from fdf.manifest import read_manifest, write_manifest
+from pipelines.cli import main
 
 # From the issue: the licences whose terms forbid adaptations (a face crop is one).
 ND_IDS = {3, 6, 13, 16}
 
 
 def base_row(photo_id: str, license_id) -> dict:
-    return {"photo_id": photo_id, "download_url": f"https://live.staticflickr.com/1/{photo_id}_s_o.jpg",
-            "page_url": f"https://www.flickr.com/photos/9@N01/{photo_id}/", "owner_nsid": "9@N01",
-            "owner_name": "someone", "title": f"photo {photo_id}", "license_id": license_id, "tags": ["face"]}
+    return {
+        "photo_id": photo_id,
+        "download_url": f"https://live.staticflickr.com/1/{photo_id}_s_o.jpg",
+        "page_url": f"https://www.flickr.com/photos/9@N01/{photo_id}/",
+        "owner_nsid": "9@N01",
+        "owner_name": "someone",
+        "title": f"photo {photo_id}",
+        "license_id": license_id,
+        "tags": ["face"],
+    }
 
 
 @pytest.fixture
@@ -55,8 +62,10 @@ def test_licence_flags_follow_the_licence_table(manifest):
     flags = flags_by_photo(manifest)
     table = license_table()
     assert {lid for lid in table if "nd" in flags[f"lic{lid}"]} == ND_IDS
-    assert {lid for lid in table if "nc" in flags[f"lic{lid}"]} == {l.id for l in table.values() if l.id and not l.commercial}
-    assert {lid for lid in table if "sa" in flags[f"lic{lid}"]} == {l.id for l in table.values() if l.share_alike}
+    assert {lid for lid in table if "nc" in flags[f"lic{lid}"]} == {
+        lic.id for lic in table.values() if lic.id and not lic.commercial
+    }
+    assert {lid for lid in table if "sa" in flags[f"lic{lid}"]} == {lic.id for lic in table.values() if lic.share_alike}
     assert {lid for lid in table if "unknown" in flags[f"lic{lid}"]} == {0}
     assert "unknown" in flags["no_licence"]
     # CC BY 4.0 and the public-domain marks raise nothing at all
@@ -120,7 +129,7 @@ def test_commercial_safe_subset_of_a_manifest(manifest, tmp_path):
     out = tmp_path / "safe.parquet"
     assert main(["-q", "audit", str(manifest), "--commercial-safe", "--out", str(out)]) == 0
     kept = set(read_manifest(out)["photo_id"])
-    allowed = {f"lic{l.id}" for l in license_table().values() if l.commercial and l.derivatives}
+    allowed = {f"lic{lic.id}" for lic in license_table().values() if lic.commercial and lic.derivatives}
     assert allowed <= kept
     assert not kept & {f"lic{lid}" for lid in ND_IDS | {0, 1, 2, 14, 15}}
     assert "mismatch" not in kept and "no_licence" not in kept

@@ -7,6 +7,7 @@ import time
 
 import pandas as pd
 import pytest
+from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
 
 from fdf.audit.revalidate import (
     CHECK_FAILED,
@@ -22,18 +23,23 @@ from fdf.flickr import FlickrAuthError, FlickrClient, FlickrConfig
 from fdf.flickr.ratelimit import RateLimiter
 from fdf.flickr_server import Catalog, Faults, synthetic_catalog
 
-from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET
-
 
 def photos_of(catalog: Catalog) -> pd.DataFrame:
     """Photo rows as the dataset recorded them (licences as they were at build time)."""
-    return pd.DataFrame([{"photo_id": p.id, "owner_nsid": p.owner, "license_id": p.license, "source": "flickr"}
-                         for p in catalog])
+    return pd.DataFrame(
+        [{"photo_id": p.id, "owner_nsid": p.owner, "license_id": p.license, "source": "flickr"} for p in catalog]
+    )
 
 
 def client_for(srv, tmp_path, **config) -> FlickrClient:
-    cfg = FlickrConfig(api_key=FLICKR_TEST_KEY, api_secret=FLICKR_TEST_SECRET, api_url=srv.rest_url,
-                       rate_state=str(tmp_path / "rate.json"), backoff_base=0.01, **config)
+    cfg = FlickrConfig(
+        api_key=FLICKR_TEST_KEY,
+        api_secret=FLICKR_TEST_SECRET,
+        api_url=srv.rest_url,
+        rate_state=str(tmp_path / "rate.json"),
+        backoff_base=0.01,
+        **config,
+    )
     return FlickrClient(cfg)
 
 
@@ -54,8 +60,13 @@ def test_each_change_gets_its_reason(flickr_server, tmp_path):
 
     rev = revalidate(photos, client_for(srv, tmp_path), threads=3)
     found = {(f.photo_id, f.reason): f for f in rev.findings}
-    assert set(found) == {(gone, DELETED), (private, DELETED), (narrower, LICENSE_CHANGED),
-                          (wider, LICENSE_CHANGED), (opted, OPTED_OUT)}
+    assert set(found) == {
+        (gone, DELETED),
+        (private, DELETED),
+        (narrower, LICENSE_CHANGED),
+        (wider, LICENSE_CHANGED),
+        (opted, OPTED_OUT),
+    }
     assert found[(narrower, LICENSE_CHANGED)].revoked and not found[(wider, LICENSE_CHANGED)].revoked
     assert (found[(wider, LICENSE_CHANGED)].old_license_id, found[(wider, LICENSE_CHANGED)].new_license_id) == (6, 4)
     assert set(rev.revoked_photo_ids()) == {gone, private, narrower, opted}
@@ -69,8 +80,10 @@ def test_only_flickr_photos_are_asked_about(flickr_server, tmp_path):
     photos = photos_of(catalog)
     third = photos.iloc[2]
     # a Flickr photo found through a URL list counts; a photo from a local folder does not
-    photos = photos.assign(source=["flickr", "folder", "urls"],
-                           photo_url=[None, None, f"https://www.flickr.com/photos/{third.owner_nsid}/{third.photo_id}/"])
+    photos = photos.assign(
+        source=["flickr", "folder", "urls"],
+        photo_url=[None, None, f"https://www.flickr.com/photos/{third.owner_nsid}/{third.photo_id}/"],
+    )
     rev = revalidate(photos, client_for(srv, tmp_path))
     assert (rev.photos_checked, rev.photos_skipped, rev.findings) == (2, 1, [])
     assert srv.stats()["rest"]["flickr.photos.getInfo"] == 2
@@ -93,8 +106,11 @@ def test_threads_share_one_rate_limit(flickr_server, tmp_path):
 
 def test_transient_errors_are_retried_and_dead_server_is_check_failed(flickr_server, tmp_path):
     catalog = synthetic_catalog(9, no_cv_fraction=0.0)
-    srv = flickr_server(catalog, faults=Faults(rest_every=2, rest_kinds=("503", "429"), retry_after=0),
-                        api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET})
+    srv = flickr_server(
+        catalog,
+        faults=Faults(rest_every=2, rest_kinds=("503", "429"), retry_after=0),
+        api_keys={FLICKR_TEST_KEY: FLICKR_TEST_SECRET},
+    )
     rev = revalidate(photos_of(catalog), client_for(srv, tmp_path), threads=2)
     assert rev.findings == []  # every 503/429 was retried to success
     assert srv.stats()["rest_status"].get("503", 0) + srv.stats()["rest_status"].get("429", 0) > 0
@@ -128,8 +144,19 @@ def test_saved_findings_round_trip_and_latest_wins(flickr_server, tmp_path):
     assert latest_revalidation(tmp_path / "nothing") is None
 
 
-@pytest.mark.parametrize("old,new,revoked", [(4, 6, True), (4, 2, True), (4, 5, True), (4, 0, True),
-                                             (6, 4, False), (3, 11, False), (9, 4, False), (None, 4, False)])
+@pytest.mark.parametrize(
+    "old,new,revoked",
+    [
+        (4, 6, True),
+        (4, 2, True),
+        (4, 5, True),
+        (4, 0, True),
+        (6, 4, False),
+        (3, 11, False),
+        (9, 4, False),
+        (None, 4, False),
+    ],
+)
 def test_which_licence_changes_revoke(old, new, revoked):
     assert is_revoked_change(old, new) is revoked
 
@@ -148,8 +175,22 @@ def test_killed_revalidation_resumes_without_rechecking(flickr_server, tmp_path)
     srv.catalog.delete(gone)  # found only by the second run, which must still report it
     manifest = tmp_path / "m.parquet"
     write_manifest(photos_of(catalog).assign(download_url="http://127.0.0.1/x.jpg"), manifest)
-    cmd = [sys.executable, "-m", "fdf", "-q", "audit", str(manifest), "--revalidate", "--api-url", srv.rest_url,
-           "--rate-state", str(tmp_path / "rl.json"), "--threads", "2", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fdf",
+        "-q",
+        "audit",
+        str(manifest),
+        "--revalidate",
+        "--api-url",
+        srv.rest_url,
+        "--rate-state",
+        str(tmp_path / "rl.json"),
+        "--threads",
+        "2",
+        "--json",
+    ]
     env = {**os.environ, "FLICKR_API_KEY": FLICKR_TEST_KEY, "FLICKR_API_SECRET": FLICKR_TEST_SECRET}
     partial = tmp_path / "_audit" / "progress-revalidation.jsonl"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

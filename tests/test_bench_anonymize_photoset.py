@@ -68,8 +68,9 @@ def test_several_xml_files_or_their_folder_merge_one_face_once(bench, tmp_path):
 
 
 def test_afw_folder_still_reads_annotations_json(bench, tmp_path):
-    (tmp_path / "annotations.json").write_text(json.dumps(
-        [{"file": "images/x.jpg", "width": 10, "height": 10, "faces": [{"bbox_xyxy": [1, 2, 5, 6]}]}]))
+    (tmp_path / "annotations.json").write_text(
+        json.dumps([{"file": "images/x.jpg", "width": 10, "height": 10, "faces": [{"bbox_xyxy": [1, 2, 5, 6]}]}])
+    )
     photos, described = bench.load_photo_set([tmp_path])
     assert photos == [{"file": tmp_path / "images" / "x.jpg", "boxes": [[1, 2, 5, 6]], "ignored": 0}]
     assert described.endswith("annotations.json")
@@ -78,7 +79,12 @@ def test_afw_folder_still_reads_annotations_json(bench, tmp_path):
 def test_boxes_are_cut_to_the_image_and_bucketed_by_width(bench):
     assert bench.clip_box([-5, -3, 20, 30], 10, 25) == [0.0, 0.0, 10.0, 25.0]
     assert bench.clip_box([12, 0, 20, 5], 10, 25) is None
-    assert [bench.size_bucket([0, 0, w, 1]) for w in (19.5, 20, 39, 40)] == ["< 20 px", "20-39 px", "20-39 px", ">= 40 px"]
+    assert [bench.size_bucket([0, 0, w, 1]) for w in (19.5, 20, 39, 40)] == [
+        "< 20 px",
+        "20-39 px",
+        "20-39 px",
+        ">= 40 px",
+    ]
 
 
 def test_unknown_photo_set_is_refused(bench, tmp_path):

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _fdf(*args, pre: str = "", timeout=120):
     code = f"import sys\n{pre}\nfrom pipelines.cli import main\nsys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def _commands(parser, path=("fdf",)):
@@ -79,8 +80,12 @@ print("ok")
     res = _fdf("config", "list", pre=block)
     assert res.returncode == 0 and "fdf_like_flickr.yaml" in res.stdout
     # and none of our modules imports it (the standard library's subprocess does, on POSIX only)
-    users = [str(p.relative_to(ROOT)) for d in ("fdf", "anonymizer", "pipelines") for p in (ROOT / d).rglob("*.py")
-             if re.search(r"^\s*(import fcntl|from fcntl import)", p.read_text(encoding="utf-8"), re.M)]
+    users = [
+        str(p.relative_to(ROOT))
+        for d in ("fdf", "anonymizer", "pipelines")
+        for p in (ROOT / d).rglob("*.py")
+        if re.search(r"^\s*(import fcntl|from fcntl import)", p.read_text(encoding="utf-8"), re.M)
+    ]
     assert users == []
 
 
@@ -103,15 +108,31 @@ def test_the_wheel_carries_the_example_configs(tmp_path):
 
     if int(version("setuptools").split(".")[0]) < 77:
         pytest.skip("building needs setuptools>=77 (pyproject's build-system.requires) in this environment")
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
-                          "-w", str(tmp_path)], capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, PIP_NO_INDEX="1"))
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PIP_NO_INDEX="1"),
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     wheel = next(tmp_path.glob("fdf_toolkit-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        tracked = subprocess.run(["git", "ls-files", "manifests"], cwd=ROOT, capture_output=True,
-                                 text=True).stdout.split()
+        tracked = subprocess.run(
+            ["git", "ls-files", "manifests"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.split()
         for path in tracked:
             if path.endswith((".yaml", ".toml")):
                 inside = "fdf/examples/" + Path(path).name

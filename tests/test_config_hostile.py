@@ -32,23 +32,28 @@ def _config(tmp_path, text: str, name: str = "build.yaml"):
     return path
 
 
-@pytest.mark.parametrize("change, message", [
-    ("select: {identity_cap: twenty}", "select.identity_cap must be an integer, got 'twenty'"),
-    ("select: {gates: {min_crop_px: big}}", "select.gates.min_crop_px must be a number, got 'big'"),
-    ("select: {balance: {yaw_edges: 5}}", "select.balance.yaw_edges must be a list of numbers, got 5"),
-    ("annotate: {resolutions: 128}", "annotate.resolutions must be a list of integers, got 128"),
-    ("annotate: {resolutions: [128, x]}", "annotate.resolutions must be a list of integers"),
-    ("seed: abc", "seed must be an integer, got 'abc'"),
-    ('report: "no"', "report must be true or false, got 'no'"),
-    ("download: {jobs: '4'}", "download.jobs must be an integer, got '4'"),
-    ("download: {total_timeout: [1]}", "download.total_timeout must be a number"),
-    ("source: {kind: flickr, query: {text: x}, flickr: {calls_per_hour: fast}}",
-     "source.flickr.calls_per_hour must be a number, got 'fast'"),
-    ("source: {kind: flickr, query: {text: x, per_page: lots}}", "source.query:"),
-    ("source: {kind: flickr, query: {text: x, colour: red}}", "source.query:"),
-    ("select: [1, 2]", "select must be a mapping of settings"),
-    ("until: 3", "until must be a string, got 3"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("select: {identity_cap: twenty}", "select.identity_cap must be an integer, got 'twenty'"),
+        ("select: {gates: {min_crop_px: big}}", "select.gates.min_crop_px must be a number, got 'big'"),
+        ("select: {balance: {yaw_edges: 5}}", "select.balance.yaw_edges must be a list of numbers, got 5"),
+        ("annotate: {resolutions: 128}", "annotate.resolutions must be a list of integers, got 128"),
+        ("annotate: {resolutions: [128, x]}", "annotate.resolutions must be a list of integers"),
+        ("seed: abc", "seed must be an integer, got 'abc'"),
+        ('report: "no"', "report must be true or false, got 'no'"),
+        ("download: {jobs: '4'}", "download.jobs must be an integer, got '4'"),
+        ("download: {total_timeout: [1]}", "download.total_timeout must be a number"),
+        (
+            "source: {kind: flickr, query: {text: x}, flickr: {calls_per_hour: fast}}",
+            "source.flickr.calls_per_hour must be a number, got 'fast'",
+        ),
+        ("source: {kind: flickr, query: {text: x, per_page: lots}}", "source.query:"),
+        ("source: {kind: flickr, query: {text: x, colour: red}}", "source.query:"),
+        ("select: [1, 2]", "select must be a mapping of settings"),
+        ("until: 3", "until must be a string, got 3"),
+    ],
+)
 def test_wrong_types_are_refused_with_the_full_key(tmp_path, change, message):
     with pytest.raises(ConfigError) as err:
         load_build_config(_config(tmp_path, BASE + change + "\n"))
@@ -65,15 +70,24 @@ def test_cli_build_refuses_before_any_work(tmp_path):
     (tmp_path / "photos").mkdir()
     config = _config(tmp_path, BASE + "select: {identity_cap: twenty}\n")
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "fdf", "build", str(config), "--out", str(out)],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "fdf", "build", str(config), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert "select.identity_cap must be an integer" in res.stderr and "Traceback" not in res.stderr
     assert not out.exists()  # no stage ran
 
 
-LAUGHS = "\n".join(["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-                   + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]) + "\n"
+LAUGHS = (
+    "\n".join(
+        ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+        + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    )
+    + "\n"
+)
 
 
 def _bounded(fn, seconds: float = 5.0, megabytes: int = 200):
@@ -92,8 +106,12 @@ def test_a_billion_laughs_yaml_is_refused_quickly(tmp_path):
     assert len(path.read_bytes()) < 1000 and yaml.safe_load(LAUGHS)  # PyYAML alone accepts it
     with pytest.raises(ConfigError, match="aliases expand to more than"):
         _bounded(lambda: read_config_file(path))
-    res = subprocess.run([sys.executable, "-m", "fdf", "build", str(path), "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "fdf", "build", str(path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "aliases expand" in res.stderr
 
 
@@ -104,15 +122,18 @@ def test_modest_aliases_are_still_allowed(tmp_path):
     assert "x_defaults" in read_config_file(_config(tmp_path, text, "t.yaml"))
 
 
-@pytest.mark.parametrize("name, text", [
-    ("big.yaml", "# " + "x" * (MAX_CONFIG_BYTES + 10) + "\n"),
-    ("big.toml", "# " + "x" * (MAX_CONFIG_BYTES + 10) + "\n"),
-    ("deep.yaml", "a: " + "[" * 50_000 + "]" * 50_000 + "\n"),
-    ("deep.toml", "a = " + "[" * 50_000 + "]" * 50_000 + "\n"),
-    ("recursive.yaml", "a: &a [1, *a]\n"),
-    ("list.yaml", "- 1\n- 2\n"),
-    ("binary.yaml", "\udcff"),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("big.yaml", "# " + "x" * (MAX_CONFIG_BYTES + 10) + "\n"),
+        ("big.toml", "# " + "x" * (MAX_CONFIG_BYTES + 10) + "\n"),
+        ("deep.yaml", "a: " + "[" * 50_000 + "]" * 50_000 + "\n"),
+        ("deep.toml", "a = " + "[" * 50_000 + "]" * 50_000 + "\n"),
+        ("recursive.yaml", "a: &a [1, *a]\n"),
+        ("list.yaml", "- 1\n- 2\n"),
+        ("binary.yaml", "\udcff"),
+    ],
+)
 def test_hostile_files_are_clear_errors(tmp_path, name, text):
     path = tmp_path / name
     path.write_bytes(text.encode("utf-8", "surrogateescape"))

@@ -23,8 +23,9 @@ MANIFESTS = ROOT / "manifests"
 
 
 def run_fdf(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "fdf", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def test_a_config_lists_only_what_differs_from_its_base(tmp_path):
@@ -32,8 +33,12 @@ def test_a_config_lists_only_what_differs_from_its_base(tmp_path):
     (tmp_path / "mid.yaml").write_text("base: base.yaml\nnetwork: {resolution: 128}\nsteps: 200\n")
     (tmp_path / "top.toml").write_text('base = "mid.yaml"\nseed = 7\n[loss]\nl1_weight = 0.5\n')
     values = read_config(tmp_path / "top.toml")
-    assert values == {"network": {"resolution": 128, "base_channels": 16}, "steps": 200, "seed": 7,
-                      "loss": {"l1_weight": 0.5}}
+    assert values == {
+        "network": {"resolution": 128, "base_channels": 16},
+        "steps": 200,
+        "seed": 7,
+        "loss": {"l1_weight": 0.5},
+    }
     config = load_config(tmp_path / "top.toml")
     assert (config.network.resolution, config.network.base_channels, config.steps, config.seed) == (128, 16, 200, 7)
     assert config.loss.l1_weight == 0.5
@@ -53,8 +58,13 @@ def test_base_loops_and_missing_bases_are_named(tmp_path):
 
 
 def test_the_shipped_train_manifests_are_deltas_on_a_base():
-    for name in ("train_mtfl64_gpu.yaml", "train_mtfl64_identity.yaml", "train_faces128.yaml",
-                 "train_faces128_gpu.yaml", "train_fdf128.yaml"):
+    for name in (
+        "train_mtfl64_gpu.yaml",
+        "train_mtfl64_identity.yaml",
+        "train_faces128.yaml",
+        "train_faces128_gpu.yaml",
+        "train_fdf128.yaml",
+    ):
         text = yaml.safe_load((MANIFESTS / name).read_text())
         assert "base" in text and len(text) < 20, name
     gpu, cpu = load_config(MANIFESTS / "train_faces128_gpu.yaml"), load_config(MANIFESTS / "train_faces128.yaml")
@@ -71,12 +81,15 @@ def test_overrides_apply_before_validation_and_do_not_touch_the_input():
         with_overrides({"select": 3}, {"select.seed": 1})
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"gates": {"min_face_px": "big"}}, r"select\.gates\.min_face_px must be a number"),
-    ({"gates": {"min_fcae_px": 3}}, r"unknown select\.gates keys: min_fcae_px"),
-    ({"identity_cap": -1}, r"identity_cap and owner_cap >= 0"),
-    ({"balance": []}, r"select\.balance must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"gates": {"min_face_px": "big"}}, r"select\.gates\.min_face_px must be a number"),
+        ({"gates": {"min_fcae_px": 3}}, r"unknown select\.gates keys: min_fcae_px"),
+        ({"identity_cap": -1}, r"identity_cap and owner_cap >= 0"),
+        ({"balance": []}, r"select\.balance must be a mapping"),
+    ],
+)
 def test_errors_name_the_full_key(values, message):
     with pytest.raises(ConfigError, match=message):
         build_config(SelectConfig, values, "select")
@@ -108,11 +121,14 @@ def test_print_config_shows_the_resolved_config(tmp_path):
     assert res.returncode == 0, res.stderr
     printed = yaml.safe_load(res.stdout)
     assert printed["steps"] == 12 and printed["network"]["resolution"] == 128 and printed["data"]["batch_size"] == 64
-    assert printed == json.loads(json.dumps(load_config(MANIFESTS / "train_faces128_gpu.yaml", {"steps": 12}).to_dict()))
+    assert printed == json.loads(
+        json.dumps(load_config(MANIFESTS / "train_faces128_gpu.yaml", {"steps": 12}).to_dict())
+    )
 
     build = tmp_path / "build.yaml"
-    build.write_text(f"base: {MANIFESTS / 'fdf_like_flickr.yaml'}\n"
-                     "source: {flickr: {api_key: k-secret, api_secret: s-secret}}\n")
+    build.write_text(
+        f"base: {MANIFESTS / 'fdf_like_flickr.yaml'}\nsource: {{flickr: {{api_key: k-secret, api_secret: s-secret}}}}\n"
+    )
     res = run_fdf("build", build, "--print-config", "--seed", "4", "--jobs", "1")
     assert res.returncode == 0, res.stderr
     printed = yaml.safe_load(res.stdout)

@@ -16,14 +16,34 @@ from fdf.audit.credits import credit_rows, credits_csv, credits_markdown, safe_u
 from fdf.manifest import write_manifest
 
 HOSTILE = [
-    {"photo_id": "1", "owner_nsid": "123@N00\n<script>alert(1)</script>", "owner_name": "",
-     "title": "<img src=x onerror=alert(1)>", "page_url": "https://example.com/a>\n<script>alert(2)</script>"},
-    {"photo_id": "2", "owner_nsid": "123@N00", "owner_name": "=HYPERLINK(\"http://evil\",\"x\")",
-     "title": "+SUM(A1:A9)", "page_url": "javascript:alert(3)"},
-    {"photo_id": "3", "owner_nsid": "", "owner_name": "@cmd", "title": "-2+3",
-     "page_url": "https://example.com/x) [evil](javascript:alert(4)"},
-    {"photo_id": "4", "owner_nsid": "", "owner_name": "\tTAB", "title": "ok title",
-     "page_url": "data:text/html,<script>alert(5)</script>"},
+    {
+        "photo_id": "1",
+        "owner_nsid": "123@N00\n<script>alert(1)</script>",
+        "owner_name": "",
+        "title": "<img src=x onerror=alert(1)>",
+        "page_url": "https://example.com/a>\n<script>alert(2)</script>",
+    },
+    {
+        "photo_id": "2",
+        "owner_nsid": "123@N00",
+        "owner_name": '=HYPERLINK("http://evil","x")',
+        "title": "+SUM(A1:A9)",
+        "page_url": "javascript:alert(3)",
+    },
+    {
+        "photo_id": "3",
+        "owner_nsid": "",
+        "owner_name": "@cmd",
+        "title": "-2+3",
+        "page_url": "https://example.com/x) [evil](javascript:alert(4)",
+    },
+    {
+        "photo_id": "4",
+        "owner_nsid": "",
+        "owner_name": "\tTAB",
+        "title": "ok title",
+        "page_url": "data:text/html,<script>alert(5)</script>",
+    },
 ]
 
 
@@ -65,15 +85,16 @@ def test_credits_csv_cells_are_never_formulas():
         for value in row.values():
             assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
     by_id = {r["photo_id"]: r for r in got}
-    assert by_id["2"]["author"] == "'=HYPERLINK(\"http://evil\",\"x\")"  # shown, not run
+    assert by_id["2"]["author"] == '\'=HYPERLINK("http://evil","x")'  # shown, not run
     assert by_id["2"]["title"] == "'+SUM(A1:A9)" and by_id["3"]["title"] == "'-2+3"
     assert by_id["3"]["author"] == "'@cmd" and by_id["4"]["author"] == "TAB"  # fields are stripped
 
 
 def test_cli_credits_on_a_hostile_manifest(tmp_path):
     manifest = _manifest(tmp_path)
-    res = subprocess.run([sys.executable, "-m", "fdf", "credits", str(manifest)], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "fdf", "credits", str(manifest)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr
     text = (tmp_path / "CREDITS.md").read_text()
     assert "<script>" not in text and "(<javascript:" not in text and "(<data:" not in text

@@ -12,10 +12,19 @@ import dlib
 import numpy as np
 import pytest
 import torch
+from test_train_data import build_face_shards
+from test_train_resume import tiny_config
 
 from anonymizer.generator.dlib_resnet import (
-    CHIP_PADDING, CHIP_SIZE, DlibModelError, chip, chip_transforms, default_model_path, load_dlib_identity,
-    load_dlib_resnet, read_dlib_weights,
+    CHIP_PADDING,
+    CHIP_SIZE,
+    DlibModelError,
+    chip,
+    chip_transforms,
+    default_model_path,
+    load_dlib_identity,
+    load_dlib_resnet,
+    read_dlib_weights,
 )
 from anonymizer.generator.identity import identity_loss
 from anonymizer.training import config_from_dict, train
@@ -23,12 +32,18 @@ from anonymizer.training.checkpoint import latest_checkpoint, read_checkpoint
 from fdf.annotate import models
 from fdf.annotate.identity import face_embedding
 from fdf.annotate.landmarks import predict_shape
-from test_train_data import build_face_shards
-from test_train_resume import tiny_config
 
 DATA = Path(__file__).resolve().parent / "data"
-PHOTOS = [str(DATA / p) for p in ("annotate/afw_1004109301.jpg", "annotate/afw_1139324862.jpg", "annotate/afw_2519293956.jpg",
-                                          "annotate/einstein.jpg", "anonymize/astronaut.jpg")]
+PHOTOS = [
+    str(DATA / p)
+    for p in (
+        "annotate/afw_1004109301.jpg",
+        "annotate/afw_1139324862.jpg",
+        "annotate/afw_2519293956.jpg",
+        "annotate/einstein.jpg",
+        "anonymize/astronaut.jpg",
+    )
+]
 
 
 @pytest.fixture(scope="module")

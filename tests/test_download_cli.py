@@ -60,9 +60,13 @@ def test_cli_download_with_faults_and_json_summary(tmp_path, flickr_server):
     manifest = _write_manifest(srv, ids, tmp_path / "m.parquet")
     out = tmp_path / "out"
     proc = subprocess.run(
-        _fdf("download", str(manifest), "--out", str(out), "--jobs", "4", "--retries", "1", "--backoff", "0.05",
-             "--json"),
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        _fdf(
+            "download", str(manifest), "--out", str(out), "--jobs", "4", "--retries", "1", "--backoff", "0.05", "--json"
+        ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -75,8 +79,13 @@ def test_cli_download_with_faults_and_json_summary(tmp_path, flickr_server):
 
 
 def test_cli_bad_manifest_is_one_line_error(tmp_path):
-    proc = subprocess.run(_fdf("download", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "o")),
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        _fdf("download", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "o")),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "manifest not found" in proc.stderr
 
 
@@ -86,10 +95,20 @@ def test_sigkill_mid_run_then_rerun_gives_one_valid_row_per_photo(tmp_path, flic
     srv, images = _serve(flickr_server, 160, image_fraction=1.0, image_kind="slow", slow_delay=0.03)
     out = tmp_path / "out"
     manifest = _write_manifest(srv, sorted(images), tmp_path / "m.parquet")
-    cmd = _fdf("download", str(manifest), "--out", str(out), "--jobs", "2", "--threads", "2",
-               "--shard-size", "6", "--no-progress")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = _fdf(
+        "download",
+        str(manifest),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--threads",
+        "2",
+        "--shard-size",
+        "6",
+        "--no-progress",
+    )
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while len(list(out.glob("part-*.parquet"))) < 3 and time.monotonic() < deadline:

@@ -42,12 +42,31 @@ def test_a_dripping_body_is_cut_at_the_total_timeout_not_between_chunks():
 def test_cli_download_with_total_timeout_returns_within_it(tmp_path):
     with HostileServer(drip_body(b"\xff\xd8" + b"x" * 120, per_second=1)) as srv:
         manifest = tmp_path / "m.parquet"
-        write_manifest(pd.DataFrame({"photo_id": ["p1"], "download_url": [srv.url + "p1.jpg"], "license_id": [4]}),
-                       manifest)
+        write_manifest(
+            pd.DataFrame({"photo_id": ["p1"], "download_url": [srv.url + "p1.jpg"], "license_id": [4]}), manifest
+        )
         t0 = time.monotonic()
-        res = subprocess.run([sys.executable, "-m", "fdf", "download", str(manifest), "--out", str(tmp_path / "out"),
-                              "--jobs", "1", "--retries", "0", "--total-timeout", "3", "--no-progress"],
-                             capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fdf",
+                "download",
+                str(manifest),
+                "--out",
+                str(tmp_path / "out"),
+                "--jobs",
+                "1",
+                "--retries",
+                "0",
+                "--total-timeout",
+                "3",
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         elapsed = time.monotonic() - t0
     assert res.returncode == 0, res.stderr
     assert _statuses(tmp_path / "out")["p1"][0] == "timeout"
@@ -75,9 +94,19 @@ def test_local_paths_are_only_regular_files_inside_the_folder_source(tmp_path):
         ("no_root", "folder", folder / "ok.jpg", None),
         ("big", "folder", folder / "big.jpg", folder),
     ]
-    df = pd.DataFrame([{"photo_id": pid, "source": src, "download_url": None, "local_path": str(path),
-                        "local_root": None if root is None else str(root), "license_id": 4}
-                       for pid, src, path, root in rows])
+    df = pd.DataFrame(
+        [
+            {
+                "photo_id": pid,
+                "source": src,
+                "download_url": None,
+                "local_path": str(path),
+                "local_root": None if root is None else str(root),
+                "license_id": 4,
+            }
+            for pid, src, path, root in rows
+        ]
+    )
     t0 = time.monotonic()
     download_manifest(df, tmp_path / "out", DownloadConfig(**FAST, max_bytes=50000), progress=False)
     assert time.monotonic() - t0 < 60  # no hang on the FIFO, no endless read of /dev/zero
@@ -130,11 +159,17 @@ def _image_after_429(retry_after: str, stamps: list):
     def behaviour(conn, line, stop):
         stamps.append(time.monotonic())
         if len(stamps) == 1:
-            conn.sendall(f"HTTP/1.1 429 Too Many\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\n"
-                         "Connection: close\r\n\r\n".encode())
+            conn.sendall(
+                f"HTTP/1.1 429 Too Many\r\nRetry-After: {retry_after}\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
         else:
-            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
-                         "Connection: close\r\n\r\n".encode() + body)
+            conn.sendall(
+                f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+
     return behaviour
 
 
@@ -159,8 +194,11 @@ def test_per_host_rate_holds_across_jobs_and_threads(tmp_path):
 
     def serve(conn, line, stop):
         stamps.append(time.monotonic())
-        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
-                     "Connection: close\r\n\r\n".encode() + body)
+        conn.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + body
+        )
 
     with HostileServer(serve) as srv:
         # two host names for one server: each has its own budget

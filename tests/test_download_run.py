@@ -32,8 +32,16 @@ def _serve(flickr_server, copies: int = 2, **faults):
 
 def _manifest(srv, ids, **extra) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"photo_id": pid, "download_url": srv.image_url(pid), "license_id": 4, "owner_name": f"owner {pid}", **extra}
-         for pid in ids]
+        [
+            {
+                "photo_id": pid,
+                "download_url": srv.image_url(pid),
+                "license_id": 4,
+                "owner_name": f"owner {pid}",
+                **extra,
+            }
+            for pid in ids
+        ]
     )
 
 
@@ -157,8 +165,12 @@ def test_local_rows_are_read_from_disk_with_the_same_checks(tmp_path):
         [
             {"photo_id": "a", "download_url": None, "local_path": str(PHOTOS[0]), "local_root": str(DATA)},
             {"photo_id": "b", "download_url": "", "local_path": str(broken), "local_root": str(tmp_path)},
-            {"photo_id": "c", "download_url": None, "local_path": str(tmp_path / "gone.jpg"),
-             "local_root": str(tmp_path)},
+            {
+                "photo_id": "c",
+                "download_url": None,
+                "local_path": str(tmp_path / "gone.jpg"),
+                "local_root": str(tmp_path),
+            },
             {"photo_id": "d", "download_url": None, "local_path": None, "local_root": None},
         ]
     ).assign(source="folder", license_id=1)
@@ -171,8 +183,12 @@ def test_local_rows_are_read_from_disk_with_the_same_checks(tmp_path):
 def test_two_runs_cannot_share_an_output_folder(tmp_path):
     with output_lock(tmp_path):
         with pytest.raises(OutputLockedError, match="in use"):
-            download_manifest(pd.DataFrame({"photo_id": ["1"], "download_url": ["http://127.0.0.1:1/a.jpg"],
-                                            "license_id": [4]}), tmp_path, DownloadConfig(**FAST), progress=False)
+            download_manifest(
+                pd.DataFrame({"photo_id": ["1"], "download_url": ["http://127.0.0.1:1/a.jpg"], "license_id": [4]}),
+                tmp_path,
+                DownloadConfig(**FAST),
+                progress=False,
+            )
     assert not list(tmp_path.glob("part-*"))
 
 

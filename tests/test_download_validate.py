@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 import zlib
 from email.utils import formatdate
 from pathlib import Path
-import time
 
 import pytest
 from PIL import Image
@@ -48,8 +48,10 @@ def test_html_error_page_is_not_an_image():
 
 def _png_header_claiming(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims a huge size, with almost no pixel data: a decompression bomb's header."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
@@ -66,8 +68,15 @@ def test_pixel_cap_is_checked_before_decoding():
 
 @pytest.mark.parametrize(
     "value, blocked",
-    [("noai", True), ("NoImageAI", True), ("googlebot: noai, noindex", True), ("otherbot: noimageai", True),
-     ("noindex, nofollow", False), ("", False), ("noairline", False)],
+    [
+        ("noai", True),
+        ("NoImageAI", True),
+        ("googlebot: noai, noindex", True),
+        ("otherbot: noimageai", True),
+        ("noindex, nofollow", False),
+        ("", False),
+        ("noairline", False),
+    ],
 )
 def test_robots_header(value, blocked):
     assert robots_disallows({"X-Robots-Tag": value}) is blocked

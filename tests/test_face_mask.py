@@ -49,7 +49,7 @@ def _window_mask(region, shape, fill):
 def _box_mask(box, shape):
     mask = np.zeros(shape[:2], bool)
     x0, y0, x1, y1 = (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3])))
-    mask[max(y0, 0):y1, max(x0, 0):x1] = True
+    mask[max(y0, 0) : y1, max(x0, 0) : x1] = True
     return mask
 
 
@@ -152,8 +152,9 @@ def test_anonymizer_uses_the_outline_in_gan_mode_only():
         assert ImageAnonymizer(AnonymizeConfig(mode=mode)).region_of(faces[0], image.rgb.shape).weights is None
 
 
-@pytest.mark.parametrize("bad", [dict(face_mask="hull"), dict(mask_margin=-0.1), dict(mask_forehead=1.5),
-                                 dict(mask_feather=0.9)])
+@pytest.mark.parametrize(
+    "bad", [dict(face_mask="hull"), dict(mask_margin=-0.1), dict(mask_forehead=1.5), dict(mask_feather=0.9)]
+)
 def test_mask_options_are_validated(bad):
     with pytest.raises(AnonymizeConfigError):
         AnonymizeConfig(**bad)

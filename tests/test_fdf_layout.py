@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_shards import build_dataset
 
 from fdf.fdf_layout import FdfLayoutError, export_fdf, import_fdf
 from fdf.shards import read_dataset_info, read_faces
 from fdf.torch_data import FaceShardDataset
-from test_shards import build_dataset
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +87,22 @@ def test_import_rejects_non_fdf_folder(tmp_path):
 def test_cli_export_and_import(exported, tmp_path):
     src, _, _ = exported
     cmd = [sys.executable, "-m", "fdf", "-q"]
-    res = subprocess.run(cmd + ["export", str(src), "--out", str(tmp_path / "fdf"), "--resolutions", "64", "--json"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        cmd + ["export", str(src), "--out", str(tmp_path / "fdf"), "--resolutions", "64", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["resolutions"] == [64]
-    res = subprocess.run(cmd + ["import", str(tmp_path / "fdf"), "--out", str(tmp_path / "ds"), "--json"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        cmd + ["import", str(tmp_path / "fdf"), "--out", str(tmp_path / "ds"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["by_resolution"] == {"64": json.loads(res.stdout)["faces"]}
-
 
 
 def test_cli_import_error_is_one_line(tmp_path, capsys):

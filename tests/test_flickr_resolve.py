@@ -22,11 +22,28 @@ def test_resolve_urls_fills_missing_and_marks_deleted(flickr_server, tmp_path):
     rows.append({"photo_id": "abc-local", "download_url": None, "license_id": 4})  # not a Flickr id
     rows.append({"photo_id": photos[0].id + "9", "download_url": "http://example.invalid/x.jpg", "license_id": 4})
     write_manifest(pd.DataFrame(rows), tmp_path / "in.parquet")
-    env = dict(os.environ, FLICKR_API_KEY=FLICKR_TEST_KEY, FLICKR_API_SECRET=FLICKR_TEST_SECRET,
-               FDF_CACHE_DIR=str(tmp_path))
-    res = subprocess.run([sys.executable, "-m", "fdf", "manifest", "resolve-urls", str(tmp_path / "in.parquet"),
-                          "--out", str(tmp_path / "out.parquet"), "--api-url", srv.rest_url, "--json"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ, FLICKR_API_KEY=FLICKR_TEST_KEY, FLICKR_API_SECRET=FLICKR_TEST_SECRET, FDF_CACHE_DIR=str(tmp_path)
+    )
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "manifest",
+            "resolve-urls",
+            str(tmp_path / "in.parquet"),
+            "--out",
+            str(tmp_path / "out.parquet"),
+            "--api-url",
+            srv.rest_url,
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     df = read_manifest(tmp_path / "out.parquet").set_index("photo_id")
     for p in photos[:3]:

@@ -35,31 +35,60 @@ def expected_ids(catalog: Catalog, licenses, lo, hi, skip_opt_out=True) -> set[s
 
 
 def make_client(srv, tmp_path, **kw) -> FlickrClient:
-    cfg = FlickrConfig(api_key=FLICKR_TEST_KEY, api_secret=FLICKR_TEST_SECRET, api_url=srv.rest_url,
-                       rate_state=str(tmp_path / "rate.json"), backoff_base=0.05, **kw)
+    cfg = FlickrConfig(
+        api_key=FLICKR_TEST_KEY,
+        api_secret=FLICKR_TEST_SECRET,
+        api_url=srv.rest_url,
+        rate_state=str(tmp_path / "rate.json"),
+        backoff_base=0.05,
+        **kw,
+    )
     return FlickrClient(cfg)
 
 
 def run_cli(args, tmp_path, key=FLICKR_TEST_KEY, secret=FLICKR_TEST_SECRET, timeout=240):
     env = dict(os.environ, FLICKR_API_KEY=key, FLICKR_API_SECRET=secret, FDF_CACHE_DIR=str(tmp_path / "cache"))
-    return subprocess.run([sys.executable, "-m", "fdf", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
 def big_catalog():
     # 9,000 photos over a wider range than the query, six licences, 3% opted out, 1% private:
     # about 5,000 match the query, more than Flickr's 4,000 cap.
-    return synthetic_catalog(n=9000, seed=7, min_upload="2018-12-20", max_upload="2019-03-10",
-                             licenses=(1, 2, 3, 4, 5, 6), no_cv_fraction=0.03, private_fraction=0.01)
+    return synthetic_catalog(
+        n=9000,
+        seed=7,
+        min_upload="2018-12-20",
+        max_upload="2019-03-10",
+        licenses=(1, 2, 3, 4, 5, 6),
+        no_cv_fraction=0.03,
+        private_fraction=0.01,
+    )
 
 
 def test_cli_search_over_the_cap_with_faults_returns_exactly_the_matches(flickr_server, big_catalog, tmp_path):
     faults = Faults(rest_every=4, rest_kinds=("503", "429", "105", "500"), retry_after=1)
     srv = flickr_server(big_catalog, faults=faults, api_keys=KEYS)
     out = tmp_path / "M.parquet"
-    res = run_cli(["search", "--api-url", srv.rest_url, "--license", "1,2,4,5", "--min-upload-date", "2019-01-01",
-                   "--max-upload-date", "2019-03-01", "--out", str(out), "--json"], tmp_path)
+    res = run_cli(
+        [
+            "search",
+            "--api-url",
+            srv.rest_url,
+            "--license",
+            "1,2,4,5",
+            "--min-upload-date",
+            "2019-01-01",
+            "--max-upload-date",
+            "2019-03-01",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     want = expected_ids(big_catalog, {1, 2, 4, 5}, "2019-01-01", "2019-03-01")
     assert len(want) > 4000
@@ -79,8 +108,9 @@ def test_cli_search_over_the_cap_with_faults_returns_exactly_the_matches(flickr_
 def test_manifest_rows_carry_licence_attribution_and_fetchable_urls(flickr_server, demo_catalog, tmp_path):
     srv = flickr_server(demo_catalog, api_keys=KEYS)
     licenses = sorted({p.license for p in demo_catalog})
-    result = search_photos(make_client(srv, tmp_path), SearchQuery(license_ids=licenses, min_upload_date=0),
-                           progress=False)
+    result = search_photos(
+        make_client(srv, tmp_path), SearchQuery(license_ids=licenses, min_upload_date=0), progress=False
+    )
     df = result.manifest
     assert set(df["photo_id"]) == {p.id for p in demo_catalog if p.visible and "nocv" not in p.clean_tags}
     row = df.iloc[0]
@@ -95,8 +125,14 @@ def test_manifest_rows_carry_licence_attribution_and_fetchable_urls(flickr_serve
 
 
 def test_one_overflowing_minute_is_split_by_licence(flickr_server, tmp_path):
-    cat = synthetic_catalog(n=5000, seed=3, min_upload="2019-02-01 10:00:00", max_upload="2019-02-01 10:00:30",
-                            licenses=(4, 5), no_cv_fraction=0.0)
+    cat = synthetic_catalog(
+        n=5000,
+        seed=3,
+        min_upload="2019-02-01 10:00:00",
+        max_upload="2019-02-01 10:00:30",
+        licenses=(4, 5),
+        no_cv_fraction=0.0,
+    )
     srv = flickr_server(cat, api_keys=KEYS)
     q = SearchQuery(license_ids=[4, 5], min_upload_date="2019-02-01", max_upload_date="2019-02-02")
     result = search_photos(make_client(srv, tmp_path), q, progress=False)
@@ -119,8 +155,12 @@ def test_opt_out_tag_skipped_unless_asked(flickr_server, tmp_path):
 
 def test_invalid_key_stops_at_once_with_a_clear_message(flickr_server, tmp_path):
     srv = flickr_server(demo_catalog(), api_keys=KEYS)
-    res = run_cli(["search", "--api-url", srv.rest_url, "--license", "4", "--out", str(tmp_path / "m.parquet")],
-                  tmp_path, key="wrong-key", secret="topsecret-value")
+    res = run_cli(
+        ["search", "--api-url", srv.rest_url, "--license", "4", "--out", str(tmp_path / "m.parquet")],
+        tmp_path,
+        key="wrong-key",
+        secret="topsecret-value",
+    )
     assert res.returncode == 2
     assert "FLICKR_API_KEY" in res.stderr and "code 100" in res.stderr
     assert "topsecret-value" not in res.stderr
@@ -129,8 +169,13 @@ def test_invalid_key_stops_at_once_with_a_clear_message(flickr_server, tmp_path)
 
 
 def test_unreachable_server_gives_up_with_a_clear_error(tmp_path):
-    cfg = FlickrConfig(api_key="k", api_secret="s3cr3t", api_url="http://127.0.0.1:9/services/rest/",
-                       rate_state=str(tmp_path / "r.json"), backoff_base=0.01)
+    cfg = FlickrConfig(
+        api_key="k",
+        api_secret="s3cr3t",
+        api_url="http://127.0.0.1:9/services/rest/",
+        rate_state=str(tmp_path / "r.json"),
+        backoff_base=0.01,
+    )
     with pytest.raises(FlickrUnavailableError, match="cannot reach"):
         FlickrClient(cfg).call("flickr.photos.licenses.getInfo")
 

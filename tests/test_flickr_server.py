@@ -13,10 +13,20 @@ import time
 import flickrapi
 import pytest
 import requests
+from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET, flickr_api
 from PIL import Image
 
-from conftest import FLICKR_TEST_KEY, FLICKR_TEST_SECRET, flickr_api
-from fdf.flickr_server import AdminError, Catalog, CatalogError, Faults, FlickrServer, admin_request, catalog_from_files, demo_catalog, synthetic_catalog
+from fdf.flickr_server import (
+    AdminError,
+    Catalog,
+    CatalogError,
+    Faults,
+    FlickrServer,
+    admin_request,
+    catalog_from_files,
+    demo_catalog,
+    synthetic_catalog,
+)
 from fdf.flickr_server.dates import to_unix
 from fdf.flickr_server.demo_photos import demo_photo_paths
 from fdf.licenses import license_table
@@ -43,8 +53,11 @@ def test_search_filters_match_catalog(flickr_server):
     photos = [p for p in catalog.photos()]
 
     got = search_all(api, license="4,5", text="portrait", per_page=100, extras="license,tags")
-    want = {p.id for p in photos if p.license in (4, 5) and (
-        "portrait" in (p.title + " " + p.description).lower() or "portrait" in p.clean_tags)}
+    want = {
+        p.id
+        for p in photos
+        if p.license in (4, 5) and ("portrait" in (p.title + " " + p.description).lower() or "portrait" in p.clean_tags)
+    }
     assert {g["id"] for g in got} == want and want
     assert {g["license"] for g in got} <= {"4", "5"}  # strings, as Flickr sends them
 
@@ -75,6 +88,7 @@ def test_upload_and_taken_dates_are_inclusive(flickr_server, demo_catalog):
     assert all(isinstance(g["dateupload"], str) for g in got)
     # MySQL datetime form, read as UTC, gives the same answer
     import datetime as dt
+
     as_text = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
     got2 = search_all(api, min_upload_date=as_text(lo.date_upload), max_upload_date=as_text(hi.date_upload))
     assert [g["id"] for g in got2] == [g["id"] for g in got]
@@ -105,7 +119,10 @@ def test_paging_total_and_4000_cap(flickr_server):
 def test_extras_shapes(flickr_server, demo_catalog):
     srv = flickr_server(demo_catalog)
     api = flickr_api(srv)
-    extras = "license,date_upload,date_taken,owner_name,tags,machine_tags,description,url_o,url_l,url_z,o_dims,original_format,media"
+    extras = (
+        "license,date_upload,date_taken,owner_name,tags,machine_tags,description,url_o,url_l,url_z,o_dims,"
+        "original_format,media"
+    )
     photo = api.photos.search(text="astronaut", extras=extras)["photos"]["photo"][0]
     src = next(p for p in demo_catalog.photos() if p.id == photo["id"])
     assert photo["owner"] == src.owner and photo["ownername"] == src.owner_name
@@ -170,13 +187,25 @@ def test_get_sizes_match_served_images(flickr_server, demo_catalog):
 
 def test_key_signature_method_and_format_errors(flickr_server):
     srv = flickr_server(api_keys=KEYS)
-    for key, secret, code in (("nonsense", FLICKR_TEST_SECRET, 100), ("f" * 32, "x", 100),
-                              (FLICKR_TEST_KEY, "wrong-secret", 96)):
+    for key, secret, code in (
+        ("nonsense", FLICKR_TEST_SECRET, 100),
+        ("f" * 32, "x", 100),
+        (FLICKR_TEST_KEY, "wrong-secret", 96),
+    ):
         with pytest.raises(flickrapi.FlickrError) as err:
             flickr_api(srv, key, secret).photos.search(text="face")
         assert err.value.code == code
-    plain = requests.get(srv.rest_url, params={"method": "flickr.photos.search", "text": "face", "api_key": "nope",
-                                               "format": "json", "nojsoncallback": 1}, timeout=5)
+    plain = requests.get(
+        srv.rest_url,
+        params={
+            "method": "flickr.photos.search",
+            "text": "face",
+            "api_key": "nope",
+            "format": "json",
+            "nojsoncallback": 1,
+        },
+        timeout=5,
+    )
     assert plain.status_code == 200
     assert plain.json() == {"stat": "fail", "code": 100, "message": "Invalid API Key (Key has invalid format)"}
     api = flickr_api(srv)
@@ -187,11 +216,15 @@ def test_key_signature_method_and_format_errors(flickr_server):
         api.photos.search()
     assert err.value.code == 3  # parameterless search
     # plain requests with api_key, default XML format and JSONP also work
-    xml = requests.post(srv.rest_url, data={"method": "flickr.photos.search", "api_key": FLICKR_TEST_KEY,
-                                            "text": "astronaut"}, timeout=5)
+    xml = requests.post(
+        srv.rest_url,
+        data={"method": "flickr.photos.search", "api_key": FLICKR_TEST_KEY, "text": "astronaut"},
+        timeout=5,
+    )
     assert xml.text.startswith("<?xml") and 'stat="ok"' in xml.text and 'total="1"' in xml.text
-    jsonp = requests.get(srv.rest_url, params={"method": "flickr.test.echo", "api_key": FLICKR_TEST_KEY,
-                                               "format": "json"}, timeout=5)
+    jsonp = requests.get(
+        srv.rest_url, params={"method": "flickr.test.echo", "api_key": FLICKR_TEST_KEY, "format": "json"}, timeout=5
+    )
     assert jsonp.text.startswith("jsonFlickrApi({") and jsonp.text.endswith("})")
 
 
@@ -199,8 +232,13 @@ def test_key_signature_method_and_format_errors(flickr_server):
 def test_rest_faults_cycle_through_kinds(flickr_server):
     faults = Faults(rest_every=2, rest_kinds=("500", "502", "503", "429", "105"), retry_after=7)
     srv = flickr_server(faults=faults, api_keys=KEYS)
-    params = {"method": "flickr.photos.search", "api_key": FLICKR_TEST_KEY, "text": "face",
-              "format": "json", "nojsoncallback": 1}
+    params = {
+        "method": "flickr.photos.search",
+        "api_key": FLICKR_TEST_KEY,
+        "text": "face",
+        "format": "json",
+        "nojsoncallback": 1,
+    }
     answers = [requests.get(srv.rest_url, params=params, timeout=5) for _ in range(10)]
     assert [a.status_code for a in answers] == [200, 500, 200, 502, 200, 503, 200, 429, 200, 200]
     assert answers[7].headers["Retry-After"] == "7"
@@ -270,8 +308,19 @@ def test_seeded_image_fraction_is_deterministic(flickr_server):
 
 # -- admin from another process ---------------------------------------------------------------
 def test_cli_server_admin_mutations(tmp_path):
-    cmd = [sys.executable, "-m", "fdf", "-q", "serve-flickr", "--demo", "--json", "--api-key",
-           f"{FLICKR_TEST_KEY}:{FLICKR_TEST_SECRET}", "--fault", "rest_every=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fdf",
+        "-q",
+        "serve-flickr",
+        "--demo",
+        "--json",
+        "--api-key",
+        f"{FLICKR_TEST_KEY}:{FLICKR_TEST_SECRET}",
+        "--fault",
+        "rest_every=0",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = json.loads(proc.stdout.readline())
@@ -309,20 +358,30 @@ def test_cli_server_admin_mutations(tmp_path):
 
 
 def test_cli_rejects_bad_input(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "fdf", "serve-flickr", "--catalog", str(tmp_path / "none.json")],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "fdf", "serve-flickr", "--catalog", str(tmp_path / "none.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "catalog file not found" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "fdf", "serve-flickr", "--fault", "image:1=melt"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "fdf", "serve-flickr", "--fault", "image:1=melt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "unknown image fault" in bad.stderr
 
 
 # -- catalogs ---------------------------------------------------------------------------------
 def test_synthetic_catalog_is_deterministic_and_honours_its_arguments():
-    a = synthetic_catalog(n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01",
-                          licenses=(1, 5), no_cv_fraction=0.05)
-    b = synthetic_catalog(n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01",
-                          licenses=(1, 5), no_cv_fraction=0.05)
+    a = synthetic_catalog(
+        n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01", licenses=(1, 5), no_cv_fraction=0.05
+    )
+    b = synthetic_catalog(
+        n=2000, seed=7, min_upload="2019-01-01", max_upload="2019-02-01", licenses=(1, 5), no_cv_fraction=0.05
+    )
     assert [p.to_record() for p in a] == [p.to_record() for p in b]
     photos = a.photos()
     assert {p.license for p in photos} == {1, 5}
@@ -337,8 +396,12 @@ def test_synthetic_catalog_is_deterministic_and_honours_its_arguments():
 
 @pytest.mark.parametrize("suffix", [".json", ".parquet"])
 def test_catalog_save_load_round_trip(tmp_path, suffix, flickr_server):
-    catalog = catalog_from_files([demo_photo_paths()[0], {"image_bytes": demo_photo_paths()[1].read_bytes(),
-                                                          "title": "from bytes", "tags": ["No_CV"]}])
+    catalog = catalog_from_files(
+        [
+            demo_photo_paths()[0],
+            {"image_bytes": demo_photo_paths()[1].read_bytes(), "title": "from bytes", "tags": ["No_CV"]},
+        ]
+    )
     catalog.set_license(catalog.photos()[0].id, 9)
     path = catalog.save(tmp_path / f"catalog{suffix}")
     loaded = Catalog.load(path)

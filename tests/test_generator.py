@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_train_data import build_face_shards, face_geometry, mtfl_faces
+from test_train_resume import tiny_config
 
 from anonymizer.generator import GeneratorError, load_generator
 from anonymizer.generator.augment import AugmentConfig, augment_batch, flip_horizontal
 from anonymizer.generator.conditioning import box_mask, build_condition, keypoint_maps, to_float_image
 from anonymizer.generator.networks import Discriminator, Generator, NetworkConfig, count_parameters
 from anonymizer.training import config_from_dict, train
-from test_train_data import build_face_shards, face_geometry, mtfl_faces
-from test_train_resume import tiny_config
 
 
 def real_batch(n: int = 4, resolution: int = 64) -> dict:
@@ -71,8 +71,11 @@ def test_flip_swaps_left_and_right_keypoints():
 
 def test_augment_uses_the_given_draws_only():
     batch = real_batch(4)
-    batch = {"image": torch.from_numpy(batch["image"]).permute(0, 3, 1, 2).float(),
-             "bbox": torch.from_numpy(batch["bbox"]), "keypoints": torch.from_numpy(batch["keypoints"])}
+    batch = {
+        "image": torch.from_numpy(batch["image"]).permute(0, 3, 1, 2).float(),
+        "bbox": torch.from_numpy(batch["bbox"]),
+        "keypoints": torch.from_numpy(batch["keypoints"]),
+    }
     draws = torch.tensor([[0.1, 0.5, 0.5, 0.5, 0.5], [0.9, 0, 1, 0, 1]] * 2)
     out = augment_batch(batch, AugmentConfig(flip_probability=0.5, box_jitter=0.1), draws)
     assert torch.equal(out["image"][1], batch["image"][1]) and not torch.equal(out["image"][0], batch["image"][0])

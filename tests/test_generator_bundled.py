@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from test_generator import real_batch
 
 from anonymizer.generator import load_generator
 from anonymizer.generator.conditioning import box_mask, grow_boxes
 from anonymizer.generator.runner import BUNDLED_WEIGHTS, WEIGHTS_DIR
-from test_generator import real_batch
 
 
 def test_bundled_weights_are_small_and_documented():

@@ -55,7 +55,11 @@ def test_report_on_validation_faces(setup):
         assert 0 <= r["reid_rate"] <= 1 and 0 <= r["detection_retention"] <= 1
         assert r["mean_descriptor_distance"] > 0 and r["fd_dlib"] > 0
     assert "skipped" in report["fid"]
-    assert set(report["acceptance"]) == {"reid_rate_le_5pct", "detection_retention_ge_90pct", "fd_dlib_better_than_blur"}
+    assert set(report["acceptance"]) == {
+        "reid_rate_le_5pct",
+        "detection_retention_ge_90pct",
+        "fd_dlib_better_than_blur",
+    }
 
 
 def test_cli_json_and_errors(setup, capsys, tmp_path):
@@ -79,8 +83,14 @@ def test_summary_separates_identity_from_chance_matches():
     e = np.eye(4, 128, dtype=np.float32)
     originals = [e[0], e[1], e[2]]
     replaced = [e[0] + 0.01, e[2] + 0.01, e[3]]
-    measures = [{"original": {"descriptor": o, "detected": True}, "generated": {"descriptor": r, "detected": True},
-                 "blur": {"descriptor": e[3] * 5, "detected": False}} for o, r in zip(originals, replaced)]
+    measures = [
+        {
+            "original": {"descriptor": o, "detected": True},
+            "generated": {"descriptor": r, "detected": True},
+            "blur": {"descriptor": e[3] * 5, "detected": False},
+        }
+        for o, r in zip(originals, replaced)
+    ]
     report = summarize(measures, EvaluationConfig())
     g = report["generated"]
     assert g["reid_rate"] == 1 / 3 and g["identification_top1"] == 1 / 3
@@ -128,11 +138,20 @@ def test_summary_pools_hand_made_seeds():
 
     e = np.eye(4, 128, dtype=np.float32)
     near, far = 0.1, 1.0
-    rows = [(e[0], e[0] * (1 + near), e[0] * (1 + near)), (e[1], e[1] * (1 + near), e[1] + far * e[3]),
-            (e[2], e[2] + far * e[3], e[2] - far * e[3])]
-    measures = [{"original": {"descriptor": o, "detected": True}, "generated": {"descriptor": a, "detected": True},
-                 "generated_seed1": {"descriptor": b, "detected": False}, "blur": {"descriptor": e[3] * 5, "detected": False}}
-                for o, a, b in rows]
+    rows = [
+        (e[0], e[0] * (1 + near), e[0] * (1 + near)),
+        (e[1], e[1] * (1 + near), e[1] + far * e[3]),
+        (e[2], e[2] + far * e[3], e[2] - far * e[3]),
+    ]
+    measures = [
+        {
+            "original": {"descriptor": o, "detected": True},
+            "generated": {"descriptor": a, "detected": True},
+            "generated_seed1": {"descriptor": b, "detected": False},
+            "blur": {"descriptor": e[3] * 5, "detected": False},
+        }
+        for o, a, b in rows
+    ]
     pooled = summarize(measures, EvaluationConfig())["generated_seeds"]
     assert pooled["reid_rate_per_seed"] == [2 / 3, 1 / 3] and pooled["reid_rate"] == 0.5
     assert pooled["faces_reidentified_by_every_seed"] == 1 / 3 and pooled["detection_retention"] == 0.5

@@ -16,6 +16,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from test_audit_acceptance import KEY, PHOTOS, SECRET, build, make_catalog
 
 from fdf.annotate.stage import AnnotateConfig, annotate
 from fdf.flickr_server import FlickrServer
@@ -24,14 +25,13 @@ from fdf.shards import FACE_SCHEMA, dataset_counts, list_shards, read_dataset_in
 from fdf.shards.reader import legacy_shards, shards_by_name
 from fdf.shards.writer import README, README_MARK, write_dataset_json, write_face_shard
 
-from test_audit_acceptance import KEY, PHOTOS, SECRET, build, make_catalog
-
 datasets = pytest.importorskip("datasets")
 duckdb = pytest.importorskip("duckdb")
 
 # val_fraction 0.6 puts 4 of these 6 photo ids in validation: both splits are there.
-ANNOTATE = dict(resolutions=(64, 128), photos_per_shard=2, jobs=1, val_fraction=0.6,
-                analyzer_options={"embeddings": False})
+ANNOTATE = dict(
+    resolutions=(64, 128), photos_per_shard=2, jobs=1, val_fraction=0.6, analyzer_options={"embeddings": False}
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,10 @@ def built(tmp_path_factory):
 
 
 def face_rows(dataset) -> list[tuple]:
-    return sorted((r["face_id"], r["resolution"], r["split"])
-                  for r in read_faces(dataset, ["face_id", "resolution", "split"]).to_pylist())
+    return sorted(
+        (r["face_id"], r["resolution"], r["split"])
+        for r in read_faces(dataset, ["face_id", "resolution", "split"]).to_pylist()
+    )
 
 
 def load(*args, tmp_path, **kwargs):
@@ -72,8 +74,9 @@ def test_every_reader_gets_exactly_the_face_rows(built, which, tmp_path):
     default = load(str(path), tmp_path=tmp_path)
     assert set(default) == splits  # a split without faces is not declared (datasets would fail on it)
     for split, ds in default.items():
-        assert sorted(zip(ds["face_id"], ds["resolution"], ds["split"])) == [r for r in rows if r[1] == 64
-                                                                          and r[2] == split]
+        assert sorted(zip(ds["face_id"], ds["resolution"], ds["split"])) == [
+            r for r in rows if r[1] == 64 and r[2] == split
+        ]
     big = load(str(path), "128px", tmp_path=tmp_path)
     assert sum(len(ds) for ds in big.values()) == sum(r[1] == 128 for r in rows)
     image = next(iter(big.values()))[0]["image"]  # decoded as an image, from the schema's metadata
@@ -100,8 +103,10 @@ def test_readme_declares_the_configs_and_keeps_a_users_own(built, tmp_path):
     header = yaml.safe_load(text.split("---\n")[1])
     assert [c["config_name"] for c in header["configs"]] == ["64px", "128px"]
     assert header["configs"][0]["default"] is True
-    assert header["configs"][1]["data_files"] == [{"split": "train", "path": "data/128/train/*.parquet"},
-                                                  {"split": "validation", "path": "data/128/validation/*.parquet"}]
+    assert header["configs"][1]["data_files"] == [
+        {"split": "train", "path": "data/128/train/*.parquet"},
+        {"split": "validation", "path": "data/128/validation/*.parquet"},
+    ]
     assert README_MARK in text and "load_dataset" in text
 
     copy = shutil.copytree(path, tmp_path / "copy")
@@ -138,20 +143,19 @@ def test_old_layout_still_opens_and_migrates_resumably(built, tmp_path):
         pq.write_table(pa.Table.from_pandas(part, schema=table.schema, preserve_index=False), target)
     assert first.exists() and face_rows(old) == face_rows(new)
 
-    run = subprocess.run([sys.executable, "-m", "fdf", "migrate", str(old), "--json"], capture_output=True,
-                         text=True)
+    run = subprocess.run([sys.executable, "-m", "fdf", "migrate", str(old), "--json"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["shards_moved"] == len(shards_by_name(list_shards(new))) and not summary["already_migrated"]
     assert not legacy_shards(old) and face_rows(old) == face_rows(new)
     assert sorted(p.relative_to(old).as_posix() for p in list_shards(old)) == sorted(
-        p.relative_to(new).as_posix() for p in list_shards(new))
+        p.relative_to(new).as_posix() for p in list_shards(new)
+    )
     assert read_dataset_info(old)["counts"] == read_dataset_info(new)["counts"]
     plain = load(str(old), tmp_path=tmp_path)  # the README is written once the old shards are gone
     assert sum(len(ds) for ds in plain.values()) == read_dataset_info(old)["counts"]["by_resolution"]["64"]
 
-    again = subprocess.run([sys.executable, "-m", "fdf", "migrate", str(old), "--json"], capture_output=True,
-                           text=True)
+    again = subprocess.run([sys.executable, "-m", "fdf", "migrate", str(old), "--json"], capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(again.stdout)["already_migrated"]
 
 
@@ -161,6 +165,7 @@ def test_migrate_refuses_what_is_not_a_dataset_and_names_a_truncated_shard(built
     old = to_old_layout(built / "dataset", tmp_path / "old")
     victim = legacy_shards(old)[-1]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+
     def files():  # the (empty) lock file aside
         return sorted(p.relative_to(old) for p in old.rglob("*") if p.name != "_removals.lock")
 

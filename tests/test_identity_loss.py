@@ -11,17 +11,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_train_data import build_face_shards
+from test_train_resume import tiny_config
 
 from anonymizer.generator.identity import (
-    IdentityModelError, IdentityNet, IdentityNetConfig, identity_loss, load_identity_net, save_identity_net,
+    IdentityModelError,
+    IdentityNet,
+    IdentityNetConfig,
+    identity_loss,
+    load_identity_net,
+    save_identity_net,
 )
 from anonymizer.generator.losses import LossConfig
 from anonymizer.training import config_from_dict, train
 from anonymizer.training.checkpoint import latest_checkpoint, read_checkpoint
 from anonymizer.training.trainer import TrainError
 from fdf.errors import ConfigError
-from test_train_data import build_face_shards
-from test_train_resume import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +41,23 @@ def distilled(tmp_path_factory):
     config["steps"] = 1
     train(config_from_dict(config), root / "gen")
     out = root / "identity"
-    cmd = [sys.executable, "-m", "fdf", "distill-identity", "--data", str(data), "--generator", str(root / "gen"),
-           "--out", str(out), "--epochs", "120", "--jobs", "1", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fdf",
+        "distill-identity",
+        "--data",
+        str(data),
+        "--generator",
+        str(root / "gen"),
+        "--out",
+        str(out),
+        "--epochs",
+        "120",
+        "--jobs",
+        "1",
+        "--json",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return {"root": root, "data": data, "out": out, "cmd": cmd, "report": json.loads(done.stdout)}
@@ -84,8 +104,18 @@ def test_second_run_reuses_the_cached_targets(distilled):
 
 
 def test_distill_errors_are_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "fdf", "distill-identity", "--data", str(tmp_path / "missing"),
-           "--generator", "bundled", "--out", str(tmp_path / "o")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fdf",
+        "distill-identity",
+        "--data",
+        str(tmp_path / "missing"),
+        "--generator",
+        "bundled",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     done = subprocess.run([*cmd, "--epochs", "0"], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -64,8 +64,19 @@ def originals(tmp_path: Path) -> Path:
 
 def test_unchanged_copies_are_found_and_recognised_by_every_judge(tmp_path, capsys):
     orig = originals(tmp_path)
-    rc = main(["-q", "evaluate-privacy", str(orig), str(orig), "--json", "--gallery", str(PEOPLE),
-               "--gallery-root", str(JUDGES)])
+    rc = main(
+        [
+            "-q",
+            "evaluate-privacy",
+            str(orig),
+            str(orig),
+            "--json",
+            "--gallery",
+            str(PEOPLE),
+            "--gallery-root",
+            str(JUDGES),
+        ]
+    )
     assert rc == 1  # every face leaks
     j = json.loads(capsys.readouterr().out)["totals"]["judges"]
     assert j["centerface_found"] == j["yunet_found"] == j["sface_described"] == 2

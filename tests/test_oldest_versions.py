@@ -35,13 +35,28 @@ VENV = ROOT / ".venv-oldest"
 LEFT_OUT = {"torch"}
 #: The fast part: every stage's reading, limits and refusals, on real files, sockets and subprocesses.
 FAST_TESTS = [
-    "tests/test_ratelimit.py", "tests/test_config_hostile.py", "tests/test_credits_injection.py",
-    "tests/test_download_validate.py", "tests/test_download_hostile.py", "tests/test_download_run.py",
-    "tests/test_flickr_hostile.py", "tests/test_sources_folder.py", "tests/test_takedown.py", "tests/test_select.py",
-    "tests/test_video_truncated.py", "tests/test_cli_conventions.py",
+    "tests/test_ratelimit.py",
+    "tests/test_config_hostile.py",
+    "tests/test_credits_injection.py",
+    "tests/test_download_validate.py",
+    "tests/test_download_hostile.py",
+    "tests/test_download_run.py",
+    "tests/test_flickr_hostile.py",
+    "tests/test_sources_folder.py",
+    "tests/test_takedown.py",
+    "tests/test_select.py",
+    "tests/test_video_truncated.py",
+    "tests/test_cli_conventions.py",
 ]
-_NETWORK_TROUBLE = ("Temporary failure in name resolution", "Network is unreachable", "Max retries exceeded",
-                    "Connection refused", "NewConnectionError", "ConnectTimeout", "No route to host")
+_NETWORK_TROUBLE = (
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "Max retries exceeded",
+    "Connection refused",
+    "NewConnectionError",
+    "ConnectTimeout",
+    "No route to host",
+)
 
 
 def oldest_pins() -> tuple[str, list[str]]:
@@ -63,11 +78,14 @@ def oldest_pins() -> tuple[str, list[str]]:
 
 def find_python(version: str) -> str:
     """An interpreter of ``version`` (e.g. "3.10") that runs, or this one when none is installed."""
-    candidates = [*sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python"))),
-                  shutil.which(f"python{version}")]
+    candidates = [
+        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python"))),
+        shutil.which(f"python{version}"),
+    ]
     for exe in filter(None, candidates):
-        res = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
-                             text=True, timeout=60)
+        res = subprocess.run(
+            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, timeout=60
+        )
         if res.returncode == 0 and res.stdout.strip() == version:  # a pyenv shim may not run
             return exe
     return sys.executable
@@ -81,8 +99,12 @@ def _build_venv(python: str, pins: list[str]) -> Path:
         return exe
     shutil.rmtree(VENV, ignore_errors=True)
     subprocess.run([python, "-m", "venv", str(VENV)], check=True, timeout=300)
-    res = subprocess.run([str(exe), "-m", "pip", "install", "-q", *pins, "pytest", "markdown-it-py"],
-                         capture_output=True, text=True, timeout=1800)
+    res = subprocess.run(
+        [str(exe), "-m", "pip", "install", "-q", *pins, "pytest", "markdown-it-py"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if res.returncode != 0:
         shutil.rmtree(VENV, ignore_errors=True)
         if any(sign in res.stdout + res.stderr for sign in _NETWORK_TROUBLE):
@@ -112,12 +134,26 @@ def test_fast_suite_passes_with_the_oldest_declared_versions():
     lock = Path(tempfile.gettempdir()) / f"fdf-venv-oldest-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]}.lock"
     with FileLock(str(lock)):
         exe = _build_venv(python, pins)
-    used = subprocess.run([str(exe), "-c", "import sys, numpy, pandas, pyarrow; print(sys.version.split()[0], "
-                           "numpy.__version__, pandas.__version__, pyarrow.__version__)"],
-                          capture_output=True, text=True, timeout=120).stdout.split()
+    used = subprocess.run(
+        [
+            str(exe),
+            "-c",
+            "import sys, numpy, pandas, pyarrow; print(sys.version.split()[0], "
+            "numpy.__version__, pandas.__version__, pyarrow.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
     env = dict(os.environ, PYTHONPATH=str(ROOT), FDF_OLDEST_INNER="1")
-    res = subprocess.run([str(exe), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *FAST_TESTS], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=1500)
+    res = subprocess.run(
+        [str(exe), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *FAST_TESTS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert res.returncode == 0, f"under Python/numpy/pandas/pyarrow {used}:\n{res.stdout[-6000:]}\n{res.stderr[-2000:]}"
     if python != sys.executable:
         assert used[0].startswith(version + "."), used

@@ -10,11 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anonymizer.inference import (AnonymizeConfig, Blurred, FaceBox, Generated, ImageAnonymizer, Masked, Outcome,
-                                  Pixelated, Skipped, read_image)
+from anonymizer.inference import (
+    AnonymizeConfig,
+    Blurred,
+    FaceBox,
+    Generated,
+    ImageAnonymizer,
+    Masked,
+    Outcome,
+    Pixelated,
+    Skipped,
+    read_image,
+)
 from anonymizer.inference.image import AnonymizeConfigError
 from anonymizer.inference.outcome import for_mode, from_json
-from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 ALL = [Generated(7919), Generated(0), Blurred(), Pixelated(), Masked(), Skipped()]
@@ -48,8 +57,9 @@ def test_fixed_outcomes_redraw_the_same_pixels(mode):
     again = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=kept)
     assert np.array_equal(again.pixels, first.pixels)
     other = Masked() if mode != "mask" else Blurred()
-    assert not np.array_equal(anon.render(image.pixels, image.rgb, first.faces, [0], fixed=[other]).pixels,
-                              first.pixels), "the outcome, not the mode, decides what is drawn"
+    assert not np.array_equal(
+        anon.render(image.pixels, image.rgb, first.faces, [0], fixed=[other]).pixels, first.pixels
+    ), "the outcome, not the mode, decides what is drawn"
 
 
 def test_a_generated_outcome_redraws_its_own_seed(random_checkpoint):  # noqa: F811 (fixture)
@@ -62,8 +72,9 @@ def test_a_generated_outcome_redraws_its_own_seed(random_checkpoint):  # noqa: F
     other = anon.render(image.pixels, image.rgb, first.faces, [0], fixed=[Generated(5)])
     assert not np.array_equal(other.pixels, first.pixels)
     with pytest.raises(AnonymizeConfigError):
-        ImageAnonymizer(AnonymizeConfig(mode="blur")).render(image.pixels, image.rgb, first.faces, [0],
-                                                             fixed=[Generated(0)])
+        ImageAnonymizer(AnonymizeConfig(mode="blur")).render(
+            image.pixels, image.rgb, first.faces, [0], fixed=[Generated(0)]
+        )
 
 
 def test_an_empty_region_is_skipped_and_old_style_outcomes_are_refused():

@@ -21,20 +21,25 @@ def load(path: Path):
 @pytest.fixture(scope="module")
 def photos():
     entry = json.loads((DATA / "annotate" / "afw_annotations.json").read_text())[0]
-    return [Photo(entry["file"], load(DATA / "annotate" / entry["file"]), [f["bbox_xyxy"] for f in entry["faces"]], "afw"),
-            Photo("again_frame25.jpg", load(DATA / "judges" / "again_frame25.jpg"), None, "signers"),
-            Photo("book_frame25.jpg", load(DATA / "judges" / "book_frame25.jpg"), None, "signers")]
+    return [
+        Photo(entry["file"], load(DATA / "annotate" / entry["file"]), [f["bbox_xyxy"] for f in entry["faces"]], "afw"),
+        Photo("again_frame25.jpg", load(DATA / "judges" / "again_frame25.jpg"), None, "signers"),
+        Photo("book_frame25.jpg", load(DATA / "judges" / "book_frame25.jpg"), None, "signers"),
+    ]
 
 
 @pytest.fixture(scope="module")
 def evaluator():
-    return PrivacyEvaluator(PrivacyConfig(gallery=str(DATA / "judges" / "people.json"),
-                                          gallery_root=str(DATA / "judges")))
+    return PrivacyEvaluator(
+        PrivacyConfig(gallery=str(DATA / "judges" / "people.json"), gallery_root=str(DATA / "judges"))
+    )
 
 
 def test_blur_and_mask_judged_on_whole_photos(photos, evaluator):
-    results = {mode: evaluate_photos(photos, ImageAnonymizer(AnonymizeConfig(mode=mode)), evaluator)
-               for mode in ("blur", "mask")}
+    results = {
+        mode: evaluate_photos(photos, ImageAnonymizer(AnonymizeConfig(mode=mode)), evaluator)
+        for mode in ("blur", "mask")
+    }
     report = compare_modes(results)
     for mode in ("blur", "mask"):
         r = report[mode]

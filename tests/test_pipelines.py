@@ -37,15 +37,25 @@ def small_catalog(n: int) -> Catalog:
 
 def fdf(*args, timeout=180, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, **KEY_ENV}
-    return subprocess.run([sys.executable, "-m", "fdf", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        **kwargs,
+    )
 
 
 def write_config(path: Path, api_url: str, **overrides) -> Path:
     """A small build config: tiny batches so a kill lands between many markers."""
     config = {
-        "source": {"kind": "flickr", "query": {"license_ids": ALL_LICENSES, "min_upload_date": "2000-01-01"},
-                   "flickr": {"api_url": api_url, "backoff_base": 0.1, "rate_state": str(path.parent / "rate.json")}},
+        "source": {
+            "kind": "flickr",
+            "query": {"license_ids": ALL_LICENSES, "min_upload_date": "2000-01-01"},
+            "flickr": {"api_url": api_url, "backoff_base": 0.1, "rate_state": str(path.parent / "rate.json")},
+        },
         "download": {"jobs": 1, "threads": 2, "shard_size": 2, "backoff": 0.1},
         "annotate": {"jobs": 1, "photos_per_shard": 2},
         "select": {"gates": {"min_crop_px": 64}},
@@ -69,14 +79,20 @@ def test_shipped_configs_load():
     assert rebuild.select.identity_cap == 0 and rebuild.select.balance.enabled is False
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"source": {"kind": "flickr", "query": {"text": "x"}}, "selct": {}}, "unknown build config keys: selct"),
-    ({"source": {"kind": "flickr", "query": {"text": "x"}}, "backend": "dask"}, "needs a scheduler"),
-    ({"source": {"kind": "ftp", "path": "x"}}, "source kind must be one of"),
-    ({"source": {"kind": "fdf_metainfo"}}, "needs a path"),
-    ({"source": {"kind": "flickr", "query": {"text": "x"}}, "download": {"jobs": 0}}, "invalid download settings"),
-    ({"source": {"kind": "flickr", "query": {"text": "x"}}, "select": {"gates": {"min_px": 3}}}, "unknown select.gates keys: min_px"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"source": {"kind": "flickr", "query": {"text": "x"}}, "selct": {}}, "unknown build config keys: selct"),
+        ({"source": {"kind": "flickr", "query": {"text": "x"}}, "backend": "dask"}, "needs a scheduler"),
+        ({"source": {"kind": "ftp", "path": "x"}}, "source kind must be one of"),
+        ({"source": {"kind": "fdf_metainfo"}}, "needs a path"),
+        ({"source": {"kind": "flickr", "query": {"text": "x"}}, "download": {"jobs": 0}}, "invalid download settings"),
+        (
+            {"source": {"kind": "flickr", "query": {"text": "x"}}, "select": {"gates": {"min_px": 3}}},
+            "unknown select.gates keys: min_px",
+        ),
+    ],
+)
 def test_bad_configs_say_what_is_wrong(values, message):
     with pytest.raises(ConfigError, match=message):
         build_config_from_dict(values)
@@ -95,8 +111,22 @@ def test_bad_config_file_is_one_line_exit_2(tmp_path):
 def test_build_from_search_flags_then_rerun_is_a_no_op(flickr_server, tmp_path):
     srv = flickr_server(small_catalog(4))
     out = tmp_path / "out"
-    args = ["build", "--out", out, "--api-url", srv.rest_url, "--license", ALL_LICENSES, "--min-upload-date",
-            "2000-01-01", "--jobs", "1", "--rate-state", tmp_path / "rate.json", "--json"]
+    args = [
+        "build",
+        "--out",
+        out,
+        "--api-url",
+        srv.rest_url,
+        "--license",
+        ALL_LICENSES,
+        "--min-upload-date",
+        "2000-01-01",
+        "--jobs",
+        "1",
+        "--rate-state",
+        tmp_path / "rate.json",
+        "--json",
+    ]
     proc = fdf(*args)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -122,8 +152,14 @@ def test_resume_after_kill_9_equals_a_clean_run(flickr_server, tmp_path):
 
     killed = tmp_path / "killed"
     env = {**os.environ, **KEY_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "fdf", "build", str(config), "--out", str(killed)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fdf", "build", str(config), "--out", str(killed)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     # Kill the build and its workers once annotate has committed some batches but not all.
     deadline = time.monotonic() + 120
     while len(list((killed / "faces" / "_status").glob("part-*.parquet"))) < 1:

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_pipelines import fdf, selected_files, small_catalog, write_config
 
 from fdf.shards import read_faces
@@ -41,14 +40,33 @@ def dask_cluster(request, tmp_path):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     common = dict(cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], **common)]
+    procs = [
+        subprocess.Popen(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **common
+        )
+    ]
     try:
         count = getattr(request, "param", 2)
         for name in [f"w{k + 1}" for k in range(count)]:
-            procs.append(subprocess.Popen([str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                           "--no-dashboard", "--name", name, "--local-directory", str(tmp_path)],
-                                          **common))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(DASK),
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--name",
+                        name,
+                        "--local-directory",
+                        str(tmp_path),
+                    ],
+                    **common,
+                )
+            )
         deadline = time.monotonic() + 30
         while True:  # the scheduler may not listen yet
             try:
@@ -75,9 +93,12 @@ def test_dask_backend_builds_the_same_dataset_as_loky(dask_cluster, flickr_serve
     address, workers = dask_cluster
     srv = flickr_server(small_catalog(4))
     # One photo per batch: 8 download + annotate tasks, so both workers get some.
-    config = write_config(tmp_path / "build.yaml", srv.rest_url,
-                          download={"jobs": 2, "threads": 2, "shard_size": 1, "backoff": 0.1},
-                          annotate={"jobs": 2, "photos_per_shard": 1})
+    config = write_config(
+        tmp_path / "build.yaml",
+        srv.rest_url,
+        download={"jobs": 2, "threads": 2, "shard_size": 1, "backoff": 0.1},
+        annotate={"jobs": 2, "photos_per_shard": 1},
+    )
     on_dask = fdf("build", config, "--out", tmp_path / "dask", "--backend", "dask", "--scheduler", address, "--json")
     assert on_dask.returncode == 0, on_dask.stderr
     backend = json.loads(on_dask.stdout)["backend"]

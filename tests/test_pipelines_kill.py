@@ -18,15 +18,20 @@ from pathlib import Path
 
 import psutil
 import pytest
+from test_pipelines import KEY_ENV, ROOT, fdf, selected_files, small_catalog, write_config
 
 from fdf.flickr_server import Faults
 from fdf.shards import read_faces
-from test_pipelines import KEY_ENV, ROOT, fdf, selected_files, small_catalog, write_config
 
 
 def _start_build(config: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "fdf", "build", str(config), "--out", str(out)], cwd=ROOT,
-                            env={**os.environ, **KEY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fdf", "build", str(config), "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, **KEY_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait_for(what, proc: subprocess.Popen, timeout: float = 180) -> None:
@@ -64,9 +69,12 @@ def slow_server():
 @pytest.fixture(scope="module")
 def clean(slow_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("clean")
-    config = write_config(root / "build.yaml", slow_server.rest_url,
-                          download={"jobs": 2, "threads": 1, "shard_size": 1, "backoff": 0.1},
-                          annotate={"jobs": 2, "photos_per_shard": 1})
+    config = write_config(
+        root / "build.yaml",
+        slow_server.rest_url,
+        download={"jobs": 2, "threads": 1, "shard_size": 1, "backoff": 0.1},
+        annotate={"jobs": 2, "photos_per_shard": 1},
+    )
     assert fdf("build", config, "--out", root / "out").returncode == 0
     return config, root / "out"
 

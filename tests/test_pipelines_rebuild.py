@@ -29,12 +29,17 @@ def metainfo_for(photos, analyzer) -> dict:
         rgb = np.asarray(Image.open(p.image_path).convert("RGB"))
         for f in analyzer.analyze(rgb):
             faces[str(key)] = {
-                "author": p.owner_name, "photo_title": p.title, "category": "training",
+                "author": p.owner_name,
+                "photo_title": p.title,
+                "category": "training",
                 "photo_url": f"http://www.flickr.com/photos/{p.owner}/{p.id}/",
-                "license": "Attribution License", "license_url": "http://creativecommons.org/licenses/by/2.0/",
+                "license": "Attribution License",
+                "license_url": "http://creativecommons.org/licenses/by/2.0/",
                 "original_bounding_box": [float(v) for v in f.bbox],
                 "original_landmark": [[float(x), float(y)] for x, y, _ in np.asarray(f.keypoints)],
-                "date_taken": "2019-01-01 10:00:00.0", "date_uploaded": "2019-01-02", "yfcc100m_line_idx": None,
+                "date_taken": "2019-01-01 10:00:00.0",
+                "date_uploaded": "2019-01-02",
+                "yfcc100m_line_idx": None,
             }
             key += 1
     return faces
@@ -51,8 +56,9 @@ def test_fdf_rebuild_config_rebuilds_the_given_faces(tmp_path):
     gone = photos[-1].id
     catalog.delete(gone)
     with FlickrServer(catalog) as srv:
-        config.source.flickr.update(api_url=srv.rest_url, api_key="k", api_secret="s",
-                                    rate_state=str(tmp_path / "rate.json"), backoff_base=0.1)
+        config.source.flickr.update(
+            api_url=srv.rest_url, api_key="k", api_secret="s", rate_state=str(tmp_path / "rate.json"), backoff_base=0.1
+        )
         summary = run_build(config, tmp_path / "out", progress=False)
 
     manifest = read_manifest(tmp_path / "out" / "manifest.parquet").set_index("photo_id")

@@ -35,8 +35,9 @@ def max_calls_in_any_hour(stamps):
 
 def test_no_hour_holds_more_than_the_budget(tmp_path):
     fake = FakeTime()
-    limiter = RateLimiter(calls_per_hour=120, burst=30, state_path=tmp_path / "b.json",
-                          clock=fake.clock, sleep=fake.sleep)
+    limiter = RateLimiter(
+        calls_per_hour=120, burst=30, state_path=tmp_path / "b.json", clock=fake.clock, sleep=fake.sleep
+    )
     stamps = []
     for _ in range(600):
         limiter.acquire()
@@ -65,8 +66,14 @@ for _ in range(int(sys.argv[3])):
 
 
 def _run_workers(state_paths, calls_per_hour, calls_each):
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(p), str(calls_per_hour), str(calls_each)],
-                              stdout=subprocess.PIPE, text=True) for p in state_paths]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(p), str(calls_per_hour), str(calls_each)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for p in state_paths
+    ]
     outs = [p.communicate(timeout=60)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     return sorted(float(x) for out in outs for x in out.split())
@@ -95,9 +102,13 @@ def test_state_file_is_per_key_and_hides_the_key(tmp_path, monkeypatch):
 def test_a_file_that_is_not_a_rate_state_is_refused_and_left_untouched(tmp_path):
     # Issue 17 item 1: --rate-state pointed at the wrong file used to overwrite it with JSON.
     fake = FakeTime()
-    cases = {"notes.txt": b"my thesis, chapter 1\n", "broken.json": b"{not json",
-             "other.json": b'{"tokens": 1, "updated": 2, "mine": true}', "list.json": b"[1, 2]",
-             "big.json": b'{"tokens": 1, "updated": 2}' + b" " * 10000}
+    cases = {
+        "notes.txt": b"my thesis, chapter 1\n",
+        "broken.json": b"{not json",
+        "other.json": b'{"tokens": 1, "updated": 2, "mine": true}',
+        "list.json": b"[1, 2]",
+        "big.json": b'{"tokens": 1, "updated": 2}' + b" " * 10000,
+    }
     for name, data in cases.items():
         path = tmp_path / name
         path.write_bytes(data)
@@ -135,9 +146,26 @@ def test_cli_search_refuses_a_wrong_rate_state_file(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("do not overwrite me\n")
     env = dict(os.environ, FLICKR_API_KEY="k" * 32, FLICKR_API_SECRET="s" * 16)
-    res = subprocess.run([sys.executable, "-m", "fdf", "search", "--license", "4", "--api-url",
-                          "http://127.0.0.1:9/rest", "--rate-state", str(notes), "--out", str(tmp_path / "m.parquet")],
-                         env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "search",
+            "--license",
+            "4",
+            "--api-url",
+            "http://127.0.0.1:9/rest",
+            "--rate-state",
+            str(notes),
+            "--out",
+            str(tmp_path / "m.parquet"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr
     assert "not a rate-limit state file" in res.stderr and "Traceback" not in res.stderr
     assert notes.read_text() == "do not overwrite me\n"
@@ -149,9 +177,15 @@ def test_build_config_rate_state_pointing_at_another_file_is_refused(tmp_path):
 
     notes = tmp_path / "notes.txt"
     notes.write_text("keep\n")
-    config = build_config_from_dict({"source": {"kind": "flickr", "query": {"license_ids": [4]},
-                                                "flickr": {"api_key": "k" * 32, "api_url": "http://127.0.0.1:9/rest",
-                                                           "rate_state": str(notes)}}})
+    config = build_config_from_dict(
+        {
+            "source": {
+                "kind": "flickr",
+                "query": {"license_ids": [4]},
+                "flickr": {"api_key": "k" * 32, "api_url": "http://127.0.0.1:9/rest", "rate_state": str(notes)},
+            }
+        }
+    )
     with pytest.raises(RateStateError):
         run_build(config, tmp_path / "out")
     assert notes.read_text() == "keep\n"

@@ -20,8 +20,8 @@ from fdf.shards import read_faces
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    from pipelines.demo import demo_build_config
     from pipelines import run_build
+    from pipelines.demo import demo_build_config
 
     usable = [p for p in sorted(demo_catalog(), key=lambda p: p.id) if p.license > 0 and "no_cv" not in p.tags]
     out = tmp_path_factory.mktemp("report_build")
@@ -33,8 +33,16 @@ def build(tmp_path_factory):
 def test_build_report_has_every_figure_and_true_counts(build):
     index = (build / "report" / "index.html").read_text()
     report = json.loads((build / "report" / "report.json").read_text())
-    expected = {"stages.png", "failures.png", "licenses.png", "yaw.png", "pitch.png", "expression.png",
-                "face_size.png", "samples.png"}
+    expected = {
+        "stages.png",
+        "failures.png",
+        "licenses.png",
+        "yaw.png",
+        "pitch.png",
+        "expression.png",
+        "face_size.png",
+        "samples.png",
+    }
     assert set(report["figures"]) == expected
     assert set(re.findall(r'<img src="([^"]+)"', index)) == expected
     for name in expected:
@@ -69,6 +77,10 @@ def test_report_on_a_face_dataset_and_cli_errors(build, tmp_path):
     assert "samples.png" in result.figures and "stages.png" not in result.figures
     faces = len(set(read_faces(build / "faces", columns=["face_id"]).column("face_id").to_pylist()))
     assert result.counts["faces"] == faces
-    proc = subprocess.run([sys.executable, "-m", "fdf", "report", str(tmp_path / "nothing"), "--out",
-                           str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fdf", "report", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "not a folder" in proc.stderr

@@ -25,7 +25,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 import select_reference as ref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +41,9 @@ from fdf.shards import list_shards  # noqa: E402
 
 
 def run_fdf(*args, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fdf", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,11 @@ def synthetic(tmp_path_factory) -> Path:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # ---------------------------------------------------------------- the same decisions
@@ -76,8 +79,9 @@ def test_identity_clusters_equal_the_loop():
             emb, threshold = rng.normal(0, 0.3, (n, dim)).astype(np.float32), 0.6
         emb[rng.random(n) < 0.05] = np.nan
         order = rng.permutation(n)[: max(1, int(n * rng.uniform(0.5, 1)))]
-        np.testing.assert_array_equal(identity_clusters(emb, order, threshold),
-                                      ref.identity_clusters(emb, order, threshold))
+        np.testing.assert_array_equal(
+            identity_clusters(emb, order, threshold), ref.identity_clusters(emb, order, threshold)
+        )
 
 
 def test_near_duplicates_equal_the_loop():
@@ -110,23 +114,28 @@ def test_caps_balance_and_duplicate_photos_equal_the_loops():
         rank[rng.random(n) < 0.3] = 0.5  # ties
         cap = int(rng.integers(0, 5))
         np.testing.assert_array_equal(cap_per_group(groups, rank, cap), ref.cap_per_group(groups, rank, cap))
-        faces = pd.DataFrame({"yaw": rng.normal(0, 40, n), "pitch": rng.normal(0, 20, n),
-                              "mouth_open": rng.exponential(0.1, n)})
+        faces = pd.DataFrame(
+            {"yaw": rng.normal(0, 40, n), "pitch": rng.normal(0, 20, n), "mouth_open": rng.exponential(0.1, n)}
+        )
         for col in faces:
             faces.loc[rng.random(n) < 0.05, col] = np.nan
-        config = BalanceConfig(max_over_target=float(rng.choice([0.5, 1.0, 2.0])),
-                               target=None if trial % 2 else list(rng.random(7) + 0.1))
+        config = BalanceConfig(
+            max_over_target=float(rng.choice([0.5, 1.0, 2.0])), target=None if trial % 2 else list(rng.random(7) + 0.1)
+        )
         np.testing.assert_array_equal(balance_drop(faces, rank, config), ref.balance_drop(faces, rank, config))
         photos = list(rng.choice([f"x{i}" for i in range(50)], n))
         digests = list(rng.choice(["a", "b", "", None, "c"], n))
         assert duplicate_photos(photos, digests) == ref.duplicate_photos(photos, digests)
 
 
-@pytest.mark.parametrize("config", [
-    SelectConfig(),
-    SelectConfig(identity_cap=2, owner_cap=3, near_duplicate_bits=6, seed=4),
-    SelectConfig(gates=GateConfig(min_crop_px=0, min_sharpness=0, max_landmark_fit=math.inf), identity_cap=1),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        SelectConfig(),
+        SelectConfig(identity_cap=2, owner_cap=3, near_duplicate_bits=6, seed=4),
+        SelectConfig(gates=GateConfig(min_crop_px=0, min_sharpness=0, max_landmark_fit=math.inf), identity_cap=1),
+    ],
+)
 def test_whole_selection_decides_as_before_on_synthetic_faces(synthetic, config):
     from fdf.select.scan import scan_faces
     from fdf.select.select import _photo_sha256, decide
@@ -167,14 +176,32 @@ def test_vectorised_checks_equal_the_per_row_checks():
     rng = np.random.default_rng(5)
     n = 400
     ids = rng.choice([None, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 16, 99], n)
-    urls = rng.choice([None, "", "  ", "https://creativecommons.org/licenses/by/2.0/",
-                       "https://creativecommons.org/licenses/by-nc-nd/2.0/", "http://example.org/x"], n)
+    urls = rng.choice(
+        [
+            None,
+            "",
+            "  ",
+            "https://creativecommons.org/licenses/by/2.0/",
+            "https://creativecommons.org/licenses/by-nc-nd/2.0/",
+            "http://example.org/x",
+        ],
+        n,
+    )
     text = lambda: rng.choice([None, "", " \t", "x", "Élan"], n)  # noqa: E731
-    tags = [None if rng.random() < 0.2 else list(rng.choice(["a", "no_cv", "NoCV", "b"], int(rng.integers(0, 3))))
-            for _ in range(n)]
-    table = pa.table({"license_id": pa.array([None if i is None else int(i) for i in ids], pa.int16()),
-                      "license_url": list(urls), "title": list(text()), "owner_name": list(text()),
-                      "photo_url": list(text()), "tags": pa.array(tags, pa.list_(pa.string()))})
+    tags = [
+        None if rng.random() < 0.2 else list(rng.choice(["a", "no_cv", "NoCV", "b"], int(rng.integers(0, 3))))
+        for _ in range(n)
+    ]
+    table = pa.table(
+        {
+            "license_id": pa.array([None if i is None else int(i) for i in ids], pa.int16()),
+            "license_url": list(urls),
+            "title": list(text()),
+            "owner_name": list(text()),
+            "photo_url": list(text()),
+            "tags": pa.array(tags, pa.list_(pa.string())),
+        }
+    )
     flags, missing = check_table(table)
     for k, row in enumerate(table.to_pylist()):
         assert flag_names(int(flags[k])) == photo_flags(row), row
@@ -293,15 +320,17 @@ def test_download_resume_names_a_truncated_download_shard(truncated):
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 3])
     manifest = work / "m.parquet"
-    write_manifest(pd.DataFrame({"photo_id": ["1"], "download_url": ["http://127.0.0.1:9/1.jpg"], "license_id": [4]}),
-                   manifest)
+    write_manifest(
+        pd.DataFrame({"photo_id": ["1"], "download_url": ["http://127.0.0.1:9/1.jpg"], "license_id": [4]}), manifest
+    )
     before = tree_digest(download)
     proc = run_fdf("download", manifest, "--out", download)
     assert proc.returncode == 2, proc.stderr
     assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
     after = tree_digest(download)
-    assert {k: v for k, v in after.items() if not k.startswith("_state")} == \
-        {k: v for k, v in before.items() if not k.startswith("_state")}
+    assert {k: v for k, v in after.items() if not k.startswith("_state")} == {
+        k: v for k, v in before.items() if not k.startswith("_state")
+    }
 
 
 def test_select_on_a_download_folder_says_what_it_is(synthetic, tmp_path):
@@ -320,8 +349,9 @@ def test_selected_shards_are_the_same_bytes_streamed_or_spilled(synthetic, tmp_p
     from fdf.select.scan import scan_faces
 
     scanned = scan_faces(synthetic / "faces", progress=False)
-    decisions = sel.decide(scanned.faces, scanned.hashes, [None] * len(scanned.faces), scanned.embeddings,
-                           SelectConfig())
+    decisions = sel.decide(
+        scanned.faces, scanned.hashes, [None] * len(scanned.faces), scanned.embeddings, SelectConfig()
+    )
     kept = decisions["kept"].to_numpy()
     ids = pa.array(decisions["face_id"].to_numpy(dtype=object)[kept], pa.string())
     files = {}

@@ -27,8 +27,14 @@ from fdf.select.gates import GateConfig, gate_reasons
 from fdf.shards import list_shards, read_faces
 
 PHOTOS = Path(__file__).resolve().parents[1] / "fdf" / "data" / "demo_photos"
-ORIGINALS = ["astronaut.jpg", "head-pose-face-detection-male_f012.jpg", "head-pose-face-detection-male_f049.jpg",
-             "milk_f015.jpg", "sorry_f022.jpg", "book_f033.jpg"]
+ORIGINALS = [
+    "astronaut.jpg",
+    "head-pose-face-detection-male_f012.jpg",
+    "head-pose-face-detection-male_f049.jpg",
+    "milk_f015.jpg",
+    "sorry_f022.jpg",
+    "book_f033.jpg",
+]
 OPEN_GATES = GateConfig(min_crop_px=0, min_sharpness=0, max_landmark_fit=math.inf)
 
 
@@ -44,8 +50,8 @@ def _reencoded(path: Path) -> bytes:
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     """A real build folder; photo ids: originals 46000000000.., then the exact and the near copy."""
-    from pipelines.demo import demo_build_config
     from pipelines import run_build
+    from pipelines.demo import demo_build_config
 
     items = [{"image_path": str(PHOTOS / name), "owner": f"owner{i % 2}@N00"} for i, name in enumerate(ORIGINALS)]
     items.append({"image_bytes": (PHOTOS / ORIGINALS[0]).read_bytes(), "owner": "copier@N00"})
@@ -99,8 +105,9 @@ def test_exact_and_near_duplicate_photos_are_dropped(build, tmp_path):
 
 
 def test_identity_clusters_group_one_person_and_cap_holds(build, tmp_path):
-    config = SelectConfig(gates=OPEN_GATES, balance=BalanceConfig(enabled=False), identity_cap=1, owner_cap=0,
-                          near_duplicate_bits=-1)
+    config = SelectConfig(
+        gates=OPEN_GATES, balance=BalanceConfig(enabled=False), identity_cap=1, owner_cap=0, near_duplicate_bits=-1
+    )
     select_faces(build / "faces", tmp_path / "sel", config, progress=False)
     d = _decisions(tmp_path / "sel").set_index("face_id")
     man = {d.loc[f"{_ids(i)}_0", "identity"] for i in (1, 2, 7)}  # two frames + the re-encoded copy
@@ -112,8 +119,9 @@ def test_identity_clusters_group_one_person_and_cap_holds(build, tmp_path):
 
 
 def test_owner_cap(build, tmp_path):
-    config = SelectConfig(gates=OPEN_GATES, balance=BalanceConfig(enabled=False), identity_cap=0, owner_cap=1,
-                          near_duplicate_bits=-1)
+    config = SelectConfig(
+        gates=OPEN_GATES, balance=BalanceConfig(enabled=False), identity_cap=0, owner_cap=1, near_duplicate_bits=-1
+    )
     select_faces(build / "faces", tmp_path / "sel", config, progress=False)
     kept = read_faces(tmp_path / "sel", columns=["face_id", "owner_nsid"]).to_pandas().drop_duplicates("face_id")
     assert kept["owner_nsid"].value_counts().max() == 1
@@ -132,8 +140,10 @@ def test_same_seed_same_bytes_other_seed_other_ranks(build, tmp_path):
 
 
 def test_fdf_default_gates_on_real_faces(build):
-    faces = read_faces(build / "faces", columns=["face_id", "resolution", "crop_photo", "face_size", "sharpness",
-                                                  "landmark_fit", "score"]).to_pandas()
+    faces = read_faces(
+        build / "faces",
+        columns=["face_id", "resolution", "crop_photo", "face_size", "sharpness", "landmark_fit", "score"],
+    ).to_pandas()
     faces = faces[faces["resolution"] == faces["resolution"].min()].reset_index(drop=True)
     side = faces["crop_photo"].map(lambda b: b[2] - b[0])
     reasons = gate_reasons(faces, GateConfig())
@@ -159,11 +169,13 @@ def test_dhash_matches_a_reencoded_copy_not_another_picture():
 def test_balance_thins_the_full_yaw_bin_and_keeps_its_expressions():
     rng = np.random.default_rng(0)
     n_front, n_side = 100, 10
-    faces = pd.DataFrame({
-        "yaw": np.r_[rng.uniform(-9, 9, n_front), rng.uniform(35, 55, n_side)],
-        "pitch": rng.uniform(-10, 10, n_front + n_side),
-        "mouth_open": np.r_[np.tile([0.01, 0.3], n_front // 2), np.full(n_side, 0.01)],
-    })
+    faces = pd.DataFrame(
+        {
+            "yaw": np.r_[rng.uniform(-9, 9, n_front), rng.uniform(35, 55, n_side)],
+            "pitch": rng.uniform(-10, 10, n_front + n_side),
+            "mouth_open": np.r_[np.tile([0.01, 0.3], n_front // 2), np.full(n_side, 0.01)],
+        }
+    )
     config = BalanceConfig()
     drop = balance_drop(faces, rng.random(len(faces)), config)
     cap = math.ceil(config.max_over_target * len(faces) / (len(config.yaw_edges) - 1))
@@ -176,15 +188,34 @@ def test_balance_thins_the_full_yaw_bin_and_keeps_its_expressions():
 
 def test_cli_select_json_and_error(build, tmp_path):
     out = tmp_path / "sel"
-    proc = subprocess.run([sys.executable, "-m", "fdf", "select", str(build / "faces"), "--out", str(out),
-                           "--identity-cap", "2", "--json"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "select",
+            str(build / "faces"),
+            "--out",
+            str(out),
+            "--identity-cap",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     import json
 
     summary = json.loads(proc.stdout)
     assert summary["faces_kept"] == pq.read_table(out / "_decisions.parquet").to_pandas()["kept"].sum()
-    bad = subprocess.run([sys.executable, "-m", "fdf", "select", str(tmp_path / "empty"), "--out", str(out)],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "fdf", "select", str(tmp_path / "empty"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "not found" in bad.stderr
 
 

@@ -38,11 +38,19 @@ def afw_photos() -> list[dict]:
         photo_id = e["file"].split(".")[0]
         photos.append(
             {
-                "photo_id": photo_id, "path": e["file"], "width": e["width"], "height": e["height"],
-                "source": "afw-test", "license_id": 4, "license_name": "CC BY 2.0",
-                "license_url": "https://creativecommons.org/licenses/by/2.0/", "owner_nsid": "afw",
-                "owner_name": "AFW", "title": f"AFW {photo_id}",
-                "page_url": f"https://www.flickr.com/photos/afw/{photo_id}/", "faces": e["faces"],
+                "photo_id": photo_id,
+                "path": e["file"],
+                "width": e["width"],
+                "height": e["height"],
+                "source": "afw-test",
+                "license_id": 4,
+                "license_name": "CC BY 2.0",
+                "license_url": "https://creativecommons.org/licenses/by/2.0/",
+                "owner_nsid": "afw",
+                "owner_name": "AFW",
+                "title": f"AFW {photo_id}",
+                "page_url": f"https://www.flickr.com/photos/afw/{photo_id}/",
+                "faces": e["faces"],
             }
         )
     return photos
@@ -71,9 +79,16 @@ def afw_face(face: dict, index: int) -> dict:
             kp[slot] = [eye[0], eye[1], 1.0]
     yaw, pitch, roll = face["yaw_pitch_roll_deg"]
     return {
-        "bbox": face["bbox_xyxy"], "score": 1.0, "detector": "afw-annotation", "keypoints": kp,
-        "landmarks68": None, "yaw": yaw, "pitch": pitch, "roll": roll,
-        "expression": None, "quality": {"face_size": face["bbox_xyxy"][2] - face["bbox_xyxy"][0]},
+        "bbox": face["bbox_xyxy"],
+        "score": 1.0,
+        "detector": "afw-annotation",
+        "keypoints": kp,
+        "landmarks68": None,
+        "yaw": yaw,
+        "pitch": pitch,
+        "roll": roll,
+        "expression": None,
+        "quality": {"face_size": face["bbox_xyxy"][2] - face["bbox_xyxy"][0]},
         "embedding": np.full(128, index, np.float32),
     }
 
@@ -91,8 +106,10 @@ def build_dataset(out: Path, resolutions=(64, 128), val_fraction=0.5) -> dict:
             crops_by_face[f"{photo['photo_id']}_{i}"] = {r: c for r, (c, _) in crops.items()}
         name = f"part-{photo['photo_id']}.parquet"
         write_face_files(face_table(rows), out, name)
-        write_status([{"photo_id": photo["photo_id"], "status": "ok", "faces": len(faces), "shard": name}],
-                     status_path(out, name))
+        write_status(
+            [{"photo_id": photo["photo_id"], "status": "ok", "faces": len(faces), "shard": name}],
+            status_path(out, name),
+        )
     write_dataset_json(out, {"test": True}, dataset_counts(out))
     return crops_by_face
 
@@ -179,7 +196,8 @@ def test_dataset_folder_yields_only_face_rows_and_info(dataset):
     assert info["counts"]["by_resolution"] == {"64": len(crops), "128": len(crops)}
     assert len({p.name for p in list_shards(out)}) == 4
     assert {p.parent.relative_to(out).as_posix() for p in list_shards(out)} <= {
-        f"data/{r}/{s}" for r in (64, 128) for s in ("train", "validation")}
+        f"data/{r}/{s}" for r in (64, 128) for s in ("train", "validation")
+    }
 
 
 def test_huggingface_datasets_decodes_image_column(dataset):

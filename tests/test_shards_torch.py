@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_shards import build_dataset
 from torch.utils.data import DataLoader
 
 from fdf.errors import FdfError
 from fdf.shards import read_faces
 from fdf.torch_data import FaceShardDataset
-from test_shards import build_dataset
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,9 @@ def shards(tmp_path_factory):
 
 @pytest.mark.parametrize("split", ["train", "validation"])
 def test_dataloader_two_workers_reads_every_face(shards, split):
-    expected = {r["face_id"] for r in read_faces(shards, columns=["face_id", "split"]).to_pylist() if r["split"] == split}
+    expected = {
+        r["face_id"] for r in read_faces(shards, columns=["face_id", "split"]).to_pylist() if r["split"] == split
+    }
     ds = FaceShardDataset(shards, 128, split=split)
     assert len(ds) == len(expected)
     loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
@@ -37,7 +39,9 @@ def test_dataloader_two_workers_reads_every_face(shards, split):
 
 
 def test_resolution_selects_rows_and_transform_applies(shards):
-    ds = FaceShardDataset(shards, 64, split="train", transform=lambda item: {**item, "image": item["image"].float() / 255})
+    ds = FaceShardDataset(
+        shards, 64, split="train", transform=lambda item: {**item, "image": item["image"].float() / 255}
+    )
     item = ds[len(ds) - 1]
     assert item["image"].shape == (3, 64, 64) and item["image"].dtype == torch.float32
     assert float(item["image"].max()) <= 1.0

@@ -11,8 +11,9 @@ DATA = Path(__file__).parent / "data" / "sources"
 
 
 def fdf(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fdf", "-q", "manifest", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", "-q", "manifest", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_yfcc_then_show_json(tmp_path):
@@ -52,10 +53,12 @@ def test_fdf_metainfo_urls_folder_and_show(tmp_path):
 def test_errors_are_one_line_exit_2(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("1\t2\t3\n", encoding="utf-8")
-    for args in (("yfcc", bad, "--out", tmp_path / "x.parquet"),
-                 ("yfcc", bad, "--out", tmp_path / "x.parquet", "--license", "1,99"),
-                 ("urls", bad, "--out", tmp_path / "x.parquet"),
-                 ("show", tmp_path / "missing.parquet")):
+    for args in (
+        ("yfcc", bad, "--out", tmp_path / "x.parquet"),
+        ("yfcc", bad, "--out", tmp_path / "x.parquet", "--license", "1,99"),
+        ("urls", bad, "--out", tmp_path / "x.parquet"),
+        ("show", tmp_path / "missing.parquet"),
+    ):
         done = fdf(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("fdf manifest: error: "), done.stderr

@@ -7,8 +7,13 @@ import pytest
 
 from fdf.errors import SourceError
 from fdf.manifest import read_manifest, write_manifest
-from fdf.sources.fdf_metainfo import (URL_FROM_YFCC, URL_NEEDS_GETSIZES, as_points, fdf_metainfo_to_manifest,
-                                      photo_id_from_url)
+from fdf.sources.fdf_metainfo import (
+    URL_FROM_YFCC,
+    URL_NEEDS_GETSIZES,
+    as_points,
+    fdf_metainfo_to_manifest,
+    photo_id_from_url,
+)
 
 DATA = Path(__file__).parent / "data" / "sources"
 META = DATA / "fdf_metainfo_sample.json"

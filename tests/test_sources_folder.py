@@ -29,11 +29,15 @@ def tree(tmp_path):
         im.resize((100, 125)).save(root / "unlabelled" / "small.webp")
     shutil.copy(PHOTO, root / ".cache" / "hidden.jpg")
     (root / "notes.txt").write_text("not an image")
-    (root / "portraits" / "LICENSE.json").write_text(json.dumps(
-        {"license_url": "https://creativecommons.org/publicdomain/mark/1.0/", "owner_name": "Orren Jack Turner"}))
+    (root / "portraits" / "LICENSE.json").write_text(
+        json.dumps(
+            {"license_url": "https://creativecommons.org/publicdomain/mark/1.0/", "owner_name": "Orren Jack Turner"}
+        )
+    )
     (root / "licenses.csv").write_text(
         "file,license_id,owner_name,title,source_url\n"
-        "portraits/more/grey.png,4,Someone Else,Grey copy,https://example.org/grey\n")
+        "portraits/more/grey.png,4,Someone Else,Grey copy,https://example.org/grey\n"
+    )
     return root
 
 
@@ -48,7 +52,11 @@ def test_folder_rows_ids_and_licences(tree, tmp_path):
     assert (einstein["width"], einstein["height"]) == Image.open(PHOTO).size
     grey = m.loc[str((tree / "portraits" / "more" / "grey.png").resolve())]
     # The per-file entry overrides the folder-wide LICENSE.json above it.
-    assert grey["license_id"] == 4 and grey["owner_name"] == "Someone Else" and grey["page_url"] == "https://example.org/grey"
+    assert (
+        grey["license_id"] == 4
+        and grey["owner_name"] == "Someone Else"
+        and grey["page_url"] == "https://example.org/grey"
+    )
     small = m.loc[str((tree / "unlabelled" / "small.webp").resolve())]
     assert pd.isna(small["license_id"]) and stats.unlicensed == 1  # never assumed free
     assert m["download_url"].isna().all() and set(m["source"]) == {"folder"}

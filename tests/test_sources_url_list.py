@@ -26,8 +26,11 @@ def test_csv_accepts_and_rejects_with_reasons(tmp_path):
     result = url_list_to_manifest(path, url_column="image url")
     write_manifest(result.manifest, tmp_path / "m.parquet")
     m = read_manifest(tmp_path / "m.parquet")
-    assert list(m["download_url"]) == ["https://farm8.staticflickr.com/7205/6985418911_ea3e9e4b2d.jpg",
-                                       "http://example.org/c.jpg", "http://example.org/d.jpg"]
+    assert list(m["download_url"]) == [
+        "https://farm8.staticflickr.com/7205/6985418911_ea3e9e4b2d.jpg",
+        "http://example.org/c.jpg",
+        "http://example.org/d.jpg",
+    ]
     assert m["photo_id"].iloc[0] == "6985418911"
     assert m["photo_id"].iloc[1] == hashlib.sha1(b"http://example.org/c.jpg").hexdigest()[:16]
     assert m["license_id"].iloc[0] == 4 and m["license_id"].iloc[1] == 5  # URL variant; pre-2025 name

@@ -22,8 +22,7 @@ def _lines(name):
 
 @pytest.mark.parametrize("name", ["yfcc_23col.tsv", "yfcc_23col.tsv.bz2", "yfcc_25col.tsv", "yfcc_25col.tsv.bz2"])
 def test_both_layouts_and_compressions_give_the_same_photos(tmp_path, name):
-    stats = yfcc_to_manifest(DATA / name, tmp_path / "m.parquet", YfccConfig(license_ids=[1, 2, 4, 5]),
-                             progress=False)
+    stats = yfcc_to_manifest(DATA / name, tmp_path / "m.parquet", YfccConfig(license_ids=[1, 2, 4, 5]), progress=False)
     df = read_manifest(tmp_path / "m.parquet")
     raw = [line.split("\t") for line in _lines("yfcc_23col.tsv")]
     photos_cc = [r for r in raw if r[22] == "0" and "by-nd" not in r[16]]
@@ -134,8 +133,9 @@ print(stats.row_groups, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 def _peak_rss_kib(dump: Path, out: Path) -> tuple[int, int]:
     # A fresh process per run, so each peak is that run's own (tracemalloc slows parsing ~10x).
-    done = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, str(dump), str(out)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_SCRIPT, str(dump), str(out)], capture_output=True, text=True, check=True
+    )
     groups, peak = done.stdout.split()
     return int(peak), int(groups)
 

@@ -10,6 +10,7 @@ import shutil
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from test_audit_acceptance import ANNOTATE, KEY, SECRET, build, make_catalog
 
 from fdf.annotate.stage import AnnotateConfig, annotate
 from fdf.audit.photos import load_photos
@@ -25,17 +26,20 @@ from fdf.audit.takedown import (
     removed_owners,
     removed_photo_ids,
 )
-from pipelines.cli import main
 from fdf.errors import FdfError
 from fdf.flickr_server import FlickrServer
 from fdf.licenses import get_license
 from fdf.shards import dataset_counts, list_shards, orphan_shards, read_dataset_info, read_faces, read_status
-
-from test_audit_acceptance import ANNOTATE, KEY, SECRET, build, make_catalog
+from pipelines.cli import main
 
 # Some licences here forbid commercial use or adaptation, for the commercial-safe subset.
-PHOTOS = [("again_f023", "1111@N01", 4), ("book_f033", "1111@N01", 6), ("eat_f014", "2222@N02", 2),
-          ("hungry_f014", "2222@N02", 4), ("milk_f015", "3333@N03", 11)]
+PHOTOS = [
+    ("again_f023", "1111@N01", 4),
+    ("book_f033", "1111@N01", 6),
+    ("eat_f014", "2222@N02", 2),
+    ("hungry_f014", "2222@N02", 4),
+    ("milk_f015", "3333@N03", 11),
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +67,11 @@ def rows(dataset) -> dict[tuple, dict]:
 
 def files_of(dataset, photo_id) -> set[str]:
     """The face files holding rows of ``photo_id`` (one per resolution, under data/)."""
-    return {p.relative_to(dataset).as_posix() for p in list_shards(dataset)
-            if photo_id in pq.read_table(p, columns=["photo_id"])["photo_id"].to_pylist()}
+    return {
+        p.relative_to(dataset).as_posix()
+        for p in list_shards(dataset)
+        if photo_id in pq.read_table(p, columns=["photo_id"])["photo_id"].to_pylist()
+    }
 
 
 def test_remove_one_photo_rewrites_only_its_shard(dataset):
@@ -100,7 +107,10 @@ def test_emptied_shard_is_deleted_and_dataset_stays_consistent(dataset):
     result = remove_photos(dataset, photo_ids=ids)
     assert result.shards_deleted == [target.relative_to(dataset).as_posix()] and not target.exists()
     assert orphan_shards(dataset) == []  # its status table stays, marking the photos removed
-    assert pads.dataset(str(dataset / "data"), format="parquet").count_rows() == read_dataset_info(dataset)["counts"]["rows"]
+    assert (
+        pads.dataset(str(dataset / "data"), format="parquet").count_rows()
+        == read_dataset_info(dataset)["counts"]["rows"]
+    )
 
 
 def test_a_killed_removal_is_finished_by_the_log(dataset):
@@ -147,7 +157,8 @@ def test_removal_list_file_through_the_cli(dataset, tmp_path, capsys):
 
 def test_parse_removal_list_kinds():
     photos, owners = parse_removal_list(
-        "123\nphoto:456\nowner:789@N02\n12345678@N00\nhttps://www.flickr.com/photos/someone/42/in/album\n")
+        "123\nphoto:456\nowner:789@N02\n12345678@N00\nhttps://www.flickr.com/photos/someone/42/in/album\n"
+    )
     assert photos == ["123", "456", "42"] and owners == ["789@N02", "12345678@N00"]
 
 
@@ -157,7 +168,11 @@ def test_commercial_safe_subset_of_a_dataset(dataset, tmp_path):
     summary = write_commercial_subset(dataset, out)
     src = rows(dataset)
     subset = rows(out)
-    safe = {k for k, r in src.items() if get_license(r["license_id"]).commercial and get_license(r["license_id"]).derivatives}
+    safe = {
+        k
+        for k, r in src.items()
+        if get_license(r["license_id"]).commercial and get_license(r["license_id"]).derivatives
+    }
     assert set(subset) == safe and 0 < len(safe) < len(src)
     assert all(subset[k] == src[k] for k in subset)
     assert summary["photos"] == len({k[0] for k in safe})
@@ -172,8 +187,8 @@ def test_audit_of_a_download_folder(built, capsys):
     assert main(["-q", "audit", str(built / "download"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "download" and report["photos"] == len(PHOTOS)
-    assert report["flags"]["nd"]["count"] == sum(not get_license(l).derivatives for _, _, l in PHOTOS)
-    assert report["flags"]["nc"]["count"] == sum(not get_license(l).commercial for _, _, l in PHOTOS)
+    assert report["flags"]["nd"]["count"] == sum(not get_license(lic).derivatives for _, _, lic in PHOTOS)
+    assert report["flags"]["nc"]["count"] == sum(not get_license(lic).commercial for _, _, lic in PHOTOS)
 
 
 def test_remove_from_a_build_folder_reaches_every_dataset(dataset, tmp_path, capsys):
@@ -196,8 +211,9 @@ def test_concurrent_removals_both_hold(dataset):
     import sys
 
     ids = sorted({r["photo_id"] for r in rows(dataset).values()})[:2]
-    procs = [subprocess.Popen([sys.executable, "-m", "fdf", "-q", "remove", str(dataset), "--photo", pid])
-             for pid in ids]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "fdf", "-q", "remove", str(dataset), "--photo", pid]) for pid in ids
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert removed_photo_ids(dataset) == set(ids) and len(read_removal_log(dataset).entries) == 2
     assert not {r["photo_id"] for r in rows(dataset).values()} & set(ids)

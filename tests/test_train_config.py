@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from anonymizer.training import load_config
-from pipelines.cli import main
 from fdf.errors import ConfigError
+from pipelines.cli import main
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
@@ -18,8 +18,13 @@ TRAIN_CONFIGS = sorted(p.name for p in MANIFESTS.glob("train_*.yaml"))
 
 
 def test_every_training_config_is_tested():
-    assert {"train_mtfl64.yaml", "train_fdf128.yaml", "train_mtfl64_gpu.yaml", "train_mtfl64_identity.yaml",
-            "train_faces128.yaml"} <= set(TRAIN_CONFIGS)
+    assert {
+        "train_mtfl64.yaml",
+        "train_fdf128.yaml",
+        "train_mtfl64_gpu.yaml",
+        "train_mtfl64_identity.yaml",
+        "train_faces128.yaml",
+    } <= set(TRAIN_CONFIGS)
 
 
 @pytest.mark.parametrize("name", TRAIN_CONFIGS)

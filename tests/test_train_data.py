@@ -49,11 +49,19 @@ def build_face_shards(root: Path, resolution: int = 64, copies: int = 1) -> Path
             buf = io.BytesIO()
             Image.fromarray(crop).save(buf, format="PNG")
             bbox, kp = face_geometry(points, resolution / image.shape[0])
-            rows.append({
-                "face_id": f"{name}_{copy}", "photo_id": f"{name}_{copy}", "face_index": 0,
-                "split": "validation" if i % 4 == 3 else "train", "resolution": resolution,
-                "image": {"bytes": buf.getvalue(), "path": name}, "bbox": bbox, "keypoints": kp, "source": "mtfl-test",
-            })
+            rows.append(
+                {
+                    "face_id": f"{name}_{copy}",
+                    "photo_id": f"{name}_{copy}",
+                    "face_index": 0,
+                    "split": "validation" if i % 4 == 3 else "train",
+                    "resolution": resolution,
+                    "image": {"bytes": buf.getvalue(), "path": name},
+                    "bbox": bbox,
+                    "keypoints": kp,
+                    "source": "mtfl-test",
+                }
+            )
     root.mkdir(parents=True, exist_ok=True)
     write_face_shard(face_table(rows), root / "part-00000.parquet", row_group_size=16)
     return root

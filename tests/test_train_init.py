@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train_data import build_face_shards
+from test_train_resume import STEPS, tiny_config
 
 from anonymizer.generator import export_generator
 from anonymizer.training import config_from_dict, train
 from anonymizer.training.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from anonymizer.training.trainer import Clock, TrainError, _build_state, init_weights, pick_device
-from test_train_data import build_face_shards
-from test_train_resume import STEPS, tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,11 @@ def test_init_takes_all_three_networks_from_a_checkpoint(source_run):
     ckpt = latest_checkpoint(root / "source")
     init_weights(state, ckpt)
     tensors, _ = read_checkpoint(ckpt)
-    for name, module in (("generator", state.generator), ("discriminator", state.discriminator), ("generator_ema", state.ema)):
+    for name, module in (
+        ("generator", state.generator),
+        ("discriminator", state.discriminator),
+        ("generator_ema", state.ema),
+    ):
         for key, value in module.state_dict().items():
             assert torch.equal(value, tensors[f"{name}.{key}"]), f"{name}.{key}"
 
@@ -99,13 +103,19 @@ def test_one_clock_times_logs_checkpoints_and_the_time_limit(source_run, tmp_pat
     images over 10 s; checkpoint_every_seconds=15 checkpoints steps 2 and 4, and a 45 s limit stops
     (and checkpoints) step 5."""
     _, data = source_run
-    values = {**tiny_config(data), "checkpoint_every": 100, "sample_every": 100, "keep_checkpoints": 10,
-              "checkpoint_every_seconds": 15.0}
+    values = {
+        **tiny_config(data),
+        "checkpoint_every": 100,
+        "sample_every": 100,
+        "keep_checkpoints": 10,
+        "checkpoint_every_seconds": 15.0,
+    }
     clock = Clock(monotonic=itertools.count(0.0, 10.0).__next__, wall_clock=itertools.count(1e9, 10.0).__next__)
     summary = train(config_from_dict(values), tmp_path / "run", time_limit=45, clock=clock)
     assert summary.end_step == 5 and summary.images_per_second == pytest.approx(5 * 8 / 60)
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
-        f"checkpoint-{step:08d}.safetensors" for step in (2, 4, 5)]
+        f"checkpoint-{step:08d}.safetensors" for step in (2, 4, 5)
+    ]
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
     assert all(r["images_per_second"] == pytest.approx(0.8) for r in log)
@@ -118,8 +128,23 @@ def test_cli_rejects_a_bad_time_limit(source_run, tmp_path):
     import yaml
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(tiny_config(data)))
-    done = subprocess.run([sys.executable, "-m", "fdf", "train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"),
-                           "--time-limit", "0"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdf",
+            "train",
+            str(tmp_path / "c.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+            "--time-limit",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 2 and "--time-limit" in done.stderr
 
 
@@ -134,8 +159,21 @@ def test_device_script_prepares_and_runs_on_the_cpu(source_run, tmp_path):
     root, data = source_run
     dest, out = tmp_path / "device", tmp_path / "out"
     script = [sys.executable, str(ROOT / "scripts" / "device_train.py")]
-    done = subprocess.run([*script, "prepare", "--data", str(data), "--init", str(latest_checkpoint(root / "source")),
-                           "--dest", str(dest)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            *script,
+            "prepare",
+            "--data",
+            str(data),
+            "--init",
+            str(latest_checkpoint(root / "source")),
+            "--dest",
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     packed, source = FaceShardDataset(str(dest / "faces"), 32, "train"), FaceShardDataset(str(data), 32, "train")
     assert len(packed) == len(source) == 24
@@ -143,12 +181,30 @@ def test_device_script_prepares_and_runs_on_the_cpu(source_run, tmp_path):
     tensors, _ = read_checkpoint(dest / "init.safetensors")
     assert not any(k.startswith("optim") for k in tensors) and any(k.startswith("discriminator.") for k in tensors)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**tiny_config(data), "checkpoint_every_seconds": 0.0}))
-    done = subprocess.run([*script, "run", "--dest", str(dest), "--minutes", "0.02", "--out", str(out),
-                           "--config", str(tmp_path / "tiny.yaml")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            *script,
+            "run",
+            "--dest",
+            str(dest),
+            "--minutes",
+            "0.02",
+            "--out",
+            str(out),
+            "--config",
+            str(tmp_path / "tiny.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert 1 <= summary["steps"] <= STEPS and summary["device"] == "cpu"
     gen = load_generator(out / summary["exported"][-1])
     crops = np.zeros((1, 32, 32, 3), np.uint8)
-    assert gen.generate(crops, np.array([[8, 8, 24, 24]], np.float32), np.zeros((1, 7, 3), np.float32), [0]).shape == crops.shape
+    assert (
+        gen.generate(crops, np.array([[8, 8, 24, 24]], np.float32), np.zeros((1, 7, 3), np.float32), [0]).shape
+        == crops.shape
+    )
     assert (out / "log.jsonl").is_file() and (out / "samples-last.png").is_file()

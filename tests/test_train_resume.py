@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from test_train_data import build_face_shards
 
 from anonymizer.training import config_from_dict, train
 from anonymizer.training.checkpoint import latest_checkpoint, read_checkpoint
 from anonymizer.training.trainer import TrainError
-from test_train_data import build_face_shards
 
 STEPS = 6
 
@@ -27,7 +27,12 @@ def tiny_config(data: Path, kind: str = "nsgan-r1") -> dict:
         "network": {"resolution": 32, "base_channels": 4, "max_channels": 16, "z_dim": 8, "w_dim": 16},
         "loss": {"kind": kind, "r1_every": 2},
         "data": {"path": str(data), "batch_size": 8, "workers": 0},
-        "steps": STEPS, "log_every": 1, "sample_every": 3, "checkpoint_every": 3, "threads": 1, "tensorboard": False,
+        "steps": STEPS,
+        "log_every": 1,
+        "sample_every": 3,
+        "checkpoint_every": 3,
+        "threads": 1,
+        "tensorboard": False,
     }
 
 
@@ -146,8 +151,21 @@ def test_two_gloo_processes_equal_one_process(shards, uninterrupted, tmp_path):
     config.write_text(yaml.safe_dump(tiny_config(shards)))
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "fdf", "train", str(config), "--out", str(run), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "fdf",
+        "train",
+        str(config),
+        "--out",
+        str(run),
+        "--json",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     for rank in (0, 1):

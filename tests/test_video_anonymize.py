@@ -12,7 +12,6 @@ from anonymizer.inference import AnonymizeConfig, DetectConfig, Generated, Image
 from anonymizer.inference.image import Verified
 from anonymizer.video import VideoConfig, anonymize_video, probe_video
 from pipelines.cli import main
-from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 CLIP = DATA / "again_320x240.mp4"  # 24 frames, 30 fps, one signer facing the camera
@@ -22,9 +21,31 @@ CLIP = DATA / "again_320x240.mp4"  # 24 frames, 30 fps, one signer facing the ca
 def clip_with_audio(tmp_path_factory) -> Path:
     """The shared clip plus a generated 440 Hz sine tone as an AAC track."""
     out = tmp_path_factory.mktemp("clip") / "signer.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(CLIP),
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=0.8", "-map", "0:v", "-map", "1:a",
-                    "-c:v", "copy", "-c:a", "aac", "-shortest", str(out)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(CLIP),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=0.8",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(out),
+        ],
+        check=True,
+    )
     info = probe_video(out)
     assert info.audio_codec == "aac"
     return out
@@ -73,8 +94,22 @@ def test_audio_fps_and_frames_kept_and_every_face_hidden(clip_with_audio, tmp_pa
 def test_cli_mkv_output_and_corrupt_video_fails_closed(clip_with_audio, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(clip_with_audio),
-                    "-c", "copy", "-metadata", "location=+59.9+010.7/", str(folder / "clip.mkv")], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(clip_with_audio),
+            "-c",
+            "copy",
+            "-metadata",
+            "location=+59.9+010.7/",
+            str(folder / "clip.mkv"),
+        ],
+        check=True,
+    )
     (folder / "broken.mp4").write_text("not a video")
     out = tmp_path / "out"
     rc = main(["-q", "anonymize", str(folder), "--out", str(out), "--mode", "pixelate", "--json", "--crf", "30"])
@@ -120,14 +155,19 @@ class MissedByCheck(ImageAnonymizer):
     def __init__(self, config):
         super().__init__(config)
         self._render = lambda rgb, jobs: [
-            rgb[j.region.paste[1]:j.region.paste[3], j.region.paste[0]:j.region.paste[2]].copy() for j in jobs]
+            rgb[j.region.paste[1] : j.region.paste[3], j.region.paste[0] : j.region.paste[2]].copy() for j in jobs
+        ]
 
     def _verified(self, rgb, faces, jobs, patches, *, lossy_qualities=(), generate=None):
         from anonymizer.inference.verify import describe_views, scene_faces
 
         scene = scene_faces(rgb)
-        return Verified(patches, [Generated(j.seed) for j in jobs], [describe_views(rgb, f.bbox, scene) for f in faces],
-                        [None] * len(faces))
+        return Verified(
+            patches,
+            [Generated(j.seed) for j in jobs],
+            [describe_views(rgb, f.bbox, scene) for f in faces],
+            [None] * len(faces),
+        )
 
 
 def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_checkpoint, tmp_path):
@@ -136,9 +176,9 @@ def test_encoded_file_is_judged_and_faces_that_still_match_are_escalated(random_
     evaluator = PrivacyEvaluator(PrivacyConfig(frame_step=1))
     anon = MissedByCheck(AnonymizeConfig(mode="gan", checkpoint=str(random_checkpoint)))
     # carry_frames 0: every face comes from the (fake) renderer above, not carried from a generated one.
-    unchecked = anonymize_video(CLIP, tmp_path / "unchecked.mp4", anon, VideoConfig(preset="ultrafast",
-                                                                                     encoded_check_rounds=0,
-                                                                                     carry_frames=0))
+    unchecked = anonymize_video(
+        CLIP, tmp_path / "unchecked.mp4", anon, VideoConfig(preset="ultrafast", encoded_check_rounds=0, carry_frames=0)
+    )
     assert unchecked.repaired == 0
     assert evaluator.compare_videos(CLIP, tmp_path / "unchecked.mp4", "u").leaks >= 20  # the check can fail
 
@@ -158,11 +198,12 @@ def test_leaks_are_escalated_with_the_near_misses_around_them():
 
     face = find_faces  # any object: to_escalate reads only outcomes
     g1 = Generated(1)
-    records = {f: FrameRecord([face, face], [7, 9], [0, 0], [g1, Masked()] if f == 12 else [g1, g1], [None, None])
-               for f in range(40)}
+    records = {
+        f: FrameRecord([face, face], [7, 9], [0, 0], [g1, Masked()] if f == 12 else [g1, g1], [None, None])
+        for f in range(40)
+    }
     near = 0.6 + NEAR_MISS_MARGIN / 2
-    distances = {(10, 0): 0.55, (11, 0): near, (18, 1): near, (19, 1): near, (30, 0): near, (12, 1): near,
-                 (14, 1): 0.9}
+    distances = {(10, 0): 0.55, (11, 0): near, (18, 1): near, (19, 1): near, (30, 0): near, (12, 1): near, (14, 1): 0.9}
     # A leak at frame 10: near misses within 8 frames go with it, whatever their track, except a
     # masked face (nothing left to escalate to); frame 19 and 30 are too far, frame 14's face is not near.
     assert to_escalate(distances, records, 0.6, window=8) == {(10, 0), (11, 0), (18, 1)}
@@ -176,12 +217,17 @@ def test_a_leak_at_a_masked_face_escalates_the_face_drawn_over_the_same_place():
     from anonymizer.inference.detect import FaceBox
     from anonymizer.video.repair import FrameRecord, to_escalate
 
-    masked, overlapping, apart = FaceBox((172, 68, 194, 90), 0.9), FaceBox((165, 80, 181, 99), 0.9), \
-        FaceBox((440, 89, 508, 179), 0.9)
+    masked, overlapping, apart = (
+        FaceBox((172, 68, 194, 90), 0.9),
+        FaceBox((165, 80, 181, 99), 0.9),
+        FaceBox((440, 89, 508, 179), 0.9),
+    )
     mask, g5, g6 = Masked(), Generated(5), Generated(6)
-    records = {0: FrameRecord([masked, overlapping, apart], [1, 2, 3], [0, 0, 0], [mask, g5, g6], [None] * 3),
-               1: FrameRecord([masked, apart], [1, 3], [0, 0], [mask, g6], [None] * 2),
-               2: FrameRecord([masked, overlapping], [1, 2], [0, 0], [mask, mask], [None] * 2)}
+    records = {
+        0: FrameRecord([masked, overlapping, apart], [1, 2, 3], [0, 0, 0], [mask, g5, g6], [None] * 3),
+        1: FrameRecord([masked, apart], [1, 3], [0, 0], [mask, g6], [None] * 2),
+        2: FrameRecord([masked, overlapping], [1, 2], [0, 0], [mask, mask], [None] * 2),
+    }
     assert to_escalate({(0, 0): 0.49}, records, 0.6, window=8) == {(0, 1)}, "the drawing over it, not the one apart"
     # Nothing else drawn there: the masked face stays the leak, and the file fails closed.
     assert to_escalate({(1, 0): 0.49}, records, 0.6, window=8) == {(1, 0)}

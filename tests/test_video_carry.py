@@ -27,8 +27,17 @@ def moved(kp, angle_deg=0.0, scale=1.0, shift=(0.0, 0.0)):
 
 def test_similarity_recovers_shift_scale_and_rotation():
     m = similarity(KP[:5, :2], moved(KP, 7, 1.1, (5, -3))[:5, :2])
-    assert np.allclose(m[:, :2], 1.1 * np.array([[math.cos(math.radians(7)), -math.sin(math.radians(7))],
-                                                 [math.sin(math.radians(7)), math.cos(math.radians(7))]]), atol=1e-9)
+    assert np.allclose(
+        m[:, :2],
+        1.1
+        * np.array(
+            [
+                [math.cos(math.radians(7)), -math.sin(math.radians(7))],
+                [math.sin(math.radians(7)), math.cos(math.radians(7))],
+            ]
+        ),
+        atol=1e-9,
+    )
     assert np.allclose(m[:, 2], (5, -3), atol=1e-9)
 
 
@@ -54,7 +63,9 @@ def test_carried_faces_flicker_less_and_generate_less(tmp_path):
     carried = anonymize_video(CLIP, tmp_path / "carried.mp4", anon, VideoConfig(preset="ultrafast"))
     assert every.video["carried"] == 0
     assert carried.video["carried"] > carried.video["generated"] > 0
-    boxes = {k: [f.bbox for f in find_faces(frame, DetectConfig(threshold=0.5))] for k, frame in enumerate(frames_of(CLIP))}
+    boxes = {
+        k: [f.bbox for f in find_faces(frame, DetectConfig(threshold=0.5))] for k, frame in enumerate(frames_of(CLIP))
+    }
     flicker_every = measure_flicker(CLIP, tmp_path / "every.mp4", boxes)
     flicker_carried = measure_flicker(CLIP, tmp_path / "carried.mp4", boxes)
     # Measured 2.9 against 3.8 (the original's own change: 1); generating every frame with the

@@ -9,8 +9,14 @@ from anonymizer.video.flicker import measure_flicker
 
 
 def write_clip(path, frames):
-    writer = imageio_ffmpeg.write_frames(str(path), (64, 48), fps=10, codec="libx264", macro_block_size=1,
-                                         output_params=["-crf", "0", "-preset", "ultrafast"])
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (64, 48),
+        fps=10,
+        codec="libx264",
+        macro_block_size=1,
+        output_params=["-crf", "0", "-preset", "ultrafast"],
+    )
     writer.send(None)
     for f in frames:
         writer.send(np.ascontiguousarray(f))
@@ -21,7 +27,7 @@ def test_flicker_compares_the_change_inside_the_faces_with_the_originals(tmp_pat
     rng = np.random.default_rng(0)
     x = np.arange(64 + 12, dtype=np.float32)
     base = np.repeat((100 + 60 * np.sin(x / 6))[None, :, None], 48, axis=0).repeat(3, axis=2).astype(np.uint8)
-    original = [base[:, k: k + 64] for k in range(12)]  # the scene pans a pixel a frame
+    original = [base[:, k : k + 64] for k in range(12)]  # the scene pans a pixel a frame
     steady = [f.copy() for f in original]
     jumpy = [f.copy() for f in original]
     for f in jumpy:  # a face redrawn at random each frame

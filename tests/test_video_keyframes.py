@@ -13,7 +13,6 @@ from anonymizer.inference import AnonymizeConfig, Blurred, DetectConfig, Generat
 from anonymizer.video import VideoConfig, VideoConfigError, anonymize_video
 from anonymizer.video.repair import FrameRecord, unchecked_alike
 from anonymizer.video.track_checks import TrackChecks
-from tests.test_anonymize_cli import random_checkpoint  # noqa: F401 (fixture)
 from tests.test_video_anonymize import CLIP, frames_of
 
 
@@ -25,8 +24,14 @@ def test_a_track_is_checked_at_key_frames_and_every_frame_once_close():
         plan = checks.plan(frame, [7])
         plans.append(plan[0])
         # The check passes far from the threshold until frame 8, where it comes close.
-        checks.learn(frame, [7], plan, [Generated(checks.seed_for(7, seed))], [0.9 if frame < 8 else 0.65],
-                     [checks.seed_for(7, seed)])
+        checks.learn(
+            frame,
+            [7],
+            plan,
+            [Generated(checks.seed_for(7, seed))],
+            [0.9 if frame < 8 else 0.65],
+            [checks.seed_for(7, seed)],
+        )
     assert [p is None for p in plans] == [True, False, False, False, True, False, False, False, True, True]
     assert plans[1] == Generated(seed) and checks.checked == 4 and checks.drawn_unchecked == 6
 
@@ -46,8 +51,7 @@ def test_a_leak_in_the_encoded_file_takes_its_tracks_unchecked_frames_along():
     for f in range(25):
         checked = f % 8 == 0
         drawn = [Generated(1), Generated(2)] if f < 20 else [Blurred(), Generated(2)]
-        records[f] = FrameRecord([face, face], [7, 9], [0, 0], drawn,
-                                 [np.zeros(128) if checked else None, None])
+        records[f] = FrameRecord([face, face], [7, 9], [0, 0], drawn, [np.zeros(128) if checked else None, None])
     got = unchecked_alike({(8, 0)}, records, every=8)
     # Track 7's unchecked frames within 8 of the leak, drawn alike: not its checked frames 0 and
     # 16, not track 9, not frames drawn otherwise.
@@ -60,9 +64,30 @@ def test_a_leak_in_the_encoded_file_takes_its_tracks_unchecked_frames_along():
 def scene_cut_clip(tmp_path):
     """CLIP, then CLIP moved 120 px to the right (the face with it): one cut at frame 24."""
     out = tmp_path / "cut.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP), "-i", str(CLIP),
-                    "-filter_complex", "[1:v]crop=200:240:0:0,pad=320:240:120:0[f];[0:v][f]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-crf", "12", str(out)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(CLIP),
+            "-i",
+            str(CLIP),
+            "-filter_complex",
+            "[1:v]crop=200:240:0:0,pad=320:240:120:0[f];[0:v][f]concat=n=2:v=1[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "12",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 

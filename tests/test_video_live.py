@@ -20,8 +20,13 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def fdf(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "fdf", "-q", "anonymize", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "fdf", "-q", "anonymize", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
 
 
 def hidden(original: np.ndarray, output: np.ndarray) -> bool:
@@ -32,8 +37,20 @@ def hidden(original: np.ndarray, output: np.ndarray) -> bool:
 
 def test_lavfi_source_at_its_own_rate_with_bounded_latency(tmp_path):
     out = tmp_path / "live.mp4"
-    run = fdf("--input-url", "testsrc2=size=320x240:rate=25:duration=2", "--input-format", "lavfi", "--realtime",
-              "--lookahead", "0", "--mode", "blur", "--out", out, "--json")
+    run = fdf(
+        "--input-url",
+        "testsrc2=size=320x240:rate=25:duration=2",
+        "--input-format",
+        "lavfi",
+        "--realtime",
+        "--lookahead",
+        "0",
+        "--mode",
+        "blur",
+        "--out",
+        out,
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["frames_in"] == 50 and result["frames_out"] + result["frames_dropped"] == 50
@@ -45,8 +62,9 @@ def test_lavfi_source_at_its_own_rate_with_bounded_latency(tmp_path):
 def test_a_looped_clip_through_a_named_pipe_is_anonymized_frame_by_frame(tmp_path):
     fifo = tmp_path / "in.pipe"
     os.mkfifo(fifo)
-    feeder = subprocess.Popen([FFMPEG, "-v", "error", "-y", "-stream_loop", "2", "-i", str(CLIP), "-c", "copy",
-                               "-f", "matroska", str(fifo)])
+    feeder = subprocess.Popen(
+        [FFMPEG, "-v", "error", "-y", "-stream_loop", "2", "-i", str(CLIP), "-c", "copy", "-f", "matroska", str(fifo)]
+    )
     try:
         run = fdf("--input-url", fifo, "--mode", "mask", "--out", tmp_path / "out.mp4", "--json")
     finally:
@@ -62,8 +80,18 @@ def test_a_looped_clip_through_a_named_pipe_is_anonymized_frame_by_frame(tmp_pat
 
 def test_standard_input(tmp_path):
     with open(CLIP, "rb") as clip:
-        run = fdf("--input-url", "-", "--mode", "mask", "--max-frames", "12", "--out", tmp_path / "out.mp4",
-                  "--json", stdin=clip)
+        run = fdf(
+            "--input-url",
+            "-",
+            "--mode",
+            "mask",
+            "--max-frames",
+            "12",
+            "--out",
+            tmp_path / "out.mp4",
+            "--json",
+            stdin=clip,
+        )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["frames_out"] == 12
     assert hidden(frames_of(CLIP)[0], frames_of(tmp_path / "out.mp4")[0])

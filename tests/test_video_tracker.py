@@ -15,8 +15,12 @@ def true_box(t: int) -> tuple[float, float, float, float]:
 
 
 def covers(outer, inner, slack: float = 0.0) -> bool:
-    return (outer[0] <= inner[0] + slack and outer[1] <= inner[1] + slack
-            and outer[2] >= inner[2] - slack and outer[3] >= inner[3] - slack)
+    return (
+        outer[0] <= inner[0] + slack
+        and outer[1] <= inner[1] + slack
+        and outer[2] >= inner[2] - slack
+        and outer[3] >= inner[3] - slack
+    )
 
 
 def run(frames: int, missing: set[int], lookahead: int, config: TrackerConfig | None = None):

@@ -19,8 +19,11 @@ CLIP = Path(__file__).parent / "data" / "anonymize" / "again_320x240.mp4"
 
 
 def _remux(dst: Path, *args: str) -> Path:
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP), "-c", "copy", *args,
-                    str(dst)], check=True, timeout=60)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP), "-c", "copy", *args, str(dst)],
+        check=True,
+        timeout=60,
+    )
     return dst
 
 
@@ -35,8 +38,12 @@ def clips(tmp_path):
     # faststart puts the index first, so a cut file still opens (with the index last it does not)
     mp4 = _remux(tmp_path / "whole.mp4", "-movflags", "+faststart")
     mkv = _remux(tmp_path / "whole.mkv")
-    return {"mp4": mp4, "mkv": mkv, "cut_mp4": _cut(mp4, tmp_path / "cut.mp4"),
-            "cut_mkv": _cut(mkv, tmp_path / "cut.mkv")}
+    return {
+        "mp4": mp4,
+        "mkv": mkv,
+        "cut_mp4": _cut(mp4, tmp_path / "cut.mp4"),
+        "cut_mkv": _cut(mkv, tmp_path / "cut.mkv"),
+    }
 
 
 def test_check_complete_counts_whole_files_and_refuses_cut_ones(clips):
@@ -48,8 +55,9 @@ def test_check_complete_counts_whole_files_and_refuses_cut_ones(clips):
 
 
 def test_a_cut_mkv_fails_with_no_output(clips, tmp_path):
-    report = anonymize_paths([clips["cut_mkv"], clips["mkv"]], tmp_path / "out", AnonymizeConfig(mode="blur"),
-                             progress=False)
+    report = anonymize_paths(
+        [clips["cut_mkv"], clips["mkv"]], tmp_path / "out", AnonymizeConfig(mode="blur"), progress=False
+    )
     assert report.counts() == {"done": 1, "skipped": 0, "failed": 1}
     assert "truncated" in report.failed[0].error
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["whole.mkv"]
@@ -57,8 +65,12 @@ def test_a_cut_mkv_fails_with_no_output(clips, tmp_path):
 
 def test_cli_reports_a_truncated_mp4_and_exits_non_zero(clips, tmp_path):
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "fdf", "anonymize", str(clips["cut_mp4"]), "--out", str(out),
-                          "--mode", "blur"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "fdf", "anonymize", str(clips["cut_mp4"]), "--out", str(out), "--mode", "blur"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stderr
     assert "truncated or damaged video" in res.stderr and "Traceback" not in res.stderr
     assert "anonymized 0 files" in res.stdout

@@ -52,7 +52,7 @@ def keypoint_maps(keypoints: torch.Tensor, resolution: int) -> torch.Tensor:
     x = keypoints[..., 0].floor().long()
     y = keypoints[..., 1].floor().long()
     visible = (keypoints[..., 2] > 0) & (x >= 0) & (x < resolution) & (y >= 0) & (y < resolution)
-    flat = (y.clamp(0, resolution - 1) * resolution + x.clamp(0, resolution - 1))
+    flat = y.clamp(0, resolution - 1) * resolution + x.clamp(0, resolution - 1)
     maps.scatter_(2, flat[..., None], visible[..., None].float())
     return maps.view(n, NUM_KEYPOINTS, resolution, resolution)
 
@@ -67,7 +67,9 @@ def to_uint8_image(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def build_condition(images: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def build_condition(
+    images: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Condition (N x 11 x R x R: masked RGB, mask, keypoint maps) and the mask (N x 1 x R x R).
 
     ``images`` are floats in [-1, 1], N x 3 x R x R; boxes and keypoints in pixels of R.

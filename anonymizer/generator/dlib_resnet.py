@@ -52,6 +52,7 @@ def default_model_path() -> Path:
 
 # --- dlib's serialization ---------------------------------------------------------------------
 
+
 @dataclass
 class _Reader:
     data: bytes
@@ -61,7 +62,7 @@ class _Reader:
         # dlib packs an integer as one byte (bit 7: sign, low nibble: byte count), then the bytes.
         head = self.data[self.pos]
         count = head & 0x0F
-        value = int.from_bytes(self.data[self.pos + 1:self.pos + 1 + count], "little")
+        value = int.from_bytes(self.data[self.pos + 1 : self.pos + 1 + count], "little")
         self.pos += 1 + count
         return -value if head & 0x80 else value
 
@@ -71,7 +72,7 @@ class _Reader:
 
     def string(self) -> str:
         n = self.int()
-        text = self.data[self.pos:self.pos + n].decode("latin1")
+        text = self.data[self.pos : self.pos + n].decode("latin1")
         self.pos += n
         return text
 
@@ -123,7 +124,7 @@ def read_dlib_weights(path: str | Path) -> dict:
                 params = r.tensor().reshape(-1)
                 n_out, kh, kw, sy, sx, py, px = (r.int() for _ in range(7))
                 n_in = (params.size - n_out) // (n_out * kh * kw)
-                weight = params[:n_out * n_in * kh * kw].reshape(n_out, n_in, kh, kw)
+                weight = params[: n_out * n_in * kh * kw].reshape(n_out, n_in, kh, kw)
                 convs.append({"weight": weight, "bias": params[-n_out:], "stride": (sy, sx), "padding": (py, px)})
             elif name == "affine_":
                 params = r.tensor().reshape(-1)
@@ -131,7 +132,7 @@ def read_dlib_weights(path: str | Path) -> dict:
                 affines.append({"gamma": params[:k], "beta": params[k:]})
             else:  # fc_2: outputs, inputs, then the (inputs x outputs) matrix
                 n_out, n_in = r.int(), r.int()
-                fc = r.tensor().reshape(-1)[:n_in * n_out].reshape(n_in, n_out)
+                fc = r.tensor().reshape(-1)[: n_in * n_out].reshape(n_in, n_out)
     except (IndexError, ValueError) as exc:
         raise DlibModelError(f"{path} is truncated or corrupt: {exc}") from None
     if mean is None or fc is None or len(convs) != 29 or len(affines) != 29:
@@ -140,6 +141,7 @@ def read_dlib_weights(path: str | Path) -> dict:
 
 
 # --- the network -------------------------------------------------------------------------------
+
 
 class _ConvAffine(nn.Module):
     def __init__(self, cin: int, cout: int, k: int, stride: int, padding: int):
@@ -205,14 +207,19 @@ class DlibResNet(nn.Module):
             layers += [block.a, block.b]
         return layers
 
-    def load_dlib(self, weights: dict) -> "DlibResNet":
+    def load_dlib(self, weights: dict) -> DlibResNet:
         with torch.no_grad():
             self.mean.copy_(torch.from_numpy(weights["mean"]))
             for layer, conv, aff in zip(self.conv_affines(), weights["convs"], weights["affines"]):
-                if tuple(layer.conv.weight.shape) != conv["weight"].shape or layer.conv.stride != conv["stride"] \
-                        or layer.conv.padding != conv["padding"]:
-                    raise DlibModelError(f"dlib layer {conv['weight'].shape} stride {conv['stride']} does not fit "
-                                         f"{tuple(layer.conv.weight.shape)} stride {layer.conv.stride}")
+                if (
+                    tuple(layer.conv.weight.shape) != conv["weight"].shape
+                    or layer.conv.stride != conv["stride"]
+                    or layer.conv.padding != conv["padding"]
+                ):
+                    raise DlibModelError(
+                        f"dlib layer {conv['weight'].shape} stride {conv['stride']} does not fit "
+                        f"{tuple(layer.conv.weight.shape)} stride {layer.conv.stride}"
+                    )
                 layer.conv.weight.copy_(torch.from_numpy(conv["weight"].copy()))
                 layer.conv.bias.copy_(torch.from_numpy(conv["bias"].copy()))
                 layer.scale.copy_(torch.from_numpy(aff["gamma"].copy()))
@@ -229,6 +236,7 @@ def load_dlib_resnet(path: str | Path | None = None, device: str | torch.device 
 
 
 # --- aligned chips, differentiably ---------------------------------------------------------------
+
 
 def chip_transforms(shapes, upscale: float, image_side: int) -> torch.Tensor:
     """For each face, the affine map from chip pixels to normalised coordinates of its crop.

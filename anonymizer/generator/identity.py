@@ -44,8 +44,11 @@ class _Block(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.skip = None if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (
+            None
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x):
         y = F.relu(self.bn1(self.conv1(x)))
@@ -71,7 +74,9 @@ class IdentityNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         # Position matters (where the eyes are), so a flattened small map rather than global pooling.
         side = self.config.resolution // 2**self.config.stages
-        self.head = nn.Sequential(nn.Conv2d(cin, 32, 1), nn.ReLU(), nn.Flatten(), nn.Linear(32 * side * side, self.config.dim))
+        self.head = nn.Sequential(
+            nn.Conv2d(cin, 32, 1), nn.ReLU(), nn.Flatten(), nn.Linear(32 * side * side, self.config.dim)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
@@ -83,8 +88,9 @@ class IdentityNet(nn.Module):
         return self(fake), target
 
 
-def identity_loss(net: nn.Module, fake: torch.Tensor, real: torch.Tensor, margin: float,
-                  boxes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def identity_loss(
+    net: nn.Module, fake: torch.Tensor, real: torch.Tensor, margin: float, boxes: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Hinge on the predicted descriptor distance: mean of max(0, margin - |net(fake) - net(real)|).
 
     Returns the loss and the per-sample distances (detached). The real crop's descriptor is a
@@ -122,8 +128,11 @@ def load_identity_model(name: str, device: str | torch.device = "cpu", resolutio
 def save_identity_net(net: IdentityNet, path: str | Path, metadata: dict | None = None) -> Path:
     """Weights as safetensors with the config (and any report) in the header, written atomically."""
     path = Path(path)
-    meta = {"format": "fdf-identity-net", "config": json.dumps(asdict(net.config)),
-            **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
+    meta = {
+        "format": "fdf-identity-net",
+        "config": json.dumps(asdict(net.config)),
+        **{k: json.dumps(v) for k, v in (metadata or {}).items()},
+    }
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)

@@ -7,8 +7,8 @@ processes equals one process with the whole batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +72,12 @@ def r1_penalty(critic: Critic, real: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_loss(
-    config: LossConfig, critic: Critic, real: torch.Tensor, fake: torch.Tensor, step: int, alpha: torch.Tensor,
+    config: LossConfig,
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    step: int,
+    alpha: torch.Tensor,
     penalty_critic: Critic | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Discriminator loss and its parts (floats) for logging.
@@ -108,8 +113,13 @@ def lowpass_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, size:
 
 
 def generator_loss(
-    config: LossConfig, critic: Critic, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
-    identity_net: torch.nn.Module | None = None, boxes: torch.Tensor | None = None,
+    config: LossConfig,
+    critic: Critic,
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    mask: torch.Tensor,
+    identity_net: torch.nn.Module | None = None,
+    boxes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Generator loss and its parts for logging.
 
@@ -129,7 +139,6 @@ def generator_loss(
         loss = loss + config.lowpass_l1_weight * low
         parts["g_lowpass_l1"] = low.item()
     if config.identity_weight > 0:
-
         if identity_net is None:
             raise ValueError("identity_weight > 0 but no identity network was given")
         ident, dist = identity_loss(identity_net, fake, real, config.identity_margin, boxes)

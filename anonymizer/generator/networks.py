@@ -101,7 +101,10 @@ class Generator(nn.Module):
         self.config = config
         ch = config.channels()
         self.mapping = nn.Sequential(
-            nn.Linear(config.z_dim, config.w_dim), nn.LeakyReLU(0.2), nn.Linear(config.w_dim, config.w_dim), nn.LeakyReLU(0.2)
+            nn.Linear(config.z_dim, config.w_dim),
+            nn.LeakyReLU(0.2),
+            nn.Linear(config.w_dim, config.w_dim),
+            nn.LeakyReLU(0.2),
         )
         self.stem = nn.Conv2d(CONDITION_CHANNELS, ch[0], 3, padding=1)
         self.down = nn.ModuleList(
@@ -140,14 +143,20 @@ class Discriminator(nn.Module):
         self.stem = nn.Conv2d(3 + CONDITION_CHANNELS, ch[0], 3, padding=1)
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(ch[i], ch[i], 3, padding=1), nn.LeakyReLU(0.2),
-                nn.Conv2d(ch[i], ch[i + 1], 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                nn.Conv2d(ch[i], ch[i], 3, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(ch[i], ch[i + 1], 3, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
             )
             for i in range(len(ch) - 1)
         )
         self.head = nn.Sequential(
-            nn.Conv2d(ch[-1], ch[-1], 3, padding=1), nn.LeakyReLU(0.2), nn.Flatten(),
-            nn.Linear(ch[-1] * MIN_RESOLUTION**2, ch[-1]), nn.LeakyReLU(0.2), nn.Linear(ch[-1], 1),
+            nn.Conv2d(ch[-1], ch[-1], 3, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(ch[-1] * MIN_RESOLUTION**2, ch[-1]),
+            nn.LeakyReLU(0.2),
+            nn.Linear(ch[-1], 1),
         )
         _init_variance_preserving(self)
 

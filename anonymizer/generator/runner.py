@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -41,7 +41,9 @@ class GeneratorError(FdfError):
 class GeneratorRunner:
     """A generator in eval mode on one device, with the batch API the anonymizer uses."""
 
-    def __init__(self, generator: Generator, device: str | torch.device = "cpu", batch_size: int = 64, source: str = ""):
+    def __init__(
+        self, generator: Generator, device: str | torch.device = "cpu", batch_size: int = 64, source: str = ""
+    ):
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.batch_size = batch_size
@@ -96,7 +98,7 @@ def _read(path: Path) -> tuple[dict, dict]:
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
-            tensors = {k[len(EMA_PREFIX):]: fh.get_tensor(k) for k in fh.keys() if k.startswith(EMA_PREFIX)}
+            tensors = {k[len(EMA_PREFIX) :]: fh.get_tensor(k) for k in fh.keys() if k.startswith(EMA_PREFIX)}
     except Exception as exc:  # safetensors' own error types for corrupt or foreign files
         raise GeneratorError(f"cannot read generator weights {path}: {exc}") from None
     if not tensors:

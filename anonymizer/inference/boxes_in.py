@@ -56,8 +56,11 @@ class BoxesEntry:
 def _box(value, where: str) -> tuple[float, float, float, float]:
     if isinstance(value, dict):
         value = value.get("bbox")
-    ok = isinstance(value, (list, tuple)) and len(value) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
     if not ok or not (value[2] > value[0] and value[3] > value[1]):
         raise BoxesInError(f"{where}: a box is [x0, y0, x1, y1] with x1 > x0 and y1 > y0, got {str(value)[:80]}")
     return tuple(float(v) for v in value)
@@ -116,8 +119,11 @@ def match_entries(entries: dict[str, BoxesEntry], planned: list, out_root: Path)
     for i, item in enumerate(planned):
         if item.error:
             continue
-        for name in (str(item.source), os.path.realpath(item.source),
-                     item.output.relative_to(out_root).as_posix() if item.kind == "image" else None):
+        for name in (
+            str(item.source),
+            os.path.realpath(item.source),
+            item.output.relative_to(out_root).as_posix() if item.kind == "image" else None,
+        ):
             if name is not None:
                 names.setdefault(name, i)
     matched: dict[int, BoxesEntry] = {}
@@ -146,8 +152,9 @@ def faces_to_replace(entry: BoxesEntry, anon, rgb) -> tuple[list[FaceBox], int]:
         if x1 <= x0 or y1 <= y0:
             raise BoxesInError(f"--boxes-in box {list(box)} lies outside the {width}x{height} photo")
         given.append(FaceBox((x0, y0, x1, y1), 1.0))
-    found = [f for f in (anon.detect(rgb) if entry.detect else [])
-             if not any(same_place(f.bbox, g.bbox) for g in given)]
+    found = [
+        f for f in (anon.detect(rgb) if entry.detect else []) if not any(same_place(f.bbox, g.bbox) for g in given)
+    ]
     candidates = given + found
     faces = [f for f in candidates if not any(same_place(f.bbox, k) for k in entry.keep)]
     if anon.needs_keypoints:

@@ -30,6 +30,10 @@ def use_device(device: str) -> str:
             torch_device = "cpu"
         else:
             raise DeviceError(f"device {device!r}: torch sees no CUDA GPU here; use --device auto or cpu")
-    log.info("device %s: generator on %s, CenterFace on %s", device, torch_device,
-             providers[0] if isinstance(providers[0], str) else providers[0][0])
+    log.info(
+        "device %s: generator on %s, CenterFace on %s",
+        device,
+        torch_device,
+        providers[0] if isinstance(providers[0], str) else providers[0][0],
+    )
     return torch_device

@@ -103,8 +103,18 @@ def _solid(window, bbox, landmarks68, yaw, params: FaceMaskParams) -> tuple[np.n
         cx, cy = (bbox[0] + bbox[2]) / 2 - x0, (bbox[1] + bbox[3]) / 2 - y0
         ax = (bbox[2] - bbox[0]) / 2 * ELLIPSE_SCALE
         ay = (bbox[3] - bbox[1]) / 2 * ELLIPSE_SCALE
-        cv2.ellipse(base, (round(cx * 16), round(cy * 16)), (round(ax * 16), round(ay * 16)), 0, 0, 360, 1, -1,
-                    lineType=cv2.LINE_8, shift=4)
+        cv2.ellipse(
+            base,
+            (round(cx * 16), round(cy * 16)),
+            (round(ax * 16), round(ay * 16)),
+            0,
+            0,
+            360,
+            1,
+            -1,
+            lineType=cv2.LINE_8,
+            shift=4,
+        )
     if grow > 0 and base.any():
         # Distance to the outline, so the margin is the same all round (a dilation kernel is square).
         base = (cv2.distanceTransform(1 - base, cv2.DIST_L2, 5) <= grow).astype(np.uint8)
@@ -128,19 +138,26 @@ def soft_weights(solid: np.ndarray, feather_px: float) -> np.ndarray:
     return weights
 
 
-def masked_region(region: FaceRegion, bbox, landmarks68: np.ndarray | None, image_shape,
-                  params: FaceMaskParams, yaw: float | None = None) -> FaceRegion:
+def masked_region(
+    region: FaceRegion,
+    bbox,
+    landmarks68: np.ndarray | None,
+    image_shape,
+    params: FaceMaskParams,
+    yaw: float | None = None,
+) -> FaceRegion:
     """``region`` with the face mask as its blend weights (see module doc). The paste box grows
     where the feather band would reach past it; the core (the generator's hole) stays."""
     height, width = int(image_shape[0]), int(image_shape[1])
     band = math.ceil(params.feather * face_size(bbox)) + 1
     cx0, cy0, cx1, cy1 = region.core
     px0, py0, px1, py1 = region.paste
-    paste = clip_box(min(px0, cx0 - band), min(py0, cy0 - band), max(px1, cx1 + band), max(py1, cy1 + band),
-                      width, height)
+    paste = clip_box(
+        min(px0, cx0 - band), min(py0, cy0 - band), max(px1, cx1 + band), max(py1, cy1 + band), width, height
+    )
     solid, used = _solid(paste, bbox, landmarks68, yaw, params)
     hole = np.zeros_like(solid)
-    hole[cy0 - paste[1]:cy1 - paste[1], cx0 - paste[0]:cx1 - paste[0]] = True
+    hole[cy0 - paste[1] : cy1 - paste[1], cx0 - paste[0] : cx1 - paste[0]] = True
     solid &= hole
     if not used:
         log.debug("face at %s: ellipse mask (no usable landmarks)", tuple(round(float(v)) for v in bbox))

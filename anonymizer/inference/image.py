@@ -97,11 +97,15 @@ class AnonymizeConfig:
         if self.mode not in MODES:
             raise AnonymizeConfigError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.dilation is not None and not 0.0 <= self.dilation <= 2.0:
-            raise AnonymizeConfigError(f"dilation must be between 0 and 2 (fraction of the face box), got {self.dilation}")
+            raise AnonymizeConfigError(
+                f"dilation must be between 0 and 2 (fraction of the face box), got {self.dilation}"
+            )
         if not 0.0 <= self.feather <= 1.0:
             raise AnonymizeConfigError(f"feather must be between 0 and 1, got {self.feather}")
         if not 0.0 < self.verify_threshold < 2.0:
-            raise AnonymizeConfigError(f"verify_threshold must be between 0 and 2 (dlib distance), got {self.verify_threshold}")
+            raise AnonymizeConfigError(
+                f"verify_threshold must be between 0 and 2 (dlib distance), got {self.verify_threshold}"
+            )
         if not 0.0 < self.sface_threshold < 1.0:
             raise AnonymizeConfigError(f"sface_threshold must be between 0 and 1 (cosine), got {self.sface_threshold}")
         if self.verify_tries < 1:
@@ -113,8 +117,9 @@ class AnonymizeConfig:
         for name, top in (("mask_margin", 0.5), ("mask_forehead", 1.0), ("mask_feather", 0.5)):
             value = getattr(self, name)
             if not 0.0 <= value <= top:
-                raise AnonymizeConfigError(f"{name} must be between 0 and {top} (a fraction of the face size), "
-                                           f"got {value}")
+                raise AnonymizeConfigError(
+                    f"{name} must be between 0 and {top} (a fraction of the face size), got {value}"
+                )
 
     @property
     def mask_params(self) -> FaceMaskParams:
@@ -168,8 +173,11 @@ class ImageAnonymizer:
 
     def __init__(self, config: AnonymizeConfig | None = None) -> None:
         self.config = config or AnonymizeConfig()
-        self._gan = (GanMode(self.config.checkpoint, self.config.device, colour_match=self.config.colour_match)
-                     if self.config.mode == "gan" else None)
+        self._gan = (
+            GanMode(self.config.checkpoint, self.config.device, colour_match=self.config.colour_match)
+            if self.config.mode == "gan"
+            else None
+        )
         self._render = self._gan.patches if self._gan else make_renderer(self.config.mode)
         self._sface = None
 
@@ -186,7 +194,6 @@ class ImageAnonymizer:
     def sface(self):
         """The second recogniser of the identity check, loaded on first use."""
         if self._sface is None:
-
             self._sface = SFaceRecognizer()
         return self._sface
 
@@ -221,9 +228,18 @@ class ImageAnonymizer:
             region = masked_region(region, face.bbox, face.landmarks68, shape, self.config.mask_params, face_yaw(face))
         return region
 
-    def render(self, pixels: np.ndarray, rgb: np.ndarray, faces: list[FaceBox], seeds: list[int], *,
-               lossy_qualities: tuple[int, ...] = (), fixed: list[Outcome | None] | None = None,
-               keys: list | None = None, gan_patches=None) -> AnonymizedImage:
+    def render(
+        self,
+        pixels: np.ndarray,
+        rgb: np.ndarray,
+        faces: list[FaceBox],
+        seeds: list[int],
+        *,
+        lossy_qualities: tuple[int, ...] = (),
+        fixed: list[Outcome | None] | None = None,
+        keys: list | None = None,
+        gan_patches=None,
+    ) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
         (``lossy_qualities``: see :func:`.verify.leaking`).
 
@@ -242,8 +258,16 @@ class ImageAnonymizer:
         given = fixed if fixed is not None else [None] * len(faces)
         if any(o is not None and not isinstance(o, Outcome) for o in given):
             raise AnonymizeConfigError("fixed takes per face an Outcome (anonymizer.inference.outcome) or None")
-        jobs = [FaceJob(regions[i], faces[i].keypoints, given[i].seed if isinstance(given[i], Generated) else seeds[i],
-                        faces[i].bbox, keys[i] if keys is not None else None) for i in keep]
+        jobs = [
+            FaceJob(
+                regions[i],
+                faces[i].keypoints,
+                given[i].seed if isinstance(given[i], Generated) else seeds[i],
+                faces[i].bbox,
+                keys[i] if keys is not None else None,
+            )
+            for i in keep
+        ]
         generate = gan_patches if gan_patches is not None and self._gan is not None else self._render
         regenerated = blurred = 0
         patches: list = [None] * len(jobs)
@@ -254,18 +278,29 @@ class ImageAnonymizer:
         free = [k for k, i in enumerate(keep) if given[i] is None]
         if drawn_as_given:
             outs = [given[keep[k]] for k in drawn_as_given]
-            for k, outcome, patch in zip(drawn_as_given, outs,
-                                         self._fixed_patches(rgb, [jobs[k] for k in drawn_as_given], outs, generate)):
+            for k, outcome, patch in zip(
+                drawn_as_given, outs, self._fixed_patches(rgb, [jobs[k] for k in drawn_as_given], outs, generate)
+            ):
                 patches[k], kept_outcomes[k] = patch, outcome
         if free:
             free_jobs = [jobs[k] for k in free]
             new = generate(rgb, free_jobs)
             gan = self.config.mode == "gan"
-            checked = Verified(new, [Generated(j.seed) if gan else for_mode(self.config.mode) for j in free_jobs],
-                               [None] * len(free), [None] * len(free))
+            checked = Verified(
+                new,
+                [Generated(j.seed) if gan else for_mode(self.config.mode) for j in free_jobs],
+                [None] * len(free),
+                [None] * len(free),
+            )
             if gan and self.config.verify_identity:
-                checked = self._verified(rgb, [faces[keep[k]] for k in free], free_jobs, new,
-                                         lossy_qualities=lossy_qualities, generate=generate)
+                checked = self._verified(
+                    rgb,
+                    [faces[keep[k]] for k in free],
+                    free_jobs,
+                    new,
+                    lossy_qualities=lossy_qualities,
+                    generate=generate,
+                )
                 regenerated, blurred = checked.regenerated, checked.blurred
             for n, k in enumerate(free):
                 patches[k], kept_outcomes[k] = checked.patches[n], checked.outcomes[n]
@@ -275,13 +310,18 @@ class ImageAnonymizer:
         distances: list = [None] * len(faces)
         drawn = [drawn_region(j.region, o) for j, o in zip(jobs, kept_outcomes)]
         for k, i in enumerate(keep):
-            outcomes[i], descriptors[i], distances[i], regions[i] = (kept_outcomes[k], kept_descriptors[k],
-                                                                    kept_distances[k], drawn[k])
+            outcomes[i], descriptors[i], distances[i], regions[i] = (
+                kept_outcomes[k],
+                kept_descriptors[k],
+                kept_distances[k],
+                drawn[k],
+            )
         out = composite(pixels, drawn, patches)
         return AnonymizedImage(out, faces, regions, regenerated, blurred, outcomes, descriptors, distances)
 
-    def _fixed_patches(self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list[Outcome],
-                       generate=None) -> list[np.ndarray]:
+    def _fixed_patches(
+        self, rgb: np.ndarray, jobs: list[FaceJob], fixed: list[Outcome], generate=None
+    ) -> list[np.ndarray]:
         """Patches for outcomes of an earlier render: generated faces through this generator, the
         rest by their mode's renderer (one batch per kind, in order of first appearance)."""
         patches: list = [None] * len(jobs)
@@ -298,8 +338,16 @@ class ImageAnonymizer:
                 patches[k] = patch
         return patches
 
-    def _verified(self, rgb: np.ndarray, faces: list[FaceBox], jobs: list[FaceJob], patches: list[np.ndarray], *,
-                  lossy_qualities: tuple[int, ...] = (), generate=None) -> Verified:
+    def _verified(
+        self,
+        rgb: np.ndarray,
+        faces: list[FaceBox],
+        jobs: list[FaceJob],
+        patches: list[np.ndarray],
+        *,
+        lossy_qualities: tuple[int, ...] = (),
+        generate=None,
+    ) -> Verified:
         """Regenerate faces that dlib (or SFace) still matches to the original; blur those that
         keep matching (see :class:`Verified`)."""
         c = self.config
@@ -310,19 +358,26 @@ class ImageAnonymizer:
         regenerated = 0
         bad: list[int] = []
         distances: list = [None] * len(faces)
-        points = [landmarks_from_68(f.landmarks68) if c.second_recogniser and f.landmarks68 is not None else None
-                  for f in faces]
+        points = [
+            landmarks_from_68(f.landmarks68) if c.second_recogniser and f.landmarks68 is not None else None
+            for f in faces
+        ]
         originals = [self.sface.embed(rgb, p) if p is not None else None for p in points]
         for attempt in range(1, c.verify_tries + 1):
             output = composite(rgb, regions, patches)
             found = leak_distances(output, faces, descriptors, lossy_qualities)
-            for i in (range(len(faces)) if attempt == 1 else bad):  # a face that passed keeps its distance
+            for i in range(len(faces)) if attempt == 1 else bad:  # a face that passed keeps its distance
                 distances[i] = found[i]
             bad = [i for i, d in enumerate(found) if d is not None and d < c.verify_threshold]
             # SFace on the output at the original's five points: no detector needed, so a face
             # the detectors no longer find is still judged.
-            bad += [i for i, (p, o) in enumerate(zip(points, originals)) if o is not None and i not in bad
-                    and cosine_similarity(o, self.sface.embed(output, p)) >= c.sface_threshold]
+            bad += [
+                i
+                for i, (p, o) in enumerate(zip(points, originals))
+                if o is not None
+                and i not in bad
+                and cosine_similarity(o, self.sface.embed(output, p)) >= c.sface_threshold
+            ]
             bad.sort()
             if not bad or attempt == c.verify_tries:
                 break

@@ -107,8 +107,9 @@ class GanMode:
     ``colour_match``: correct each generated patch's colour and light to the photo along the edge
     of its blend weights (:mod:`.colour_match`) before it is composited."""
 
-    def __init__(self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 32,
-                 colour_match: bool = False) -> None:
+    def __init__(
+        self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 32, colour_match: bool = False
+    ) -> None:
         self.checkpoint = checkpoint
         self.device = device
         self.batch_size = batch_size
@@ -156,15 +157,21 @@ class GanMode:
         for start in range(0, len(jobs), self.batch_size):
             sl = slice(start, start + self.batch_size)
             out = gen.generate(
-                np.stack(crops[sl]), np.stack(boxes[sl]).astype(np.float32), np.stack(kps[sl]).astype(np.float32),
+                np.stack(crops[sl]),
+                np.stack(boxes[sl]).astype(np.float32),
+                np.stack(kps[sl]).astype(np.float32),
                 seeds=[j.seed for j in jobs[sl]],
             )
             out = np.asarray(out)
             if out.shape != (len(crops[sl]), res, res, 3) or out.dtype != np.uint8:
-                raise ModeError(f"generator returned {out.shape} {out.dtype}, expected ({len(crops[sl])}, {res}, {res}, 3) uint8")
+                raise ModeError(
+                    f"generator returned {out.shape} {out.dtype}, expected ({len(crops[sl])}, {res}, {res}, 3) uint8"
+                )
             generated.extend(out)
-        return [GeneratedFace(g, tuple(cb), np.asarray(job.keypoints, np.float32).copy(), job.seed)
-                for g, cb, job in zip(generated, crop_boxes, jobs)]
+        return [
+            GeneratedFace(g, tuple(cb), np.asarray(job.keypoints, np.float32).copy(), job.seed)
+            for g, cb, job in zip(generated, crop_boxes, jobs)
+        ]
 
     def paste(self, rgb: np.ndarray, job: FaceJob, face: GeneratedFace, motion: np.ndarray | None = None) -> np.ndarray:
         """The patch over ``job``'s paste window from ``face``: as generated, or moved by the 2 x 3
@@ -212,8 +219,14 @@ def _warp_to_window(generated: np.ndarray, crop_box, motion: np.ndarray, paste, 
     full = shift @ np.vstack([motion, [0.0, 0.0, 1.0]]) @ to_photo
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(generated, full[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(np.ones(generated.shape[:2], np.uint8), full[:2], size, flags=cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.warpAffine(
+        np.ones(generated.shape[:2], np.uint8),
+        full[:2],
+        size,
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     return np.where(inside[:, :, None] > 0, warped, rgb[y0:y1, x0:x1])
 
 

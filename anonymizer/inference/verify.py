@@ -64,8 +64,12 @@ def describe_views(rgb: np.ndarray, bbox, scene=(), detector: str = "centerface"
 def _window(bbox, shape, margin: float = 0.5) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = bbox
     w, h = x1 - x0, y1 - y0
-    return (max(0, int(x0 - margin * w)), max(0, int(y0 - margin * h)),
-            min(shape[1], int(x1 + margin * w) + 1), min(shape[0], int(y1 + margin * h) + 1))
+    return (
+        max(0, int(x0 - margin * w)),
+        max(0, int(y0 - margin * h)),
+        min(shape[1], int(x1 + margin * w) + 1),
+        min(shape[0], int(y1 + margin * h) + 1),
+    )
 
 
 def scene_faces(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
@@ -78,12 +82,15 @@ def _window_faces(output_rgb: np.ndarray, bbox) -> list[tuple[float, float, floa
     window = np.ascontiguousarray(output_rgb[wy0:wy1, wx0:wx1])
     if min(window.shape[:2]) < 8:
         return []
-    return [(b[0] + wx0, b[1] + wy0, b[2] + wx0, b[3] + wy0)
-            for b in (d.bbox for d in detect_faces(window, "centerface", FOUND_THRESHOLD, None))]
+    return [
+        (b[0] + wx0, b[1] + wy0, b[2] + wx0, b[3] + wy0)
+        for b in (d.bbox for d in detect_faces(window, "centerface", FOUND_THRESHOLD, None))
+    ]
 
 
-def output_distance(output_rgb: np.ndarray, face: FaceBox, original_descriptor: np.ndarray,
-                    scene: list | None = None) -> float | None:
+def output_distance(
+    output_rgb: np.ndarray, face: FaceBox, original_descriptor: np.ndarray, scene: list | None = None
+) -> float | None:
     """Smallest distance from the original's descriptor(s) (128, or k x 128 views) to a face
     found at the same place in the output (None: no face found there). ``scene``: boxes of
     :func:`scene_faces` for the same output, searched besides a window around the face."""
@@ -99,13 +106,16 @@ def output_distance(output_rgb: np.ndarray, face: FaceBox, original_descriptor: 
     return best
 
 
-def output_distances(output_rgb: np.ndarray, faces: list[FaceBox],
-                     descriptors: list[np.ndarray | None]) -> list[float | None]:
+def output_distances(
+    output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray | None]
+) -> list[float | None]:
     """Per face, :func:`output_distance` with the output searched once at the working resolution
     (None: no descriptor given, or no face found there)."""
     scene = scene_faces(output_rgb) if any(d is not None for d in descriptors) else []
-    return [None if desc is None else output_distance(output_rgb, face, desc, scene)
-            for face, desc in zip(faces, descriptors)]
+    return [
+        None if desc is None else output_distance(output_rgb, face, desc, scene)
+        for face, desc in zip(faces, descriptors)
+    ]
 
 
 def lossy_copy(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -114,8 +124,13 @@ def lossy_copy(rgb: np.ndarray, quality: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]) if ok else rgb
 
 
-def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray], threshold: float,
-            lossy_qualities: tuple[int, ...] = ()) -> list[int]:
+def leaking(
+    output_rgb: np.ndarray,
+    faces: list[FaceBox],
+    descriptors: list[np.ndarray],
+    threshold: float,
+    lossy_qualities: tuple[int, ...] = (),
+) -> list[int]:
     """Indices of faces whose output is still within ``threshold`` of the original
     (``descriptors``: per face, one descriptor or the k x 128 views of :func:`describe_views`).
 
@@ -125,12 +140,16 @@ def leaking(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.n
     moved the same face's descriptor by 0.13 (median) and up to 0.22, enough to bring a face at
     0.6-0.8 under 0.6. JPEG at 85 moves it as much (0.135 median), at 70 a little more (0.19);
     each round trip is one more draw of that noise."""
-    return [i for i, dist in enumerate(leak_distances(output_rgb, faces, descriptors, lossy_qualities))
-            if dist is not None and dist < threshold]
+    return [
+        i
+        for i, dist in enumerate(leak_distances(output_rgb, faces, descriptors, lossy_qualities))
+        if dist is not None and dist < threshold
+    ]
 
 
-def leak_distances(output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray],
-                   lossy_qualities: tuple[int, ...] = ()) -> list[float | None]:
+def leak_distances(
+    output_rgb: np.ndarray, faces: list[FaceBox], descriptors: list[np.ndarray], lossy_qualities: tuple[int, ...] = ()
+) -> list[float | None]:
     """Per face, the smallest distance from the original to the face found at its place in the
     output or in its JPEG round trips at ``lossy_qualities`` (None: no face found there)."""
     best: list[float | None] = [None] * len(faces)

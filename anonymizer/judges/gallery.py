@@ -130,8 +130,10 @@ class Gallery:
                         dlib_d.append(d)
                     if s is not None:
                         sface_d.append(s)
-                self.descriptors[source_name(f)] = (np.array(dlib_d, np.float32).reshape(-1, 128),
-                                                    np.array(sface_d, np.float32).reshape(-1, 128))
+                self.descriptors[source_name(f)] = (
+                    np.array(dlib_d, np.float32).reshape(-1, 128),
+                    np.array(sface_d, np.float32).reshape(-1, 128),
+                )
         log.info("gallery: %d people, %d files", len(people), len(self.descriptors))
 
     @classmethod
@@ -148,5 +150,8 @@ class Gallery:
         others = [source_name(f) for f in self.people[person] if source_name(f) != source_name(name)]
         if not others:
             return None
-        return Template(person, np.concatenate([self.descriptors[f][0] for f in others]),
-                        np.concatenate([self.descriptors[f][1] for f in others]))
+        return Template(
+            person,
+            np.concatenate([self.descriptors[f][0] for f in others]),
+            np.concatenate([self.descriptors[f][1] for f in others]),
+        )

@@ -44,11 +44,15 @@ def _read_checked(name: str, path: str) -> bytes:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise JudgeModelError(f"cannot read judge model {path}: {exc.strerror or exc}. "
-                              f"Reinstall the package (the file ships in anonymizer/judges/models/).") from None
+        raise JudgeModelError(
+            f"cannot read judge model {path}: {exc.strerror or exc}. "
+            f"Reinstall the package (the file ships in anonymizer/judges/models/)."
+        ) from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != SHA256[name]:
-        raise JudgeModelError(f"{path} is not the expected {name} (sha256 {digest[:12]}..., "
-                              f"{len(data)} bytes; expected {SHA256[name][:12]}...): corrupt or replaced. "
-                              f"Reinstall the package.")
+        raise JudgeModelError(
+            f"{path} is not the expected {name} (sha256 {digest[:12]}..., "
+            f"{len(data)} bytes; expected {SHA256[name][:12]}...): corrupt or replaced. "
+            f"Reinstall the package."
+        )
     return data

@@ -58,15 +58,22 @@ def at_place(faces: list[YuNetFace], box) -> YuNetFace | None:
 class Judges:
     """YuNet and SFace, loaded once; ``threshold`` is SFace's same-person cosine."""
 
-    def __init__(self, yunet_score: float = DEFAULT_SCORE, max_side: int | None = 1600,
-                 threshold: float = SAME_PERSON) -> None:
+    def __init__(
+        self, yunet_score: float = DEFAULT_SCORE, max_side: int | None = 1600, threshold: float = SAME_PERSON
+    ) -> None:
         self.yunet = YuNetDetector(yunet_score, max_side)
         self.sface = SFaceRecognizer()
         self.threshold = threshold
         self._analyzer = None
 
-    def second_opinion(self, original: np.ndarray, output: np.ndarray, boxes: list, shapes68: list | None = None,
-                       templates: list | None = None) -> list[SecondOpinion]:
+    def second_opinion(
+        self,
+        original: np.ndarray,
+        output: np.ndarray,
+        boxes: list,
+        shapes68: list | None = None,
+        templates: list | None = None,
+    ) -> list[SecondOpinion]:
         """One :class:`SecondOpinion` per box (RGB uint8 photos of one size).
 
         ``shapes68``: per box dlib's 68 points on the original or None; ``templates``: per box
@@ -79,8 +86,11 @@ class Judges:
             v = SecondOpinion()
             here = at_place(found_original, box)
             v.yunet_original = here is not None
-            points = here.landmarks if here is not None else (
-                landmarks_from_68(shapes68[i]) if shapes68 and shapes68[i] is not None else None)
+            points = (
+                here.landmarks
+                if here is not None
+                else (landmarks_from_68(shapes68[i]) if shapes68 and shapes68[i] is not None else None)
+            )
             there = at_place(found_output, box)
             v.yunet_output = there is not None
             if points is not None:
@@ -107,5 +117,7 @@ class Judges:
         biggest = max(described, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]), default=None)
         faces = self.yunet.detect(rgb)
         largest = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]), default=None)
-        return (None if biggest is None else biggest.embedding,
-                None if largest is None else self.sface.embed(rgb, largest.landmarks))
+        return (
+            None if biggest is None else biggest.embedding,
+            None if largest is None else self.sface.embed(rgb, largest.landmarks),
+        )

@@ -136,7 +136,9 @@ def _sector_steps(lab: np.ndarray, inner: np.ndarray, outer: np.ndarray, sector:
     return steps
 
 
-def border_score(original: np.ndarray, output: np.ndarray, mask: np.ndarray, band: int | None = None) -> BorderScore | None:
+def border_score(
+    original: np.ndarray, output: np.ndarray, mask: np.ndarray, band: int | None = None
+) -> BorderScore | None:
     """How visible the blend boundary of ``mask`` is in ``output``, against ``original``.
 
     The boundary is the mask's 0.5 level. Its transition (0.02 < mask < 0.98, a feather) is
@@ -168,7 +170,7 @@ def border_score(original: np.ndarray, output: np.ndarray, mask: np.ndarray, ban
     outer = ~region & (outside > t_out) & (outside <= t_out + width)
     seam = (region & (inside <= max(t_in, 2.0))) | (~region & (outside <= max(t_out, 2.0)))
     cy, cx = np.argwhere(region).mean(0)
-    gy, gx = np.mgrid[0:region.shape[0], 0:region.shape[1]]
+    gy, gx = np.mgrid[0 : region.shape[0], 0 : region.shape[1]]
     sector = ((np.arctan2(gy - cy, gx - cx) + np.pi) / (2 * np.pi) * BORDER_SECTORS).astype(int) % BORDER_SECTORS
     lab_out = _lab(output[y0:y1, x0:x1])
     lab_orig = _lab(original[y0:y1, x0:x1])
@@ -183,5 +185,8 @@ def border_score(original: np.ndarray, output: np.ndarray, mask: np.ndarray, ban
         colour_step=float(np.mean([steps_out[s] for s in common])),
         colour_step_original=float(np.mean([steps_orig[s] for s in common])),
         colour_excess=float(np.mean([abs(steps_out[s] - steps_orig[s]) for s in common])),
-        gradient=grad_out, gradient_original=grad_orig, gradient_excess=grad_out - grad_orig,
-        sectors=len(common))
+        gradient=grad_out,
+        gradient_original=grad_orig,
+        gradient_excess=grad_out - grad_orig,
+        sectors=len(common),
+    )

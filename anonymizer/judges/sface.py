@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 SAME_PERSON = 0.363
 CHIP = 112
 #: ArcFace's 5 points in a 112 x 112 chip: eyes, nose tip, mouth corners (image left first).
-TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                     [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
+TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
+)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -42,7 +43,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     u, sig, vt = np.linalg.svd(cov)
     fix = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
     rot = u @ fix @ vt
-    var = (s ** 2).sum() / len(src)
+    var = (s**2).sum() / len(src)
     scale = float((sig * np.diag(fix)).sum() / var) if var > 0 else 1.0
     shift = mu_d - scale * rot @ mu_s
     return np.hstack([scale * rot, shift[:, None]])

@@ -48,16 +48,18 @@ class YuNetDetector:
     photo a face that fills it is easier found on a smaller copy, as CenterFace does here.
     """
 
-    def __init__(self, score_threshold: float = DEFAULT_SCORE, max_side: int | None = 1600,
-                 model_path: str | None = None) -> None:
+    def __init__(
+        self, score_threshold: float = DEFAULT_SCORE, max_side: int | None = 1600, model_path: str | None = None
+    ) -> None:
         if not 0.0 < score_threshold < 1.0:
             raise JudgeModelError(f"YuNet score threshold must be between 0 and 1, got {score_threshold}")
         self.score_threshold = score_threshold
         self.max_side = max_side
         data = np.frombuffer(model_bytes(YUNET, model_path), np.uint8)
         try:
-            self._net = cv2.FaceDetectorYN.create("onnx", data, np.zeros(0, np.uint8), (320, 320),
-                                                  score_threshold, NMS_IOU, 5000)
+            self._net = cv2.FaceDetectorYN.create(
+                "onnx", data, np.zeros(0, np.uint8), (320, 320), score_threshold, NMS_IOU, 5000
+            )
         except cv2.error as exc:
             raise JudgeModelError(f"OpenCV {cv2.__version__} cannot load YuNet: {exc}") from None
 
@@ -69,8 +71,11 @@ class YuNetDetector:
         scale = 1.0
         if self.max_side and max(h, w) > self.max_side:
             scale = self.max_side / max(h, w)
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                                     interpolation=cv2.INTER_AREA)
+        small = (
+            rgb
+            if scale == 1.0
+            else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        )
         bgr = np.ascontiguousarray(small[:, :, ::-1])
         self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
         _, rows = self._net.detect(bgr)

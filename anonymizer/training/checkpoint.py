@@ -61,7 +61,7 @@ def _optimizer_state(prefix: str, tensors: dict, meta: dict) -> dict:
     for pid, plain in meta["state"].items():
         values = dict(plain)
         head = f"{prefix}.{pid}."
-        values.update({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
+        values.update({k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)})
         state[int(pid)] = values
     return {"state": state, "param_groups": meta["param_groups"]}
 
@@ -103,7 +103,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
 def module_state(tensors: dict, name: str) -> dict:
     """The state dict of module ``name`` inside a checkpoint's tensors."""
     head = f"{name}."
-    state = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+    state = {k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)}
     if not state:
         raise CheckpointError(f"checkpoint holds no weights for {name!r}")
     return state
@@ -120,7 +120,7 @@ def restore_checkpoint(path: str | Path, modules: dict, optimizers: dict) -> tup
     optim_meta = json.loads(metadata.get("optimizers", "{}"))
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(_optimizer_state(f"optim_{name}", tensors, optim_meta[name]))
-    rng = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")}
+    rng = {k[len("rng.") :]: v for k, v in tensors.items() if k.startswith("rng.")}
     return json.loads(metadata.get("info", "{}")), rng
 
 

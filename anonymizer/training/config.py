@@ -100,8 +100,12 @@ def _resolve_paths(values: dict, base_dir: Path) -> dict:
     """Relative ``data.path`` and ``loss.identity_model`` against the config file's folder."""
     data, loss = values.get("data"), values.get("loss")
     overrides = {}
-    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"] \
-            and not Path(data["path"]).is_absolute():
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("path"), str)
+        and data["path"]
+        and not Path(data["path"]).is_absolute()
+    ):
         overrides["data.path"] = str((base_dir / data["path"]).resolve())
     model = loss.get("identity_model") if isinstance(loss, dict) else None
     if isinstance(model, str) and model not in ("", DLIB) and not Path(model).is_absolute():

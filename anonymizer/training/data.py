@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 class ResumableBatchSampler(Sampler[list[int]]):
     """Endless per-process batches of dataset indices, starting at global step ``start_step``."""
 
-    def __init__(self, size: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self, size: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1
+    ):
         if global_batch % world_size:
             raise ConfigError(f"batch_size {global_batch} must be divisible by the {world_size} processes")
         if size < global_batch:
@@ -116,15 +118,26 @@ class CachedFaces(Dataset):
         return len(self.face_ids)
 
     def __getitem__(self, index: int) -> dict:
-        return {"image": self.images[index], "bbox": self.boxes[index], "keypoints": self.keypoints[index],
-                "face_id": self.face_ids[index]}
+        return {
+            "image": self.images[index],
+            "bbox": self.boxes[index],
+            "keypoints": self.keypoints[index],
+            "face_id": self.face_ids[index],
+        }
 
 
 def _fingerprint(dataset: Dataset) -> str:
     """What the decoded faces depend on: split, resolution, count and each shard file's name, size and time."""
     files = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in getattr(dataset, "files", [])]
-    return json.dumps({"root": str(getattr(dataset, "root", "")), "split": getattr(dataset, "split", ""),
-                       "resolution": getattr(dataset, "resolution", 0), "count": len(dataset), "files": files})
+    return json.dumps(
+        {
+            "root": str(getattr(dataset, "root", "")),
+            "split": getattr(dataset, "split", ""),
+            "resolution": getattr(dataset, "resolution", 0),
+            "count": len(dataset),
+            "files": files,
+        }
+    )
 
 
 def collate_faces(items: list[dict]) -> dict:
@@ -150,7 +163,11 @@ def training_batches(
     """Endless iterator of collated batches starting at ``start_step`` (decoded in ``workers`` processes)."""
     sampler = ResumableBatchSampler(len(dataset), global_batch, seed, start_step, rank, world_size)
     loader = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_faces,
-        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_faces,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
     )
     return iter(loader)

@@ -78,8 +78,11 @@ def dlib_descriptors(crops: dict, boxes: np.ndarray, config: DistillConfig) -> d
     size = max(1, min(256, -(-n // max(1, config.jobs * 4))))
     chunks = [slice(s, s + size) for s in range(0, n, size)]
     parts = Parallel(n_jobs=config.jobs)(
-        delayed(_descriptors_chunk)({k: v[c] for k, v in crops.items()}, boxes[c], config.upscale_to, config.box_detector)
-        for c in tqdm(chunks, desc="dlib descriptors", unit="chunk", disable=None))
+        delayed(_descriptors_chunk)(
+            {k: v[c] for k, v in crops.items()}, boxes[c], config.upscale_to, config.box_detector
+        )
+        for c in tqdm(chunks, desc="dlib descriptors", unit="chunk", disable=None)
+    )
     return {k: np.concatenate([p[k] for p in parts]) for k in crops}
 
 
@@ -112,8 +115,12 @@ def split_targets(config: DistillConfig, split: str, generators: list[str], out_
             variants["original"] = crops
         holes = grow_boxes(torch.from_numpy(boxes), gen.mask_dilation, gen.resolution).numpy()
         variants[_variant_name(i)] = gen.generate(crops, holes, keypoints, seeds=list(range(len(crops))))
-    key = {"face_ids": face_ids, "generators": [str(Path(g).resolve()) if Path(g).exists() else g for g in generators],
-           "upscale_to": config.upscale_to, "box_detector": config.box_detector}
+    key = {
+        "face_ids": face_ids,
+        "generators": [str(Path(g).resolve()) if Path(g).exists() else g for g in generators],
+        "upscale_to": config.upscale_to,
+        "box_detector": config.box_detector,
+    }
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as saved:
             if str(saved["key"]) == repr(key):

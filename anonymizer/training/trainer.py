@@ -14,9 +14,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -103,7 +103,6 @@ def _build_state(config: TrainConfig, device: torch.device) -> _State:
     betas = (config.optim.beta1, config.optim.beta2)
     identity = None
     if config.loss.identity_weight > 0:
-
         try:
             identity = load_identity_model(config.loss.identity_model, device, config.network.resolution)
         except IdentityModelError as exc:
@@ -302,8 +301,11 @@ def init_weights(state: _State, path: str | Path) -> None:
 
     try:
         tensors, _ = read_checkpoint(path)
-        names = {name for name in ("generator", "discriminator", "generator_ema")
-                 if any(k.startswith(name + ".") for k in tensors)}
+        names = {
+            name
+            for name in ("generator", "discriminator", "generator_ema")
+            if any(k.startswith(name + ".") for k in tensors)
+        }
         if not names & {"generator", "generator_ema"}:
             raise CheckpointError(f"{path} holds no generator weights")
         ema = module_state(tensors, "generator_ema" if "generator_ema" in names else "generator")
@@ -316,7 +318,9 @@ def init_weights(state: _State, path: str | Path) -> None:
     except CheckpointError as exc:
         raise TrainError(f"--init-from: {exc}") from None
     except RuntimeError as exc:
-        raise TrainError(f"--init-from: {path} does not match the configured network: {str(exc).splitlines()[0]}") from None
+        raise TrainError(
+            f"--init-from: {path} does not match the configured network: {str(exc).splitlines()[0]}"
+        ) from None
     log.info("initialised from %s (%s)", path, ", ".join(sorted(names)))
 
 
@@ -397,10 +401,17 @@ def _maybe_log(loop: _Loop, step: int, parts: dict) -> None:
         return
     images = (step - clock.last_log_step) * config.data.batch_size
     rate = images / max(clock.now - clock.last_log, 1e-9)
-    loop.logger.write({"step": step, "images": step * config.data.batch_size, "images_per_second": rate,
-                       "time": clock.wall, **parts})
-    log.info("step %d/%d  %.1f images/s  d_loss %.3f  g_loss %.3f", step, config.steps, rate,
-             parts["d_loss"], parts["g_loss"])
+    loop.logger.write(
+        {"step": step, "images": step * config.data.batch_size, "images_per_second": rate, "time": clock.wall, **parts}
+    )
+    log.info(
+        "step %d/%d  %.1f images/s  d_loss %.3f  g_loss %.3f",
+        step,
+        config.steps,
+        rate,
+        parts["d_loss"],
+        parts["g_loss"],
+    )
     clock.last_log, clock.last_log_step = clock.now, step
 
 
@@ -417,9 +428,12 @@ def _maybe_checkpoint(loop: _Loop, state: _State) -> None:
     if not (loop.info.is_main and (_due(state.step, config.checkpoint_every, loop.end) or by_time)):
         return
     loop.last_checkpoint = save_checkpoint(
-        checkpoint_path(loop.run_dir, state.step), _modules(state), {"g": state.opt_g, "d": state.opt_d},
-        _rng_states(state), {"step": state.step, "images": state.step * config.data.batch_size,
-                             "config": config.to_dict()})
+        checkpoint_path(loop.run_dir, state.step),
+        _modules(state),
+        {"g": state.opt_g, "d": state.opt_d},
+        _rng_states(state),
+        {"step": state.step, "images": state.step * config.data.batch_size, "config": config.to_dict()},
+    )
     prune_checkpoints(loop.run_dir, config.keep_checkpoints)
     clock.last_checkpoint = clock.now
     log.info("checkpoint %s", loop.last_checkpoint.name)
@@ -440,9 +454,16 @@ def _run_steps(loop: _Loop, state: _State, batches, time_limit: float | None) ->
         _maybe_checkpoint(loop, state)
 
 
-def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False, stop_at: int | None = None,
-          time_limit: float | None = None, init_from: str | Path | None = None, *,
-          clock: Clock | None = None) -> TrainSummary:
+def train(
+    config: TrainConfig | None,
+    run_dir: str | Path,
+    resume: bool = False,
+    stop_at: int | None = None,
+    time_limit: float | None = None,
+    init_from: str | Path | None = None,
+    *,
+    clock: Clock | None = None,
+) -> TrainSummary:
     """Train (or, with ``resume``, continue) a run in ``run_dir`` up to ``config.steps``.
 
     ``stop_at`` stops early at that step (after checkpointing), e.g. to split a run in two;
@@ -480,13 +501,20 @@ def train(config: TrainConfig | None, run_dir: str | Path, resume: bool = False,
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / CONFIG_NAME)
         _truncate_log(run_dir / LOG_NAME, state.step)
-        log.info("generator %d params, discriminator %d params, device %s, %d process(es)",
-                 count_parameters(state.generator), count_parameters(state.discriminator), device, info.world_size)
+        log.info(
+            "generator %d params, discriminator %d params, device %s, %d process(es)",
+            count_parameters(state.generator),
+            count_parameters(state.discriminator),
+            device,
+            info.world_size,
+        )
     dataset = open_faces(config.data.path, config.network.resolution, "train")
     workers = config.data.workers
     if config.data.cache_in_memory:  # decoded once per run: later starts load the run's own store
         dataset, workers = CachedFaces(dataset, run_dir / f"faces-train-{config.network.resolution}"), 0
-    batches = training_batches(dataset, config.data.batch_size, config.seed, state.step, workers, info.rank, info.world_size)
+    batches = training_batches(
+        dataset, config.data.batch_size, config.seed, state.step, workers, info.rank, info.world_size
+    )
     sample_faces = _sample_faces(config) if info.is_main else None
     logger = _Logger(run_dir, info.is_main, config.tensorboard)
     end = min(config.steps, stop_at) if stop_at is not None else config.steps

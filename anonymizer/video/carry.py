@@ -62,8 +62,11 @@ def face_motion(before: np.ndarray, now: np.ndarray, face_size: float, config: C
     residual = float(np.sqrt(((moved - b[both, :2]) ** 2).sum(1).mean())) / max(face_size, 1.0)
     scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
     angle = math.degrees(math.atan2(m[1, 0], m[0, 0]))
-    if residual > config.max_residual or abs(math.log(max(scale, 1e-6))) > math.log1p(config.max_scale) \
-            or abs(angle) > config.max_rotation:
+    if (
+        residual > config.max_residual
+        or abs(math.log(max(scale, 1e-6))) > math.log1p(config.max_scale)
+        or abs(angle) > config.max_rotation
+    ):
         return None
     return m
 
@@ -88,8 +91,9 @@ class FaceCarrier:
             motion = None
             if held is not None and held[0].seed == job.seed and self.index - held[1] <= self.config.max_age:
                 box = job.bbox if job.bbox is not None else job.region.core
-                motion = face_motion(held[0].keypoints, job.keypoints, max(box[2] - box[0], box[3] - box[1]),
-                                     self.config)
+                motion = face_motion(
+                    held[0].keypoints, job.keypoints, max(box[2] - box[0], box[3] - box[1]), self.config
+                )
             if motion is None:
                 fresh.append(n)
             else:

@@ -64,8 +64,9 @@ class VideoConfig:
         if not 0 <= self.crf <= 63:
             raise VideoConfigError(f"crf must be between 0 and 63, got {self.crf}")
         if not all(1 <= q <= 100 for q in self.check_lossy_qualities):
-            raise VideoConfigError(f"check_lossy_qualities must be JPEG qualities 1-100, "
-                                   f"got {self.check_lossy_qualities}")
+            raise VideoConfigError(
+                f"check_lossy_qualities must be JPEG qualities 1-100, got {self.check_lossy_qualities}"
+            )
         if not 0 <= self.encoded_check_rounds <= 20:
             raise VideoConfigError(f"encoded_check_rounds must be between 0 and 20, got {self.encoded_check_rounds}")
         if not 0 <= self.carry_frames <= 300:

@@ -34,8 +34,15 @@ class Encoding:
             params += ["-preset", self.config.preset]
         audio_codec = _audio_codec(self.info, self.out_suffix, self.config.keep_audio)
         gen = imageio_ffmpeg.write_frames(
-            str(dst), self.size, fps=self.info.fps, codec=self.config.codec, quality=None, macro_block_size=1,
-            output_params=params, audio_path=str(self.src) if audio_codec else None, audio_codec=audio_codec,
+            str(dst),
+            self.size,
+            fps=self.info.fps,
+            codec=self.config.codec,
+            quality=None,
+            macro_block_size=1,
+            output_params=params,
+            audio_path=str(self.src) if audio_codec else None,
+            audio_codec=audio_codec,
         )
         gen.send(None)
         return gen

@@ -51,7 +51,7 @@ def measure_flicker(original: Path, anonymized: Path, boxes: dict[int, list]) ->
         if previous is not None and boxes.get(index) and boxes.get(index - 1):
             mask = np.zeros(a.shape, bool)
             for x0, y0, x1, y1 in list(boxes[index]) + list(boxes[index - 1]):
-                mask[max(0, int(y0)):max(0, int(y1)), max(0, int(x0)):max(0, int(x1))] = True
+                mask[max(0, int(y0)) : max(0, int(y1)), max(0, int(x0)) : max(0, int(x1))] = True
             if mask.any():
                 pa, pb = previous
                 orig_sum += float(np.abs(a.astype(np.int16) - pa)[mask].mean())

@@ -68,8 +68,11 @@ class LiveConfig:
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
             raise LiveError(f"max_frames must be >= 1, got {self.max_frames}")
-        if self.max_queue != "auto" and self.max_queue is not None and (
-                not isinstance(self.max_queue, int) or self.max_queue < 1):
+        if (
+            self.max_queue != "auto"
+            and self.max_queue is not None
+            and (not isinstance(self.max_queue, int) or self.max_queue < 1)
+        ):
             raise LiveError(f"max_queue must be >= 1, None (never drop) or 'auto', got {self.max_queue!r}")
         if self.fps is not None and not 0 < self.fps <= 1000:
             raise LiveError(f"fps must be between 0 and 1000, got {self.fps}")
@@ -149,8 +152,18 @@ class _Reader(threading.Thread):
 
 #: ffmpeg input formats of capture devices and URL schemes of network streams: sources that do not
 #: wait for their reader, so a slow anonymizer drops frames instead of falling behind.
-LIVE_FORMATS = {"v4l2", "video4linux2", "dshow", "avfoundation", "x11grab", "gdigrab", "kmsgrab", "decklink",
-                "alsa", "pulse"}
+LIVE_FORMATS = {
+    "v4l2",
+    "video4linux2",
+    "dshow",
+    "avfoundation",
+    "x11grab",
+    "gdigrab",
+    "kmsgrab",
+    "decklink",
+    "alsa",
+    "pulse",
+}
 LIVE_SCHEMES = ("rtsp:", "rtsps:", "rtp:", "udp:", "srt:", "rtmp:", "rtmps:", "http:", "https:", "tcp:")
 #: Frames that may wait for the anonymizer when the source is live (LiveConfig.max_queue "auto").
 LIVE_QUEUE = 4
@@ -159,8 +172,12 @@ LIVE_QUEUE = 4
 def is_live_source(url: str, input_format: str | None, realtime: bool) -> bool:
     """True for a capture device, a network stream, or a source read with ``-re`` (a pipe or
     standard input waits for its reader, like a file)."""
-    return (realtime or (input_format or "").lower() in LIVE_FORMATS
-            or url.lower().startswith(LIVE_SCHEMES) or url.startswith("/dev/video"))
+    return (
+        realtime
+        or (input_format or "").lower() in LIVE_FORMATS
+        or url.lower().startswith(LIVE_SCHEMES)
+        or url.startswith("/dev/video")
+    )
 
 
 @contextlib.contextmanager
@@ -195,8 +212,11 @@ def _percentiles(values: list[float]) -> dict:
     if not values:
         return {}
     v = np.asarray(values) * 1000.0
-    return {"p50": round(float(np.percentile(v, 50)), 1), "p95": round(float(np.percentile(v, 95)), 1),
-            "max": round(float(v.max()), 1)}
+    return {
+        "p50": round(float(np.percentile(v, 50)), 1),
+        "p95": round(float(np.percentile(v, 95)), 1),
+        "max": round(float(v.max()), 1),
+    }
 
 
 class _LatencyWriter:
@@ -213,8 +233,9 @@ class _LatencyWriter:
             cv2.waitKey(1)
 
 
-def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: VideoConfig | None = None,
-                   live: LiveConfig | None = None) -> LiveResult:
+def anonymize_live(
+    url: str, out: str, anonymizer: ImageAnonymizer, config: VideoConfig | None = None, live: LiveConfig | None = None
+) -> LiveResult:
     """Anonymize ffmpeg input ``url`` ("-" for standard input) into ``out`` (a file or an ffmpeg
     output URL) as frames arrive; see the module doc. Returns counts and latencies."""
     config = config or VideoConfig()
@@ -244,14 +265,23 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
         checks = identity_checks(anonymizer, config)
         carrier = face_carrier(anonymizer, config)
         if checks is not None:
-            log.info("live output: gan mode judges each track's key frames before encoding; the encoded "
-                     "stream itself cannot be read back and judged")
+            log.info(
+                "live output: gan mode judges each track's key frames before encoding; the encoded "
+                "stream itself cannot be read back and judged"
+            )
         output_params = ["-f", live.output_format] if live.output_format else []
         if config.codec == "libx264":
             output_params += ["-preset", "veryfast", "-tune", "zerolatency", "-crf", str(config.crf)]
         try:
-            writer = imageio_ffmpeg.write_frames(out, (width, height), fps=fps, codec=config.codec, quality=None,
-                                                 macro_block_size=1, output_params=output_params)
+            writer = imageio_ffmpeg.write_frames(
+                out,
+                (width, height),
+                fps=fps,
+                codec=config.codec,
+                quality=None,
+                macro_block_size=1,
+                output_params=output_params,
+            )
             writer.send(None)
         except (OSError, RuntimeError) as exc:
             raise LiveError(f"cannot open the output {out}: {_reason(exc)}") from None
@@ -289,6 +319,14 @@ def anonymize_live(url: str, out: str, anonymizer: ImageAnonymizer, config: Vide
     result.seconds = round(time.perf_counter() - started, 3)
     result.latency_ms = _percentiles(latencies)
     result.video = asdict(stats)
-    log.info("%s -> %s: %d frames in, %d out, %d dropped; latency p50 %s ms, p95 %s ms", url, out, result.frames_in,
-             result.frames_out, result.frames_dropped, result.latency_ms.get("p50"), result.latency_ms.get("p95"))
+    log.info(
+        "%s -> %s: %d frames in, %d out, %d dropped; latency p50 %s ms, p95 %s ms",
+        url,
+        out,
+        result.frames_in,
+        result.frames_out,
+        result.frames_dropped,
+        result.latency_ms.get("p50"),
+        result.latency_ms.get("p95"),
+    )
     return result

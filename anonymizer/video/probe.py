@@ -22,8 +22,14 @@ class VideoTruncatedError(VideoReadError):
 
 #: What ffmpeg's demuxers say about a file that is cut short or whose packets are damaged
 #: (mov/mp4: "partial file", "corrupt input packet"; matroska/webm: "File ended prematurely").
-TRUNCATION_SIGNS = ("partial file", "ended prematurely", "corrupt input packet", "truncated", "moov atom not found",
-                    "invalid data found when processing input")
+TRUNCATION_SIGNS = (
+    "partial file",
+    "ended prematurely",
+    "corrupt input packet",
+    "truncated",
+    "moov atom not found",
+    "invalid data found when processing input",
+)
 
 
 @dataclass
@@ -69,8 +75,13 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise VideoReadError(f"{path}: not a file")
-    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                          capture_output=True, text=True, errors="replace", timeout=60)
+    proc = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+    )
     text = proc.stderr
     video = re.search(r"Stream #\d+:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})", text)
     if not video:
@@ -96,8 +107,23 @@ def check_complete(path: str | Path, timeout: float = 600) -> int:
     so. Raises VideoTruncatedError when it does, or when ffmpeg fails.
     """
     path = Path(path)
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-stats", "-i", str(path),
-           "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-stats",
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-c",
+        "copy",
+        "-f",
+        "null",
+        "-",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
     lines = [line.strip() for line in re.split(r"[\r\n]+", proc.stderr) if line.strip()]
     problems = [line for line in lines if any(sign in line.lower() for sign in TRUNCATION_SIGNS)]

@@ -54,16 +54,25 @@ class FrameRecord:
     descriptors: list  # per face: the original's descriptor views, or None
 
 
-def encoded_distances(path: Path, size, records: dict[int, FrameRecord],
-                      frames: int | None = None) -> dict[tuple[int, int], float]:
+def encoded_distances(
+    path: Path, size, records: dict[int, FrameRecord], frames: int | None = None
+) -> dict[tuple[int, int], float]:
     """Per (frame index, face index) of ``records``, the smallest dlib distance from the original's
     descriptors to a face found at the same place in encoded video ``path`` (faces not found are
     left out), as :func:`anonymizer.inference.verify.leaking` judges a photo."""
     width, height = size
     out: dict[tuple[int, int], float] = {}
     count = 0
-    for index, frame in enumerate(tqdm(decode_frames(path, width, height), total=frames, desc=f"check {path.name}",
-                                       unit="frame", leave=False, disable=None)):
+    for index, frame in enumerate(
+        tqdm(
+            decode_frames(path, width, height),
+            total=frames,
+            desc=f"check {path.name}",
+            unit="frame",
+            leave=False,
+            disable=None,
+        )
+    ):
         count += 1
         rec = records.get(index)
         if rec is not None:
@@ -75,8 +84,9 @@ def encoded_distances(path: Path, size, records: dict[int, FrameRecord],
     return out
 
 
-def encoded_leaks(path: Path, size, records: dict[int, FrameRecord], threshold: float,
-                  frames: int | None = None) -> list[tuple[int, int]]:
+def encoded_leaks(
+    path: Path, size, records: dict[int, FrameRecord], threshold: float, frames: int | None = None
+) -> list[tuple[int, int]]:
     """(frame index, face index) of the faces in encoded video ``path`` still within ``threshold``."""
     return sorted(k for k, d in encoded_distances(path, size, records, frames).items() if d < threshold)
 
@@ -100,13 +110,17 @@ def _leak_sources(frame: int, face: int, records: dict[int, FrameRecord]) -> lis
     if not isinstance(rec.outcomes[face], Masked):
         return [(frame, face)]
     box = rec.faces[face].bbox
-    others = [(frame, j) for j, other in enumerate(rec.faces)
-              if j != face and not isinstance(rec.outcomes[j], Masked) and same_place(other.bbox, box)]
+    others = [
+        (frame, j)
+        for j, other in enumerate(rec.faces)
+        if j != face and not isinstance(rec.outcomes[j], Masked) and same_place(other.bbox, box)
+    ]
     return others or [(frame, face)]
 
 
-def to_escalate(distances: dict[tuple[int, int], float], records: dict[int, FrameRecord], threshold: float,
-                window: int | None) -> set[tuple[int, int]]:
+def to_escalate(
+    distances: dict[tuple[int, int], float], records: dict[int, FrameRecord], threshold: float, window: int | None
+) -> set[tuple[int, int]]:
     """The leaks (distance < ``threshold``; a masked face's goes to the faces drawn over the
     same place, see :func:`_leak_sources`) and the near misses (under ``threshold`` +
     :data:`NEAR_MISS_MARGIN`, not yet masked, any track) within ``window`` frames of a leak
@@ -117,14 +131,18 @@ def to_escalate(distances: dict[tuple[int, int], float], records: dict[int, Fram
         return out
     leak_frames = np.array(sorted({f for f, _ in leaks}))
     for (g, j), d in distances.items():
-        if d < threshold + NEAR_MISS_MARGIN and not isinstance(records[g].outcomes[j], Masked) \
-                and (window is None or np.abs(leak_frames - g).min() <= window):
+        if (
+            d < threshold + NEAR_MISS_MARGIN
+            and not isinstance(records[g].outcomes[j], Masked)
+            and (window is None or np.abs(leak_frames - g).min() <= window)
+        ):
             out.add((g, j))
     return out
 
 
-def unchecked_alike(escalate: set[tuple[int, int]], records: dict[int, FrameRecord],
-                    every: int) -> set[tuple[int, int]]:
+def unchecked_alike(
+    escalate: set[tuple[int, int]], records: dict[int, FrameRecord], every: int
+) -> set[tuple[int, int]]:
     """Face-frames drawn unchecked with the same outcome of the same track within ``every``
     frames of one in ``escalate``: judged only at key frames, they share a key frame's leak."""
     out: set[tuple[int, int]] = set()
@@ -143,9 +161,9 @@ def unchecked_alike(escalate: set[tuple[int, int]], records: dict[int, FrameReco
     return out - escalate
 
 
-
-def repair_encoded(tmp: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer, records: dict[int, FrameRecord],
-                   stats: VideoResult) -> None:
+def repair_encoded(
+    tmp: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer, records: dict[int, FrameRecord], stats: VideoResult
+) -> None:
     """Judge the encoded file ``tmp``; escalate and re-encode it in place until no face matches
     (module doc). Raises VideoLeakError when one still does after the last round."""
     src, config = encoding.src, encoding.config
@@ -158,8 +176,10 @@ def repair_encoded(tmp: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer
         if not leaks:
             return
         if round_ == rounds:
-            raise VideoLeakError(f"{src}: {len(leaks)} face-frames still match the original after "
-                                 f"{rounds} re-encodes (first: frame {leaks[0][0]})")
+            raise VideoLeakError(
+                f"{src}: {len(leaks)} face-frames still match the original after "
+                f"{rounds} re-encodes (first: frame {leaks[0][0]})"
+            )
         # The first round takes the near misses around the leaks; later ones, where the first did
         # not settle it, those anywhere in the video.
         escalate = to_escalate(distances, records, threshold, config.lookahead if round_ == 0 else None)
@@ -173,9 +193,16 @@ def repair_encoded(tmp: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer
                 raise VideoLeakError(f"{src}: frame {index}: a face still matches the original after masking")
             rec.outcomes[i] = stronger
         stats.repaired += len(escalate)
-        log.info("%s: round %d: %d face-frames still matched the original after encoding; escalating %d with "
-                 "near misses (%d generated -> blur, %d blurred -> mask), re-encoding", src, round_ + 1,
-                 len(leaks), len(escalate), kinds.count("gan"), kinds.count("blur"))
+        log.info(
+            "%s: round %d: %d face-frames still matched the original after encoding; escalating %d with "
+            "near misses (%d generated -> blur, %d blurred -> mask), re-encoding",
+            src,
+            round_ + 1,
+            len(leaks),
+            len(escalate),
+            kinds.count("gan"),
+            kinds.count("blur"),
+        )
         with atomic_path(tmp, fsync=False) as fixed:
             redraw(fixed, encoding=encoding, anonymizer=anonymizer, records=records)
 
@@ -191,8 +218,15 @@ def redraw(dst: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer, record
             if rec is not None:
                 if carrier is not None:
                     carrier.index = index
-                frame = anonymizer.render(frame, frame, rec.faces, rec.seeds, fixed=rec.outcomes, keys=rec.tracks,
-                                          gan_patches=carrier.patches if carrier is not None else None).pixels
+                frame = anonymizer.render(
+                    frame,
+                    frame,
+                    rec.faces,
+                    rec.seeds,
+                    fixed=rec.outcomes,
+                    keys=rec.tracks,
+                    gan_patches=carrier.patches if carrier is not None else None,
+                ).pixels
             writer.send(np.ascontiguousarray(frame))
     finally:
         writer.close()

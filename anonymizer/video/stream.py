@@ -74,7 +74,7 @@ def _lerp_face(a: FaceBox, b: FaceBox, t: float) -> FaceBox:
         kp[:, 2] = np.minimum(a.keypoints[:, 2], b.keypoints[:, 2])
     lm = None
     if a.landmarks68 is not None and b.landmarks68 is not None:
-        lm = ((1 - t) * np.asarray(a.landmarks68, np.float32) + t * np.asarray(b.landmarks68, np.float32))
+        lm = (1 - t) * np.asarray(a.landmarks68, np.float32) + t * np.asarray(b.landmarks68, np.float32)
     return FaceBox(box, 0.0, keypoints=kp if kp is not None else b.keypoints, landmarks68=lm)
 
 
@@ -147,8 +147,9 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         total = int(round((meta.get("duration") or 0) * info.fps)) or None
         frames = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every)
         stats = VideoResult(0, 0, 0, 0)
-        check_encoded = anonymizer.config.mode == "gan" and anonymizer.config.verify_identity \
-            and config.encoded_check_rounds > 0
+        check_encoded = (
+            anonymizer.config.mode == "gan" and anonymizer.config.verify_identity and config.encoded_check_rounds > 0
+        )
         records: dict[int, FrameRecord] | None = {} if check_encoded else None
         schedule = DetectionSchedule(anonymizer, config, stats)
         checks = identity_checks(anonymizer, config)
@@ -156,12 +157,20 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         encoding = Encoding(src, info, (width, height), config, out_suffix)
         with atomic_path(dst) as tmp:
             writer = encoding.open_writer(tmp)
-            emit = functools.partial(emit_frame, anonymizer=anonymizer, writer=writer, stats=stats,
-                                     lossy_qualities=config.check_lossy_qualities, records=records, checks=checks,
-                                     carrier=carrier)
+            emit = functools.partial(
+                emit_frame,
+                anonymizer=anonymizer,
+                writer=writer,
+                stats=stats,
+                lossy_qualities=config.check_lossy_qualities,
+                records=records,
+                checks=checks,
+                carrier=carrier,
+            )
             try:
-                for index, raw in enumerate(tqdm(reader, total=total, desc=src.name, unit="frame", leave=False,
-                                                 disable=None)):
+                for index, raw in enumerate(
+                    tqdm(reader, total=total, desc=src.name, unit="frame", leave=False, disable=None)
+                ):
                     frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
                     faces = schedule.faces(index, frame)
                     for slot in frames.push(index, frame, faces):
@@ -185,12 +194,31 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         stats.checked, stats.drawn_unchecked = checks.checked, checks.drawn_unchecked
     if carrier is not None:
         stats.generated, stats.carried = carrier.generated, carrier.carried
-    log.info("%s: %d frames (detector run on %d), %d tracks, %d detections, %d held boxes; identity check on "
-             "%d face-frames, %d drawn with their track's last verdict", src, stats.frames, stats.detections,
-             stats.tracks, stats.faces_detected, stats.faces_held, stats.checked, stats.drawn_unchecked)
-    return FileResult(str(src), str(dst), "video", "done", faces=stats.tracks, frames=stats.frames,
-                      regenerated=stats.regenerated, blurred=stats.blurred, repaired=stats.repaired, boxes=None,
-                      video=dataclasses.asdict(stats))
+    log.info(
+        "%s: %d frames (detector run on %d), %d tracks, %d detections, %d held boxes; identity check on "
+        "%d face-frames, %d drawn with their track's last verdict",
+        src,
+        stats.frames,
+        stats.detections,
+        stats.tracks,
+        stats.faces_detected,
+        stats.faces_held,
+        stats.checked,
+        stats.drawn_unchecked,
+    )
+    return FileResult(
+        str(src),
+        str(dst),
+        "video",
+        "done",
+        faces=stats.tracks,
+        frames=stats.frames,
+        regenerated=stats.regenerated,
+        blurred=stats.blurred,
+        repaired=stats.repaired,
+        boxes=None,
+        video=dataclasses.asdict(stats),
+    )
 
 
 def _thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -227,9 +255,17 @@ def identity_checks(anonymizer: ImageAnonymizer, config: VideoConfig) -> TrackCh
     return None
 
 
-def emit_frame(slot: FrameSlot, *, anonymizer: ImageAnonymizer, writer, stats: VideoResult,
-               lossy_qualities: tuple[int, ...] = (), records: dict[int, FrameRecord] | None = None,
-               checks: TrackChecks | None = None, carrier: FaceCarrier | None = None) -> None:
+def emit_frame(
+    slot: FrameSlot,
+    *,
+    anonymizer: ImageAnonymizer,
+    writer,
+    stats: VideoResult,
+    lossy_qualities: tuple[int, ...] = (),
+    records: dict[int, FrameRecord] | None = None,
+    checks: TrackChecks | None = None,
+    carrier: FaceCarrier | None = None,
+) -> None:
     """Render a frame that left the look-ahead buffer and send it to ``writer``: one seed per
     track, the identity check at each track's key frames (``checks``), generated faces carried
     between them (``carrier``); ``records`` (when given) keeps what was drawn, for the check of
@@ -246,8 +282,16 @@ def emit_frame(slot: FrameSlot, *, anonymizer: ImageAnonymizer, writer, stats: V
         planned = checks.plan(slot.index, ids)
     if carrier is not None:
         carrier.index = slot.index
-    out = anonymizer.render(slot.frame, slot.frame, faces, seeds, lossy_qualities=lossy_qualities, fixed=planned,
-                            keys=ids, gan_patches=carrier.patches if carrier is not None else None)
+    out = anonymizer.render(
+        slot.frame,
+        slot.frame,
+        faces,
+        seeds,
+        lossy_qualities=lossy_qualities,
+        fixed=planned,
+        keys=ids,
+        gan_patches=carrier.patches if carrier is not None else None,
+    )
     if checks is not None:
         checks.learn(slot.index, ids, planned, out.outcomes, out.distances, seeds)
     stats.regenerated += out.regenerated

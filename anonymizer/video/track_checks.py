@@ -46,8 +46,12 @@ class TrackChecks:
         for tid in track_ids:
             state = self.states.get(tid)
             # A face skipped last time (empty region) has no verdict to reuse.
-            due = (state is None or state.flagged or isinstance(state.outcome, Skipped)
-                   or index - state.checked_at >= self.every)
+            due = (
+                state is None
+                or state.flagged
+                or isinstance(state.outcome, Skipped)
+                or index - state.checked_at >= self.every
+            )
             out.append(None if due else state.outcome)
         return out
 
@@ -57,8 +61,15 @@ class TrackChecks:
         state = self.states.get(track_id)
         return state.outcome.seed if state is not None and isinstance(state.outcome, Generated) else base
 
-    def learn(self, index: int, track_ids: list[int], planned: list[Outcome | None], outcomes: list[Outcome],
-              distances: list, first_seeds: list[int]) -> None:
+    def learn(
+        self,
+        index: int,
+        track_ids: list[int],
+        planned: list[Outcome | None],
+        outcomes: list[Outcome],
+        distances: list,
+        first_seeds: list[int],
+    ) -> None:
         """Record the checks made in frame ``index`` (the faces ``planned`` None)."""
         for tid, plan, outcome, dist, seed in zip(track_ids, planned, outcomes, distances, first_seeds):
             if plan is not None:

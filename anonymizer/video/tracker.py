@@ -47,7 +47,7 @@ class Track:
     velocity: tuple[float, float] = (0.0, 0.0)  # centre motion, pixels per frame
     landmarks68: np.ndarray | None = field(default=None, repr=False)  # at the last detection
 
-    def predicted(self, frame_index: int, config: "TrackerConfig") -> tuple[float, float, float, float]:
+    def predicted(self, frame_index: int, config: TrackerConfig) -> tuple[float, float, float, float]:
         """The box expected at ``frame_index``: moved at the track's velocity, grown per missed frame."""
         missed = frame_index - self.last_seen
         dx, dy = self.velocity[0] * missed, self.velocity[1] * missed
@@ -73,7 +73,7 @@ def _centre(box) -> np.ndarray:
     return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
 
 
-def _shifted(track: "Track", frame_index: int) -> np.ndarray | None:
+def _shifted(track: Track, frame_index: int) -> np.ndarray | None:
     """The track's keypoints moved with its predicted box (hidden ones stay at 0)."""
     if track.keypoints is None:
         return None
@@ -133,15 +133,18 @@ class FaceTracker:
             step = _centre(face.bbox) - _centre(track.bbox)
             v = step / max(gap, 1)
             # Smooth the velocity a little: detector boxes jitter by a few pixels per frame.
-            track.velocity = tuple(float(x) for x in (0.5 * v + 0.5 * np.asarray(track.velocity) if track.hits > 1 else v))
+            track.velocity = tuple(
+                float(x) for x in (0.5 * v + 0.5 * np.asarray(track.velocity) if track.hits > 1 else v)
+            )
             track.bbox, track.keypoints, track.last_seen = face.bbox, face.keypoints, frame_index
             track.landmarks68 = face.landmarks68
             track.hits += 1
             out.append(TrackedFace(track.track_id, face, True, gap=gap, previous=previous))
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                track = Track(self._next_id, face.bbox, face.keypoints, frame_index, frame_index,
-                              landmarks68=face.landmarks68)
+                track = Track(
+                    self._next_id, face.bbox, face.keypoints, frame_index, frame_index, landmarks68=face.landmarks68
+                )
                 self._next_id += 1
                 self.tracks.append(track)
                 used_tracks.add(len(self.tracks) - 1)

@@ -37,8 +37,9 @@ def _fdf(args: list[str], env: dict) -> subprocess.CompletedProcess:
     return res
 
 
-def run_e2e(data_dir: str | Path, work: str | Path, detector: str = "centerface", jobs: int = 2,
-            resolutions: str = "128") -> tuple[AnnotationScore, dict]:
+def run_e2e(
+    data_dir: str | Path, work: str | Path, detector: str = "centerface", jobs: int = 2, resolutions: str = "128"
+) -> tuple[AnnotationScore, dict]:
     """Run the three commands on ``data_dir``'s photos; return the score and stage timings."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -47,16 +48,43 @@ def run_e2e(data_dir: str | Path, work: str | Path, detector: str = "centerface"
     timings = {}
     with FlickrServer(catalog, api_keys={KEY: SECRET}) as srv:
         t = time.perf_counter()
-        _fdf(["search", "--api-url", srv.rest_url, "--license", "4", "--min-upload-date", "2000-01-01",
-              "--out", str(work / "M.parquet")], env)
+        _fdf(
+            [
+                "search",
+                "--api-url",
+                srv.rest_url,
+                "--license",
+                "4",
+                "--min-upload-date",
+                "2000-01-01",
+                "--out",
+                str(work / "M.parquet"),
+            ],
+            env,
+        )
         timings["search_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        _fdf(["download", str(work / "M.parquet"), "--out", str(work / "photos"), "--jobs", str(jobs),
-              "--no-progress"], env)
+        _fdf(
+            ["download", str(work / "M.parquet"), "--out", str(work / "photos"), "--jobs", str(jobs), "--no-progress"],
+            env,
+        )
         timings["download_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    _fdf(["annotate", str(work / "photos"), "--out", str(work / f"faces-{detector}"), "--detector", detector,
-          "--jobs", str(jobs), "--resolutions", resolutions], env)
+    _fdf(
+        [
+            "annotate",
+            str(work / "photos"),
+            "--out",
+            str(work / f"faces-{detector}"),
+            "--detector",
+            detector,
+            "--jobs",
+            str(jobs),
+            "--resolutions",
+            resolutions,
+        ],
+        env,
+    )
     timings["annotate_s"] = time.perf_counter() - t
     res = int(resolutions.split(",")[0])
     table = read_faces(work / f"faces-{detector}", columns=["photo_id", "bbox_photo", "yaw", "resolution"])

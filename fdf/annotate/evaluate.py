@@ -56,8 +56,13 @@ class AnnotationScore:
         return asdict(self)
 
 
-def score_annotations(faces_by_photo: dict[str, list[dict]], annotations: list[dict], min_width: float = 64,
-                      max_yaw: float = 60, yaw_tolerance: float = 15) -> AnnotationScore:
+def score_annotations(
+    faces_by_photo: dict[str, list[dict]],
+    annotations: list[dict],
+    min_width: float = 64,
+    max_yaw: float = 60,
+    yaw_tolerance: float = 15,
+) -> AnnotationScore:
     """Score face rows (``{"bbox_photo", "yaw"}`` per face, keyed by photo id = file stem)."""
     total = found = yaw_n = yaw_ok = extra = 0
     errors = []
@@ -82,8 +87,13 @@ def score_annotations(faces_by_photo: dict[str, list[dict]], annotations: list[d
             errors.append(abs(yaw - yaw_true))
             yaw_ok += errors[-1] <= yaw_tolerance
     return AnnotationScore(
-        photos=len(annotations), annotated_faces=total, found_faces=found,
-        recall=found / total if total else float("nan"), yaw_faces=yaw_n, yaw_within=yaw_ok,
+        photos=len(annotations),
+        annotated_faces=total,
+        found_faces=found,
+        recall=found / total if total else float("nan"),
+        yaw_faces=yaw_n,
+        yaw_within=yaw_ok,
         yaw_rate=yaw_ok / yaw_n if yaw_n else float("nan"),
-        yaw_mae=float(np.mean(errors)) if errors else float("nan"), extra_faces=extra,
+        yaw_mae=float(np.mean(errors)) if errors else float("nan"),
+        extra_faces=extra,
     )

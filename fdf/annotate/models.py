@@ -160,8 +160,10 @@ def onnx_providers(device: str, available: list[str] | None = None) -> list:
         return (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
     if device == "cuda" or device.startswith("cuda:") and device[5:].isdigit():
         if not cuda:
-            raise DeviceError(f"device {device!r}: onnxruntime has no CUDA provider here (it has "
-                              f"{', '.join(available)}); install onnxruntime-gpu, or use --device auto or cpu")
+            raise DeviceError(
+                f"device {device!r}: onnxruntime has no CUDA provider here (it has "
+                f"{', '.join(available)}); install onnxruntime-gpu, or use --device auto or cpu"
+            )
         return [("CUDAExecutionProvider", {"device_id": int(device[5:] or 0)}), "CPUExecutionProvider"]
     raise DeviceError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
 

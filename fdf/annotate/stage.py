@@ -138,8 +138,13 @@ def _ok_rows(path: str, schema: pa.Schema) -> pa.Table | None:
     table = shard.read(columns=[*(c for c in schema.names if c in names), "status"], use_threads=False)
     shard.close()
     table = table.filter(pc.equal(table.column("status"), "ok"))  # null statuses dropped, as before
-    return pa.table([_as_type(table.column(f.name), f.type) if f.name in names else pa.nulls(table.num_rows, f.type)
-                     for f in schema], schema=schema)
+    return pa.table(
+        [
+            _as_type(table.column(f.name), f.type) if f.name in names else pa.nulls(table.num_rows, f.type)
+            for f in schema
+        ],
+        schema=schema,
+    )
 
 
 def _as_type(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
@@ -244,7 +249,9 @@ def photo_face_rows(image: np.ndarray, row: dict, analyzer, config: AnnotateConf
     return rows
 
 
-def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: list[dict], config: AnnotateConfig) -> dict:
+def annotate_batch(
+    download_dir: str | Path, dataset_dir: str | Path, batch: list[dict], config: AnnotateConfig
+) -> dict:
     """Annotate one batch: write its face shard, then its status table (the marker)."""
     download_dir, dataset_dir = Path(download_dir), Path(dataset_dir)
     name = shard_name(batch)
@@ -274,22 +281,33 @@ def annotate_batch(download_dir: str | Path, dataset_dir: str | Path, batch: lis
     # bytes, the shard's Arrow table) stays resident in glibc's heap and Arrow's pool unless
     # handed back, and the worker's resident high-water crept up with every photo.
     release_memory("annotate: worker batch done")
-    return {"shard": name, "faces": sum(s["faces"] for s in status), "failed": sum(s["status"] == "error" for s in status)}
+    return {
+        "shard": name,
+        "faces": sum(s["faces"] for s in status),
+        "failed": sum(s["status"] == "error" for s in status),
+    }
 
 
-def annotate(download_dir: str | Path, dataset_dir: str | Path, config: AnnotateConfig | None = None) -> AnnotateSummary:
+def annotate(
+    download_dir: str | Path, dataset_dir: str | Path, config: AnnotateConfig | None = None
+) -> AnnotateSummary:
     """Run the annotate stage over a download folder; resumable; returns a summary."""
     config = config or AnnotateConfig()
     dataset_dir = Path(dataset_dir)
     dataset_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(dataset_dir)
     for orphan in orphan_shards(dataset_dir):
-        log.warning("removing %s: its run was killed before the shard was marked complete",
-                    orphan.relative_to(dataset_dir))
+        log.warning(
+            "removing %s: its run was killed before the shard was marked complete", orphan.relative_to(dataset_dir)
+        )
         orphan.unlink()
     if legacy_shards(dataset_dir):
-        log.warning("%s holds shards of the layout before data/: new shards go under data/; run "
-                    "fdf migrate %s to move the old ones there too", dataset_dir, dataset_dir)
+        log.warning(
+            "%s holds shards of the layout before data/: new shards go under data/; run "
+            "fdf migrate %s to move the old ones there too",
+            dataset_dir,
+            dataset_dir,
+        )
     table = read_download_table(download_dir)
     # Takedowns hold across rebuilds: skip photos (and every photo of owners) in the removal log.
     blocked = removed_mask(table, read_removal_log(dataset_dir))
@@ -317,5 +335,7 @@ def annotate(download_dir: str | Path, dataset_dir: str | Path, config: Annotate
             # more every second of the stage.
             release_memory("annotate: batch result read")
     counts = dataset_counts(dataset_dir)
-    write_dataset_json(dataset_dir, {"stage": "annotate", "download_dir": str(download_dir), **dataclasses.asdict(config)}, counts)
+    write_dataset_json(
+        dataset_dir, {"stage": "annotate", "download_dir": str(download_dir), **dataclasses.asdict(config)}, counts
+    )
     return AnnotateSummary(total, skipped, total - skipped, faces, failed, counts)

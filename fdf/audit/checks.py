@@ -102,16 +102,18 @@ def license_summary(checked: pd.DataFrame) -> list[dict]:
     rows = []
     for key in sorted(photos, key=lambda k: (k is None, k if k is not None else 0)):
         lic = license_of(key)
-        rows.append({
-            "license_id": key,
-            "name": lic.name if lic else "unknown",
-            "url": lic.url if lic else "",
-            "photos": photos[key],
-            "faces": faces[key] if key in faces else None,
-            "commercial": bool(lic and lic.commercial),
-            "derivatives": bool(lic and lic.derivatives),
-            "share_alike": bool(lic and lic.share_alike),
-        })
+        rows.append(
+            {
+                "license_id": key,
+                "name": lic.name if lic else "unknown",
+                "url": lic.url if lic else "",
+                "photos": photos[key],
+                "faces": faces[key] if key in faces else None,
+                "commercial": bool(lic and lic.commercial),
+                "derivatives": bool(lic and lic.derivatives),
+                "share_alike": bool(lic and lic.share_alike),
+            }
+        )
     return rows
 
 
@@ -141,8 +143,11 @@ def _blank_mask(column) -> np.ndarray:
 def _per_licence(ids: np.ndarray, rule) -> np.ndarray:
     """``rule(licence or None)`` for each licence id (-1: missing), evaluated once per distinct id."""
     values, inverse = np.unique(ids, return_inverse=True)
-    return np.array([rule(license_of(None if v < 0 else int(v))) for v in values], dtype=np.int64)[inverse] \
-        if len(ids) else np.zeros(0, dtype=np.int64)
+    return (
+        np.array([rule(license_of(None if v < 0 else int(v))) for v in values], dtype=np.int64)[inverse]
+        if len(ids)
+        else np.zeros(0, dtype=np.int64)
+    )
 
 
 def check_table(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +158,11 @@ def check_table(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     def licence_bits(lic) -> int:
         if lic is None or lic.id == 0:
             return FLAG_BITS["unknown"]
-        return ((FLAG_BITS["nd"] if not lic.derivatives else 0) | (FLAG_BITS["nc"] if not lic.commercial else 0)
-                | (FLAG_BITS["sa"] if lic.share_alike else 0))
+        return (
+            (FLAG_BITS["nd"] if not lic.derivatives else 0)
+            | (FLAG_BITS["nc"] if not lic.commercial else 0)
+            | (FLAG_BITS["sa"] if lic.share_alike else 0)
+        )
 
     flags = _per_licence(ids, licence_bits)
     missing = np.zeros(table.num_rows, dtype=np.int64)
@@ -174,11 +182,16 @@ def check_table(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 def _url_licence_ids(url) -> np.ndarray:
     """license_id_from_url per row (-2 where it gives None), each distinct URL looked up once."""
     values = pc.unique(url)
-    ids = [(-2 if v is None else (license_id_from_url(v) if license_id_from_url(v) is not None else -2))
-           for v in values.to_pylist()]
+    ids = [
+        (-2 if v is None else (license_id_from_url(v) if license_id_from_url(v) is not None else -2))
+        for v in values.to_pylist()
+    ]
     where = pc.index_in(url, value_set=values).to_numpy(zero_copy_only=False)
-    return np.array(ids, dtype=np.int64)[np.nan_to_num(where, nan=0).astype(np.int64)] if len(where) else \
-        np.zeros(0, dtype=np.int64)
+    return (
+        np.array(ids, dtype=np.int64)[np.nan_to_num(where, nan=0).astype(np.int64)]
+        if len(where)
+        else np.zeros(0, dtype=np.int64)
+    )
 
 
 def commercial_safe_count(table: pa.Table) -> int:
@@ -191,16 +204,25 @@ def commercial_safe_count(table: pa.Table) -> int:
 
 def licence_summary_table(table: pa.Table) -> list[dict]:
     """:func:`license_summary` from a photo table (faces summed where known)."""
-    grouped = pa.table({"license_id": table.column("license_id"), "faces": table.column("faces")}).group_by(
-        "license_id", use_threads=False).aggregate([([], "count_all"), ("faces", "sum"), ("faces", "count")])
+    grouped = (
+        pa.table({"license_id": table.column("license_id"), "faces": table.column("faces")})
+        .group_by("license_id", use_threads=False)
+        .aggregate([([], "count_all"), ("faces", "sum"), ("faces", "count")])
+    )
     rows = []
     for item in grouped.to_pylist():
         key = item["license_id"]
         lic = license_of(key)
-        rows.append({
-            "license_id": key, "name": lic.name if lic else "unknown", "url": lic.url if lic else "",
-            "photos": item["count_all"], "faces": int(item["faces_sum"]) if item["faces_count"] else None,
-            "commercial": bool(lic and lic.commercial), "derivatives": bool(lic and lic.derivatives),
-            "share_alike": bool(lic and lic.share_alike),
-        })
+        rows.append(
+            {
+                "license_id": key,
+                "name": lic.name if lic else "unknown",
+                "url": lic.url if lic else "",
+                "photos": item["count_all"],
+                "faces": int(item["faces_sum"]) if item["faces_count"] else None,
+                "commercial": bool(lic and lic.commercial),
+                "derivatives": bool(lic and lic.derivatives),
+                "share_alike": bool(lic and lic.share_alike),
+            }
+        )
     return sorted(rows, key=lambda r: (r["license_id"] is None, r["license_id"] if r["license_id"] is not None else 0))

@@ -17,8 +17,8 @@ import functools
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote, urlsplit
 
 import pandas as pd
@@ -32,8 +32,18 @@ log = logging.getLogger(__name__)
 
 CROPPED_NOTE = "cropped and resized to the face"
 ANONYMIZED_NOTE = "cropped and resized to the face; the face was replaced by a generated one (anonymized)"
-CSV_COLUMNS = ("photo_id", "title", "author", "author_url", "source_url", "license_id", "license_name",
-               "license_url", "faces", "changes")
+CSV_COLUMNS = (
+    "photo_id",
+    "title",
+    "author",
+    "author_url",
+    "source_url",
+    "license_id",
+    "license_name",
+    "license_url",
+    "faces",
+    "changes",
+)
 _NSID = re.compile(r"\d+@N\d+")  # used with fullmatch: "$" would let a trailing newline through
 # Kept as they are in a destination; everything else (<, >, spaces, newlines, quotes, backslashes,
 # non-ASCII) is percent-encoded. '%' is kept so a URL that is already encoded stays the same.
@@ -67,18 +77,20 @@ def credit_records(photos: list[dict], anonymized: bool = False) -> list[dict]:
     for p in photos:
         lic = license_of(p.get("license_id"))
         nsid = _text(p.get("owner_nsid"))
-        rows.append({
-            "photo_id": str(p["photo_id"]),
-            "title": _text(p.get("title")),
-            "author": _text(p.get("owner_name")) or nsid,
-            "author_url": f"https://www.flickr.com/people/{nsid}/" if _NSID.fullmatch(nsid) else "",
-            "source_url": _text(p.get("photo_url")),
-            "license_id": None if lic is None else lic.id,
-            "license_name": lic.name if lic else _text(p.get("license_name")) or "unknown licence",
-            "license_url": _text(p.get("license_url")) or (lic.url if lic else ""),
-            "faces": "" if p.get("faces") is None or pd.isna(p.get("faces")) else int(p["faces"]),
-            "changes": ANONYMIZED_NOTE if anonymized else CROPPED_NOTE,
-        })
+        rows.append(
+            {
+                "photo_id": str(p["photo_id"]),
+                "title": _text(p.get("title")),
+                "author": _text(p.get("owner_name")) or nsid,
+                "author_url": f"https://www.flickr.com/people/{nsid}/" if _NSID.fullmatch(nsid) else "",
+                "source_url": _text(p.get("photo_url")),
+                "license_id": None if lic is None else lic.id,
+                "license_name": lic.name if lic else _text(p.get("license_name")) or "unknown licence",
+                "license_url": _text(p.get("license_url")) or (lic.url if lic else ""),
+                "faces": "" if p.get("faces") is None or pd.isna(p.get("faces")) else int(p["faces"]),
+                "changes": ANONYMIZED_NOTE if anonymized else CROPPED_NOTE,
+            }
+        )
     return rows
 
 
@@ -110,8 +122,10 @@ def csv_cell(value):
 
 
 def credits_markdown_header(dataset_name: str, photos: int) -> str:
-    return (f"# Credits: {md_escape(dataset_name)}\n\nThis dataset holds face crops of {photos} photos. Each photo "
-            "is credited below with its title, author, source and licence, and what was changed.\n\n")
+    return (
+        f"# Credits: {md_escape(dataset_name)}\n\nThis dataset holds face crops of {photos} photos. Each photo "
+        "is credited below with its title, author, source and licence, and what was changed.\n\n"
+    )
 
 
 def credits_markdown_lines(rows: list[dict]) -> Iterator[str]:
@@ -119,8 +133,10 @@ def credits_markdown_lines(rows: list[dict]) -> Iterator[str]:
     for r in rows:
         title = f"\u201c{r['title']}\u201d" if r["title"] else "Untitled"
         author = _link(r["author"] or "unknown author", r["author_url"])
-        yield (f"- {_link(title, r['source_url'])} by {author}, licensed under "
-               f"{_link(r['license_name'], r['license_url'])}; {r['changes']}. (photo {md_escape(r['photo_id'])})\n")
+        yield (
+            f"- {_link(title, r['source_url'])} by {author}, licensed under "
+            f"{_link(r['license_name'], r['license_url'])}; {r['changes']}. (photo {md_escape(r['photo_id'])})\n"
+        )
 
 
 def credits_markdown(rows: list[dict], dataset_name: str) -> str:
@@ -151,8 +167,10 @@ def write_credits(path: str | Path, out_dir: str | Path | None = None, anonymize
         stale.unlink(missing_ok=True)
     count = photoset.table.num_rows
     with atomic_path(md_path) as md_tmp, atomic_path(csv_path) as csv_tmp:
-        with open(md_tmp, "w", encoding="utf-8", newline="\n") as md, \
-                open(csv_tmp, "w", encoding="utf-8", newline="") as table:
+        with (
+            open(md_tmp, "w", encoding="utf-8", newline="\n") as md,
+            open(csv_tmp, "w", encoding="utf-8", newline="") as table,
+        ):
             md.write(credits_markdown_header(path.name, count))
             writer = csv.writer(table, lineterminator="\n")  # rows as lists: DictWriter's mapping costs
             writer.writerow(CSV_COLUMNS)

@@ -11,25 +11,34 @@ and no Python object is made per photo until a consumer asks for a pandas frame.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..memory import release_memory
 from ..errors import FdfError
 from ..manifest import read_manifest
+from ..memory import release_memory
 from ..shards.reader import check_shards, list_shards, open_shard, read_dataset_info, read_shard
 from ..shards.writer import DATASET_JSON
 
 log = logging.getLogger(__name__)
 
-PHOTO_COLUMNS = ("photo_id", "owner_nsid", "owner_name", "title", "photo_url", "license_id", "license_name",
-                 "license_url", "source")
+PHOTO_COLUMNS = (
+    "photo_id",
+    "owner_nsid",
+    "owner_name",
+    "title",
+    "photo_url",
+    "license_id",
+    "license_name",
+    "license_url",
+    "source",
+)
 KINDS = ("dataset", "download", "manifest")
 _TAGS_TYPE = pa.list_(pa.string())
 
@@ -101,8 +110,10 @@ def detect_kind(path: str | Path) -> str:
             return "download"
     inner = sorted(p.name for p in path.iterdir() if (p / DATASET_JSON).exists())
     hint = f"; it holds the datasets {', '.join(inner)}: audit one of them" if inner else ""
-    raise AuditInputError(f"{path} is neither a face-shard dataset (_dataset.json, data/*/*/part-*.parquet) "
-                          f"nor a download folder (part-*.parquet with a status column){hint}")
+    raise AuditInputError(
+        f"{path} is neither a face-shard dataset (_dataset.json, data/*/*/part-*.parquet) "
+        f"nor a download folder (part-*.parquet with a status column){hint}"
+    )
 
 
 def first_of_each(ids: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -156,8 +167,14 @@ def _tags_from_download(dataset_dir: Path) -> pa.Table | None:
             if "tags" not in open_shard(shard).schema_arrow.names:
                 return None
             t = read_shard(shard, ["photo_id", "tags"])
-            parts.append(pa.table({"photo_id": pc.cast(t.column("photo_id"), pa.string()),
-                                   "tags": pc.cast(t.column("tags"), _TAGS_TYPE)}))
+            parts.append(
+                pa.table(
+                    {
+                        "photo_id": pc.cast(t.column("photo_id"), pa.string()),
+                        "tags": pc.cast(t.column("tags"), _TAGS_TYPE),
+                    }
+                )
+            )
     except FdfError as exc:  # the audit goes on without tags
         log.warning("cannot read tags from %s: %s", folder, exc)
         return None
@@ -184,8 +201,9 @@ def _dataset_photos(path: Path) -> pa.Table:
     table = pa.concat_tables(photos)
     table = table.filter(first_of_each(table.column("photo_id")))  # a photo whose faces span shards
     # A face lives in one shard, so a photo's faces are the sum over shards.
-    counts = pa.concat_tables(faces).group_by("photo_id", use_threads=False).aggregate(
-        [("face_id_count_distinct", "sum")])
+    counts = (
+        pa.concat_tables(faces).group_by("photo_id", use_threads=False).aggregate([("face_id_count_distinct", "sum")])
+    )
     where = pc.index_in(table.column("photo_id"), value_set=counts.column("photo_id"))
     table = table.append_column("faces", pc.cast(counts.column("face_id_count_distinct_sum").take(where), pa.int64()))
     tags = _tags_from_download(path)
@@ -218,8 +236,11 @@ def _download_photos(path: Path) -> pa.Table:
 
 def _manifest_photos(path: Path) -> pa.Table:
     df = read_manifest(path)
-    tags = df["tags"].map(lambda t: None if t is None or (isinstance(t, float) and pd.isna(t)) else list(t)) \
-        if "tags" in df else pd.Series([None] * len(df), dtype=object)
+    tags = (
+        df["tags"].map(lambda t: None if t is None or (isinstance(t, float) and pd.isna(t)) else list(t))
+        if "tags" in df
+        else pd.Series([None] * len(df), dtype=object)
+    )
     wanted = [c for c in (*PHOTO_COLUMNS, "page_url") if c in df]
     table = _photo_columns(pa.Table.from_pandas(df[wanted], preserve_index=False))
     return _with_faces(table.append_column("tags", pa.array(tags.tolist(), _TAGS_TYPE)), None)

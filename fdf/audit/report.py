@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from typing import Iterator
 
 import pyarrow as pa
 
@@ -41,9 +40,15 @@ class FlaggedPhotos:
     def __iter__(self) -> Iterator[dict]:
         for batch in self.table.to_batches(max_chunksize=10_000):
             for row in batch.to_pylist():
-                yield {"photo_id": row["photo_id"], "owner_nsid": row["owner_nsid"], "license_id": row["license_id"],
-                       "license_url": row["license_url"], "faces": row["faces"], "flags": flag_names(row["flags"]),
-                       "missing": part_names(row["missing"])}
+                yield {
+                    "photo_id": row["photo_id"],
+                    "owner_nsid": row["owner_nsid"],
+                    "license_id": row["license_id"],
+                    "license_url": row["license_url"],
+                    "faces": row["faces"],
+                    "flags": flag_names(row["flags"]),
+                    "missing": part_names(row["missing"]),
+                }
 
 
 @dataclass
@@ -85,10 +90,17 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         out = {
-            "path": self.path, "kind": self.kind, "created": self.created, "photos": self.photos,
-            "faces": self.faces, "tags_known": self.tags_known, "licenses": self.licenses,
+            "path": self.path,
+            "kind": self.kind,
+            "created": self.created,
+            "photos": self.photos,
+            "faces": self.faces,
+            "tags_known": self.tags_known,
+            "licenses": self.licenses,
             "flags": {k: {"count": self.flag_counts.get(k, 0), "meaning": v} for k, v in FLAGS.items()},
-            "flagged_photos": list(self.flagged), "removed": self.removed, "revalidation": None,
+            "flagged_photos": list(self.flagged),
+            "removed": self.removed,
+            "revalidation": None,
         }
         if self.revalidation is not None:
             rev = self.revalidation.to_dict()
@@ -109,8 +121,12 @@ def parse_fail_on(spec: str | None) -> list[str]:
     return tokens
 
 
-def build_report(photoset: PhotoSet, revalidation: Revalidation | None = None, revalidation_file: str | None = None,
-                 removed: dict | None = None) -> AuditReport:
+def build_report(
+    photoset: PhotoSet,
+    revalidation: Revalidation | None = None,
+    revalidation_file: str | None = None,
+    removed: dict | None = None,
+) -> AuditReport:
     """Run the static checks over ``photoset`` and assemble the report (with a revalidation, if any)."""
     table = photoset.table
     flags, missing = check_table(table)
@@ -118,11 +134,19 @@ def build_report(photoset: PhotoSet, revalidation: Revalidation | None = None, r
     hit = pa.array(flags != 0)
     flagged = table.select(["photo_id", "owner_nsid", "license_id", "license_url", "faces"]).filter(hit)
     flagged = flagged.append_column("flags", pa.array(flags).filter(hit)).append_column(
-        "missing", pa.array(missing).filter(hit))
+        "missing", pa.array(missing).filter(hit)
+    )
     return AuditReport(
-        path=str(photoset.path), kind=photoset.kind,
+        path=str(photoset.path),
+        kind=photoset.kind,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        photos=table.num_rows, faces=photoset.faces, tags_known=photoset.tags_known,
-        licenses=licence_summary_table(table), flag_counts=flag_counts, flagged=FlaggedPhotos(flagged),
-        revalidation=revalidation, revalidation_file=revalidation_file, removed=removed or {},
+        photos=table.num_rows,
+        faces=photoset.faces,
+        tags_known=photoset.tags_known,
+        licenses=licence_summary_table(table),
+        flag_counts=flag_counts,
+        flagged=FlaggedPhotos(flagged),
+        revalidation=revalidation,
+        revalidation_file=revalidation_file,
+        removed=removed or {},
     )

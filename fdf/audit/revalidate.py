@@ -84,10 +84,16 @@ class Revalidation:
         return {**dataclasses.asdict(self), "counts": self.counts()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Revalidation":
+    def from_dict(cls, data: dict) -> Revalidation:
         findings = [Finding(**f) for f in data.get("findings", [])]
-        return cls(data["checked_at"], data["api_url"], int(data["photos_checked"]), float(data["seconds"]), findings,
-                   int(data.get("photos_skipped", 0)))
+        return cls(
+            data["checked_at"],
+            data["api_url"],
+            int(data["photos_checked"]),
+            float(data["seconds"]),
+            findings,
+            int(data.get("photos_skipped", 0)),
+        )
 
 
 def is_flickr_photo(row: dict) -> bool:
@@ -107,8 +113,11 @@ def is_revoked_change(old_id: int | None, new_id: int | None) -> bool:
         return True
     if old is None:
         return False
-    return (old.commercial and not new.commercial) or (old.derivatives and not new.derivatives) or (
-        new.share_alike and not old.share_alike)
+    return (
+        (old.commercial and not new.commercial)
+        or (old.derivatives and not new.derivatives)
+        or (new.share_alike and not old.share_alike)
+    )
 
 
 def findings_from_info(photo: dict, info: dict) -> list[Finding]:
@@ -123,9 +132,18 @@ def findings_from_info(photo: dict, info: dict) -> list[Finding]:
         new_id = None
     if new_id != old_id:
         lic = license_table().get(new_id) if new_id is not None else None
-        found.append(Finding(pid, owner, LICENSE_CHANGED, old_id, new_id, lic.name if lic else "unknown",
-                             revoked=is_revoked_change(old_id, new_id),
-                             detail=f"licence {old_id} -> {new_id}"))
+        found.append(
+            Finding(
+                pid,
+                owner,
+                LICENSE_CHANGED,
+                old_id,
+                new_id,
+                lic.name if lic else "unknown",
+                revoked=is_revoked_change(old_id, new_id),
+                detail=f"licence {old_id} -> {new_id}",
+            )
+        )
     tags = [t.get("raw") or t.get("_content") or "" for t in p.get("tags", {}).get("tag", [])]
     if is_opted_out(tags):
         found.append(Finding(pid, owner, OPTED_OUT, revoked=True, detail="tagged no_cv"))
@@ -175,8 +193,14 @@ def _load_progress(path: Path | None, max_age_s: float) -> tuple[str | None, dic
     return header["started"], done
 
 
-def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, progress: bool = False,
-               progress_file: str | Path | None = None, max_age_s: float = PROGRESS_MAX_AGE_S) -> Revalidation:
+def revalidate(
+    photos: pd.DataFrame,
+    client: FlickrClient,
+    threads: int = 4,
+    progress: bool = False,
+    progress_file: str | Path | None = None,
+    max_age_s: float = PROGRESS_MAX_AGE_S,
+) -> Revalidation:
     """Revalidate every Flickr photo among ``photos`` (photo_id, owner_nsid, license_id, and
     source or photo_url to tell Flickr photos from others, see :func:`is_flickr_photo`).
 
@@ -203,7 +227,12 @@ def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, pro
         log.info("not revalidating %d rows that are not Flickr photos", len(every) - len(rows))
     todo = [r for r in rows if str(r["photo_id"]) not in done]
     if done:
-        log.info("resuming revalidation started %s: %d of %d photos already checked", checked_at, len(rows) - len(todo), len(rows))
+        log.info(
+            "resuming revalidation started %s: %d of %d photos already checked",
+            checked_at,
+            len(rows) - len(todo),
+            len(rows),
+        )
     started = time.monotonic()
     out = None
     if progress_file is not None:
@@ -214,24 +243,37 @@ def revalidate(photos: pd.DataFrame, client: FlickrClient, threads: int = 4, pro
     # Small chunks: an interrupted run waits only for the calls in flight, and progress is kept.
     chunk = threads * 8
     try:
-        with ThreadPoolExecutor(max_workers=threads) as pool, tqdm(
-                total=len(rows), initial=len(rows) - len(todo), desc="revalidate", unit="photo",
-                disable=not progress) as bar:
+        with (
+            ThreadPoolExecutor(max_workers=threads) as pool,
+            tqdm(
+                total=len(rows), initial=len(rows) - len(todo), desc="revalidate", unit="photo", disable=not progress
+            ) as bar,
+        ):
             for i in range(0, len(todo), chunk):
-                batch = todo[i:i + chunk]
+                batch = todo[i : i + chunk]
                 for row, found in zip(batch, pool.map(lambda r: check_photo(thread_client(), r), batch)):
                     done[str(row["photo_id"])] = found
                     if out is not None:
-                        out.write(json.dumps({"photo_id": str(row["photo_id"]),
-                                              "findings": [dataclasses.asdict(f) for f in found]}) + "\n")
+                        out.write(
+                            json.dumps(
+                                {"photo_id": str(row["photo_id"]), "findings": [dataclasses.asdict(f) for f in found]}
+                            )
+                            + "\n"
+                        )
                         out.flush()  # a killed run then loses at most the calls in flight
                 bar.update(len(batch))
     finally:
         if out is not None:
             out.close()
     findings = [f for r in rows for f in done.get(str(r["photo_id"]), [])]
-    rev = Revalidation(checked_at, client.config.api_url, len(rows), round(time.monotonic() - started, 3), findings,
-                       len(every) - len(rows))
+    rev = Revalidation(
+        checked_at,
+        client.config.api_url,
+        len(rows),
+        round(time.monotonic() - started, 3),
+        findings,
+        len(every) - len(rows),
+    )
     log.info("revalidated %d photos in %.1fs: %s", len(rows), rev.seconds, rev.counts())
     return rev
 

@@ -23,8 +23,9 @@ def audit_dir(path: str | Path) -> Path:
     return (path.parent if path.is_file() else path) / AUDIT_DIR
 
 
-def audit(path: str | Path, client: FlickrClient | None = None, threads: int = 4, progress: bool = False,
-          save: bool = True) -> AuditReport:
+def audit(
+    path: str | Path, client: FlickrClient | None = None, threads: int = 4, progress: bool = False, save: bool = True
+) -> AuditReport:
     """Audit a face-shard dataset, download folder or manifest.
 
     With a ``client``, every photo is also revalidated against Flickr and (with ``save``) the

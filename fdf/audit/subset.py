@@ -12,8 +12,15 @@ import pyarrow.compute as pc
 from ..errors import FdfError
 from ..licenses import license_table
 from ..manifest import read_manifest, write_manifest
-from ..shards.reader import (check_shards, dataset_counts, list_shards, list_status_files, read_dataset_info, read_shard,
-                             shards_by_name)
+from ..shards.reader import (
+    check_shards,
+    dataset_counts,
+    list_shards,
+    list_status_files,
+    read_dataset_info,
+    read_shard,
+    shards_by_name,
+)
 from ..shards.writer import status_path, write_dataset_json, write_face_files, write_status
 from .checks import is_commercial_safe
 from .photos import detect_kind
@@ -72,8 +79,12 @@ def write_commercial_subset(path: str | Path, out: str | Path) -> dict:
             write_status(rows.filter(keep).to_pylist(), status_path(out, status.name))
     if (path / REMOVALS_FILE).exists():  # takedowns carry over to every copy
         shutil.copyfile(path / REMOVALS_FILE, out / REMOVALS_FILE)
-    config = {"stage": "audit --commercial-safe", "parent": str(path),
-              "license_ids": commercial_safe_license_ids(), "parent_config": read_dataset_info(path).get("config", {})}
+    config = {
+        "stage": "audit --commercial-safe",
+        "parent": str(path),
+        "license_ids": commercial_safe_license_ids(),
+        "parent_config": read_dataset_info(path).get("config", {}),
+    }
     write_dataset_json(out, config, dataset_counts(out))
     log.info("commercial-safe subset: %d photos -> %s (%d rows dropped)", len(kept_photos), out, rows_dropped)
     return {"kind": kind, "out": str(out), "photos": len(kept_photos), "rows_dropped": rows_dropped}

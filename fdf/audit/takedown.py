@@ -16,9 +16,9 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -76,10 +76,14 @@ class RemovalResult:
 
     def summary(self) -> dict:
         return {
-            "photos_removed": len(self.photo_ids_removed), "rows_removed": self.rows_removed,
-            "shards_rewritten": len(self.shards_rewritten), "shards_deleted": len(self.shards_deleted),
-            "shards_untouched": self.shards_untouched, "status_tables_rewritten": self.status_tables_rewritten,
-            "photo_ids_removed": self.photo_ids_removed, "requested_not_found": self.requested_not_found,
+            "photos_removed": len(self.photo_ids_removed),
+            "rows_removed": self.rows_removed,
+            "shards_rewritten": len(self.shards_rewritten),
+            "shards_deleted": len(self.shards_deleted),
+            "shards_untouched": self.shards_untouched,
+            "status_tables_rewritten": self.status_tables_rewritten,
+            "photo_ids_removed": self.photo_ids_removed,
+            "requested_not_found": self.requested_not_found,
             "shards_unreadable": self.shards_unreadable,
         }
 
@@ -150,16 +154,21 @@ def parse_removal_list(text: str) -> tuple[list[str], list[str]]:
         elif re.fullmatch(r"[\w-]+", value.strip()):
             photos.append(value.strip())
         else:
-            raise TakedownError(f"removal list line {number}: cannot read {raw.strip()!r} "
-                                "(expected a photo id, owner:NSID or a Flickr photo URL)")
+            raise TakedownError(
+                f"removal list line {number}: cannot read {raw.strip()!r} "
+                "(expected a photo id, owner:NSID or a Flickr photo URL)"
+            )
     return photos, owners
 
 
 def _scan(dataset_dir: Path, skip: set[Path] | frozenset) -> dict[Path, pa.Table]:
     """The few columns a removal decides on and counts with, of every readable shard: read once
     per removal (~70 bytes a row), not once to log the request and again to apply it."""
-    return {shard: read_shard(shard, [*COUNT_COLUMNS, "owner_nsid"])
-            for shard in list_shards(dataset_dir) if shard not in skip}
+    return {
+        shard: read_shard(shard, [*COUNT_COLUMNS, "owner_nsid"])
+        for shard in list_shards(dataset_dir)
+        if shard not in skip
+    }
 
 
 def unreadable_files(dataset_dir: str | Path) -> dict[Path, str]:
@@ -176,9 +185,11 @@ def check_readable(datasets: Iterable[str | Path], skip_unreadable: bool = False
     bad = {Path(d): found for d in datasets if (found := unreadable_files(d))}
     if bad and not skip_unreadable:
         names = "; ".join(str(reason) for found in bad.values() for reason in found.values())
-        raise TakedownError(f"nothing was removed: {names}. To apply the takedown to the other shards now, "
-                            "rerun with --skip-unreadable (the request is logged and reaches the unreadable "
-                            "shard when it is restored and fdf remove runs again)")
+        raise TakedownError(
+            f"nothing was removed: {names}. To apply the takedown to the other shards now, "
+            "rerun with --skip-unreadable (the request is logged and reaches the unreadable "
+            "shard when it is restored and fdf remove runs again)"
+        )
     return bad
 
 
@@ -252,8 +263,14 @@ def remove_photos(
     return result
 
 
-def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], reason: str,
-                   reasons: dict[str, str] | None, skip: set[Path]) -> RemovalResult:
+def _log_and_apply(
+    dataset_dir: Path,
+    photo_ids: list[str],
+    owners: list[str],
+    reason: str,
+    reasons: dict[str, str] | None,
+    skip: set[Path],
+) -> RemovalResult:
     request = RemovalLog(frozenset(photo_ids), frozenset(owners))
     scanned = _scan(dataset_dir, skip)
     matched: set[str] = set()
@@ -270,15 +287,20 @@ def _log_and_apply(dataset_dir: Path, photo_ids: list[str], owners: list[str], r
     if reasons:
         entry["reasons"] = {str(k): str(v) for k, v in sorted(reasons.items())}
     _append_entry(dataset_dir, entry)
-    log.info("logged removal of %d photo ids and %d owners (%d photos in the dataset)",
-             len(photo_ids), len(owners), len(matched))
+    log.info(
+        "logged removal of %d photo ids and %d owners (%d photos in the dataset)",
+        len(photo_ids),
+        len(owners),
+        len(matched),
+    )
     result = apply_removal_log(dataset_dir, skip, scanned)
     result.requested_not_found = sorted(set(photo_ids) - matched)
     return result
 
 
-def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = frozenset(),
-                      scanned: dict[Path, pa.Table] | None = None) -> RemovalResult:
+def apply_removal_log(
+    dataset_dir: str | Path, skip: set[Path] | frozenset = frozenset(), scanned: dict[Path, pa.Table] | None = None
+) -> RemovalResult:
     """Make the dataset agree with its removal log; idempotent, and resumes a killed removal.
 
     Shards without blocked rows are not opened for writing (their bytes stay the same). A shard
@@ -317,9 +339,14 @@ def apply_removal_log(dataset_dir: str | Path, skip: set[Path] | frozenset = fro
     if skip:
         counts["unreadable_shards"] = sorted(shard_label(dataset_dir, p) for p in skip)
     write_dataset_json(dataset_dir, info.get("config", {}), counts)
-    log.info("removed %d rows of %d photos: %d shards rewritten, %d deleted, %d untouched",
-             result.rows_removed, len(removed), len(result.shards_rewritten), len(result.shards_deleted),
-             result.shards_untouched)
+    log.info(
+        "removed %d rows of %d photos: %d shards rewritten, %d deleted, %d untouched",
+        result.rows_removed,
+        len(removed),
+        len(result.shards_rewritten),
+        len(result.shards_deleted),
+        result.shards_untouched,
+    )
     return result
 
 

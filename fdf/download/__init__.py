@@ -14,8 +14,15 @@ progress from workers), ``runner`` (plan, resume, parallel run, summary).
 
 from .config import FAILURE_STATUSES, OK, DownloadConfig, is_transient
 
-__all__ = ["DownloadConfig", "DownloadSummary", "FAILURE_STATUSES", "OK", "download_manifest", "is_transient",
-           "plan_shards"]
+__all__ = [
+    "DownloadConfig",
+    "DownloadSummary",
+    "FAILURE_STATUSES",
+    "OK",
+    "download_manifest",
+    "is_transient",
+    "plan_shards",
+]
 _FROM_RUNNER = ("DownloadSummary", "download_manifest", "plan_shards")
 
 

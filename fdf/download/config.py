@@ -23,9 +23,7 @@ FAILURE_STATUSES = (
 
 def is_transient(status: str) -> bool:
     """True for failures worth trying again later (``--retry-failed``)."""
-    return status in ("timeout", "connection_error", "http_429") or (
-        status.startswith("http_5") and len(status) == 8
-    )
+    return status in ("timeout", "connection_error", "http_429") or (status.startswith("http_5") and len(status) == 8)
 
 
 @dataclass

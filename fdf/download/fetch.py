@@ -106,9 +106,13 @@ def fetch_url(session: requests.Session, url: str, config: DownloadConfig, hosts
                 # The server's Retry-After is honoured however long, up to the time one body may take;
                 # a longer one ends the row now (a later --retry-failed asks again).
                 if exc.wait > config.total_timeout:
-                    return FetchResult(exc.status, error=f"{exc.error}; Retry-After {exc.wait:.0f} s is longer than "
-                                       f"total_timeout={config.total_timeout:g} s", http_status=exc.http_status,
-                                       attempts=attempt)
+                    return FetchResult(
+                        exc.status,
+                        error=f"{exc.error}; Retry-After {exc.wait:.0f} s is longer than "
+                        f"total_timeout={config.total_timeout:g} s",
+                        http_status=exc.http_status,
+                        attempts=attempt,
+                    )
                 delay = max(delay, exc.wait)
             log.debug("retrying %s in %.2fs after %s", url, delay, exc.error)
             time.sleep(delay)

@@ -39,11 +39,14 @@ class PhotoResult:
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+    )
 
 
-def download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session,
-                   hosts=None) -> PhotoResult:
+def download_photo(
+    row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session, hosts=None
+) -> PhotoResult:
     """Produce the result for one row; any unexpected exception becomes status "error".
     ``hosts``: the run's per-host request budget (see :mod:`.hosts`), or None."""
     photo_id = row["photo_id"]
@@ -54,8 +57,9 @@ def download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: re
         return PhotoResult(photo_id, "error", f"{type(exc).__name__}: {exc}")
 
 
-def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session,
-                    hosts=None) -> PhotoResult:
+def _download_photo(
+    row: dict, out_dir: Path, config: DownloadConfig, session: requests.Session, hosts=None
+) -> PhotoResult:
     photo_id = row["photo_id"]
     now = datetime.now(timezone.utc)
     reused = _reuse_stored(photo_id, out_dir, config)
@@ -73,13 +77,25 @@ def _download_photo(row: dict, out_dir: Path, config: DownloadConfig, session: r
         fetched = fetch_url(session, url if isinstance(url, str) else "", config, hosts)
         http_status, attempts = fetched.http_status, fetched.attempts
         if fetched.status != OK:
-            return PhotoResult(photo_id, fetched.status, fetched.error, http_status=http_status,
-                               attempts=attempts, downloaded_at=now)
+            return PhotoResult(
+                photo_id, fetched.status, fetched.error, http_status=http_status, attempts=attempts, downloaded_at=now
+            )
         data = fetched.body
     check = validate_image(data, config.max_pixels)
     result = PhotoResult(
-        photo_id, check.status, check.error, check.sha256, check.width, check.height, check.format or None,
-        len(data), None, http_status, attempts, False, now,
+        photo_id,
+        check.status,
+        check.error,
+        check.sha256,
+        check.width,
+        check.height,
+        check.format or None,
+        len(data),
+        None,
+        http_status,
+        attempts,
+        False,
+        now,
     )
     if check.status == OK:
         result.path = write_photo(out_dir, photo_id, check.extension, data)
@@ -95,8 +111,12 @@ def _read_local(row: dict, config: DownloadConfig) -> tuple[bytes, PhotoResult |
     """
     path, root = str(row.get("local_path")), row.get("local_root")
     if row.get("source") != "folder" or _blank(root):
-        return b"", PhotoResult("", "bad_url", f"local_path {path} refused: local files are read only for rows of "
-                                               "a folder source (fdf manifest folder), which name their folder")
+        return b"", PhotoResult(
+            "",
+            "bad_url",
+            f"local_path {path} refused: local files are read only for rows of "
+            "a folder source (fdf manifest folder), which name their folder",
+        )
     try:
         real, real_root = os.path.realpath(path), os.path.realpath(str(root))
         if os.path.commonpath([real, real_root]) != real_root or real == real_root:
@@ -112,8 +132,9 @@ def _read_local(row: dict, config: DownloadConfig) -> tuple[bytes, PhotoResult |
         if not stat.S_ISREG(info.st_mode):
             return b"", PhotoResult("", "bad_url", f"local_path {path} is not a regular file")
         if info.st_size > config.max_bytes:
-            return b"", PhotoResult("", "too_large",
-                                    f"{path} has {info.st_size} bytes, over max_bytes={config.max_bytes}")
+            return b"", PhotoResult(
+                "", "too_large", f"{path} has {info.st_size} bytes, over max_bytes={config.max_bytes}"
+            )
         data = fh.read(config.max_bytes + 1)  # the file may have grown since fstat
     if len(data) > config.max_bytes:
         return b"", PhotoResult("", "too_large", f"{path} is over max_bytes={config.max_bytes}")
@@ -132,5 +153,6 @@ def _reuse_stored(photo_id: str, out_dir: Path, config: DownloadConfig) -> Photo
         stored.unlink(missing_ok=True)
         return None
     rel = stored.relative_to(out_dir).as_posix()
-    return PhotoResult(photo_id, OK, "", check.sha256, check.width, check.height, check.format,
-                       len(data), rel, None, 0, True)
+    return PhotoResult(
+        photo_id, OK, "", check.sha256, check.width, check.height, check.format, len(data), rel, None, 0, True
+    )

@@ -33,7 +33,7 @@ class ProgressListener:
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(64)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             try:
                 shard, rows = (int(x) for x in data.split())

@@ -140,8 +140,9 @@ def _start_orphan_watchdog(task: ShardTask) -> None:
     global _watchdog
     if task.parent_pid is None or os.getpid() == task.parent_pid or (_watchdog is not None and _watchdog.is_alive()):
         return
-    _watchdog = threading.Thread(target=_exit_when_orphaned, args=(task.parent_pid,), daemon=True,
-                                 name="fdf-download-watchdog")
+    _watchdog = threading.Thread(
+        target=_exit_when_orphaned, args=(task.parent_pid,), daemon=True, name="fdf-download-watchdog"
+    )
     _watchdog.start()
 
 
@@ -150,8 +151,11 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
     _start_orphan_watchdog(task)
     out_dir = Path(task.out_dir)
     rows = task.manifest.select(
-        [c for c in ("photo_id", "source", "download_url", "local_path", "local_root")
-         if c in task.manifest.column_names]
+        [
+            c
+            for c in ("photo_id", "source", "download_url", "local_path", "local_root")
+            if c in task.manifest.column_names
+        ]
     ).to_pylist()
     reporter = ProgressReporter(task.progress_address, task.index)
     hosts = _host_limits(out_dir, config)
@@ -169,8 +173,12 @@ def download_shard(task: ShardTask, config: DownloadConfig) -> ShardStats:
         reporter.close()
     counts = Counter(r.status for r in results)
     stats = ShardStats(
-        task.index, len(results), False, dict(counts),
-        sum(r.byte_size or 0 for r in results if r.status == OK), sum(r.reused for r in results),
+        task.index,
+        len(results),
+        False,
+        dict(counts),
+        sum(r.byte_size or 0 for r in results if r.status == OK),
+        sum(r.reused for r in results),
     )
     # A worker orphaned by a killed parent must not write: a rerun may reuse this shard index.
     if not _parent_alive(task):

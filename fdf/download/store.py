@@ -19,8 +19,8 @@ import logging
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -132,8 +132,13 @@ def _shard_rows(out_dir: Path, columns: list[str]) -> pa.Table:
         t = t.set_column(0, "photo_id", pc.cast(t.column("photo_id"), pa.string()))
         parts.append(t.append_column("shard", pa.array(np.full(t.num_rows, index, dtype=np.int64))))
     if not parts:
-        return pa.table({"photo_id": pa.array([], pa.string()), **{c: pa.array([], pa.string()) for c in columns[1:]},
-                         "shard": pa.array([], pa.int64())})
+        return pa.table(
+            {
+                "photo_id": pa.array([], pa.string()),
+                **{c: pa.array([], pa.string()) for c in columns[1:]},
+                "shard": pa.array([], pa.int64()),
+            }
+        )
     return pa.concat_tables(parts)
 
 

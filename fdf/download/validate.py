@@ -73,8 +73,12 @@ def validate_image(data: bytes, max_pixels: int) -> ImageCheck:
     fmt = img.format or ""
     if width * height > max_pixels:
         return ImageCheck(
-            "too_large", f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
-            sha256, width, height, fmt,
+            "too_large",
+            f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
+            sha256,
+            width,
+            height,
+            fmt,
         )
     if fmt in ("JPEG", "MPO") and not _jpeg_has_end(img, data):
         return ImageCheck("truncated", "JPEG ends before its end-of-image marker", sha256, width, height, fmt)

@@ -101,8 +101,14 @@ class FlickrClient:
         self._api = self._make_api()
 
     def _make_api(self) -> flickrapi.FlickrAPI:
-        api = flickrapi.FlickrAPI(self.config.api_key, self.config.api_secret or "-", format="parsed-json",
-                                  store_token=False, cache=False, timeout=self.config.timeout)
+        api = flickrapi.FlickrAPI(
+            self.config.api_key,
+            self.config.api_secret or "-",
+            format="parsed-json",
+            store_token=False,
+            cache=False,
+            timeout=self.config.timeout,
+        )
         api.REST_URL = self.config.api_url
         # flickrapi keeps one Session as a class attribute; give this client its own, with a hook
         # that keeps the last response so status codes and Retry-After survive flickrapi.
@@ -145,8 +151,9 @@ class FlickrClient:
             except flickrapi.FlickrError as exc:
                 retry_in = self._classify_flickr_error(method, exc, attempt)
             except BodyTooLarge as exc:
-                raise FlickrApiError(self.redact(f"{method}: answer from {self.config.api_url} refused: {exc}"),
-                                     method=method) from None
+                raise FlickrApiError(
+                    self.redact(f"{method}: answer from {self.config.api_url} refused: {exc}"), method=method
+                ) from None
             except requests.RequestException as exc:  # timeouts, refused or broken connections, bad chunks
                 retry_in = self._backoff(attempt)
                 reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, BodyTimeout) else type(exc).__name__
@@ -157,15 +164,19 @@ class FlickrClient:
                 if attempt >= limit:
                     what = "no whole answer from" if isinstance(exc, BodyTimeout) else "cannot reach"
                     raise FlickrUnavailableError(
-                        self.redact(f"{method}: {what} {self.config.api_url} ({reason}) "
-                                    f"after {attempt + 1} attempts")) from None
+                        self.redact(f"{method}: {what} {self.config.api_url} ({reason}) after {attempt + 1} attempts")
+                    ) from None
                 log.warning("%s: %s, retrying in %.1fs", method, reason, retry_in)
             except (ValueError, AttributeError, KeyError, TypeError, RecursionError) as exc:
                 # not JSON (a proxy's error page, a wrong URL), or JSON flickrapi cannot read: a
                 # list, a failure without a code, nesting deeper than the parser's stack
-                raise FlickrApiError(self.redact(
-                    f"{method}: {self.config.api_url} did not answer with Flickr JSON "
-                    f"({type(exc).__name__}: {str(exc)[:200]})"), method=method) from None
+                raise FlickrApiError(
+                    self.redact(
+                        f"{method}: {self.config.api_url} did not answer with Flickr JSON "
+                        f"({type(exc).__name__}: {str(exc)[:200]})"
+                    ),
+                    method=method,
+                ) from None
             attempt += 1
             self.retries += 1
             self._sleep(retry_in)
@@ -180,37 +191,50 @@ class FlickrClient:
         code = getattr(exc, "code", None)
         if status == 200 and code in AUTH_CODES:
             hint = "check FLICKR_API_KEY" if code in INVALID_KEY_CODES else "check FLICKR_API_SECRET"
-            raise FlickrAuthError(self.redact(f"Flickr rejected the credentials for {method} "
-                                              f"(code {code}: {exc}); {hint}")) from None
+            raise FlickrAuthError(
+                self.redact(f"Flickr rejected the credentials for {method} (code {code}: {exc}); {hint}")
+            ) from None
         transient = status == 429 or status >= 500 or (status == 200 and code in RETRYABLE_CODES)
         if not transient:
             if status != 200:
-                raise FlickrApiError(self.redact(f"{method}: HTTP {status} from {self.config.api_url}"),
-                                     code=code, method=method) from None
-            raise FlickrApiError(self.redact(f"{method}: Flickr error {code}: {exc}"),
-                                 code=code, method=method) from None
+                raise FlickrApiError(
+                    self.redact(f"{method}: HTTP {status} from {self.config.api_url}"), code=code, method=method
+                ) from None
+            raise FlickrApiError(
+                self.redact(f"{method}: Flickr error {code}: {exc}"), code=code, method=method
+            ) from None
         if attempt >= self.config.max_retries:
-            raise FlickrUnavailableError(self.redact(
-                f"{method}: still failing after {attempt + 1} attempts (last: HTTP {status}, code {code})"
-            )) from None
+            raise FlickrUnavailableError(
+                self.redact(f"{method}: still failing after {attempt + 1} attempts (last: HTTP {status}, code {code})")
+            ) from None
         header = response.headers.get("Retry-After") if response is not None else None
         wait = retry_after_seconds(header)
         if wait is None:
             wait = self._backoff(attempt)
         elif wait > self.config.max_retry_after:
-            raise FlickrUnavailableError(self.redact(
-                f"{method}: HTTP {status} with Retry-After {wait:.0f} s, longer than max_retry_after="
-                f"{self.config.max_retry_after:g} s; try again later")) from None
+            raise FlickrUnavailableError(
+                self.redact(
+                    f"{method}: HTTP {status} with Retry-After {wait:.0f} s, longer than max_retry_after="
+                    f"{self.config.max_retry_after:g} s; try again later"
+                )
+            ) from None
         # Our own backoff is capped; the server's Retry-After is honoured as it is.
-        log.warning("%s: %s, retrying in %.1fs (attempt %d/%d)", method,
-                    f"HTTP {status}" if status != 200 else f"Flickr error {code}", wait, attempt + 1,
-                    self.config.max_retries)
+        log.warning(
+            "%s: %s, retrying in %.1fs (attempt %d/%d)",
+            method,
+            f"HTTP {status}" if status != 200 else f"Flickr error {code}",
+            wait,
+            attempt + 1,
+            self.config.max_retries,
+        )
         return wait
 
 
-def client_from_args(api_url: str | None = None, calls_per_hour: float | None = None,
-                     rate_state: str | Path | None = None, **overrides) -> FlickrClient:
+def client_from_args(
+    api_url: str | None = None, calls_per_hour: float | None = None, rate_state: str | Path | None = None, **overrides
+) -> FlickrClient:
     """Build a client from the environment plus CLI overrides (used by every CLI command)."""
-    config = FlickrConfig.from_env(api_url=api_url, calls_per_hour=calls_per_hour,
-                                   rate_state=str(rate_state) if rate_state else None, **overrides)
+    config = FlickrConfig.from_env(
+        api_url=api_url, calls_per_hour=calls_per_hour, rate_state=str(rate_state) if rate_state else None, **overrides
+    )
     return FlickrClient(config)

@@ -49,8 +49,14 @@ class RateLimiter:
     ``burst`` calls may go at once; the rest of the budget refills evenly over the hour.
     """
 
-    def __init__(self, calls_per_hour: float = 3600, burst: int = 60, state_path: str | Path | None = None,
-                 clock=time.time, sleep=time.sleep):
+    def __init__(
+        self,
+        calls_per_hour: float = 3600,
+        burst: int = 60,
+        state_path: str | Path | None = None,
+        clock=time.time,
+        sleep=time.sleep,
+    ):
         if calls_per_hour <= 0:
             raise ValueError("calls_per_hour must be positive")
         self.calls_per_hour = float(calls_per_hour)
@@ -120,8 +126,10 @@ def read_state_file(path: Path) -> dict | None:
         raise RateStateError(f"rate-limit state {path} is not a regular file; choose another --rate-state")
     if info.st_size == 0:
         return None
-    refuse = RateStateError(f"{path} is not a rate-limit state file; it was left untouched "
-                            f"(choose another --rate-state, or delete it if it is a stale one)")
+    refuse = RateStateError(
+        f"{path} is not a rate-limit state file; it was left untouched "
+        f"(choose another --rate-state, or delete it if it is a stale one)"
+    )
     if info.st_size > _MAX_STATE_BYTES:
         raise refuse
     with open(path, "rb") as fh:
@@ -131,8 +139,11 @@ def read_state_file(path: Path) -> dict | None:
     except (ValueError, UnicodeDecodeError):
         raise refuse from None
     # {"tokens", "updated"} alone is what versions before the "kind" field wrote.
-    if not isinstance(state, dict) or set(state) - {"kind"} != {"tokens", "updated"} \
-            or state.get("kind", STATE_KIND) != STATE_KIND:
+    if (
+        not isinstance(state, dict)
+        or set(state) - {"kind"} != {"tokens", "updated"}
+        or state.get("kind", STATE_KIND) != STATE_KIND
+    ):
         raise refuse
     try:
         return {"tokens": float(state["tokens"]), "updated": float(state["updated"])}

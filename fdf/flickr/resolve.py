@@ -18,8 +18,19 @@ from .client import FlickrApiError, FlickrClient
 log = logging.getLogger(__name__)
 
 # Largest first; "Original" may be missing when the owner hides originals.
-SIZE_PREFERENCE = ("Original", "X-Large 6K", "X-Large 5K", "X-Large 4K", "X-Large 3K", "Large 2048",
-                   "Large 1600", "Large", "Medium 800", "Medium 640", "Medium")
+SIZE_PREFERENCE = (
+    "Original",
+    "X-Large 6K",
+    "X-Large 5K",
+    "X-Large 4K",
+    "X-Large 3K",
+    "Large 2048",
+    "Large 1600",
+    "Large",
+    "Medium 800",
+    "Medium 640",
+    "Medium",
+)
 
 
 @dataclass
@@ -48,8 +59,9 @@ def _needs_url(df: pd.DataFrame) -> pd.Series:
     return (url.isna() | (url.str.len() == 0)).fillna(True) & numeric
 
 
-def resolve_download_urls(client: FlickrClient, manifest: pd.DataFrame, threads: int = 4,
-                          progress: bool = True) -> tuple[pd.DataFrame, ResolveSummary]:
+def resolve_download_urls(
+    client: FlickrClient, manifest: pd.DataFrame, threads: int = 4, progress: bool = True
+) -> tuple[pd.DataFrame, ResolveSummary]:
     """Return ``manifest`` with download_url/width/height filled from getSizes where missing.
 
     Photos Flickr no longer serves (error 1) get ``url_status = "not_found"``; every other
@@ -85,4 +97,3 @@ def resolve_download_urls(client: FlickrClient, manifest: pd.DataFrame, threads:
     summary = ResolveSummary(len(ids), counts["from_getsizes"], counts["not_found"], counts["error"])
     log.info("download URLs: %d needed, %d resolved, %d gone from Flickr, %d failed", *vars(summary).values())
     return df, summary
-

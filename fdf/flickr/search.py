@@ -39,8 +39,9 @@ FLICKR_RESULT_CAP = 4000
 MAX_PER_PAGE = 500
 OPT_OUT_TAGS = frozenset({"nocv"})  # 'no_cv' as Flickr cleans it; FDF and FFHQ honour it
 SIZE_SUFFIXES = ("o", "k", "h", "l", "c", "z", "m")
-EXTRAS = ("license,owner_name,date_upload,date_taken,tags,original_format,media,o_dims,"
-          + ",".join(f"url_{s}" for s in SIZE_SUFFIXES))
+EXTRAS = "license,owner_name,date_upload,date_taken,tags,original_format,media,o_dims," + ",".join(
+    f"url_{s}" for s in SIZE_SUFFIXES
+)
 
 
 def parse_date(value: str | int | float | dt.datetime | None) -> int | None:
@@ -101,10 +102,16 @@ class SearchQuery:
     def params(self, window: tuple[int, int] | None, licenses: list[int] | None) -> dict:
         lic = licenses if licenses is not None else self.license_ids
         p = {
-            "text": self.text, "tags": self.tags, "tag_mode": self.tag_mode if self.tags else None,
-            "license": ",".join(map(str, lic)) if lic else None, "user_id": self.user_id,
-            "content_type": self.content_type, "media": self.media, "extras": EXTRAS,
-            "sort": "date-posted-asc", "per_page": self.per_page,
+            "text": self.text,
+            "tags": self.tags,
+            "tag_mode": self.tag_mode if self.tags else None,
+            "license": ",".join(map(str, lic)) if lic else None,
+            "user_id": self.user_id,
+            "content_type": self.content_type,
+            "media": self.media,
+            "extras": EXTRAS,
+            "sort": "date-posted-asc",
+            "per_page": self.per_page,
         }
         if window is not None:
             p["min_upload_date"], p["max_upload_date"] = window
@@ -128,8 +135,14 @@ class SearchResult:
         return self.table.to_pandas()
 
     def summary(self) -> dict:
-        return {"photos": self.table.num_rows, "found": self.found, "skipped_opt_out": self.skipped_opt_out,
-                "overflowing_windows": self.overflowing_windows, "calls": self.calls, "retries": self.retries}
+        return {
+            "photos": self.table.num_rows,
+            "found": self.found,
+            "skipped_opt_out": self.skipped_opt_out,
+            "overflowing_windows": self.overflowing_windows,
+            "calls": self.calls,
+            "retries": self.retries,
+        }
 
 
 class _WindowSearch:
@@ -194,8 +207,13 @@ class _WindowSearch:
                     self._collect(window, [one], frames)
                 return
             self.overflowing += 1
-            log.warning("window %s still holds %d photos (> %d); only the first %d can be listed",
-                        window, total, FLICKR_RESULT_CAP, FLICKR_RESULT_CAP)
+            log.warning(
+                "window %s still holds %d photos (> %d); only the first %d can be listed",
+                window,
+                total,
+                FLICKR_RESULT_CAP,
+                FLICKR_RESULT_CAP,
+            )
         # Trust the server's page size over ours: a mirror may cap per_page lower than 500.
         per_page = first["perpage"] or self.query.per_page
         pages = min(math.ceil(min(total, FLICKR_RESULT_CAP) / per_page), first["pages"] or 10**9)
@@ -220,9 +238,12 @@ def photos_page(answer: dict, api_url: str = "the server") -> dict:
     ``total``, ``perpage`` and ``pages`` as counts (Flickr sends numbers or digit strings), ``photo``
     a list of objects each with an ``id``. Anything else is a FlickrApiError naming what is wrong.
     """
+
     def bad(what: str) -> FlickrApiError:
-        return FlickrApiError(f"flickr.photos.search: {api_url} answered in a shape that is not Flickr's: {what}",
-                              method="flickr.photos.search")
+        return FlickrApiError(
+            f"flickr.photos.search: {api_url} answered in a shape that is not Flickr's: {what}",
+            method="flickr.photos.search",
+        )
 
     photos = answer.get("photos") if isinstance(answer, dict) else None
     if not isinstance(photos, dict):
@@ -230,8 +251,9 @@ def photos_page(answer: dict, api_url: str = "the server") -> dict:
     out = dict(photos)
     for key in ("total", "perpage", "pages"):
         value = photos.get(key, 0)
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and
-                                                                      re.fullmatch(r"\d{1,12}", value.strip()))):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\d{1,12}", value.strip()))
+        ):
             raise bad(f"'{key}' is {str(value)[:40]!r}, not a count")
         out[key] = int(value)
         if out[key] < 0:
@@ -269,24 +291,26 @@ def photos_to_manifest(raw: pd.DataFrame, sizes: tuple[str, ...] = SIZE_SUFFIXES
         return normalize_manifest(pd.DataFrame({"photo_id": pd.Series([], dtype=str)}), source="flickr")
     picked = _pick_size(raw, sizes)
     get = lambda col: raw[col] if col in raw else None  # noqa: E731
-    df = pd.DataFrame({
-        "photo_id": raw["id"],
-        "download_url": picked[0],
-        "page_url": "https://www.flickr.com/photos/" + raw["owner"].astype(str) + "/" + raw["id"].astype(str) + "/",
-        "owner_nsid": get("owner"),
-        "owner_name": get("ownername"),
-        "title": get("title"),
-        "license_id": get("license"),
-        "date_taken": get("datetaken"),
-        "date_uploaded": get("dateupload"),
-        "tags": get("tags"),
-        "width": picked[1],
-        "height": picked[2],
-        "flickr_secret": get("secret"),
-        "flickr_server": get("server"),
-        "flickr_farm": get("farm").astype("string") if "farm" in raw else None,
-        "original_format": get("originalformat"),
-    })
+    df = pd.DataFrame(
+        {
+            "photo_id": raw["id"],
+            "download_url": picked[0],
+            "page_url": "https://www.flickr.com/photos/" + raw["owner"].astype(str) + "/" + raw["id"].astype(str) + "/",
+            "owner_nsid": get("owner"),
+            "owner_name": get("ownername"),
+            "title": get("title"),
+            "license_id": get("license"),
+            "date_taken": get("datetaken"),
+            "date_uploaded": get("dateupload"),
+            "tags": get("tags"),
+            "width": picked[1],
+            "height": picked[2],
+            "flickr_secret": get("secret"),
+            "flickr_server": get("server"),
+            "flickr_farm": get("farm").astype("string") if "farm" in raw else None,
+            "original_format": get("originalformat"),
+        }
+    )
     return normalize_manifest(df, source="flickr")
 
 
@@ -295,8 +319,9 @@ def is_opted_out(tags: list[str]) -> bool:
     return any(clean_tag(t) in OPT_OUT_TAGS for t in tags)
 
 
-def search_photos(client: FlickrClient, query: SearchQuery, out: str | Path | None = None,
-                  progress: bool = True) -> SearchResult:
+def search_photos(
+    client: FlickrClient, query: SearchQuery, out: str | Path | None = None, progress: bool = True
+) -> SearchResult:
     """Run ``query`` over every date window it needs; return (and write to ``out``) the manifest.
 
     With ``out``, finished windows are kept in ``<out>.parts/`` until the manifest is written,
@@ -329,8 +354,9 @@ def search_photos(client: FlickrClient, query: SearchQuery, out: str | Path | No
         opted = opted_out_rows(manifest.column("tags"))
         skipped = int(opted.sum())
         manifest = manifest.filter(pa.array(~opted))
-    result = SearchResult(manifest, found, skipped, searcher.overflowing, client.calls - calls0,
-                          client.retries - retries0)
+    result = SearchResult(
+        manifest, found, skipped, searcher.overflowing, client.calls - calls0, client.retries - retries0
+    )
     if out is not None:
         write_manifest_table(manifest, out)
         shutil.rmtree(parts_dir, ignore_errors=True)

@@ -19,7 +19,19 @@ from .faults import IMAGE_FAULT_KINDS, REST_FAULT_KINDS, FaultConfigError, Fault
 from .server import FlickrServer, ServerError
 
 __all__ = [
-    "AdminError", "Catalog", "CatalogError", "CatalogPhoto", "FaultConfigError", "Faults", "FlickrServer",
-    "IMAGE_FAULT_KINDS", "REST_FAULT_KINDS", "ServerError", "admin_request", "catalog_from_files", "clean_tag",
-    "demo_catalog", "synthetic_catalog",
+    "AdminError",
+    "Catalog",
+    "CatalogError",
+    "CatalogPhoto",
+    "FaultConfigError",
+    "Faults",
+    "FlickrServer",
+    "IMAGE_FAULT_KINDS",
+    "REST_FAULT_KINDS",
+    "ServerError",
+    "admin_request",
+    "catalog_from_files",
+    "clean_tag",
+    "demo_catalog",
+    "synthetic_catalog",
 ]

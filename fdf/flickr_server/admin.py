@@ -46,8 +46,20 @@ def _truthy(value, default: bool = True) -> bool:
     return str(value).lower() in ("1", "true", "yes")
 
 
-ACTIONS = ("stats", "log", "photo", "faults", "reset_stats", "delete", "make_private", "make_public",
-           "set_license", "add_tag", "set_image_fault", "set_faults")
+ACTIONS = (
+    "stats",
+    "log",
+    "photo",
+    "faults",
+    "reset_stats",
+    "delete",
+    "make_private",
+    "make_public",
+    "set_license",
+    "add_tag",
+    "set_image_fault",
+    "set_faults",
+)
 
 
 def run_admin_action(state, action: str, params: dict) -> dict:

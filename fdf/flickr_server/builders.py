@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from PIL import Image, UnidentifiedImageError
 
@@ -117,8 +117,11 @@ def synthetic_catalog(
         raise CatalogError(str(exc).strip("'\"")) from None
     if not license_ids:
         raise CatalogError("licenses must name at least one licence id")
-    for name, frac in (("no_cv_fraction", no_cv_fraction), ("private_fraction", private_fraction),
-                       ("video_fraction", video_fraction)):
+    for name, frac in (
+        ("no_cv_fraction", no_cv_fraction),
+        ("private_fraction", private_fraction),
+        ("video_fraction", video_fraction),
+    ):
         if not 0.0 <= frac <= 1.0:
             raise CatalogError(f"{name} must be between 0 and 1, got {frac}")
     if images is None:

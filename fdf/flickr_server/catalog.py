@@ -13,9 +13,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from ..atomic import atomic_path, atomic_write_text
 from ..errors import FdfError
@@ -113,7 +113,7 @@ class CatalogPhoto:
         return rec
 
     @classmethod
-    def from_record(cls, rec: dict, base_dir: Path | None = None) -> "CatalogPhoto":
+    def from_record(cls, rec: dict, base_dir: Path | None = None) -> CatalogPhoto:
         """Inverse of :meth:`to_record`; relative image paths resolve against ``base_dir``."""
         rec = dict(rec)
         data = rec.pop("image_base64", None)
@@ -232,7 +232,7 @@ class Catalog:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Catalog":
+    def load(cls, path: str | Path) -> Catalog:
         """Read a catalog written by :meth:`save` (or by hand: a JSON list of photo records)."""
         path = Path(path)
         if not path.exists():

@@ -73,7 +73,7 @@ class Faults:
         self.validate()
 
     @classmethod
-    def from_specs(cls, specs: list[str]) -> "Faults":
+    def from_specs(cls, specs: list[str]) -> Faults:
         """Parse CLI specs: 'rest_every=5', 'rest_kinds=503,429', 'image:46000000001=truncated'."""
         faults = cls()
         for spec in specs:
@@ -82,7 +82,7 @@ class Faults:
                 raise FaultConfigError(f"fault spec must look like NAME=VALUE, got {spec!r}")
             name = name.strip()
             if name.startswith("image:"):
-                faults.image_faults[name[len("image:"):]] = value.strip()
+                faults.image_faults[name[len("image:") :]] = value.strip()
                 faults.validate()
             else:
                 faults.update(**{name: value.strip()})

@@ -41,7 +41,9 @@ def to_xml(payload: dict) -> str:
         inner = f"<err code={quoteattr(str(payload['code']))} msg={quoteattr(payload['message'])} />"
     else:
         inner = "".join(_element(k, v) for k, v in payload.items() if k != "stat")
-    return f'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat={quoteattr(payload.get("stat", "ok"))}>\n{inner}\n</rsp>\n'
+    return (
+        f'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat={quoteattr(payload.get("stat", "ok"))}>\n{inner}\n</rsp>\n'
+    )
 
 
 def render(payload: dict, fmt: str, nojsoncallback: bool, callback: str | None = None) -> tuple[bytes, str]:
@@ -50,5 +52,5 @@ def render(payload: dict, fmt: str, nojsoncallback: bool, callback: str | None =
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         if nojsoncallback:
             return text.encode("utf-8"), "application/json; charset=utf-8"
-        return f"{callback or 'jsonFlickrApi'}({text})".encode("utf-8"), "text/javascript; charset=utf-8"
+        return f"{callback or 'jsonFlickrApi'}({text})".encode(), "text/javascript; charset=utf-8"
     return to_xml(payload).encode("utf-8"), "text/xml; charset=utf-8"

@@ -26,7 +26,9 @@ from .sizes import SIZE_BY_SUFFIX
 
 log = logging.getLogger(__name__)
 
-IMAGE_PATH = re.compile(r"^/(?P<server>\w+)/(?P<id>\d+)_(?P<secret>[0-9a-f]+)(?:_(?P<sfx>[a-z0-9]))?\.(?P<ext>jpg|jpeg|png|gif)$")
+IMAGE_PATH = re.compile(
+    r"^/(?P<server>\w+)/(?P<id>\d+)_(?P<secret>[0-9a-f]+)(?:_(?P<sfx>[a-z0-9]))?\.(?P<ext>jpg|jpeg|png|gif)$"
+)
 REST_STATUS_TEXT = {"500": 500, "502": 502, "503": 503, "429": 429}
 HTML_INSTEAD_OF_IMAGE = (
     b"<!DOCTYPE html><html><head><title>Flickr: photo unavailable</title></head>"
@@ -125,8 +127,13 @@ class FlickrHandler(BaseHTTPRequestHandler):
                 raise ApiError(105, "Service currently unavailable")
             host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
             signed = (self.command, f"http://{host.lower()}{url.path}", pairs)
-            check_key(self.state.api_keys, params, parse_oauth_header(self.headers.get("Authorization")),
-                      signed, self.state.verify_signatures)
+            check_key(
+                self.state.api_keys,
+                params,
+                parse_oauth_header(self.headers.get("Authorization")),
+                signed,
+                self.state.verify_signatures,
+            )
             payload = call_method(self.state.catalog, params, self.state.base_url)
         except ApiError as exc:
             payload = {"stat": "fail", "code": exc.code, "message": exc.message}
@@ -142,8 +149,13 @@ class FlickrHandler(BaseHTTPRequestHandler):
         expected_secret = None
         if photo is not None and size is not None:
             expected_secret = photo.original_secret if size.long_edge is None else photo.secret
-        if photo is None or photo.deleted or size is None or m.group("secret") != expected_secret \
-                or m.group("server") != photo.server:
+        if (
+            photo is None
+            or photo.deleted
+            or size is None
+            or m.group("secret") != expected_secret
+            or m.group("server") != photo.server
+        ):
             self.state.stats.record("image", photo_id, 404)
             self._send(404, b"Not Found", "text/plain")
             return
@@ -214,7 +226,7 @@ class FlickrHandler(BaseHTTPRequestHandler):
 
     # -- admin -----------------------------------------------------------------------------
     def _admin(self, url) -> None:
-        action = url.path[len("/_admin/"):].strip("/")
+        action = url.path[len("/_admin/") :].strip("/")
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         if self.command == "POST":
             try:
@@ -234,4 +246,3 @@ class FlickrHandler(BaseHTTPRequestHandler):
         if action not in ("stats", "log"):
             self.state.stats.record("admin", action, 200)
         self._send_json(200, {"ok": True, **result})
-

@@ -6,7 +6,7 @@ others as integers (farm, ispublic, total, sizes' width/height).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..licenses import license_table
 from .catalog import Catalog, CatalogPhoto, clean_tag, is_machine_tag
@@ -36,8 +36,15 @@ def _photo_or_fail(catalog: Catalog, params: dict, message: str) -> CatalogPhoto
 def photo_summary(photo: CatalogPhoto, extras: set[str], base_url: str) -> dict:
     """One entry of a search result's ``photo`` list, with the requested extras."""
     d: dict = {
-        "id": photo.id, "owner": photo.owner, "secret": photo.secret, "server": photo.server,
-        "farm": photo.farm, "title": photo.title, "ispublic": int(photo.public), "isfriend": 0, "isfamily": 0,
+        "id": photo.id,
+        "owner": photo.owner,
+        "secret": photo.secret,
+        "server": photo.server,
+        "farm": photo.farm,
+        "title": photo.title,
+        "ispublic": int(photo.public),
+        "isfriend": 0,
+        "isfamily": 0,
     }
     if "license" in extras:
         d["license"] = str(photo.license)
@@ -87,7 +94,10 @@ def photos_search(catalog: Catalog, params: dict, base_url: str) -> dict:
     extras = {e.strip().lower() for e in str(params.get("extras", "")).split(",") if e.strip()}
     return {
         "photos": {
-            "page": result.page, "pages": result.pages, "perpage": result.perpage, "total": result.total,
+            "page": result.page,
+            "pages": result.pages,
+            "perpage": result.perpage,
+            "total": result.total,
             "photo": [photo_summary(p, extras, base_url) for p in result.photos],
         },
         "stat": "ok",
@@ -103,24 +113,47 @@ def photos_get_info(catalog: Catalog, params: dict, base_url: str) -> dict:
     photo = _photo_or_fail(catalog, params, 'Photo "{id}" not found (invalid ID)')
     tags = []
     for i, raw in enumerate(photo.tags):
-        tags.append({
-            "id": f"{photo.owner.split('@')[0]}-{photo.id}-{i + 1}", "author": photo.owner,
-            "authorname": photo.owner_name, "raw": raw,
-            "_content": raw.lower() if is_machine_tag(raw) else clean_tag(raw),
-            "machine_tag": int(is_machine_tag(raw)),
-        })
+        tags.append(
+            {
+                "id": f"{photo.owner.split('@')[0]}-{photo.id}-{i + 1}",
+                "author": photo.owner,
+                "authorname": photo.owner_name,
+                "raw": raw,
+                "_content": raw.lower() if is_machine_tag(raw) else clean_tag(raw),
+                "machine_tag": int(is_machine_tag(raw)),
+            }
+        )
     info = {
-        "id": photo.id, "secret": photo.secret, "server": photo.server, "farm": photo.farm,
-        "dateuploaded": str(photo.date_upload), "isfavorite": 0, "license": str(photo.license),
-        "safety_level": "0", "rotation": 0, "originalsecret": photo.original_secret,
+        "id": photo.id,
+        "secret": photo.secret,
+        "server": photo.server,
+        "farm": photo.farm,
+        "dateuploaded": str(photo.date_upload),
+        "isfavorite": 0,
+        "license": str(photo.license),
+        "safety_level": "0",
+        "rotation": 0,
+        "originalsecret": photo.original_secret,
         "originalformat": photo.original_format,
-        "owner": {"nsid": photo.owner, "username": photo.owner_name, "realname": photo.real_name,
-                  "location": "", "iconserver": "0", "iconfarm": 0, "path_alias": None},
+        "owner": {
+            "nsid": photo.owner,
+            "username": photo.owner_name,
+            "realname": photo.real_name,
+            "location": "",
+            "iconserver": "0",
+            "iconfarm": 0,
+            "path_alias": None,
+        },
         "title": {"_content": photo.title},
         "description": {"_content": photo.description},
         "visibility": {"ispublic": int(photo.public), "isfriend": 0, "isfamily": 0},
-        "dates": {"posted": str(photo.date_upload), "taken": photo.date_taken, "takengranularity": 0,
-                  "takenunknown": "0", "lastupdate": str(photo.last_update)},
+        "dates": {
+            "posted": str(photo.date_upload),
+            "taken": photo.date_taken,
+            "takengranularity": 0,
+            "takenunknown": "0",
+            "lastupdate": str(photo.last_update),
+        },
         "views": str(photo.views),
         "usage": {"candownload": 1, "canblog": 0, "canprint": 0, "canshare": 1},
         "comments": {"_content": "0"},
@@ -136,8 +169,14 @@ def photos_get_info(catalog: Catalog, params: dict, base_url: str) -> dict:
 def photos_get_sizes(catalog: Catalog, params: dict, base_url: str) -> dict:
     photo = _photo_or_fail(catalog, params, "Photo not found")
     sizes = [
-        {"label": size.label, "width": w, "height": h, "source": base_url + image_path(photo, size),
-         "url": f"{page_url(photo)}sizes/{size.extra}/", "media": photo.media}
+        {
+            "label": size.label,
+            "width": w,
+            "height": h,
+            "source": base_url + image_path(photo, size),
+            "url": f"{page_url(photo)}sizes/{size.extra}/",
+            "media": photo.media,
+        }
         for size, w, h in available_sizes(photo)
     ]
     return {"sizes": {"canblog": 0, "canprint": 0, "candownload": 1, "size": sizes}, "stat": "ok"}

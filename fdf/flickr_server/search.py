@@ -20,12 +20,27 @@ MAX_REACHABLE = 4000
 MAX_PER_PAGE = 500
 DEFAULT_PER_PAGE = 100
 SEARCH_PARAMS = (
-    "text", "tags", "user_id", "license", "min_upload_date", "max_upload_date",
-    "min_taken_date", "max_taken_date", "media", "machine_tags", "content_type", "group_id",
+    "text",
+    "tags",
+    "user_id",
+    "license",
+    "min_upload_date",
+    "max_upload_date",
+    "min_taken_date",
+    "max_taken_date",
+    "media",
+    "machine_tags",
+    "content_type",
+    "group_id",
 )
 SORTS = (
-    "date-posted-desc", "date-posted-asc", "date-taken-desc", "date-taken-asc",
-    "interestingness-desc", "interestingness-asc", "relevance",
+    "date-posted-desc",
+    "date-posted-asc",
+    "date-taken-desc",
+    "date-taken-asc",
+    "interestingness-desc",
+    "interestingness-asc",
+    "relevance",
 )
 
 
@@ -176,7 +191,9 @@ def sort_photos(photos: list[CatalogPhoto], sort: str) -> list[CatalogPhoto]:
 def search(photos: list[CatalogPhoto], params: dict) -> SearchPage:
     """Run flickr.photos.search; raises SearchParamError for a parameterless search (code 3)."""
     if not any(str(params.get(name, "")).strip() for name in SEARCH_PARAMS if name != "media"):
-        raise SearchParamError(3, "Parameterless searches have been disabled. Please use flickr.photos.getRecent instead.")
+        raise SearchParamError(
+            3, "Parameterless searches have been disabled. Please use flickr.photos.getRecent instead."
+        )
     per_page = _int_param(params, "per_page", DEFAULT_PER_PAGE)
     per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
     page = max(1, _int_param(params, "page", 1))
@@ -187,5 +204,5 @@ def search(photos: list[CatalogPhoto], params: dict) -> SearchPage:
     last_page = max(1, math.ceil(reachable / per_page))
     served = min(page, last_page)  # past the window: repeat the last reachable page
     start = (served - 1) * per_page
-    chunk = matched[start:min(start + per_page, reachable)]
+    chunk = matched[start : min(start + per_page, reachable)]
     return SearchPage(photos=chunk, page=page, pages=pages, perpage=per_page, total=total)

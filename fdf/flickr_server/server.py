@@ -73,20 +73,25 @@ class FlickrServer:
     ) -> None:
         self.catalog = catalog if catalog is not None else demo_catalog()
         self.faults = faults if faults is not None else Faults()
-        self.state = ServerState(self.catalog, self.faults, dict(api_keys) if api_keys is not None else None,
-                                 verify_signatures)
+        self.state = ServerState(
+            self.catalog, self.faults, dict(api_keys) if api_keys is not None else None, verify_signatures
+        )
         self._host, self._port = host, port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------
-    def start(self) -> "FlickrServer":
+    def start(self) -> FlickrServer:
         """Bind the socket and serve from a daemon thread; returns self."""
         if self._httpd is not None:
             return self
         self._bind()
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"fake-flickr-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"fake-flickr-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         log.info("fake Flickr serving %s (%d photos)", self.rest_url, len(self.catalog))
         return self
@@ -124,7 +129,7 @@ class FlickrServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "FlickrServer":
+    def __enter__(self) -> FlickrServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

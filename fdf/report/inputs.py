@@ -14,8 +14,21 @@ from ..errors import FdfError
 from ..shards import list_shards
 from ..shards.reader import check_shards, read_lowest_resolution, read_shard
 
-FACE_COLUMNS = ["face_id", "photo_id", "resolution", "license_name", "license_id", "yaw", "pitch", "roll",
-                "mouth_open", "eye_open", "smile", "face_size", "owner_nsid"]
+FACE_COLUMNS = [
+    "face_id",
+    "photo_id",
+    "resolution",
+    "license_name",
+    "license_id",
+    "yaw",
+    "pitch",
+    "roll",
+    "mouth_open",
+    "eye_open",
+    "smile",
+    "face_size",
+    "owner_nsid",
+]
 
 
 class ReportError(FdfError):

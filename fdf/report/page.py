@@ -51,8 +51,11 @@ def _pose_histograms(inputs: ReportInputs) -> dict:
         return inputs.select_info["histograms"]
     # A dataset without a selection record: one histogram, shown as "after" only.
     cfg, out = BalanceConfig(), {}
-    for name, col, edges in (("yaw", "yaw", cfg.yaw_edges), ("pitch", "pitch", cfg.pitch_edges),
-                             ("expression", cfg.expression_column, cfg.expression_edges)):
+    for name, col, edges in (
+        ("yaw", "yaw", cfg.yaw_edges),
+        ("pitch", "pitch", cfg.pitch_edges),
+        ("expression", cfg.expression_column, cfg.expression_edges),
+    ):
         h = histogram(pd.Series(bin_labels(inputs.faces[col].to_numpy(float), edges)), edges)
         out[name] = {"before": {k: 0 for k in h}, "after": h}
     return out
@@ -71,18 +74,27 @@ def _figures(inputs: ReportInputs, out: Path) -> dict[str, str]:
     if stage_counts:
         emit("stages.png", figures.bar_chart(stage_counts, "Counts per stage"), "Counts per stage")
     if inputs.build.get("stages") or inputs.download_counts:
-        emit("failures.png", figures.failures_chart(inputs.build.get("stages", []), inputs.download_counts),
-             "Failures (download, annotate) and drops (select) by reason")
+        emit(
+            "failures.png",
+            figures.failures_chart(inputs.build.get("stages", []), inputs.download_counts),
+            "Failures (download, annotate) and drops (select) by reason",
+        )
     licences = inputs.faces["license_name"].fillna("unknown").value_counts().to_dict()
     emit("licenses.png", figures.bar_chart(licences, "Licence mix of the faces"), "Licence mix")
     for name, hist in _pose_histograms(inputs).items():
-        emit(f"{name}.png", figures.before_after_chart(hist, f"{name.capitalize()} histogram"),
-             f"{name.capitalize()} bins before and after selection")
+        emit(
+            f"{name}.png",
+            figures.before_after_chart(hist, f"{name.capitalize()} histogram"),
+            f"{name.capitalize()} bins before and after selection",
+        )
     sizes = {"selected": inputs.faces["face_size"]}
     if inputs.all_faces is not None and len(inputs.all_faces):
         sizes = {"all detected": inputs.all_faces["face_size"], **sizes}
-    emit("face_size.png", figures.distribution_chart(sizes, "Face size", "face size (photo pixels)"),
-         "Face-size distribution")
+    emit(
+        "face_size.png",
+        figures.distribution_chart(sizes, "Face size", "face size (photo pixels)"),
+        "Face-size distribution",
+    )
     grid = sample_grid(inputs.faces_dir)
     if grid is not None:
         with atomic_path(out / "samples.png") as tmp:
@@ -102,17 +114,30 @@ def _html(inputs: ReportInputs, made: dict[str, str], counts: dict) -> str:
         f"<tr><td>{html.escape(s['name'])}</td><td>{s.get('seconds', 0):.1f} s</td>"
         f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in s.get('counts', {}).items()))}</td>"
         f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in s.get('failures', {}).items()) or 'none')}</td></tr>"
-        for s in stages)
-    stage_table = (f"<h2>Stages</h2><table><tr><th>stage</th><th>time</th><th>counts</th>"
-                   f"<th>failures / drops</th></tr>{stage_rows}</table>") if stages else ""
-    figs = "".join(f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
-                   f"</figcaption></figure>" for n, c in made.items())
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}figure{display:inline-block;"
-             "margin:8px;vertical-align:top}img{max-width:100%}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(inputs.title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(inputs.title)}</h1>"
-            f"<h2>Counts</h2>{_table(counts)}{stage_table}<h2>Figures</h2>{figs}</body></html>\n")
+        for s in stages
+    )
+    stage_table = (
+        (
+            f"<h2>Stages</h2><table><tr><th>stage</th><th>time</th><th>counts</th>"
+            f"<th>failures / drops</th></tr>{stage_rows}</table>"
+        )
+        if stages
+        else ""
+    )
+    figs = "".join(
+        f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        for n, c in made.items()
+    )
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}figure{display:inline-block;"
+        "margin:8px;vertical-align:top}img{max-width:100%}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(inputs.title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(inputs.title)}</h1>"
+        f"<h2>Counts</h2>{_table(counts)}{stage_table}<h2>Figures</h2>{figs}</body></html>\n"
+    )
 
 
 def make_report(path: str | Path, out_dir: str | Path, build_summary: dict | None = None) -> ReportResult:
@@ -121,9 +146,12 @@ def make_report(path: str | Path, out_dir: str | Path, build_summary: dict | Non
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     made = _figures(inputs, out)
-    counts = {"faces": len(inputs.faces), "photos": int(inputs.faces["photo_id"].nunique()),
-              "owners": int(inputs.faces["owner_nsid"].nunique()),
-              **_stage_counts(inputs.build, inputs.download_counts)}
+    counts = {
+        "faces": len(inputs.faces),
+        "photos": int(inputs.faces["photo_id"].nunique()),
+        "owners": int(inputs.faces["owner_nsid"].nunique()),
+        **_stage_counts(inputs.build, inputs.download_counts),
+    }
     if inputs.decisions is not None:
         reasons = inputs.decisions["reason"].dropna().value_counts().to_dict()
         counts.update({f"dropped: {k}": int(v) for k, v in sorted(reasons.items())})

@@ -14,8 +14,15 @@ from ..shards import check_shards, list_shards
 from ..shards.reader import lowest_resolution, read_shard
 
 # nose, eyes, ears, shoulders (COCO order, as in the face shards), RGB
-KEYPOINT_COLORS = [(255, 60, 60), (60, 200, 60), (60, 120, 255), (200, 200, 40), (200, 40, 200),
-                   (40, 200, 200), (255, 140, 0)]
+KEYPOINT_COLORS = [
+    (255, 60, 60),
+    (60, 200, 60),
+    (60, 120, 255),
+    (200, 200, 40),
+    (200, 40, 200),
+    (40, 200, 200),
+    (255, 140, 0),
+]
 
 
 def draw_keypoints(crop: np.ndarray, keypoints, bbox=None) -> np.ndarray:
@@ -57,8 +64,9 @@ def sample_grid(dataset_dir, max_faces: int = 48, columns: int = 8, tile: int = 
     parts = []
     for k in sorted(set(shard_of[picked].tolist())):
         t = read_shard(shards[k], ["face_id", "resolution", "image", "keypoints", "bbox"])
-        parts.append(t.filter(pc.and_(pc.equal(t.column("resolution"), res),
-                                      pc.is_in(t.column("face_id"), value_set=chosen))))
+        parts.append(
+            t.filter(pc.and_(pc.equal(t.column("resolution"), res), pc.is_in(t.column("face_id"), value_set=chosen)))
+        )
     rows = pa.concat_tables(parts).sort_by("face_id").to_pylist()
     n_rows = (len(rows) + columns - 1) // columns
     grid = np.full((n_rows * tile, columns * tile, 3), 255, dtype=np.uint8)

@@ -88,8 +88,15 @@ def identity_clusters(embeddings: np.ndarray, order: np.ndarray, threshold: floa
     return labels
 
 
-def _nearest_old_leader(embeddings: np.ndarray, exact: np.ndarray, approx: np.ndarray, sq: np.ndarray,
-                        leaders: _Leaders, limit: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_old_leader(
+    embeddings: np.ndarray,
+    exact: np.ndarray,
+    approx: np.ndarray,
+    sq: np.ndarray,
+    leaders: _Leaders,
+    limit: float,
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """(exact distance, leader index) of each face's nearest leader; inf/-1 where none is near."""
     best_d = np.full(len(exact), np.inf)
     best_j = np.full(len(exact), -1, dtype=np.int64)
@@ -114,8 +121,14 @@ def _nearest_old_leader(embeddings: np.ndarray, exact: np.ndarray, approx: np.nd
     return best_d, best_j
 
 
-def _cluster_block(embeddings: np.ndarray, block: np.ndarray, exact: np.ndarray, leaders: _Leaders,
-                   labels: np.ndarray, threshold: float) -> None:
+def _cluster_block(
+    embeddings: np.ndarray,
+    block: np.ndarray,
+    exact: np.ndarray,
+    leaders: _Leaders,
+    labels: np.ndarray,
+    threshold: float,
+) -> None:
     approx = (exact - leaders.centre).astype(np.float32)
     sq = np.einsum("ij,ij->i", approx, approx)
     limit = threshold * threshold

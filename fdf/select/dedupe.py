@@ -25,6 +25,7 @@ _TILE = 1024
 _PROBE_CHUNK = 1 << 18  # faces whose flipped pieces are looked up at once
 
 if hasattr(np, "bitwise_count"):  # NumPy >= 2
+
     def popcount64(x: np.ndarray) -> np.ndarray:
         """Set bits of each uint64."""
         return np.bitwise_count(x)
@@ -53,8 +54,9 @@ def _pieces(max_distance: int) -> tuple[list[tuple[int, int]], int]:
     return [(int(s), int(w)) for s, w in zip(shifts, widths)], flips
 
 
-def _close_pairs_in_runs(keys: np.ndarray, hashes: np.ndarray, groups: np.ndarray,
-                         max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+def _close_pairs_in_runs(
+    keys: np.ndarray, hashes: np.ndarray, groups: np.ndarray, max_distance: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) with a < b: faces with equal ``keys``, different groups, within ``max_distance`` bits."""
     order = np.argsort(keys, kind="stable")
     k = keys[order]
@@ -92,8 +94,9 @@ def _close_pairs_in_runs(keys: np.ndarray, hashes: np.ndarray, groups: np.ndarra
     return np.concatenate(found_a), np.concatenate(found_b)
 
 
-def _close_pairs_one_flip(keys: np.ndarray, width: int, hashes: np.ndarray, groups: np.ndarray,
-                          max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+def _close_pairs_one_flip(
+    keys: np.ndarray, width: int, hashes: np.ndarray, groups: np.ndarray, max_distance: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) with a < b: faces whose ``keys`` differ in exactly one bit, different groups, within
     ``max_distance`` bits.
 

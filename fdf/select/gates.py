@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-
 GATE_REASONS = ("crop_too_small", "face_too_small", "blurry", "landmarks_off", "low_score")
 
 

@@ -25,9 +25,25 @@ from ..shards import check_shards, list_shards
 from ..shards.reader import lowest_resolution, open_shard, read_shard
 from .dedupe import dhash_png
 
-META_COLUMNS = ["face_id", "photo_id", "resolution", "crop_photo", "score", "yaw", "pitch", "roll",
-                "mouth_open", "eye_open", "smile", "face_size", "sharpness", "landmark_fit", "embedding",
-                "owner_nsid", "license_id"]
+META_COLUMNS = [
+    "face_id",
+    "photo_id",
+    "resolution",
+    "crop_photo",
+    "score",
+    "yaw",
+    "pitch",
+    "roll",
+    "mouth_open",
+    "eye_open",
+    "smile",
+    "face_size",
+    "sharpness",
+    "landmark_fit",
+    "embedding",
+    "owner_nsid",
+    "license_id",
+]
 DESCRIPTOR_DIM = 128
 
 
@@ -63,17 +79,21 @@ def require_face_shards(shards: list[Path]) -> None:
         return
     folder = shards[0].parent
     if "status" in names and "face_id" not in names:
-        raise NotAFaceDatasetError(f"{folder} is a download folder, not a face dataset: annotate it first "
-                                   f"(fdf annotate {folder} --out DATASET), then select from DATASET")
-    raise NotAFaceDatasetError(f"{folder} is not a face dataset: {shards[0].name} lacks the face columns "
-                               f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        raise NotAFaceDatasetError(
+            f"{folder} is a download folder, not a face dataset: annotate it first "
+            f"(fdf annotate {folder} --out DATASET), then select from DATASET"
+        )
+    raise NotAFaceDatasetError(
+        f"{folder} is not a face dataset: {shards[0].name} lacks the face columns "
+        f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+    )
 
 
 def descriptor_matrix(column: pa.ChunkedArray | pa.Array, dim: int = DESCRIPTOR_DIM) -> np.ndarray:
     """An N x dim float32 matrix from a list<float> column; rows without a full descriptor are NaN."""
     col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     out = np.full((len(col), dim), np.nan, dtype=np.float32)
-    whole = (pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False) == dim)
+    whole = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False) == dim
     if whole.any():
         flat = pc.list_flatten(col.filter(pa.array(whole))).to_numpy(zero_copy_only=False)
         out[whole] = flat.reshape(-1, dim)
@@ -84,7 +104,7 @@ def crop_widths(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """x1 - x0 of each (x0, y0, x1, y1) crop box; NaN where a box is missing."""
     col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     out = np.full(len(col), np.nan, dtype=np.float64)
-    whole = (pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False) == 4)
+    whole = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False) == 4
     if whole.any():
         boxes = pc.list_flatten(col.filter(pa.array(whole))).to_numpy(zero_copy_only=False).reshape(-1, 4)
         out[whole] = boxes[:, 2].astype(np.float64) - boxes[:, 0]
@@ -153,5 +173,11 @@ def scan_faces(dataset_dir: Path, progress: bool = True) -> ScannedFaces:
         start += t.num_rows
         release_memory("select: shard scanned")
     table = pa.concat_tables(tables)
-    return ScannedFaces(faces=table.take(np.argsort(place)).to_pandas(), embeddings=embeddings, hashes=hashes,
-                        shard_of=shard_of, shards=list(shards), resolution=resolution)
+    return ScannedFaces(
+        faces=table.take(np.argsort(place)).to_pandas(),
+        embeddings=embeddings,
+        hashes=hashes,
+        shard_of=shard_of,
+        shards=list(shards),
+        resolution=resolution,
+    )

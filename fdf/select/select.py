@@ -29,10 +29,10 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ..memory import release_memory
 from ..atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from ..config_file import build_config
 from ..errors import ConfigError, FdfError
+from ..memory import release_memory
 from ..shards import dataset_counts, list_shards, read_dataset_info, write_dataset_json, write_status
 from ..shards.reader import open_shard, read_shard, shards_by_name
 from ..shards.schema import FACE_SCHEMA, OPTIONAL_COLUMNS
@@ -49,11 +49,20 @@ DECISIONS_FILE = "_decisions.parquet"
 SPILL_DIR = "_spill"  # kept rows between the two passes of the writer; removed after
 SPILL_BYTES = 128 * 2**20  # shard bytes sorted in memory at once by the writer
 SELECT_JSON = "_select.json"
-DECISIONS_SCHEMA = pa.schema([
-    ("face_id", pa.string()), ("photo_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
-    ("identity", pa.int64()), ("dhash", pa.string()), ("yaw_bin", pa.string()), ("pitch_bin", pa.string()),
-    ("expression_bin", pa.string()), ("rank", pa.float64()),
-])
+DECISIONS_SCHEMA = pa.schema(
+    [
+        ("face_id", pa.string()),
+        ("photo_id", pa.string()),
+        ("kept", pa.bool_()),
+        ("reason", pa.string()),
+        ("identity", pa.int64()),
+        ("dhash", pa.string()),
+        ("yaw_bin", pa.string()),
+        ("pitch_bin", pa.string()),
+        ("expression_bin", pa.string()),
+        ("rank", pa.float64()),
+    ]
+)
 
 
 class SelectError(FdfError):
@@ -81,7 +90,7 @@ class SelectConfig:
             raise ConfigError("identity_threshold must be > 0 and faces_per_shard >= 1")
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> "SelectConfig":
+    def from_dict(cls, values: dict | None) -> SelectConfig:
         """Build from a plain dict (a config file section) with the project's one loader."""
         return build_config(cls, values, "select")
 
@@ -103,14 +112,18 @@ class SelectSummary:
 
     def format_text(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items()) or "none"
-        return (f"{self.faces_kept} of {self.faces_in} faces kept ({self.identities} identities) -> {self.out_dir}\n"
-                f"dropped: {drops}")
+        return (
+            f"{self.faces_kept} of {self.faces_in} faces kept ({self.identities} identities) -> {self.out_dir}\n"
+            f"dropped: {drops}"
+        )
 
 
 def seeded_rank(face_ids, seed: int) -> np.ndarray:
     """A uniform number in [0, 1) per face id, fixed for a seed: the tie-break order."""
-    return np.array([int.from_bytes(hashlib.sha256(f"{seed}:{f}".encode()).digest()[:8], "big") / 2**64
-                     for f in face_ids], dtype=np.float64)
+    return np.array(
+        [int.from_bytes(hashlib.sha256(f"{seed}:{f}".encode()).digest()[:8], "big") / 2**64 for f in face_ids],
+        dtype=np.float64,
+    )
 
 
 def _photo_sha256(download_dir: str | None, photo_ids: pd.Series) -> list[str | None]:
@@ -126,8 +139,9 @@ def _photo_sha256(download_dir: str | None, photo_ids: pd.Series) -> list[str | 
     return table.column("sha256").take(where).to_pylist()
 
 
-def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list[str | None], embeddings: np.ndarray,
-           config: SelectConfig) -> pd.DataFrame:
+def decide(
+    faces: pd.DataFrame, hashes: np.ndarray, sha256: list[str | None], embeddings: np.ndarray, config: SelectConfig
+) -> pd.DataFrame:
     """Run every selection step on face metadata; return the per-face decisions table.
 
     Row-aligned with ``faces``: ``hashes`` (uint64 crop dHash), ``sha256`` (of the photo, or
@@ -164,14 +178,20 @@ def decide(faces: pd.DataFrame, hashes: np.ndarray, sha256: list[str | None], em
     reason[live[thin]] = "pose_balance"
 
     b = config.balance
-    return pd.DataFrame({
-        "face_id": faces["face_id"], "photo_id": faces["photo_id"], "kept": pd.isna(reason),
-        "reason": reason, "identity": identity, "dhash": _hex16(dh),
-        "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
-        "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
-        "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
-        "rank": rank,
-    })
+    return pd.DataFrame(
+        {
+            "face_id": faces["face_id"],
+            "photo_id": faces["photo_id"],
+            "kept": pd.isna(reason),
+            "reason": reason,
+            "identity": identity,
+            "dhash": _hex16(dh),
+            "yaw_bin": bin_labels(faces["yaw"].to_numpy(float), b.yaw_edges),
+            "pitch_bin": bin_labels(faces["pitch"].to_numpy(float), b.pitch_edges),
+            "expression_bin": bin_labels(faces[b.expression_column].to_numpy(float), b.expression_edges),
+            "rank": rank,
+        }
+    )
 
 
 def _hex16(values: np.ndarray) -> np.ndarray:
@@ -186,14 +206,18 @@ def histograms(decisions: pd.DataFrame, config: BalanceConfig) -> dict:
     passed = decisions[~decisions["reason"].isin(GATE_REASONS)]
     kept = decisions[decisions["kept"]]
     out = {}
-    for name, col, edges in (("yaw", "yaw_bin", config.yaw_edges), ("pitch", "pitch_bin", config.pitch_edges),
-                             ("expression", "expression_bin", config.expression_edges)):
+    for name, col, edges in (
+        ("yaw", "yaw_bin", config.yaw_edges),
+        ("pitch", "pitch_bin", config.pitch_edges),
+        ("expression", "expression_bin", config.expression_edges),
+    ):
         out[name] = {"before": histogram(passed[col], edges), "after": histogram(kept[col], edges)}
     return out
 
 
-def _write_selected(kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path], out: Path, per_shard: int,
-                    progress: bool) -> list[str]:
+def _write_selected(
+    kept_ids: pa.Array, kept_src: np.ndarray, shards: list[Path], out: Path, per_shard: int, progress: bool
+) -> list[str]:
     """Write the kept faces (``kept_ids`` sorted, ``kept_src`` indexing ``shards``), ``per_shard``
     faces a file, all resolutions of each, rows sorted by face id and resolution.
 
@@ -246,8 +270,11 @@ def _write_streaming(kept_ids, kept_src, shards, out, per_shard, progress) -> li
             of = where // per_shard
             for c in range(chunk, done):
                 part = table.filter(pa.array(of == c))
-                names.append(_write_output_shard(part.sort_by([("face_id", "ascending"), ("resolution", "ascending")])
-                                                 .combine_chunks(), out, c))
+                names.append(
+                    _write_output_shard(
+                        part.sort_by([("face_id", "ascending"), ("resolution", "ascending")]).combine_chunks(), out, c
+                    )
+                )
             rest = of >= done
             pending, places, chunk = [table.filter(pa.array(rest))], [where[rest]], done
             del table
@@ -273,9 +300,13 @@ def _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress) -> list
                 group = where // per_group
                 for g in np.unique(group).tolist():
                     if g not in writers:  # plain pages: these files live for one command
-                        writers[g] = pq.ParquetWriter(spill_dir / f"group-{g:05d}.parquet", FACE_SCHEMA,
-                                                      compression="none", use_dictionary=False,
-                                                      write_statistics=False)
+                        writers[g] = pq.ParquetWriter(
+                            spill_dir / f"group-{g:05d}.parquet",
+                            FACE_SCHEMA,
+                            compression="none",
+                            use_dictionary=False,
+                            write_statistics=False,
+                        )
                     writers[g].write_table(rows.filter(pa.array(group == g)))
             release_memory("select: shard spilled to groups")
     finally:
@@ -289,8 +320,11 @@ def _write_spilled(kept_ids, kept_src, shards, out, per_shard, progress) -> list
         ids = kept_ids[g * per_group : (g + 1) * per_group]
         chunk = pc.index_in(table.column("face_id"), value_set=ids).to_numpy() // per_shard
         for c in np.unique(chunk):
-            names.append(_write_output_shard(table.filter(pa.array(chunk == c)).combine_chunks(), out,
-                                             (g * per_group) // per_shard + int(c)))
+            names.append(
+                _write_output_shard(
+                    table.filter(pa.array(chunk == c)).combine_chunks(), out, (g * per_group) // per_shard + int(c)
+                )
+            )
         del table
         release_memory("select: spill group written")
     shutil.rmtree(spill_dir, ignore_errors=True)
@@ -309,8 +343,9 @@ def _write_output_shard(table: pa.Table, out: Path, k: int) -> str:
     write_face_files(table, out, name)
     one_res = table.filter(pc.equal(table.column("resolution"), pc.min(table.column("resolution"))))
     photos = Counter(one_res.column("photo_id").to_pylist())
-    status = [{"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name}
-              for p, c in sorted(photos.items())]
+    status = [
+        {"photo_id": p, "status": "ok", "error": None, "faces": c, "shard": name} for p, c in sorted(photos.items())
+    ]
     write_status(status, status_path(out, name))
     return name
 
@@ -322,8 +357,9 @@ def _remove_extra_shards(out: Path, keep: list[str]) -> None:
             path.unlink()
 
 
-def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectConfig | None = None,
-                 progress: bool = True) -> SelectSummary:
+def select_faces(
+    dataset_dir: str | Path, out_dir: str | Path, config: SelectConfig | None = None, progress: bool = True
+) -> SelectSummary:
     """Choose faces of ``dataset_dir`` for diversity; write them and the decisions to ``out_dir``.
 
     Deterministic for a config and seed; rerunning (e.g. after a kill) rewrites the same bytes.
@@ -347,17 +383,23 @@ def select_faces(dataset_dir: str | Path, out_dir: str | Path, config: SelectCon
     is_kept = decisions["kept"].to_numpy()
     # Decisions are in face-id order (scan sorts them), so the kept ids are sorted too.
     kept_ids = pa.array(decisions["face_id"].to_numpy(dtype=object)[is_kept], pa.string())
-    names = _write_selected(kept_ids, scanned.shard_of[is_kept], scanned.shards, out, config.faces_per_shard,
-                            progress)
+    names = _write_selected(kept_ids, scanned.shard_of[is_kept], scanned.shards, out, config.faces_per_shard, progress)
     kept = kept_ids
     _remove_extra_shards(out, names)
     with atomic_path(out / DECISIONS_FILE) as tmp:
-        pq.write_table(pa.Table.from_pandas(decisions, schema=DECISIONS_SCHEMA, preserve_index=False), tmp,
-                       compression="zstd")
+        pq.write_table(
+            pa.Table.from_pandas(decisions, schema=DECISIONS_SCHEMA, preserve_index=False), tmp, compression="zstd"
+        )
     dropped = dict(sorted(Counter(r for r in decisions["reason"] if isinstance(r, str)).items()))
-    summary = SelectSummary(str(out), len(decisions), len(kept), dropped,
-                            int(decisions.loc[decisions["kept"] & (decisions["identity"] >= 0), "identity"].nunique()),
-                            histograms(decisions, config.balance), len(names))
+    summary = SelectSummary(
+        str(out),
+        len(decisions),
+        len(kept),
+        dropped,
+        int(decisions.loc[decisions["kept"] & (decisions["identity"] >= 0), "identity"].nunique()),
+        histograms(decisions, config.balance),
+        len(names),
+    )
     cfg = {"stage": "select", "input": str(dataset_dir), **dataclasses.asdict(config)}
     write_dataset_json(out, cfg, dataset_counts(out))
     atomic_write_text(marker, json.dumps({"config": cfg, **summary.to_dict()}, indent=2, default=str) + "\n")

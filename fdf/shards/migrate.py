@@ -55,6 +55,12 @@ def migrate_dataset(dataset_dir: str | Path, progress: bool = True) -> MigrateSu
         info = read_dataset_info(dataset_dir)
         write_dataset_json(dataset_dir, info.get("config", {}), dataset_counts(dataset_dir))
     summary = MigrateSummary(str(dataset_dir), len(old), files, rows, already_migrated=not old)
-    log.info("%s: %d shards moved under data/ (%d files, %d rows)%s", dataset_dir, len(old), files, rows,
-             "; nothing to move" if not old else "")
+    log.info(
+        "%s: %d shards moved under data/ (%d files, %d rows)%s",
+        dataset_dir,
+        len(old),
+        files,
+        rows,
+        "; nothing to move" if not old else "",
+    )
     return summary

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -162,8 +162,9 @@ def orphan_shards(dataset_dir: str | Path) -> list[Path]:
 COUNT_COLUMNS = ["face_id", "photo_id", "split", "resolution"]
 
 
-def dataset_counts(dataset_dir: str | Path, skip: Iterable[Path] = (),
-                   tables: Iterable[pa.Table] | None = None) -> dict:
+def dataset_counts(
+    dataset_dir: str | Path, skip: Iterable[Path] = (), tables: Iterable[pa.Table] | None = None
+) -> dict:
     """Counts for ``_dataset.json``: rows, faces, photos, per split, per resolution, per status.
 
     Shard by shard with four small columns (:data:`COUNT_COLUMNS`), counted in Arrow: memory

@@ -71,8 +71,16 @@ FACE_COLUMNS = tuple(name for name, _ in _FIELDS)
 # Columns added after schema version 1 shards were written: absent there, null when rewritten.
 OPTIONAL_COLUMNS = ("dhash",)
 SCALAR_SCORE_COLUMNS = (
-    "yaw", "pitch", "roll", "mouth_open", "eye_open", "smile",
-    "face_size", "sharpness", "exposure", "landmark_fit",
+    "yaw",
+    "pitch",
+    "roll",
+    "mouth_open",
+    "eye_open",
+    "smile",
+    "face_size",
+    "sharpness",
+    "exposure",
+    "landmark_fit",
 )
 
 _HF_DTYPES = {

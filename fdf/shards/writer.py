@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -83,8 +83,9 @@ def face_file_path(dataset_dir: str | Path, resolution: int, split: str, shard_n
     return Path(dataset_dir) / DATA_DIR / str(int(resolution)) / split / shard_name
 
 
-def write_face_files(table: pa.Table, dataset_dir: str | Path, shard_name: str,
-                     row_group_size: int = ROW_GROUP_SIZE) -> list[Path]:
+def write_face_files(
+    table: pa.Table, dataset_dir: str | Path, shard_name: str, row_group_size: int = ROW_GROUP_SIZE
+) -> list[Path]:
     """Write shard ``shard_name`` of ``dataset_dir``: one file per resolution and split under
     ``data/``, each atomically; files of this shard in other partitions (left by an earlier
     write of it with other rows) are deleted. Returns the paths written, in partition order."""
@@ -177,38 +178,58 @@ def readme_text(dataset_dir: str | Path, info: Mapping) -> str:
             config["default"] = True
         config["data_files"] = [{"split": s, "path": f"{DATA_DIR}/{res}/{s}/*.parquet"} for s in splits]
         configs.append(config)
-    header = {"license": "other", "license_name": "per-image-licences",  # each row names its own
-              "tags": ["faces", "fdf"], "configs": configs}
+    header = {
+        "license": "other",
+        "license_name": "per-image-licences",  # each row names its own
+        "tags": ["faces", "fdf"],
+        "configs": configs,
+    }
     counts = info.get("counts", {})
     name = Path(dataset_dir).resolve().name
-    lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", README_MARK, "",
-             f"# {name}", "",
-             "Face crops in the FDF (Flickr Diverse Faces) style, made by fdf-toolkit: one Parquet row per face and "
-             "resolution, with its crop (`image`), keypoints, 68 landmarks, box, pose, expression and quality "
-             "scores, and the photo's source, owner, title and licence (`license_id`, `license_url`). Each row "
-             "carries its own licence: check it, and credit the owner, before any use (`fdf audit`, "
-             "`fdf credits`).", "",
-             f"- faces: {counts.get('faces', 0):,}; photos with faces: {counts.get('photos_with_faces', 0):,}",
-             f"- rows per split: {', '.join(f'{k} {v:,}' for k, v in counts.get('by_split', {}).items()) or 'none'}",
-             f"- rows per resolution: "
-             f"{', '.join(f'{k} px {v:,}' for k, v in counts.get('by_resolution', {}).items()) or 'none'}",
-             f"- updated: {info.get('updated', '')}", "",
-             "## Layout", "",
-             "- `data/<resolution>/<split>/part-*.parquet`: the face rows, and nothing else.",
-             "- `_status/`, `_dataset.json`, `_removals.jsonl`, `_decisions.parquet`: bookkeeping, beside `data/`.",
-             "", "## Loading", "", "```python"]
+    lines = [
+        "---",
+        yaml.safe_dump(header, sort_keys=False).rstrip(),
+        "---",
+        README_MARK,
+        "",
+        f"# {name}",
+        "",
+        "Face crops in the FDF (Flickr Diverse Faces) style, made by fdf-toolkit: one Parquet row per face and "
+        "resolution, with its crop (`image`), keypoints, 68 landmarks, box, pose, expression and quality "
+        "scores, and the photo's source, owner, title and licence (`license_id`, `license_url`). Each row "
+        "carries its own licence: check it, and credit the owner, before any use (`fdf audit`, "
+        "`fdf credits`).",
+        "",
+        f"- faces: {counts.get('faces', 0):,}; photos with faces: {counts.get('photos_with_faces', 0):,}",
+        f"- rows per split: {', '.join(f'{k} {v:,}' for k, v in counts.get('by_split', {}).items()) or 'none'}",
+        f"- rows per resolution: "
+        f"{', '.join(f'{k} px {v:,}' for k, v in counts.get('by_resolution', {}).items()) or 'none'}",
+        f"- updated: {info.get('updated', '')}",
+        "",
+        "## Layout",
+        "",
+        "- `data/<resolution>/<split>/part-*.parquet`: the face rows, and nothing else.",
+        "- `_status/`, `_dataset.json`, `_removals.jsonl`, `_decisions.parquet`: bookkeeping, beside `data/`.",
+        "",
+        "## Loading",
+        "",
+        "```python",
+    ]
     first = next(iter(parts), 128)
-    lines += ["from datasets import load_dataset",
-              f'faces = load_dataset("{name}")                  # the {first}px config: train and validation',
-              f'faces = load_dataset("parquet", data_dir="{name}/data/{first}")',
-              "",
-              "import duckdb",
-              'duckdb.sql("FROM ' + f"'{name}/data/{first}/*/*.parquet'" + ' SELECT face_id, license_id, owner_name")',
-              "",
-              "import pandas as pd, pyarrow.dataset as ds",
-              f'df = pd.read_parquet("{name}/data/{first}/train", columns=["face_id", "yaw", "license_id"])',
-              f'table = ds.dataset("{name}/data", format="parquet").to_table(columns=["face_id", "resolution"])',
-              "```", ""]
+    lines += [
+        "from datasets import load_dataset",
+        f'faces = load_dataset("{name}")                  # the {first}px config: train and validation',
+        f'faces = load_dataset("parquet", data_dir="{name}/data/{first}")',
+        "",
+        "import duckdb",
+        'duckdb.sql("FROM ' + f"'{name}/data/{first}/*/*.parquet'" + ' SELECT face_id, license_id, owner_name")',
+        "",
+        "import pandas as pd, pyarrow.dataset as ds",
+        f'df = pd.read_parquet("{name}/data/{first}/train", columns=["face_id", "yaw", "license_id"])',
+        f'table = ds.dataset("{name}/data", format="parquet").to_table(columns=["face_id", "resolution"])',
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -218,8 +239,10 @@ def write_dataset_readme(dataset_dir: str | Path, info: Mapping) -> Path | None:
     dataset_dir = Path(dataset_dir)
     path = dataset_dir / README
     if any(dataset_dir.glob("part-*.parquet")):
-        log.info("%s: shards of the old layout at the top; run fdf migrate to make it loadable by "
-                 "datasets.load_dataset", dataset_dir)
+        log.info(
+            "%s: shards of the old layout at the top; run fdf migrate to make it loadable by datasets.load_dataset",
+            dataset_dir,
+        )
         return None
     if path.exists():
         try:

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import ijson
 import pandas as pd
@@ -192,8 +192,11 @@ def _face_struct(key: str, face: dict, where: str) -> dict:
     }
 
 
-def metainfo_to_frame(metainfo: dict | Iterable[tuple[str, object]], path: str | Path = "fdf_metainfo.json",
-                      stats: MetainfoStats | None = None) -> pd.DataFrame:
+def metainfo_to_frame(
+    metainfo: dict | Iterable[tuple[str, object]],
+    path: str | Path = "fdf_metainfo.json",
+    stats: MetainfoStats | None = None,
+) -> pd.DataFrame:
     """Group the faces of a metainfo (a dict, or (key, record) pairs as :func:`iter_metainfo`
     streams them) by photo; return a normalized-ready manifest frame. Counts faces in ``stats``."""
     photos: dict[str, dict] = {}
@@ -218,8 +221,9 @@ def metainfo_to_frame(metainfo: dict | Iterable[tuple[str, object]], path: str |
             conflicts += 1
         row["fdf_faces"].append(_face_struct(key, face, where))
     if conflicts:
-        log.warning("%s: %d faces name another YFCC line than earlier faces of the same photo; "
-                    "kept the first", path, conflicts)
+        log.warning(
+            "%s: %d faces name another YFCC line than earlier faces of the same photo; kept the first", path, conflicts
+        )
     if stats is not None:
         stats.faces = faces
     df = pd.DataFrame(list(photos.values()))
@@ -265,8 +269,9 @@ def _photo_row(photo_id: str, url: str, face: dict, line: int | None) -> dict:
     }
 
 
-def fill_from_yfcc(df: pd.DataFrame, dump: str | Path, stats: MetainfoStats,
-                   config: YfccConfig | None = None) -> pd.DataFrame:
+def fill_from_yfcc(
+    df: pd.DataFrame, dump: str | Path, stats: MetainfoStats, config: YfccConfig | None = None
+) -> pd.DataFrame:
     """Fill download URL, owner NSID and secret/server/farm from a YFCC100M dump, joined on line.
 
     Streams the dump once and holds only the wanted line numbers; a line whose photo id differs
@@ -285,8 +290,13 @@ def fill_from_yfcc(df: pd.DataFrame, dump: str | Path, stats: MetainfoStats,
             f = item.fields
             if f["photo_id"] != df.at[row, "photo_id"]:
                 stats.yfcc_id_mismatches += 1
-                log.warning("%s line %d has photo %s, FDF metainfo says %s; not joined", dump, item.line,
-                            f["photo_id"], df.at[row, "photo_id"])
+                log.warning(
+                    "%s line %d has photo %s, FDF metainfo says %s; not joined",
+                    dump,
+                    item.line,
+                    f["photo_id"],
+                    df.at[row, "photo_id"],
+                )
             else:
                 stats.yfcc_matched += 1
                 df.at[row, "download_url"] = f["download_url"]
@@ -302,8 +312,9 @@ def fill_from_yfcc(df: pd.DataFrame, dump: str | Path, stats: MetainfoStats,
     return df
 
 
-def fdf_metainfo_to_manifest(path: str | Path, yfcc_dump: str | Path | None = None,
-                             yfcc_config: YfccConfig | None = None) -> tuple[pd.DataFrame, MetainfoStats]:
+def fdf_metainfo_to_manifest(
+    path: str | Path, yfcc_dump: str | Path | None = None, yfcc_config: YfccConfig | None = None
+) -> tuple[pd.DataFrame, MetainfoStats]:
     """Build a manifest frame (source 'fdf') from ``fdf_metainfo.json``, one row per photo."""
     stats = MetainfoStats()
     df = metainfo_to_frame(iter_metainfo(path), path, stats)
@@ -314,6 +325,10 @@ def fdf_metainfo_to_manifest(path: str | Path, yfcc_dump: str | Path | None = No
     df["url_status"] = has_url.map({True: URL_FROM_YFCC, False: URL_NEEDS_GETSIZES})
     stats.needs_url = int((~has_url).sum())
     if stats.needs_url:
-        log.warning("%d of %d photos have no download URL (%s); resolve them with flickr.photos.getSizes",
-                    stats.needs_url, len(df), "no YFCC dump given" if yfcc_dump is None else "not in the dump")
+        log.warning(
+            "%d of %d photos have no download URL (%s); resolve them with flickr.photos.getSizes",
+            stats.needs_url,
+            len(df),
+            "no YFCC dump given" if yfcc_dump is None else "not in the dump",
+        )
     return df, stats

@@ -24,8 +24,9 @@ naming the same file, the nearest one wins. ``source_url`` becomes ``page_url``.
 
 An image with no licence information gets ``license_id`` null and a warning: it is never assumed
 free. Rows carry ``local_path`` (absolute), ``local_root`` (the scanned folder: the download
-stage reads a row's file only if it is a regular file inside that folder) and ``photo_id`` = first 16 hex digits of the SHA-256
-of the file's bytes, so the same photo in two folders is one row; ``download_url`` is empty.
+stage reads a row's file only if it is a regular file inside that folder) and ``photo_id`` =
+first 16 hex digits of the SHA-256 of the file's bytes, so the same photo in two folders is one
+row; ``download_url`` is empty.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def read_folder_sidecar(path: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
-        raise SourceError(f"{path}: expected a JSON object like {{\"license_id\": 4, \"owner_name\": ...}}")
+        raise SourceError(f'{path}: expected a JSON object like {{"license_id": 4, "owner_name": ...}}')
     unknown = sorted(set(data) - set(SIDECAR_FIELDS))
     if unknown:
         raise SourceError(f"{path}: unknown keys {', '.join(unknown)}; allowed: {', '.join(SIDECAR_FIELDS)}")
@@ -211,8 +212,9 @@ def folder_to_manifest(root: str | Path, progress: bool = True) -> tuple[pd.Data
     images = find_images(root)
     stats.images = len(images)
     rows: dict[str, dict] = {}
-    for image in tqdm(images, desc=f"hashing {root.name}", unit=" files", 
-                      disable=None if progress and len(images) >= 50 else True):
+    for image in tqdm(
+        images, desc=f"hashing {root.name}", unit=" files", disable=None if progress and len(images) >= 50 else True
+    ):
         photo_id = file_digest(image)
         entry = sidecars.entry_for(image, root)
         kept = rows.get(photo_id)
@@ -231,10 +233,24 @@ def folder_to_manifest(root: str | Path, progress: bool = True) -> tuple[pd.Data
     stats.photos = len(rows)
     stats.unlicensed = sum(r["license_id"] is None for r in rows)
     if stats.unlicensed:
-        log.warning("%s: %d images have no licence information; license_id left empty (not assumed free)",
-                    root, stats.unlicensed)
-    columns = ["photo_id", "source", "download_url", "page_url", "owner_nsid", "owner_name", "title",
-               "license_id", "width", "height", "local_path"]
+        log.warning(
+            "%s: %d images have no licence information; license_id left empty (not assumed free)",
+            root,
+            stats.unlicensed,
+        )
+    columns = [
+        "photo_id",
+        "source",
+        "download_url",
+        "page_url",
+        "owner_nsid",
+        "owner_name",
+        "title",
+        "license_id",
+        "width",
+        "height",
+        "local_path",
+    ]
     df = pd.DataFrame(rows, columns=columns)
     df["local_root"] = str(root)
     df["license_id"] = df["license_id"].astype("Int16")

@@ -60,8 +60,11 @@ def format_summary(summary: ManifestSummary) -> str:
     lines = [f"photos: {summary.photos}"]
     if summary.faces is not None:
         lines.append(f"FDF faces: {summary.faces}")
-    for title, counts in (("per source", summary.per_source), ("per licence", summary.per_license),
-                          ("missing", summary.missing)):
+    for title, counts in (
+        ("per source", summary.per_source),
+        ("per licence", summary.per_license),
+        ("missing", summary.missing),
+    ):
         lines.append(f"{title}:")
         lines.extend(f"  {name}: {count}" for name, count in counts.items())
     return "\n".join(lines)

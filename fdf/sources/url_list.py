@@ -126,8 +126,9 @@ def _row_license(row: dict) -> tuple[int | None, str | None]:
 def _rename_columns(df: pd.DataFrame, url_column: str, path) -> pd.DataFrame:
     lower = {c.lower().strip(): c for c in df.columns}
     if url_column.lower() not in lower:
-        raise SourceError(f"{path}: no URL column {url_column!r}; columns are {', '.join(df.columns)} "
-                          "(choose one with --url-column)")
+        raise SourceError(
+            f"{path}: no URL column {url_column!r}; columns are {', '.join(df.columns)} (choose one with --url-column)"
+        )
     mapping = {lower[url_column.lower()]: "download_url"}
     for target, aliases in COLUMN_ALIASES.items():
         for alias in aliases:
@@ -137,8 +138,9 @@ def _rename_columns(df: pd.DataFrame, url_column: str, path) -> pd.DataFrame:
     return df[list(mapping)].rename(columns=mapping)
 
 
-def url_list_to_manifest(path: str | Path, url_column: str = "url", license_id: int | None = None,
-                         license_url: str | None = None) -> UrlListResult:
+def url_list_to_manifest(
+    path: str | Path, url_column: str = "url", license_id: int | None = None, license_url: str | None = None
+) -> UrlListResult:
     """Read a URL list into a manifest frame; ``license_id``/``license_url`` default rows without one."""
     default_id = _default_license(license_id, license_url)
     raw, first_line = read_table(path)
@@ -191,5 +193,6 @@ def _log_outcome(path, accepted: int, rejected: list[dict], unlicensed: int) -> 
     if len(rejected) > 10:
         log.warning("%s: %d more rejected rows (see the rejected list)", path, len(rejected) - 10)
     if unlicensed:
-        log.warning("%s: %d rows have no licence information; license_id left empty (not assumed free)",
-                    path, unlicensed)
+        log.warning(
+            "%s: %d rows have no licence information; license_id left empty (not assumed free)", path, unlicensed
+        )

@@ -25,9 +25,9 @@ import functools
 import gzip
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote_plus
 
 import pandas as pd
@@ -43,10 +43,29 @@ from ..manifest import MANIFEST_SCHEMA, manifest_table
 log = logging.getLogger(__name__)
 
 YFCC_COLUMNS_23 = (
-    "photo_id", "user_nsid", "user_nickname", "date_taken", "date_uploaded", "capture_device",
-    "title", "description", "user_tags", "machine_tags", "longitude", "latitude", "accuracy",
-    "page_url", "download_url", "license_name", "license_url", "server", "farm", "secret",
-    "secret_original", "extension_original", "marker",
+    "photo_id",
+    "user_nsid",
+    "user_nickname",
+    "date_taken",
+    "date_uploaded",
+    "capture_device",
+    "title",
+    "description",
+    "user_tags",
+    "machine_tags",
+    "longitude",
+    "latitude",
+    "accuracy",
+    "page_url",
+    "download_url",
+    "license_name",
+    "license_url",
+    "server",
+    "farm",
+    "secret",
+    "secret_original",
+    "extension_original",
+    "marker",
 )
 YFCC_COLUMNS_25 = ("line_number", "photo_id", "photo_hash") + YFCC_COLUMNS_23[1:]
 
@@ -119,8 +138,11 @@ class DumpLine:
     fields: dict[str, str]
 
 
-def iter_dump_lines(path: str | Path, config: YfccConfig | None = None, stats: YfccStats | None = None,
-                    ) -> Iterator[DumpLine]:
+def iter_dump_lines(
+    path: str | Path,
+    config: YfccConfig | None = None,
+    stats: YfccStats | None = None,
+) -> Iterator[DumpLine]:
     """Yield every well-formed line of a dump; SourceError names the file and line of a bad one.
 
     ``stats`` (if given) receives the layout, line and bad-line counts as the file is read.
@@ -139,8 +161,10 @@ def iter_dump_lines(path: str | Path, config: YfccConfig | None = None, stats: Y
                     stats.layout = len(names)
                     log.info("%s: %d-column YFCC100M layout", path, len(names))
                 if len(values) != len(names):
-                    message = (f"{path}: line {index + 1} has {len(values)} tab-separated columns, "
-                               f"expected {len(names)} like the first line")
+                    message = (
+                        f"{path}: line {index + 1} has {len(values)} tab-separated columns, "
+                        f"expected {len(names)} like the first line"
+                    )
                     if not config.skip_bad_lines:
                         raise SourceError(message + " (use --skip-bad-lines to skip such lines)")
                     stats.bad_lines += 1
@@ -164,8 +188,10 @@ def _layout_for(count: int, path, index: int) -> tuple[str, ...]:
         return YFCC_COLUMNS_23
     if count == 25:
         return YFCC_COLUMNS_25
-    raise SourceError(f"{path}: line {index + 1} has {count} tab-separated columns; a YFCC100M dump has 23 "
-                      "(2014 layout) or 25 (line number, id, hash first)")
+    raise SourceError(
+        f"{path}: line {index + 1} has {count} tab-separated columns; a YFCC100M dump has 23 "
+        "(2014 layout) or 25 (line number, id, hash first)"
+    )
 
 
 def _row_id(text: str, path, index: int) -> int:
@@ -242,8 +268,9 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
     return table.select(YFCC_SCHEMA.names).cast(YFCC_SCHEMA)
 
 
-def yfcc_to_manifest(path: str | Path, out: str | Path, config: YfccConfig | None = None,
-                     progress: bool = True) -> YfccStats:
+def yfcc_to_manifest(
+    path: str | Path, out: str | Path, config: YfccConfig | None = None, progress: bool = True
+) -> YfccStats:
     """Stream a YFCC100M dump into a manifest Parquet file at ``out``; return what was seen.
 
     Keeps photos only (marker 0) under the licences in ``config.license_ids`` (Flickr ids, mapped
@@ -266,8 +293,9 @@ def yfcc_to_manifest(path: str | Path, out: str | Path, config: YfccConfig | Non
                 batch.clear()
 
         # disable=None: no bar when stderr is not a terminal (logs, subprocess pipes).
-        bar = tqdm(desc=f"reading {Path(path).name}", unit=" lines", disable=None if progress else True,
-                   mininterval=2.0)
+        bar = tqdm(
+            desc=f"reading {Path(path).name}", unit=" lines", disable=None if progress else True, mininterval=2.0
+        )
         for item in iter_dump_lines(path, config, stats):
             if stats.lines_read % 10_000 == 0:  # per-line bar updates cost more than parsing a field
                 bar.update(stats.lines_read - bar.n)
@@ -283,12 +311,22 @@ def yfcc_to_manifest(path: str | Path, out: str | Path, config: YfccConfig | Non
         bar.update(stats.lines_read - bar.n)
         bar.close()
     if stats.line_number_mismatches:
-        log.warning("%s: %d rows have a line-number column that differs from their 0-based position "
-                    "(plus offset %d); yfcc_line follows the column", path, stats.line_number_mismatches,
-                    config.line_offset)
-    log.info("%s: %d lines, %d photos written, %d videos, %d outside licences, %d bad lines", path,
-             stats.lines_read, stats.photos_written, stats.videos_skipped, stats.license_filtered,
-             stats.bad_lines)
+        log.warning(
+            "%s: %d rows have a line-number column that differs from their 0-based position "
+            "(plus offset %d); yfcc_line follows the column",
+            path,
+            stats.line_number_mismatches,
+            config.line_offset,
+        )
+    log.info(
+        "%s: %d lines, %d photos written, %d videos, %d outside licences, %d bad lines",
+        path,
+        stats.lines_read,
+        stats.photos_written,
+        stats.videos_skipped,
+        stats.license_filtered,
+        stats.bad_lines,
+    )
     return stats
 
 
@@ -302,10 +340,10 @@ def _keep(item: DumpLine, wanted: set[int], stats: YfccStats, config: YfccConfig
             stats.bad_lines += 1
             log.warning("skipping %s dataset line %d: marker %r is neither 0 nor 1", path, item.line, marker)
             return False
-        raise SourceError(f"{path}: dataset line {item.line}: marker column is {marker!r}, expected 0 (photo) "
-                          "or 1 (video)")
+        raise SourceError(
+            f"{path}: dataset line {item.line}: marker column is {marker!r}, expected 0 (photo) or 1 (video)"
+        )
     if wanted and _license_id(item.fields["license_url"]) not in wanted:
         stats.license_filtered += 1
         return False
     return True
-

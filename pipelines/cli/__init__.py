@@ -35,12 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fdf",
         description="Build, audit and anonymize FDF-style face datasets from Creative Commons photos.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more logging (-vv for debug; -vvv also the HTTP and OAuth libraries' debug lines, "
-                             "which print API keys)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging (-vv for debug; -vvv also the HTTP and OAuth libraries' debug lines, which print API keys)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
-                        help="print the version and exit")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version()}", help="print the version and exit"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
@@ -50,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Libraries whose DEBUG lines carry secrets: flickrapi logs each call's parameters (the API key) even
 #: at INFO, oauthlib and requests_oauthlib the OAuth signature base string, urllib3 each request URL.
-QUIET_LIBRARIES = {"flickrapi": logging.CRITICAL, "oauthlib": logging.INFO, "requests_oauthlib": logging.INFO,
-                   "urllib3": logging.INFO}
+QUIET_LIBRARIES = {
+    "flickrapi": logging.CRITICAL,
+    "oauthlib": logging.INFO,
+    "requests_oauthlib": logging.INFO,
+    "urllib3": logging.INFO,
+}
 
 
 def package_version() -> str:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fdf.errors import FdfError
+
 from .search import add_flickr_args, flickr_overrides
 
 
@@ -27,8 +28,13 @@ def run_audit(args: argparse.Namespace) -> int:
         from fdf.flickr.client import client_from_args
 
         client = client_from_args(**flickr_overrides(args))
-    report = audit(args.path, client=client, threads=args.threads, progress=not args.json and sys.stderr.isatty(),
-                   save=not args.no_save)
+    report = audit(
+        args.path,
+        client=client,
+        threads=args.threads,
+        progress=not args.json and sys.stderr.isatty(),
+        save=not args.no_save,
+    )
     if args.report:
         from fdf.atomic import atomic_write_text
 
@@ -52,7 +58,11 @@ def run_credits(args: argparse.Namespace) -> int:
     from fdf.audit.credits import write_credits
 
     result = write_credits(args.path, args.out, anonymized=args.anonymized)
-    print(json.dumps(result) if args.json else f"credited {result['photos']} photos: {result['markdown']}, {result['csv']}")
+    print(
+        json.dumps(result)
+        if args.json
+        else f"credited {result['photos']} photos: {result['markdown']}, {result['csv']}"
+    )
     return 0
 
 
@@ -75,7 +85,9 @@ def _latest_findings(path: Path, datasets: list[Path]):
     return max(found, key=lambda item: item[0].name)  # names carry the UTC time
 
 
-def _removal_targets(args: argparse.Namespace, datasets: list[Path]) -> tuple[list[str], list[str], dict[str, str], str]:
+def _removal_targets(
+    args: argparse.Namespace, datasets: list[Path]
+) -> tuple[list[str], list[str], dict[str, str], str]:
     from fdf.audit.takedown import parse_removal_list
 
     photos = [p for item in args.photo for p in item.split(",")]
@@ -111,24 +123,35 @@ def run_remove(args: argparse.Namespace) -> int:
         return 0
     # Every dataset of a build folder is checked before any is changed.
     check_readable(datasets, skip_unreadable=args.skip_unreadable)
-    results = {str(d): remove_photos(d, photos, owners, reason=reason, reasons=reasons,
-                                     skip_unreadable=args.skip_unreadable) for d in datasets}
+    results = {
+        str(d): remove_photos(d, photos, owners, reason=reason, reasons=reasons, skip_unreadable=args.skip_unreadable)
+        for d in datasets
+    }
     removed = sorted({p for r in results.values() for p in r.photo_ids_removed})
     unreadable = sorted(s for r in results.values() for s in r.shards_unreadable)
     if unreadable:
-        print(f"fdf remove: could not read {', '.join(unreadable)}: left as it was; the takedown is logged and "
-              "reaches it once it is restored and fdf remove runs again (exit status 1)", file=sys.stderr)
+        print(
+            f"fdf remove: could not read {', '.join(unreadable)}: left as it was; the takedown is logged and "
+            "reaches it once it is restored and fdf remove runs again (exit status 1)",
+            file=sys.stderr,
+        )
     if args.json:
-        summary = {"photo_ids_removed": removed, "photos_removed": len(removed),
-                   "rows_removed": sum(r.rows_removed for r in results.values()),
-                   "shards_unreadable": unreadable, "datasets": {d: r.summary() for d, r in results.items()}}
+        summary = {
+            "photo_ids_removed": removed,
+            "photos_removed": len(removed),
+            "rows_removed": sum(r.rows_removed for r in results.values()),
+            "shards_unreadable": unreadable,
+            "datasets": {d: r.summary() for d, r in results.items()},
+        }
         print(json.dumps(summary))
         return 1 if unreadable else 0
     for d, r in results.items():
         s = r.summary()
-        print(f"{d}: removed {s['rows_removed']} rows of {s['photos_removed']} photos ({s['shards_rewritten']} shards "
-              f"rewritten, {s['shards_deleted']} deleted, {s['shards_untouched']} untouched); logged in "
-              f"{d}/_removals.jsonl")
+        print(
+            f"{d}: removed {s['rows_removed']} rows of {s['photos_removed']} photos ({s['shards_rewritten']} shards "
+            f"rewritten, {s['shards_deleted']} deleted, {s['shards_untouched']} untouched); logged in "
+            f"{d}/_removals.jsonl"
+        )
     not_found = sorted(set.intersection(*(set(r.requested_not_found) for r in results.values())))
     if not_found:
         print(f"not in the dataset now (still blocked from later builds): {', '.join(not_found)}")
@@ -137,10 +160,12 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "audit", help="licence audit of a dataset, download folder or manifest",
+        "audit",
+        help="licence audit of a dataset, download folder or manifest",
         description="Report licences (photos and faces) and flag NoDerivatives, NonCommercial, ShareAlike, "
-                    "unknown licences, incomplete attribution, no_cv tags and id/URL mismatches. With "
-                    "--revalidate, ask Flickr for each photo's state now. Exit status 1 when --fail-on matches.")
+        "unknown licences, incomplete attribution, no_cv tags and id/URL mismatches. With "
+        "--revalidate, ask Flickr for each photo's state now. Exit status 1 when --fail-on matches.",
+    )
     p.add_argument("path", help="face-shard dataset folder, download folder or manifest .parquet")
     p.add_argument("--revalidate", action="store_true", help="ask Flickr (flickr.photos.getInfo) about each photo")
     add_flickr_args(p)
@@ -149,43 +174,65 @@ def register(subparsers) -> None:
     p.add_argument("--format", default="md", help="report format: md, json or html (default md)")
     p.add_argument("--report", help="write the report to this file (in --format) instead of stdout")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    p.add_argument("--fail-on", default="", help="comma-separated flags/findings that make the exit status 1, "
-                   "e.g. nd,unknown,revoked (flags: nd nc sa unknown attribution nocv mismatch; "
-                   "findings: revoked deleted opted_out changed check_failed)")
-    p.add_argument("--commercial-safe", action="store_true",
-                   help="also write the subset whose licences allow commercial use and adaptation (needs --out)")
+    p.add_argument(
+        "--fail-on",
+        default="",
+        help="comma-separated flags/findings that make the exit status 1, "
+        "e.g. nd,unknown,revoked (flags: nd nc sa unknown attribution nocv mismatch; "
+        "findings: revoked deleted opted_out changed check_failed)",
+    )
+    p.add_argument(
+        "--commercial-safe",
+        action="store_true",
+        help="also write the subset whose licences allow commercial use and adaptation (needs --out)",
+    )
     p.add_argument("--out", help="folder (dataset) or .parquet file (manifest) for the --commercial-safe subset")
     p.set_defaults(func=run_audit)
 
-    p = subparsers.add_parser("credits", help="write attribution files (CREDITS.md, credits.csv)",
-                              description="Per photo: title, author with link, source link, licence name and "
-                                          "link, and what was changed (cropped; anonymized with --anonymized).")
+    p = subparsers.add_parser(
+        "credits",
+        help="write attribution files (CREDITS.md, credits.csv)",
+        description="Per photo: title, author with link, source link, licence name and "
+        "link, and what was changed (cropped; anonymized with --anonymized).",
+    )
     p.add_argument("path", help="face-shard dataset folder (or download folder / manifest)")
     p.add_argument("--out", help="folder for the files (default DATASET/_docs)")
     p.add_argument("--anonymized", action="store_true", help="the outputs are anonymized: say the faces were replaced")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run_credits)
 
-    p = subparsers.add_parser("card", help="write the dataset card DATASET.md",
-                              description="Sources, counts, licence mix, configuration, annotation models with "
-                                          "their licences and training data, takedowns.")
+    p = subparsers.add_parser(
+        "card",
+        help="write the dataset card DATASET.md",
+        description="Sources, counts, licence mix, configuration, annotation models with "
+        "their licences and training data, takedowns.",
+    )
     p.add_argument("path", help="face-shard dataset folder")
     p.add_argument("--out", help="file to write (default DATASET/_docs/DATASET.md)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run_card)
 
-    p = subparsers.add_parser("remove", help="take photos down from a dataset (by photo, owner, list or audit)",
-                              description="Rewrite only the shards holding the photos, atomically; log the request "
-                                          "in DATASET/_removals.jsonl so later builds never bring them back.")
+    p = subparsers.add_parser(
+        "remove",
+        help="take photos down from a dataset (by photo, owner, list or audit)",
+        description="Rewrite only the shards holding the photos, atomically; log the request "
+        "in DATASET/_removals.jsonl so later builds never bring them back.",
+    )
     p.add_argument("path", help="face-shard dataset folder, or a build folder (all datasets in it)")
     p.add_argument("--photo", action="append", default=[], help="photo id (repeat, or comma-separated)")
     p.add_argument("--owner", action="append", default=[], help="owner NSID: all their photos, now and later")
     p.add_argument("--list", help="file: one photo id, owner:NSID, NSID or Flickr photo URL per line")
-    p.add_argument("--from-audit", action="store_true",
-                   help="remove what the latest `fdf audit --revalidate` found deleted, revoked or opted out")
+    p.add_argument(
+        "--from-audit",
+        action="store_true",
+        help="remove what the latest `fdf audit --revalidate` found deleted, revoked or opted out",
+    )
     p.add_argument("--reason", default="removal request", help="reason recorded in the removal log")
-    p.add_argument("--skip-unreadable", action="store_true",
-                   help="if a shard is truncated or corrupt, still remove from the other shards (exit status 1, "
-                        "naming the shard); without it such a shard stops the removal with nothing changed")
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="if a shard is truncated or corrupt, still remove from the other shards (exit status 1, "
+        "naming the shard); without it such a shard stops the removal with nothing changed",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run_remove)

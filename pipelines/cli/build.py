@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fdf.errors import ConfigError
+
 from .search import add_flickr_args, add_query_args, flickr_overrides, query_from_args
 
 QUERY_FLAGS = ("text", "tags", "license", "min_upload_date", "max_upload_date", "user_id")
@@ -21,9 +22,15 @@ def build_overrides(args: argparse.Namespace) -> dict:
     """The build flags as dotted config keys (None: not given)."""
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
-    return {"backend": args.backend, "scheduler": args.scheduler, "download.jobs": args.jobs,
-            "annotate.jobs": args.jobs, "seed": args.seed, "report": False if args.no_report else None,
-            "until": args.until}
+    return {
+        "backend": args.backend,
+        "scheduler": args.scheduler,
+        "download.jobs": args.jobs,
+        "annotate.jobs": args.jobs,
+        "seed": args.seed,
+        "report": False if args.no_report else None,
+        "until": args.until,
+    }
 
 
 def config_from_args(args: argparse.Namespace):
@@ -86,9 +93,17 @@ def select_config_from_args(args: argparse.Namespace):
         if not isinstance(values, dict):
             raise ConfigError(f"select must be a mapping of settings, got {type(values).__name__}")
         values = with_overrides(values, {"seed": build.get("seed", 0)})
-    values = with_overrides(values, {"identity_cap": args.identity_cap, "owner_cap": args.owner_cap,
-                                     "seed": args.seed, "gates.min_crop_px": args.min_crop_px,
-                                     "gates.min_face_px": args.min_face_px, "download_dir": args.download_dir})
+    values = with_overrides(
+        values,
+        {
+            "identity_cap": args.identity_cap,
+            "owner_cap": args.owner_cap,
+            "seed": args.seed,
+            "gates.min_crop_px": args.min_crop_px,
+            "gates.min_face_px": args.min_face_px,
+            "download_dir": args.download_dir,
+        },
+    )
     return SelectConfig.from_dict(values)
 
 
@@ -114,29 +129,44 @@ def run_report(args) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "build", help="build a dataset end to end: source, download, annotate, select, report",
+        "build",
+        help="build a dataset end to end: source, download, annotate, select, report",
         description="Run every stage from a config file (manifests/*.yaml|toml) or from search flags. "
-                    "Re-running the same command resumes a killed build.")
+        "Re-running the same command resumes a killed build.",
+    )
     p.add_argument("config", nargs="?", help="build config, YAML or TOML (omit to build from search flags)")
-    p.add_argument("--out", default=None, help="build folder (manifest, download/, faces/, selected/, report/); "
-                   "required unless --print-config")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="build folder (manifest, download/, faces/, selected/, report/); required unless --print-config",
+    )
     p.add_argument("--backend", choices=("loky", "dask"), default=None, help="joblib backend (default loky)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for --backend dask, tcp://HOST:PORT")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for download and annotate")
     p.add_argument("--seed", type=int, default=None, help="selection seed (default: the config's, else 0)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument("--until", choices=("source", "download", "annotate", "select", "report"), default=None,
-                   help="stop after this stage (a later run with the same config continues)")
+    p.add_argument(
+        "--until",
+        choices=("source", "download", "annotate", "select", "report"),
+        default=None,
+        help="stop after this stage (a later run with the same config continues)",
+    )
     p.add_argument("--json", action="store_true", help="print the build summary as JSON")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved config (file, base and flags; secrets left out) as YAML and exit")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (file, base and flags; secrets left out) as YAML and exit",
+    )
     add_query_args(p)
     add_flickr_args(p)
     p.set_defaults(func=run_build_cmd)
 
-    s = subparsers.add_parser("select", help="choose faces for diversity from a face dataset",
-                              description="Quality gates, duplicates, identity/owner caps and pose balance; "
-                                          "writes the chosen faces as face shards plus _decisions.parquet.")
+    s = subparsers.add_parser(
+        "select",
+        help="choose faces for diversity from a face dataset",
+        description="Quality gates, duplicates, identity/owner caps and pose balance; "
+        "writes the chosen faces as face shards plus _decisions.parquet.",
+    )
     s.add_argument("dataset", help="face-shard dataset (fdf annotate output)")
     s.add_argument("--out", required=True, help="folder for the selected face shards")
     s.add_argument("--config", help="build config whose 'select' section to use")
@@ -149,10 +179,13 @@ def register(subparsers) -> None:
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=run_select)
 
-    r = subparsers.add_parser("report", help="write an HTML + PNG report of a build or a face dataset",
-                              description="Write index.html and PNG figures: counts and failures per stage, "
-                                          "licence mix, pose and expression histograms, face sizes and sample "
-                                          "crops.")
+    r = subparsers.add_parser(
+        "report",
+        help="write an HTML + PNG report of a build or a face dataset",
+        description="Write index.html and PNG figures: counts and failures per stage, "
+        "licence mix, pose and expression histograms, face sizes and sample "
+        "crops.",
+    )
     r.add_argument("path", help="build folder (fdf build --out) or face-shard dataset")
     r.add_argument("--out", required=True, help="report folder (index.html and PNG figures)")
     r.add_argument("--json", action="store_true", help="print where the report is, as JSON")

@@ -64,17 +64,24 @@ def run_show(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("config", help="list and print the example configs that ship with fdf",
-                                   description="The example build and training configs (manifests/ in the "
-                                               "source tree, fdf.examples in an installed wheel). Copy one with "
-                                               "`fdf config show NAME > my.yaml` and edit it.")
+    parser = subparsers.add_parser(
+        "config",
+        help="list and print the example configs that ship with fdf",
+        description="The example build and training configs (manifests/ in the "
+        "source tree, fdf.examples in an installed wheel). Copy one with "
+        "`fdf config show NAME > my.yaml` and edit it.",
+    )
     sub = parser.add_subparsers(dest="config_command", metavar="ACTION")
     sub.required = True
-    p = sub.add_parser("list", help="name and first comment line of each example config",
-                       description="List the example configs: file name and the first line of its comment.")
+    p = sub.add_parser(
+        "list",
+        help="name and first comment line of each example config",
+        description="List the example configs: file name and the first line of its comment.",
+    )
     p.add_argument("--json", action="store_true", help="print {name: summary} as JSON")
     p.set_defaults(func=run_list)
-    p = sub.add_parser("show", help="print one example config",
-                       description="Print an example config's text, comments included.")
+    p = sub.add_parser(
+        "show", help="print one example config", description="Print an example config's text, comments included."
+    )
     p.add_argument("name", help="config name as `fdf config list` shows it (the suffix may be left out)")
     p.set_defaults(func=run_show)

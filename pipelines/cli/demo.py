@@ -10,8 +10,13 @@ from dataclasses import asdict
 def run(args) -> int:
     from pipelines.demo import run_demo
 
-    result = run_demo(args.out, jobs=args.jobs, faults=args.faults, report=not args.no_report,
-                      progress=not args.json and sys.stderr.isatty())
+    result = run_demo(
+        args.out,
+        jobs=args.jobs,
+        faults=args.faults,
+        report=not args.no_report,
+        progress=not args.json and sys.stderr.isatty(),
+    )
     if args.json:
         print(json.dumps(asdict(result), default=str))
         return 0
@@ -22,10 +27,13 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="run the main job on the bundled photos (offline)",
-                              description="Start a loopback Flickr-compatible server with the bundled "
-                                          "CC BY 4.0 and public-domain photos, then `fdf build` against it: "
-                                          "search, download, annotate, select, report. Re-running resumes.")
+    p = subparsers.add_parser(
+        "demo",
+        help="run the main job on the bundled photos (offline)",
+        description="Start a loopback Flickr-compatible server with the bundled "
+        "CC BY 4.0 and public-domain photos, then `fdf build` against it: "
+        "search, download, annotate, select, report. Re-running resumes.",
+    )
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--faults", action="store_true", help="inject server faults to show retries and statuses")

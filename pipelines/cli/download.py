@@ -23,31 +23,70 @@ def register(subparsers) -> None:
     p.add_argument("manifest", help="manifest Parquet file (fdf sources/search output)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; reused to resume)")
     p.add_argument("--jobs", type=int, default=_DEFAULTS.jobs, help="worker processes (default %(default)s)")
-    p.add_argument("--threads", type=int, default=_DEFAULTS.threads,
-                   help="I/O threads per worker process (default %(default)s)")
-    p.add_argument("--shard-size", type=int, default=_DEFAULTS.shard_size,
-                   help="rows per result shard; a killed run loses at most the shards in flight (default %(default)s)")
-    p.add_argument("--connect-timeout", type=float, default=_DEFAULTS.connect_timeout, metavar="S",
-                   help="longest wait to connect (default %(default)s)")
-    p.add_argument("--read-timeout", type=float, default=_DEFAULTS.read_timeout, metavar="S",
-                   help="longest wait for the headers or for any next bytes of a body (default %(default)s)")
-    p.add_argument("--total-timeout", type=float, default=_DEFAULTS.total_timeout, metavar="S",
-                   help="longest time one body may take to arrive, however slowly it drips (default %(default)s)")
-    p.add_argument("--retries", type=int, default=_DEFAULTS.retries,
-                   help="retries for timeouts, connection errors, 429 and 5xx (default %(default)s)")
-    p.add_argument("--backoff", type=float, default=_DEFAULTS.backoff, metavar="S",
-                   help="first retry delay; doubles per retry, with jitter (default %(default)s)")
+    p.add_argument(
+        "--threads", type=int, default=_DEFAULTS.threads, help="I/O threads per worker process (default %(default)s)"
+    )
+    p.add_argument(
+        "--shard-size",
+        type=int,
+        default=_DEFAULTS.shard_size,
+        help="rows per result shard; a killed run loses at most the shards in flight (default %(default)s)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=_DEFAULTS.connect_timeout,
+        metavar="S",
+        help="longest wait to connect (default %(default)s)",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=_DEFAULTS.read_timeout,
+        metavar="S",
+        help="longest wait for the headers or for any next bytes of a body (default %(default)s)",
+    )
+    p.add_argument(
+        "--total-timeout",
+        type=float,
+        default=_DEFAULTS.total_timeout,
+        metavar="S",
+        help="longest time one body may take to arrive, however slowly it drips (default %(default)s)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=_DEFAULTS.retries,
+        help="retries for timeouts, connection errors, 429 and 5xx (default %(default)s)",
+    )
+    p.add_argument(
+        "--backoff",
+        type=float,
+        default=_DEFAULTS.backoff,
+        metavar="S",
+        help="first retry delay; doubles per retry, with jitter (default %(default)s)",
+    )
     p.add_argument("--max-bytes", type=int, default=_DEFAULTS.max_bytes, help="byte cap per photo (default 50 MB)")
-    p.add_argument("--max-pixels", type=int, default=_DEFAULTS.max_pixels,
-                   help="pixel cap per photo, checked before decoding (default %(default)s)")
-    p.add_argument("--host-rate", type=float, default=0.0, metavar="N",
-                   help="at most N requests a second to any one host, all jobs and threads together (default 0: "
-                        "no limit)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=_DEFAULTS.max_pixels,
+        help="pixel cap per photo, checked before decoding (default %(default)s)",
+    )
+    p.add_argument(
+        "--host-rate",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="at most N requests a second to any one host, all jobs and threads together (default 0: no limit)",
+    )
     p.add_argument("--user-agent", default=_DEFAULTS.user_agent, help="User-Agent header sent with every request")
-    p.add_argument("--ignore-robots", action="store_true",
-                   help="download even when X-Robots-Tag says noai/noimageai")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="try again rows that failed transiently (timeout, connection_error, http_429, http_5xx)")
+    p.add_argument("--ignore-robots", action="store_true", help="download even when X-Robots-Tag says noai/noimageai")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="try again rows that failed transiently (timeout, connection_error, http_429, http_5xx)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(func=run)

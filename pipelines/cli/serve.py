@@ -29,11 +29,21 @@ def register(subparsers) -> None:
     p.add_argument("--save-catalog", metavar="FILE", help="also write the catalog to FILE (.json/.parquet)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=0, help="port (0: any free port)")
-    p.add_argument("--api-key", action="append", default=[], metavar="KEY[:SECRET]",
-                   help="accepted API key (repeatable); without any, every key is accepted")
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY[:SECRET]",
+        help="accepted API key (repeatable); without any, every key is accepted",
+    )
     p.add_argument("--no-verify-signatures", action="store_true", help="do not check OAuth signatures")
-    p.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
-                   help="fault setting, e.g. rest_every=5, rest_kinds=503,429, image:ID=truncated (repeatable)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fault setting, e.g. rest_every=5, rest_kinds=503,429, image:ID=truncated (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help='print {"rest_url":..., "base_url":...} as one JSON line')
     p.set_defaults(func=run_serve_flickr)
 
@@ -57,8 +67,12 @@ def _build_catalog(args):
         return Catalog.load(args.catalog)
     if args.synthetic is not None:
         return synthetic_catalog(
-            n=args.synthetic, seed=args.seed, min_upload=args.min_upload, max_upload=args.max_upload,
-            licenses=args.licenses, no_cv_fraction=args.no_cv_fraction,
+            n=args.synthetic,
+            seed=args.seed,
+            min_upload=args.min_upload,
+            max_upload=args.max_upload,
+            licenses=args.licenses,
+            no_cv_fraction=args.no_cv_fraction,
         )
     return demo_catalog()
 
@@ -72,8 +86,14 @@ def run_serve_flickr(args) -> int:
     catalog = _build_catalog(args)
     if args.save_catalog:
         catalog.save(args.save_catalog)
-    server = FlickrServer(catalog, api_keys=_api_keys(args.api_key), faults=faults, host=args.host,
-                          port=args.port, verify_signatures=not args.no_verify_signatures)
+    server = FlickrServer(
+        catalog,
+        api_keys=_api_keys(args.api_key),
+        faults=faults,
+        host=args.host,
+        port=args.port,
+        verify_signatures=not args.no_verify_signatures,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
