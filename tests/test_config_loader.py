@@ -146,3 +146,7 @@ def test_print_config_shows_the_resolved_config(tmp_path):
 
     bad = run_fdf("anonymize", "--config", config, "--crf", "99", "--print-config")
     assert bad.returncode == 2 and "crf must be between 0 and 63" in bad.stderr
+
+
+def test_the_example_anonymize_config_states_the_defaults():
+    assert load_anonymize_settings(MANIFESTS / "anonymize_video.yaml") == load_anonymize_settings()
