@@ -134,11 +134,84 @@ def _timed(summary: BuildSummary, name: str, fn) -> StageSummary:
     return stage
 
 
-def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -> BuildSummary:
-    """Run (or resume) a whole build into ``out_dir``; return its summary (also in _build/summary.json)."""
+@dataclasses.dataclass
+class _Build:
+    """What every stage of one build reads: its config, its folders (in ``summary``) and where
+    joblib runs (``backend``: bound before the first stage runs)."""
+
+    config: BuildConfig
+    out: Path
+    summary: BuildSummary
+    progress: bool
+    backend: object = None
+
+
+def _source_stage(build: _Build, stage: StageSummary) -> None:
+    counts = _in_child_process(make_manifest, build.config.source, Path(build.summary.manifest), build.progress)
+    stage.skipped = bool(counts.pop("reused", False))
+    stage.counts = {k: v for k, v in counts.items() if isinstance(v, (int, float))}
+
+
+def _download_stage(build: _Build, stage: StageSummary) -> None:
     # lazy: the download runner loads in ~0.1 s (flickrapi, requests); spawned stage children import this module
     from fdf.download import download_manifest
 
+    args = (build.summary.manifest, build.summary.download_dir, build.config.download, build.progress)
+    # On local cores, in a child process like the search: a build process that plans the downloads
+    # itself keeps the freed memory through annotation, the build's peak (BENCHMARKS.md, "Memory
+    # released at stage boundaries"). Dask's client lives here.
+    if build.backend.name == "loky":
+        result = _in_child_process(_download_then_stop_workers, *args)
+    else:
+        result = download_manifest(*args)
+    stage.counts = {
+        "photos": result.manifest_rows,
+        "ok": result.dataset_counts.get("ok", 0),
+        "attempted": result.attempted,
+        "images_per_s": result.images_per_s,
+    }
+    stage.failures = {k: v for k, v in result.dataset_counts.items() if k != "ok"}
+    stage.skipped = result.attempted == 0
+
+
+def _annotate_stage(build: _Build, stage: StageSummary) -> None:
+    result = annotate(build.summary.download_dir, build.summary.faces_dir, build.config.annotate)
+    by_status = result.counts.get("photos_by_status", {})
+    stage.counts = {
+        "photos": result.photos_total,
+        "faces": result.counts.get("faces", 0),
+        "photos_with_faces": result.counts.get("photos_with_faces", 0),
+    }
+    stage.failures = {k: v for k, v in by_status.items() if k != "ok"}
+    stage.skipped = result.photos_processed == 0
+
+
+def _select_stage(build: _Build, stage: StageSummary) -> None:
+    summary = build.summary
+    if not list_shards(summary.faces_dir):
+        log.warning("no faces were found in any photo: nothing to select")
+        stage.counts = {"faces_in": 0, "faces_kept": 0, "identities": 0}
+        return
+    select_config = dataclasses.replace(build.config.select, download_dir=summary.download_dir)  # the caller's is kept
+    result = select_faces(summary.faces_dir, summary.selected_dir, select_config, progress=build.progress)
+    stage.counts = {"faces_in": result.faces_in, "faces_kept": result.faces_kept, "identities": result.identities}
+    stage.failures = result.dropped
+
+
+def _report_stage(build: _Build, stage: StageSummary) -> None:
+    # lazy: fdf.report loads in ~0.4 s (matplotlib) and only builds with a report need it
+    from fdf.report import make_report
+
+    result = make_report(build.out, build.summary.report_dir, build_summary=build.summary.to_dict())
+    stage.counts = {"figures": len(result.figures)}
+
+
+#: The stages that run on the joblib backend, in order; select and report run after it is closed.
+_BACKEND_STAGES = (("source", _source_stage), ("download", _download_stage), ("annotate", _annotate_stage))
+
+
+def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -> BuildSummary:
+    """Run (or resume) a whole build into ``out_dir``; return its summary (also in _build/summary.json)."""
     # Absolute: Dask workers may run in another working directory (the output is on a shared path).
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -146,65 +219,20 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
     summary = BuildSummary(
         str(out), str(out / "manifest.parquet"), str(out / "download"), str(out / "faces"), str(out / "selected")
     )
+    build = _Build(config, out, summary, progress)
     started = time.monotonic()
-
-    def source(stage: StageSummary) -> None:
-        counts = _in_child_process(make_manifest, config.source, Path(summary.manifest), progress)
-        stage.skipped = bool(counts.pop("reused", False))
-        stage.counts = {k: v for k, v in counts.items() if isinstance(v, (int, float))}
-
-    def download(stage: StageSummary) -> None:
-        args = (summary.manifest, summary.download_dir, config.download, progress)
-        # On local cores, in a child process like the search: planning 10,000 downloads left the
-        # build process holding ~20-40 MB more than 1,000 did (Arrow's and glibc's freed pages),
-        # which it carried through annotation, the build's peak. Dask's client lives here.
-        result = (
-            _in_child_process(_download_then_stop_workers, *args)
-            if backend.name == "loky"
-            else download_manifest(*args)
-        )
-        stage.counts = {
-            "photos": result.manifest_rows,
-            "ok": result.dataset_counts.get("ok", 0),
-            "attempted": result.attempted,
-            "images_per_s": result.images_per_s,
-        }
-        stage.failures = {k: v for k, v in result.dataset_counts.items() if k != "ok"}
-        stage.skipped = result.attempted == 0
-
-    def annotate_stage(stage: StageSummary) -> None:
-        result = annotate(summary.download_dir, summary.faces_dir, config.annotate)
-        by_status = result.counts.get("photos_by_status", {})
-        stage.counts = {
-            "photos": result.photos_total,
-            "faces": result.counts.get("faces", 0),
-            "photos_with_faces": result.counts.get("photos_with_faces", 0),
-        }
-        stage.failures = {k: v for k, v in by_status.items() if k != "ok"}
-        stage.skipped = result.photos_processed == 0
-
-    def select(stage: StageSummary) -> None:
-        if not list_shards(summary.faces_dir):
-            log.warning("no faces were found in any photo: nothing to select")
-            stage.counts = {"faces_in": 0, "faces_kept": 0, "identities": 0}
-            return
-        select_config = dataclasses.replace(config.select, download_dir=summary.download_dir)  # the caller's is kept
-        result = select_faces(summary.faces_dir, summary.selected_dir, select_config, progress=progress)
-        stage.counts = {"faces_in": result.faces_in, "faces_kept": result.faces_kept, "identities": result.identities}
-        stage.failures = result.dropped
-
     last = STAGES.index(config.until)
     with backend_context(config.backend, config.scheduler) as backend:
-        for name, fn in (("source", source), ("download", download), ("annotate", annotate_stage)):
+        build.backend = backend
+        for name, run_stage in _BACKEND_STAGES:
             if STAGES.index(name) <= last:
-                _timed(summary, name, fn)
-                # loky reuses one pool of workers across stages: download workers would carry what
-                # 10,000 downloads left in their heaps into annotation, and annotate workers their
-                # models (~0.5 GB each) into select and report.
+                _timed(summary, name, lambda stage, run_stage=run_stage: run_stage(build, stage))
+                # loky reuses one pool of workers across stages: download workers would carry their
+                # heaps into annotation, and annotate workers their models into select and report.
                 if backend.name == "loky" and release_local_workers():
                     log.debug("%s workers stopped", name)
     if STAGES.index("select") <= last:
-        _timed(summary, "select", select)
+        _timed(summary, "select", lambda stage: _select_stage(build, stage))
     summary.backend = {
         "name": backend.name,
         "scheduler": backend.scheduler,
@@ -214,16 +242,8 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
     }
     has_selection = (Path(summary.selected_dir) / "_select.json").exists()
     if config.report and config.until == "report" and has_selection:
-        # lazy: fdf.report loads in ~0.4 s (matplotlib) and only builds with a report need it
-        from fdf.report import make_report
-
         summary.report_dir = str(out / "report")
-
-        def report(stage: StageSummary) -> None:
-            result = make_report(out, summary.report_dir, build_summary=summary.to_dict())
-            stage.counts = {"figures": len(result.figures)}
-
-        _timed(summary, "report", report)
+        _timed(summary, "report", lambda stage: _report_stage(build, stage))
     summary.seconds = round(time.monotonic() - started, 3)
     summary.write(out / BUILD_DIR / "summary.json")
     return summary
