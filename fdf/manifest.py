@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from .atomic import atomic_path
 from .errors import ManifestError
-from .licenses import get_license, license_id_from_url, license_table
+from .licenses import license_id_from_url, license_table
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +172,3 @@ def read_manifest(path: str | Path, columns: Iterable[str] | None = None) -> pd.
     if columns is None:
         df = normalize_manifest(df)
     return df
-
-
-def validate_license_ids(df: pd.DataFrame) -> list[str]:
-    """Return human-readable problems with licence ids (unknown ids); empty when all are known."""
-    problems = []
-    for lid in sorted(set(df["license_id"].dropna().astype(int))):
-        try:
-            get_license(lid)
-        except KeyError as exc:
-            problems.append(str(exc))
-    return problems

@@ -181,8 +181,9 @@ def _init_variance_preserving(module: nn.Module) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def composite(generated: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-    """Known pixels from the condition, generated pixels inside the mask (what D and users see)."""
+def fill_hole(generated: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """Known pixels from the condition, generated pixels inside the mask (what D and users see).
+    Not :func:`anonymizer.inference.composite.composite`, which blends patches into a photo."""
     mask = condition[:, 3:4]
     return condition[:, :3] * mask + generated * (1 - mask)
 

@@ -25,7 +25,7 @@ from fdf.atomic import atomic_path
 from fdf.errors import FdfError
 
 from .conditioning import build_condition, check_inputs, to_float_image, to_uint8_image
-from .networks import Generator, NetworkConfig, composite
+from .networks import Generator, NetworkConfig, fill_hole
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class GeneratorRunner:
             images = to_float_image(torch.from_numpy(crops[part]).permute(0, 3, 1, 2)).to(self.device)
             condition, _ = build_condition(images, torch.from_numpy(boxes[part]), torch.from_numpy(keypoints[part]))
             generated = self.generator(condition, self.latents(seeds[part]).to(self.device))
-            out[part] = to_uint8_image(composite(generated.float(), condition)).cpu().numpy()
+            out[part] = to_uint8_image(fill_hole(generated.float(), condition)).cpu().numpy()
         return out
 
 

@@ -30,7 +30,7 @@ from ..generator.conditioning import build_condition, grow_boxes, to_float_image
 from ..generator.ema import ema_beta, make_ema, update_ema
 from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
-from ..generator.networks import Discriminator, Generator, composite, count_parameters
+from ..generator.networks import Discriminator, Generator, count_parameters, fill_hole
 from . import ddp
 from .checkpoint import (
     CheckpointError,
@@ -176,7 +176,7 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
         return state.discriminator(image, condition)
 
     with torch.no_grad(), amp:
-        fake = composite(state.run_generator(condition, z_d).float(), condition)
+        fake = fill_hole(state.run_generator(condition, z_d).float(), condition)
     state.discriminator.requires_grad_(True)
     d_loss, parts = discriminator_loss(config.loss, critic, real, fake, state.step, alpha, penalty_critic)
     state.opt_d.zero_grad(set_to_none=True)
@@ -186,7 +186,7 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
 
     state.discriminator.requires_grad_(False)  # no D gradients needed for the G step
     with amp:
-        fake = composite(state.run_generator(condition, z_g).float(), condition)
+        fake = fill_hole(state.run_generator(condition, z_g).float(), condition)
     g_loss, g_parts = generator_loss(config.loss, critic, fake, real, mask, state.identity, batch["bbox"])
     state.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -205,7 +205,7 @@ def sample_grid(ema: Generator, faces: dict, device: torch.device, seeds=SAMPLE_
     rows = [real, condition[:, :3]]
     for seed in seeds:
         z = torch.randn(real.shape[0], ema.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-        rows.append(composite(ema(condition, z), condition))
+        rows.append(fill_hole(ema(condition, z), condition))
     tiles = [to_uint8_image(r).cpu().numpy() for r in rows]
     return np.concatenate([np.concatenate(list(row), axis=1) for row in tiles], axis=0)
 

@@ -86,16 +86,14 @@ def _download_photo(
         photo_id,
         check.status,
         check.error,
-        check.sha256,
-        check.width,
-        check.height,
-        check.format or None,
-        len(data),
-        None,
-        http_status,
-        attempts,
-        False,
-        now,
+        sha256=check.sha256,
+        width=check.width,
+        height=check.height,
+        format=check.format or None,
+        byte_size=len(data),
+        http_status=http_status,
+        attempts=attempts,
+        downloaded_at=now,
     )
     if check.status == OK:
         result.path = write_photo(out_dir, photo_id, check.extension, data)
@@ -154,5 +152,13 @@ def _reuse_stored(photo_id: str, out_dir: Path, config: DownloadConfig) -> Photo
         return None
     rel = stored.relative_to(out_dir).as_posix()
     return PhotoResult(
-        photo_id, OK, "", check.sha256, check.width, check.height, check.format, len(data), rel, None, 0, True
+        photo_id,
+        OK,
+        sha256=check.sha256,
+        width=check.width,
+        height=check.height,
+        format=check.format,
+        byte_size=len(data),
+        path=rel,
+        reused=True,
     )
