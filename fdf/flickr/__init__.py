@@ -1,17 +1,27 @@
 """Flickr API access: a rate-limited, retrying client and the photo search source."""
 
-from .client import FlickrApiError, FlickrAuthError, FlickrClient, FlickrConfig, FlickrUnavailableError
-from .ratelimit import RateLimiter
-from .search import SearchQuery, SearchResult, search_photos
+from __future__ import annotations
 
-__all__ = [
-    "FlickrApiError",
-    "FlickrAuthError",
-    "FlickrClient",
-    "FlickrConfig",
-    "FlickrUnavailableError",
-    "RateLimiter",
-    "SearchQuery",
-    "SearchResult",
-    "search_photos",
-]
+import importlib
+
+# Names resolve on first use (PEP 562): the downloader's workers import fdf.flickr.ratelimit
+# alone, and an eager package would load flickrapi, requests and pandas into each (~0.7 s).
+_EXPORTS = {
+    "FlickrApiError": ".client",
+    "FlickrAuthError": ".client",
+    "FlickrClient": ".client",
+    "FlickrConfig": ".client",
+    "FlickrUnavailableError": ".client",
+    "RateLimiter": ".ratelimit",
+    "SearchQuery": ".search",
+    "SearchResult": ".search",
+    "search_photos": ".search",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fdf.flickr' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
