@@ -33,6 +33,7 @@ from fdf.errors import FdfError
 
 from .carry import face_carrier
 from .encode import Encoding, decode_frames
+from .pipe import ThreadedWriter, prefetched
 from .probe import VideoReadError
 from .result import VideoResult
 
@@ -65,7 +66,7 @@ def encoded_distances(
     count = 0
     for index, frame in enumerate(
         tqdm(
-            decode_frames(path, width, height),
+            prefetched(decode_frames(path, width, height)),
             total=frames,
             desc=f"check {path.name}",
             unit="frame",
@@ -210,10 +211,11 @@ def repair_encoded(
 def redraw(dst: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer, records: dict[int, FrameRecord]) -> None:
     """Encode the source again into ``dst``, drawing each recorded frame's faces as its outcomes say."""
     width, height = encoding.size
-    writer = encoding.open_writer(dst)
+    writer = ThreadedWriter(encoding.open_writer(dst))
     carrier = face_carrier(anonymizer, encoding.config)  # the first pass's carrying, redone in the same order
+    decoded = prefetched(decode_frames(encoding.src, width, height))
     try:
-        for index, frame in enumerate(decode_frames(encoding.src, width, height)):
+        for index, frame in enumerate(decoded):
             rec = records.get(index)
             if rec is not None:
                 if carrier is not None:
@@ -227,6 +229,7 @@ def redraw(dst: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer, record
                     keys=rec.tracks,
                     gan_patches=carrier.patches if carrier is not None else None,
                 ).pixels
-            writer.send(np.ascontiguousarray(frame))
+            writer.send(frame)
     finally:
+        decoded.close()
         writer.close()

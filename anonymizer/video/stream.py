@@ -39,6 +39,7 @@ from fdf.atomic import atomic_path
 from .carry import FaceCarrier, face_carrier
 from .config import CONTAINERS, VideoConfig, VideoConfigError, output_suffix
 from .encode import Encoding
+from .pipe import ThreadedWriter, prefetched
 from .probe import VideoReadError, VideoTruncatedError, check_complete, probe_video
 from .repair import NEAR_MISS_MARGIN, FrameRecord, repair_encoded
 from .result import VideoResult
@@ -156,7 +157,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         carrier = face_carrier(anonymizer, config)
         encoding = Encoding(src, info, (width, height), config, out_suffix)
         with atomic_path(dst) as tmp:
-            writer = encoding.open_writer(tmp)
+            writer = ThreadedWriter(encoding.open_writer(tmp))
             emit = functools.partial(
                 emit_frame,
                 anonymizer=anonymizer,
@@ -167,9 +168,11 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                 checks=checks,
                 carrier=carrier,
             )
+            # ffmpeg decodes ahead while this frame is worked on; closed before the reader is
+            decoded = prefetched(reader)
             try:
                 for index, raw in enumerate(
-                    tqdm(reader, total=total, desc=src.name, unit="frame", leave=False, disable=None)
+                    tqdm(decoded, total=total, desc=src.name, unit="frame", leave=False, disable=None)
                 ):
                     frame = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
                     faces = schedule.faces(index, frame)
@@ -178,6 +181,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
                 for slot in frames.flush():
                     emit(slot)
             finally:
+                decoded.close()
                 writer.close()
             if stats.frames == 0:
                 raise VideoReadError(f"{src}: no frames decoded")
