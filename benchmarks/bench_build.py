@@ -39,36 +39,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
+from loopback import KEY, SECRET, start_server  # noqa: E402 - benchmarks/ is on sys.path
 
 from fdf.shards import list_shards
 
-KEY, SECRET = "benchkey", "benchsecret"
 LICENSES = ",".join(str(i) for i in range(1, 17))
-
-
-def start_server(n: int, workdir: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fdf",
-            "-q",
-            "serve-flickr",
-            "--synthetic",
-            str(n),
-            "--seed",
-            "1",
-            "--no-cv-fraction",
-            "0",
-            "--api-key",
-            f"{KEY}:{SECRET}",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=workdir,
-    )
-    return proc, json.loads(proc.stdout.readline())["rest_url"]
 
 
 def tree_rss(pid: int) -> int:

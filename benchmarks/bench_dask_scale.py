@@ -24,42 +24,17 @@ import time
 from pathlib import Path
 
 import yaml
+from loopback import KEY, SECRET, start_server  # noqa: E402 - benchmarks/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = ROOT / "benchmarks" / "results" / "dask_scale_rows.jsonl"
 DASK = Path(sys.executable).parent / "dask"
-KEY, SECRET = "benchkey", "benchsecret"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def start_server(n: int, work: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fdf",
-            "-q",
-            "serve-flickr",
-            "--synthetic",
-            str(n),
-            "--seed",
-            "1",
-            "--no-cv-fraction",
-            "0",
-            "--api-key",
-            f"{KEY}:{SECRET}",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=work,
-    )
-    return proc, json.loads(proc.stdout.readline())["rest_url"]
 
 
 def start_cluster(workers: int, work: Path) -> tuple[str, list[subprocess.Popen]]:

@@ -29,34 +29,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
-KEY, SECRET = "benchkey", "benchsecret"
-
-
-def start_server(n: int, workdir: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fdf",
-            "-q",
-            "serve-flickr",
-            "--synthetic",
-            str(n),
-            "--seed",
-            "1",
-            "--no-cv-fraction",
-            "0",
-            "--api-key",
-            f"{KEY}:{SECRET}",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=workdir,
-    )
-    line = proc.stdout.readline()
-    return proc, json.loads(line)["rest_url"]
+from loopback import KEY, SECRET, start_server  # noqa: E402 - benchmarks/ is on sys.path
 
 
 def timed(cmd: list[str], env=None) -> tuple[float, subprocess.CompletedProcess]:
