@@ -59,6 +59,9 @@ class VideoConfig:
     #: again after at most this many frames or when pose or expression changed (anonymizer.video.carry);
     #: 0 generates every frame anew.
     carry_frames: int = 12
+    #: average each track's keypoints and landmarks over this many frames on either side (fewer
+    #: where the look-ahead is shorter; anonymizer.video.smoothing); 0 uses each frame's own
+    smooth_frames: int = 2
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 63:
@@ -69,6 +72,8 @@ class VideoConfig:
             )
         if not 0 <= self.encoded_check_rounds <= 20:
             raise VideoConfigError(f"encoded_check_rounds must be between 0 and 20, got {self.encoded_check_rounds}")
+        if not 0 <= self.smooth_frames <= 10:
+            raise VideoConfigError(f"smooth_frames must be between 0 and 10, got {self.smooth_frames}")
         if not 0 <= self.carry_frames <= 300:
             raise VideoConfigError(f"carry_frames must be between 0 and 300, got {self.carry_frames}")
         if not 1 <= self.detect_every <= 10:

@@ -260,7 +260,7 @@ def anonymize_live(
             queue = LIVE_QUEUE if is_live_source(url, live.input_format, live.realtime) else None
         reader = _Reader(frames, queue, live.max_frames)
         stats = VideoResult(0, 0, 0, 0)
-        buffer = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every)
+        buffer = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every, config.smooth_frames)
         schedule = DetectionSchedule(anonymizer, config, stats)
         checks = identity_checks(anonymizer, config)
         carrier = face_carrier(anonymizer, config)

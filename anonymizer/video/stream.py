@@ -43,6 +43,7 @@ from .pipe import ThreadedWriter, prefetched
 from .probe import VideoReadError, VideoTruncatedError, check_complete, probe_video
 from .repair import NEAR_MISS_MARGIN, FrameRecord, repair_encoded
 from .result import VideoResult
+from .smoothing import TrackSmoother
 from .track_checks import TrackChecks
 from .tracker import FaceTracker
 
@@ -94,11 +95,12 @@ class TrackedFrames:
     landmarks, so the drawn region does not jump between the grown box and the detected one
     every other frame."""
 
-    def __init__(self, lookahead: int, tracker: FaceTracker, scheduled_gap: int = 1) -> None:
+    def __init__(self, lookahead: int, tracker: FaceTracker, scheduled_gap: int = 1, smooth_frames: int = 0) -> None:
         self.lookahead = lookahead
         self.tracker = tracker
         self.scheduled_gap = scheduled_gap
         self.buffer: deque[FrameSlot] = deque()
+        self.smoother = TrackSmoother(smooth_frames)
 
     def push(self, index: int, frame: np.ndarray, faces: list[FaceBox]) -> list[FrameSlot]:
         """Add a frame and its detections; return the frames that left the buffer."""
@@ -120,14 +122,21 @@ class TrackedFrames:
         self.buffer.append(slot)
         out = []
         while len(self.buffer) > self.lookahead:
-            out.append(self.buffer.popleft())
+            out.append(self._leave())
         return out
 
     def flush(self) -> list[FrameSlot]:
         """Empty the buffer at the end of the video: the frames still waiting, in order."""
-        out = list(self.buffer)
-        self.buffer.clear()
+        out = []
+        while self.buffer:
+            out.append(self._leave())
         return out
+
+    def _leave(self) -> FrameSlot:
+        """The oldest frame, its faces smoothed with the frames around it."""
+        slot = self.buffer.popleft()
+        upcoming = [(s.index, s.faces) for s in self.buffer]
+        return dataclasses.replace(slot, faces=self.smoother.emit(slot.index, slot.faces, upcoming))
 
 
 def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig | None = None):
@@ -146,7 +155,7 @@ def anonymize_video(src, dst, anonymizer: ImageAnonymizer, config: VideoConfig |
         if not info.fps:
             info.fps = meta.get("fps") or 25.0
         total = int(round((meta.get("duration") or 0) * info.fps)) or None
-        frames = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every)
+        frames = TrackedFrames(config.lookahead, FaceTracker(config.tracker), config.detect_every, config.smooth_frames)
         stats = VideoResult(0, 0, 0, 0)
         check_encoded = (
             anonymizer.config.mode == "gan" and anonymizer.config.verify_identity and config.encoded_check_rounds > 0
