@@ -34,6 +34,8 @@ from fdf.annotate.pose import yaw_from_five_points
 from fdf.boxes import iou
 from fdf.errors import FdfError
 
+from . import upright
+
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.25
@@ -152,9 +154,36 @@ def face_yaw(face: FaceBox) -> float | None:
     return yaw_from_five_points(face.landmarks5) if face.landmarks5 is not None else None
 
 
+def face_roll(face: FaceBox) -> float | None:
+    """Roll in degrees from the detector's eye points, as :func:`.upright.roll_degrees` measures
+    it (None: the detector gave none)."""
+    if face.landmarks5 is None:
+        return None
+    (ax, ay), (bx, by) = np.asarray(face.landmarks5, np.float64)[:2, :2]
+    return None if (ax, ay) == (bx, by) else float(np.degrees(np.arctan2(by - ay, bx - ax)))
+
+
+def landmarks68_for(rgb: np.ndarray, face: FaceBox, detector: str = "centerface") -> np.ndarray:
+    """dlib's 68 landmarks (photo pixels) of ``face``. dlib's predictor starts from an upright
+    mean shape and fits a head tilted in the picture plane as an upright face: a face whose eyes
+    (the detector's) are :data:`.upright.MIN_ROLL_DEGREES` or more from level is fitted turned
+    upright, in a window around it, and its points are turned back."""
+    roll = face_roll(face)
+    if roll is None or abs(roll) < upright.MIN_ROLL_DEGREES:
+        return predict_landmarks68(rgb, face.bbox, detector)
+    x0, y0, x1, y1 = (float(v) for v in face.bbox)
+    w, h = x1 - x0, y1 - y0
+    side = int(np.ceil(3 * max(w, h)))
+    to_window = cv2.getRotationMatrix2D(((x0 + x1) / 2, (y0 + y1) / 2), roll, 1.0)
+    to_window[:, 2] += (side / 2 - (x0 + x1) / 2, side / 2 - (y0 + y1) / 2)
+    window = cv2.warpAffine(rgb, to_window, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    box = (side / 2 - w / 2, side / 2 - h / 2, side / 2 + w / 2, side / 2 + h / 2)
+    return upright.apply(upright.inverse(to_window), predict_landmarks68(window, box, detector))
+
+
 def keypoints_for(rgb: np.ndarray, face: FaceBox, detector: str = "centerface") -> np.ndarray:
     """7x3 FDF keypoints (photo pixels) for ``face``, from dlib's 68 landmarks."""
-    return keypoints_from_landmarks(predict_landmarks68(rgb, face.bbox, detector), face_yaw(face))
+    return keypoints_from_landmarks(landmarks68_for(rgb, face, detector), face_yaw(face))
 
 
 def add_keypoints(rgb: np.ndarray, faces: list[FaceBox], detector: str = "centerface") -> None:
@@ -163,5 +192,5 @@ def add_keypoints(rgb: np.ndarray, faces: list[FaceBox], detector: str = "center
     no landmarks: their face mask falls back to an ellipse."""
     for face in faces:
         if face.keypoints is None:
-            face.landmarks68 = predict_landmarks68(rgb, face.bbox, detector)
+            face.landmarks68 = landmarks68_for(rgb, face, detector)
             face.keypoints = keypoints_from_landmarks(face.landmarks68, face_yaw(face))

@@ -17,6 +17,7 @@ import numpy as np
 from fdf.annotate import make_fdf_crop, to_crop_coords
 from fdf.errors import FdfError
 
+from . import upright
 from .colour_match import match_colour
 from .regions import FaceRegion, blend_weights
 
@@ -55,6 +56,9 @@ class GeneratedFace:
     crop_box: tuple
     keypoints: np.ndarray = field(repr=False)
     seed: int = 0
+    #: 2 x 3 affine from the crop box's frame to the photo's when the crop was cut turned upright
+    #: (:mod:`.upright`); None: the crop box is in photo pixels
+    to_photo: np.ndarray | None = field(default=None, repr=False)
 
 
 def _window(rgb: np.ndarray, box) -> np.ndarray:
@@ -105,15 +109,22 @@ class GanMode:
     """The DeepPrivacy-style generator from :mod:`anonymizer.generator`, loaded on first use.
 
     ``colour_match``: correct each generated patch's colour and light to the photo along the edge
-    of its blend weights (:mod:`.colour_match`) before it is composited."""
+    of its blend weights (:mod:`.colour_match`) before it is composited. ``upright``: cut a face
+    tilted in the picture plane turned upright, and turn the result back (:mod:`.upright`)."""
 
     def __init__(
-        self, checkpoint: str | None = None, device: str = "cpu", batch_size: int = 32, colour_match: bool = False
+        self,
+        checkpoint: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+        colour_match: bool = False,
+        upright: bool = False,
     ) -> None:
         self.checkpoint = checkpoint
         self.device = device
         self.batch_size = batch_size
         self.colour_match = colour_match
+        self.upright = upright
         self._generator = None
 
     @property
@@ -137,17 +148,26 @@ class GanMode:
             return []
         gen = self.generator
         res = int(gen.resolution)
-        crops, boxes, kps, crop_boxes = [], [], [], []
+        crops, boxes, kps, crop_boxes, to_photo = [], [], [], [], []
         for job in jobs:
             if job.keypoints is None:
                 raise ModeError("gan mode needs keypoints for every face")
             # A model trained with grown holes saw crops cut around the face box, with the hole
             # reaching past it; one trained on the box itself fills the region as its box.
             around = job.bbox if gen.mask_dilation > 0 and job.bbox is not None else job.region.core
-            crop, crop_box = make_fdf_crop(rgb, around, resolution=res)
             cx0, cy0, cx1, cy1 = job.region.core
-            corners = to_crop_coords([[cx0, cy0], [cx1, cy1]], crop_box, res).ravel()
-            kp = to_crop_coords(job.keypoints, crop_box, res)
+            roll = upright.roll_degrees(job.keypoints) if self.upright else None
+            if roll is not None and abs(roll) >= upright.MIN_ROLL_DEGREES:
+                crop, crop_box, turn = upright.upright_crop(rgb, around, res, roll)
+                core = upright.apply(turn, [[cx0, cy0], [cx1, cy0], [cx1, cy1], [cx0, cy1]])
+                corners = to_crop_coords(np.array(upright.bounding_box(core)).reshape(2, 2), crop_box, res).ravel()
+                kp = to_crop_coords(upright.apply(turn, job.keypoints), crop_box, res)
+                to_photo.append(upright.inverse(turn))
+            else:
+                crop, crop_box = make_fdf_crop(rgb, around, resolution=res)
+                corners = to_crop_coords([[cx0, cy0], [cx1, cy1]], crop_box, res).ravel()
+                kp = to_crop_coords(job.keypoints, crop_box, res)
+                to_photo.append(None)
             kp[kp[:, 2] == 0, :2] = 0.0
             crops.append(crop)
             boxes.append(np.clip(corners, 0, res))
@@ -169,19 +189,26 @@ class GanMode:
                 )
             generated.extend(out)
         return [
-            GeneratedFace(g, tuple(cb), np.asarray(job.keypoints, np.float32).copy(), job.seed)
-            for g, cb, job in zip(generated, crop_boxes, jobs)
+            GeneratedFace(g, tuple(cb), np.asarray(job.keypoints, np.float32).copy(), job.seed, turn_back)
+            for g, cb, job, turn_back in zip(generated, crop_boxes, jobs, to_photo)
         ]
 
     def paste(self, rgb: np.ndarray, job: FaceJob, face: GeneratedFace, motion: np.ndarray | None = None) -> np.ndarray:
         """The patch over ``job``'s paste window from ``face``: as generated, or moved by the 2 x 3
         similarity ``motion`` (the frame ``face`` was made for -> this one); colour matched to
         this frame when the mode says so."""
+        if face.to_photo is not None:  # an upright crop: turned back, then moved as the face moved
+            motion = face.to_photo if motion is None else _compose(motion, face.to_photo)
         if motion is None:
             patch = _crop_to_window(face.pixels, face.crop_box, job.region.paste, rgb)
         else:
             patch = _warp_to_window(face.pixels, face.crop_box, motion, job.region.paste, rgb)
         return _matched(rgb, job, patch) if self.colour_match else patch
+
+
+def _compose(second: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The 2 x 3 affine doing ``first`` then ``second``."""
+    return (np.vstack([second, [0.0, 0.0, 1.0]]) @ np.vstack([first, [0.0, 0.0, 1.0]]))[:2]
 
 
 def _matched(rgb: np.ndarray, job: FaceJob, patch: np.ndarray) -> np.ndarray:
