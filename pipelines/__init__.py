@@ -12,7 +12,7 @@ See ARCHITECTURE.md for the layers.
 
 from __future__ import annotations
 
-import importlib
+from fdf.lazy import lazy_getattr
 
 # Exported names resolve on first use (PEP 562): `fdf --help` imports pipelines.cli, and an eager
 # `from .build import run_build` here would load pandas and every stage first (~0.6 s).
@@ -28,7 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

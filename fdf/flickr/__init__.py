@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_getattr
 
 # Names resolve on first use (PEP 562): the downloader's workers import fdf.flickr.ratelimit
 # alone, and an eager package would load flickrapi, requests and pandas into each (~0.7 s).
@@ -21,7 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'fdf.flickr' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
