@@ -121,15 +121,15 @@ def _file_source_frame(source: SourceConfig, progress: bool) -> pd.DataFrame:
     return read_manifest(source.path)
 
 
-def _timed(summary: BuildSummary, name: str, fn) -> StageSummary:
+def _timed(build: _Build, name: str, run_stage) -> StageSummary:
     started = time.monotonic()
     stage = StageSummary(name)
-    fn(stage)
+    run_stage(build, stage)
     # What a stage freed stays in the heap (glibc's and Arrow's pool) otherwise, and the build process
     # lives through every later stage.
     release_memory(f"build: stage {name} done", collect=True)
     stage.seconds = round(time.monotonic() - started, 3)
-    summary.stages.append(stage)
+    build.summary.stages.append(stage)
     log.info("stage %s done in %.1f s", name, stage.seconds)
     return stage
 
@@ -226,13 +226,13 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
         build.backend = backend
         for name, run_stage in _BACKEND_STAGES:
             if STAGES.index(name) <= last:
-                _timed(summary, name, lambda stage, run_stage=run_stage: run_stage(build, stage))
+                _timed(build, name, run_stage)
                 # loky reuses one pool of workers across stages: download workers would carry their
                 # heaps into annotation, and annotate workers their models into select and report.
                 if backend.name == "loky" and release_local_workers():
                     log.debug("%s workers stopped", name)
     if STAGES.index("select") <= last:
-        _timed(summary, "select", lambda stage: _select_stage(build, stage))
+        _timed(build, "select", _select_stage)
     summary.backend = {
         "name": backend.name,
         "scheduler": backend.scheduler,
@@ -243,7 +243,7 @@ def run_build(config: BuildConfig, out_dir: str | Path, progress: bool = True) -
     has_selection = (Path(summary.selected_dir) / "_select.json").exists()
     if config.report and config.until == "report" and has_selection:
         summary.report_dir = str(out / "report")
-        _timed(summary, "report", lambda stage: _report_stage(build, stage))
+        _timed(build, "report", _report_stage)
     summary.seconds = round(time.monotonic() - started, 3)
     summary.write(out / BUILD_DIR / "summary.json")
     return summary

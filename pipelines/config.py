@@ -124,8 +124,8 @@ def build_config_from_dict(values: dict, base_dir: str | Path = ".", overrides: 
         raise ConfigError("a build config needs a 'source' section")
     check_fields(BuildConfig, values, "build config")
     _check_query(values)
-    values = with_overrides(_resolve_paths(values, Path(base_dir)), {"select.seed": values.get("seed", 0)})
-    return build_config(BuildConfig, values, "build config")
+    # The build's seed seeds selection: BuildConfig.__post_init__ gives the select section its seed.
+    return build_config(BuildConfig, _resolve_paths(values, Path(base_dir)), "build config")
 
 
 def load_build_config(path: str | Path, overrides: dict | None = None) -> BuildConfig:

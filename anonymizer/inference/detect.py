@@ -159,8 +159,8 @@ def face_roll(face: FaceBox) -> float | None:
     it (None: the detector gave none)."""
     if face.landmarks5 is None:
         return None
-    (ax, ay), (bx, by) = np.asarray(face.landmarks5, np.float64)[:2, :2]
-    return None if (ax, ay) == (bx, by) else float(np.degrees(np.arctan2(by - ay, bx - ax)))
+    image_left, image_right = np.asarray(face.landmarks5, np.float64)[:2, :2]
+    return upright.eye_line_degrees(image_left, image_right)
 
 
 def landmarks68_for(rgb: np.ndarray, face: FaceBox, detector: str = "centerface") -> np.ndarray:

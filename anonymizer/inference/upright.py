@@ -25,17 +25,21 @@ MIN_ROLL_DEGREES = 12.0
 _LEFT_EYE, _RIGHT_EYE = KEYPOINT_NAMES.index("left_eye"), KEYPOINT_NAMES.index("right_eye")
 
 
+def eye_line_degrees(image_left_eye, image_right_eye) -> float | None:
+    """The angle of the line from the eye on the image's left to the other, in degrees as OpenCV
+    rotates (positive: the image is turned counter-clockwise to make the eyes level); None when
+    the two points coincide."""
+    dx, dy = image_right_eye[0] - image_left_eye[0], image_right_eye[1] - image_left_eye[1]
+    return None if dx == 0 and dy == 0 else math.degrees(math.atan2(dy, dx))
+
+
 def roll_degrees(keypoints: np.ndarray) -> float | None:
-    """The eye line's angle to the horizontal, in degrees as OpenCV rotates (positive: the image
-    is turned counter-clockwise to make the eyes level); None when an eye is not visible."""
+    """:func:`eye_line_degrees` of FDF keypoints; None when an eye is not visible."""
     kp = np.asarray(keypoints, np.float64)
-    left, right = kp[_LEFT_EYE], kp[_RIGHT_EYE]
+    left, right = kp[_LEFT_EYE], kp[_RIGHT_EYE]  # the person's left eye is on the image's right
     if left[2] <= 0 or right[2] <= 0:
         return None
-    dx, dy = left[0] - right[0], left[1] - right[1]
-    if dx == 0 and dy == 0:
-        return None
-    return math.degrees(math.atan2(dy, dx))
+    return eye_line_degrees(right, left)
 
 
 def upright_crop(rgb: np.ndarray, around, resolution: int, roll: float):

@@ -66,18 +66,17 @@ class TrackSmoother:
         out = {}
         for track, face in faces.items():
             recent = self._recent.setdefault(track, deque(maxlen=self.radius))
-            before = _consecutive([f for i, f in recent], [i for i, f in recent], index, -1)
-            later = [(i, f[track]) for i, f in upcoming[: self.radius] if track in f]
-            after = _consecutive([f for i, f in later], [i for i, f in later], index, +1)
+            before = _consecutive(dict(recent), index, -1)
+            after = _consecutive({i: f[track] for i, f in upcoming[: self.radius] if track in f}, index, +1)
             out[track] = smoothed(face, before, after)
             recent.append((index, face))
         return out
 
 
-def _consecutive(faces: list[FaceBox], indices: list[int], index: int, step: int) -> list[FaceBox]:
-    """The run of ``faces`` on the frames right next to ``index`` going ``step``-wards, in
+def _consecutive(by_frame: dict[int, FaceBox], index: int, step: int) -> list[FaceBox]:
+    """The run of faces on the frames right next to ``index`` going ``step``-wards, in
     ``before``/``after`` order (nearest last before, nearest first after); a gap ends it."""
-    pairs = dict(zip(indices, faces))
+    pairs = by_frame
     run = []
     k = index + step
     while k in pairs:

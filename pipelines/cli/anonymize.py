@@ -210,7 +210,6 @@ def anonymize_overrides(args) -> dict:
     """The anonymize flags as dotted keys of the anonymize config (None: not given)."""
     from fdf.config_file import NULL
 
-    flag = lambda value, when=True: value if when else None  # noqa: E731 - a flag given, or not
     return {
         "anonymize.mode": args.mode,
         "anonymize.detect.threshold": args.threshold,
@@ -220,14 +219,14 @@ def anonymize_overrides(args) -> dict:
         "anonymize.checkpoint": args.checkpoint,
         "anonymize.seed": args.seed,
         "anonymize.jpeg_quality": args.jpeg_quality,
-        "anonymize.verify_identity": flag(False, args.no_verify),
+        "anonymize.verify_identity": False if args.no_verify else None,
         "anonymize.verify_threshold": args.verify_threshold,
-        "anonymize.second_recogniser": flag(False, args.no_sface_check),
+        "anonymize.second_recogniser": False if args.no_sface_check else None,
         "anonymize.face_mask": args.face_mask,
-        "anonymize.colour_match": flag(False, args.no_colour_match),
+        "anonymize.colour_match": False if args.no_colour_match else None,
         "video.codec": args.codec,
         "video.crf": args.crf,
-        "video.keep_audio": flag(False, args.no_audio),
+        "video.keep_audio": False if args.no_audio else None,
         "video.encoded_check_rounds": args.encoded_check_rounds,
         "video.lookahead": args.lookahead,
         "video.tracker.hold_frames": args.hold_frames,
@@ -282,10 +281,9 @@ def run_anonymize(args) -> int:
     from fdf.errors import FdfError
 
     if args.print_config:
-        from fdf.config_file import config_yaml
+        from .config import print_config
 
-        print(config_yaml(_settings(args).to_dict()), end="")
-        return 0
+        return print_config(_settings(args))
     if not args.out:
         raise FdfError("--out is required (the output folder, file or URL)")
     if bool(args.inputs) == bool(args.input_url):

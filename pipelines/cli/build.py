@@ -56,19 +56,13 @@ def config_from_args(args: argparse.Namespace):
     raise ConfigError("give a CONFIG file (see manifests/*.yaml) or search flags such as --license 4,5")
 
 
-def print_config(config) -> int:
-    """``--print-config``: the resolved config as YAML on stdout."""
-    from fdf.config_file import config_yaml
-
-    print(config_yaml(config.to_dict() if hasattr(config, "to_dict") else config), end="")
-    return 0
-
-
 def run_build_cmd(args) -> int:
     from pipelines import run_build
 
     config = config_from_args(args)
     if args.print_config:
+        from .config import print_config
+
         return print_config(config)
     if not args.out:
         raise ConfigError("--out is required (the build folder)")

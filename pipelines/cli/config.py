@@ -1,4 +1,5 @@
-"""``fdf config list`` and ``fdf config show NAME``: the example configs that ship with fdf.
+"""``fdf config list`` and ``fdf config show NAME``: the example configs that ship with fdf; and
+``--print-config``, shared by ``fdf build``, ``fdf train`` and ``fdf anonymize``.
 
 In a source checkout they are the files of ``manifests/``; an installed wheel carries the same
 files as the package ``fdf.examples`` (setup.py maps it onto ``manifests/``).
@@ -10,6 +11,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from fdf.config_file import config_yaml
 from fdf.errors import FdfError
 
 SUFFIXES = (".yaml", ".yml", ".toml")
@@ -45,6 +47,13 @@ def find_example(name: str):
         if candidate in configs:
             return configs[candidate]
     raise FdfError(f"no example config {name!r}; `fdf config list` names them: {', '.join(configs)}")
+
+
+def print_config(config) -> int:
+    """``--print-config`` of build, train and anonymize: the resolved config (its ``to_dict()``,
+    secrets left out) as YAML on stdout."""
+    print(config_yaml(config.to_dict()), end="")
+    return 0
 
 
 def run_list(args) -> int:

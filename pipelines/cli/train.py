@@ -141,7 +141,6 @@ def register(subparsers) -> None:
 
 def run_train(args) -> int:
     from anonymizer.training import load_config, train
-    from fdf.config_file import config_yaml
     from fdf.errors import ConfigError
 
     # --steps and --data are overrides of the config, applied before it is validated.
@@ -156,8 +155,9 @@ def run_train(args) -> int:
     elif args.steps is not None or args.data is not None or args.print_config:
         raise ConfigError("--steps, --data and --print-config need a CONFIG or a run to resume")
     if args.print_config:
-        print(config_yaml(config.to_dict()), end="")
-        return 0
+        from .config import print_config
+
+        return print_config(config)
     if args.time_limit is not None and args.time_limit <= 0:
         raise ConfigError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
     summary = train(
