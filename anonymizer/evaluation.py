@@ -196,7 +196,15 @@ def _upscale(crop: np.ndarray, config: EvaluationConfig) -> np.ndarray:
 
 
 def _identity_check(
-    gen, variants: dict, holes, keypoints, boxes, measures: list[dict], config: EvaluationConfig, judges=None
+    gen,
+    variants: dict,
+    holes,
+    keypoints,
+    boxes,
+    measures: list[dict],
+    config: EvaluationConfig,
+    judges=None,
+    masks: np.ndarray | None = None,
 ) -> dict:
     """The anonymizer's check on the evaluation's own measure: regenerate faces still within the
     threshold with another seed (the anonymizer's seed steps), then blur those that keep matching."""
@@ -214,7 +222,13 @@ def _identity_check(
         if not bad:
             break
         seeds = [retry_seed(config.seed + i, attempt) for i in bad]
-        redo = gen.generate(variants["original"][bad], holes[bad], keypoints[bad], seeds=seeds)
+        redo = gen.generate(
+            variants["original"][bad],
+            holes[bad],
+            keypoints[bad],
+            seeds=seeds,
+            holes=None if masks is None else masks[bad],
+        )
         regenerated += len(bad)
         for i, crop in zip(bad, redo):
             checked[i] = crop
@@ -273,16 +287,22 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     crops = np.stack([it["image"].permute(1, 2, 0).numpy() for it in items])
     boxes = np.stack([it["bbox"].numpy() for it in items]).astype(np.float32)
     keypoints = np.stack([it["keypoints"].numpy() for it in items]).astype(np.float32)
-    # Both replacements cover the same region: the face box grown as the model was trained.
+    # Both replacements cover the same region: the face box grown as the model was trained. An
+    # outline model fills only the face outline inside it (blur still covers the grown box).
     holes = grow_boxes(torch.from_numpy(boxes), gen.mask_dilation, gen.resolution).numpy()
+    masks = None
+    if gen.hole == "outline":
+        masks = gen.outline_holes(boxes, np.stack([it["landmarks68"].numpy() for it in items]), holes)
     variants = {
         "original": crops,
-        "generated": gen.generate(crops, holes, keypoints, seeds=[config.seed + i for i in range(len(items))]),
+        "generated": gen.generate(
+            crops, holes, keypoints, seeds=[config.seed + i for i in range(len(items))], holes=masks
+        ),
         "blur": blur_faces(crops, holes, config.blur_sigma),
     }
     for k in range(1, config.seeds):
         seeds = [config.seed + i + k * EXTRA_SEED_STEP for i in range(len(items))]
-        variants[f"{SEED_PREFIX}{k}"] = gen.generate(crops, holes, keypoints, seeds=seeds)
+        variants[f"{SEED_PREFIX}{k}"] = gen.generate(crops, holes, keypoints, seeds=seeds, holes=masks)
     scale = config.upscale_to / gen.resolution
     judges = None
     if config.second_judges:
@@ -292,13 +312,13 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
         big = {k: _upscale(v[i], config) for k, v in variants.items()}
         measures.append(_face_measures(big, boxes[i] * scale, config, judges))
     check = (
-        _identity_check(gen, variants, holes, keypoints, boxes, measures, config, judges)
+        _identity_check(gen, variants, holes, keypoints, boxes, measures, config, judges, masks)
         if config.check_tries > 1
         else None
     )
     report = summarize(measures, config)
     if judges is not None:
-        for name, values in realism(variants, boxes, holes).items():
+        for name, values in realism(variants, boxes, holes, masks).items():
             report[name].update(values)
         report["acceptance_independent"] = independent_acceptance(report)
     # In the face box (skin), not the whole hole (which also holds hair and background).
@@ -326,9 +346,10 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     return report
 
 
-def realism(variants: dict, boxes: np.ndarray, holes: np.ndarray) -> dict:
+def realism(variants: dict, boxes: np.ndarray, holes: np.ndarray, masks: np.ndarray | None = None) -> dict:
     """Per replaced variant: median detail ratio in the face box at a 128 px face scale, and
-    median border steps along the hole's edge, each against the original crop."""
+    median border steps along the hole's edge, each against the original crop (``masks``: an
+    outline model's holes, bool N x R x R; the generated variants' edge is theirs)."""
 
     original = variants["original"]
     out = {}
@@ -337,8 +358,14 @@ def realism(variants: dict, boxes: np.ndarray, holes: np.ndarray) -> dict:
             continue
         crops = variants[name]
         detail = [detail_ratio(original[i], crops[i], boxes[i]) for i in range(len(crops))]
+        outline = masks is not None and name != "blur"
         borders = [
-            border_score(original[i], crops[i], box_mask(original[i].shape, [holes[i]])) for i in range(len(crops))
+            border_score(
+                original[i],
+                crops[i],
+                masks[i].astype(np.float32) if outline else box_mask(original[i].shape, [holes[i]]),
+            )
+            for i in range(len(crops))
         ]
         borders = [b for b in borders if b is not None]
         out[name] = {

@@ -25,6 +25,10 @@ from .shards import list_shards
 from .shards.schema import SPLITS
 
 _ROW_COLUMNS = ["face_id", "image", "keypoints", "bbox"]
+#: Read when a shard has them (older shards may not): an outline hole follows them.
+_GEOMETRY_COLUMNS = ["landmarks68", "yaw"]
+#: No landmarks: 68 x 2 NaN (callers outline such a face by its box).
+NO_LANDMARKS = np.full((68, 2), np.nan, np.float32)
 
 
 def decode_png(data: bytes) -> torch.Tensor:
@@ -37,8 +41,9 @@ class FaceShardDataset(Dataset):
     """Faces of one split at one resolution, from a shard dataset or an FDF folder.
 
     Items are dicts: ``image`` (uint8 C x H x W), ``keypoints`` (float32 7 x 3: x, y, visible
-    in crop pixels), ``bbox`` (float32 4, crop pixels) and ``face_id``; ``transform`` (if
-    given) is applied to the dict.
+    in crop pixels), ``bbox`` (float32 4, crop pixels), ``landmarks68`` (float32 68 x 2, crop
+    pixels; NaN where the shard has none, and always for an FDF folder), ``yaw`` (float32
+    degrees, NaN when unknown) and ``face_id``; ``transform`` (if given) is applied to the dict.
     """
 
     def __init__(
@@ -115,7 +120,9 @@ class FaceShardDataset(Dataset):
         if key not in self._cache:
             # A row group is a few hundred faces: Arrow's thread pool would only add threads beside
             # the DataLoader's workers, which are the parallelism here.
-            table = self._handle(file_idx).read_row_group(group, columns=_ROW_COLUMNS, use_threads=False)
+            handle = self._handle(file_idx)
+            columns = _ROW_COLUMNS + [c for c in _GEOMETRY_COLUMNS if c in handle.schema_arrow.names]
+            table = handle.read_row_group(group, columns=columns, use_threads=False)
             self._cache[key] = table.to_pydict()
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -129,8 +136,31 @@ class FaceShardDataset(Dataset):
             "image": decode_png(cols["image"][row]["bytes"]),
             "keypoints": torch.tensor(cols["keypoints"][row], dtype=torch.float32).reshape(-1, 3),
             "bbox": torch.tensor(cols["bbox"][row], dtype=torch.float32),
+            "landmarks68": torch.from_numpy(_landmarks(cols["landmarks68"][row] if "landmarks68" in cols else None)),
+            "yaw": torch.tensor(_finite_or_nan(cols["yaw"][row] if "yaw" in cols else None)),
             "face_id": cols["face_id"][row],
         }
+
+    def geometry(self) -> tuple[np.ndarray, np.ndarray]:
+        """(landmarks68 N x 68 x 2, yaw N) of every face in index order, read without decoding
+        any image (NaN where unknown)."""
+        n = len(self)
+        landmarks = np.repeat(NO_LANDMARKS[None], n, axis=0)
+        yaw = np.full(n, np.nan, np.float32)
+        if self._fdf:
+            return landmarks, yaw
+        for (file_idx, group), rows in _group_rows(self.index):
+            handle = self._handle(file_idx)
+            columns = [c for c in _GEOMETRY_COLUMNS if c in handle.schema_arrow.names]
+            if not columns:
+                continue
+            cols = handle.read_row_group(int(group), columns=columns, use_threads=False).to_pydict()
+            for position, row in rows:
+                if "landmarks68" in cols:
+                    landmarks[position] = _landmarks(cols["landmarks68"][row])
+                if "yaw" in cols:
+                    yaw[position] = _finite_or_nan(cols["yaw"][row])
+        return landmarks, yaw
 
     def _fdf_item(self, index: int) -> dict:
         root, landmarks, boxes = self._fdf
@@ -140,6 +170,8 @@ class FaceShardDataset(Dataset):
             "image": decode_png((root / "images" / str(self.resolution) / f"{index}.png").read_bytes()),
             "keypoints": torch.from_numpy(np.concatenate([frac * self.resolution, visible], axis=1)),
             "bbox": torch.from_numpy(boxes[index].copy()),
+            "landmarks68": torch.from_numpy(NO_LANDMARKS.copy()),
+            "yaw": torch.tensor(float("nan")),
             "face_id": f"{root.name}_{index}",
         }
 
@@ -148,3 +180,23 @@ class FaceShardDataset(Dataset):
             raise IndexError(index)
         item = self._fdf_item(int(self.index[index])) if self._fdf else self._shard_item(index)
         return self.transform(item) if self.transform else item
+
+
+def _landmarks(value) -> np.ndarray:
+    """A shard's landmarks68 cell as float32 68 x 2 (NaN when missing or malformed)."""
+    if value is None:
+        return NO_LANDMARKS.copy()
+    points = np.asarray(value, dtype=np.float32)
+    return points.reshape(68, 2) if points.size == 136 else NO_LANDMARKS.copy()
+
+
+def _finite_or_nan(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else float("nan")
+
+
+def _group_rows(index: np.ndarray):
+    """((file, row group), [(position in index, row), ...]) for each row group the index uses."""
+    groups: dict = {}
+    for position, (file_idx, group, row) in enumerate(index.tolist()):
+        groups.setdefault((file_idx, group), []).append((position, row))
+    return groups.items()

@@ -18,6 +18,15 @@ from .conditioning import FLIP_PAIRS
 class AugmentConfig:
     flip_probability: float = 0.5
     box_jitter: float = 0.05  # max shift of each box edge, as a fraction of the box size
+    # Outline holes only: this share of faces gets the ellipse through its box instead of the
+    # landmark outline, as the anonymizer draws faces whose landmarks it cannot trust (small or
+    # profile faces, video boxes held without a detection).
+    ellipse_probability: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("flip_probability", "ellipse_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
 
 
 def flip_horizontal(images: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor, resolution: int):
@@ -46,9 +55,10 @@ def jitter_boxes(boxes: torch.Tensor, amount: float, noise: torch.Tensor, resolu
     return moved
 
 
-def draw_augmentation(n: int, rng: torch.Generator) -> torch.Tensor:
-    """N x 5 uniform numbers in [0, 1): one for the flip, four for the box edges."""
-    return torch.rand(n, 5, generator=rng)
+def draw_augmentation(n: int, rng: torch.Generator, outline: bool = False) -> torch.Tensor:
+    """N x 5 uniform numbers in [0, 1): one for the flip, four for the box edges; N x 6 for
+    ``outline`` holes, the last for the ellipse (box-hole runs keep their old random stream)."""
+    return torch.rand(n, 6 if outline else 5, generator=rng)
 
 
 def augment_batch(batch: dict, config: AugmentConfig, draws: torch.Tensor) -> dict:
@@ -58,13 +68,21 @@ def augment_batch(batch: dict, config: AugmentConfig, draws: torch.Tensor) -> di
     it for a whole global batch and hand each process its slice.
     """
     images, boxes, keypoints = batch["image"], batch["bbox"], batch["keypoints"]
+    landmarks = batch.get("landmarks68")
     resolution = images.shape[-1]
     flip = draws[:, 0] < config.flip_probability
-    noise = draws[:, 1:] * 2 - 1
+    noise = draws[:, 1:5] * 2 - 1
     if flip.any():
         f_img, f_box, f_kp = flip_horizontal(images[flip], boxes[flip], keypoints[flip], resolution)
         images, boxes, keypoints = images.clone(), boxes.clone(), keypoints.clone()
         images[flip], boxes[flip], keypoints[flip] = f_img, f_box, f_kp
+        if landmarks is not None:
+            # The outline is a hull: mirroring the x of every point is enough, no index swap needed.
+            landmarks = landmarks.clone()
+            landmarks[flip, :, 0] = resolution - landmarks[flip, :, 0]
     if config.box_jitter > 0:
         boxes = jitter_boxes(boxes, config.box_jitter, noise, resolution)
-    return {**batch, "image": images, "bbox": boxes, "keypoints": keypoints}
+    out = {**batch, "image": images, "bbox": boxes, "keypoints": keypoints}
+    if landmarks is not None:
+        out["landmarks68"] = landmarks
+    return out

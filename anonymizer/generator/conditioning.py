@@ -68,14 +68,16 @@ def to_uint8_image(images: torch.Tensor) -> torch.Tensor:
 
 
 def build_condition(
-    images: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor
+    images: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor, known: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Condition (N x 11 x R x R: masked RGB, mask, keypoint maps) and the mask (N x 1 x R x R).
 
-    ``images`` are floats in [-1, 1], N x 3 x R x R; boxes and keypoints in pixels of R.
+    ``images`` are floats in [-1, 1], N x 3 x R x R; boxes and keypoints in pixels of R. The hole
+    is the boxes, or ``known`` where given (N x 1 x R x R, 0 on the hole: an outline hole from
+    :func:`anonymizer.generator.outline.outline_known`).
     """
     resolution = images.shape[-1]
-    mask = box_mask(boxes, resolution).to(images.device)
+    mask = (box_mask(boxes, resolution) if known is None else known.float()).to(images.device)
     maps = keypoint_maps(keypoints, resolution).to(images.device)
     return torch.cat([images * mask, mask, maps], dim=1), mask
 

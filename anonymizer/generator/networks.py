@@ -24,6 +24,7 @@ from torch import nn
 from .conditioning import CONDITION_CHANNELS, NUM_KEYPOINTS
 
 SUPPORTED_RESOLUTIONS = (32, 64, 128, 256)
+HOLES = ("box", "outline")
 MIN_RESOLUTION = 4
 # Mask + keypoint maps, re-injected at every resolution.
 _SIDE_CHANNELS = 1 + NUM_KEYPOINTS
@@ -42,6 +43,12 @@ class NetworkConfig:
     # larger hole leaves less of the face outline (jaw, cheeks, brows) for dlib-style recognisers
     # to match; callers with face boxes grow them (conditioning.grow_boxes) before generating.
     mask_dilation: float = 0.0
+    # "box": the hole is the (grown) face box. "outline": only the face itself, the outline of
+    # the 68 landmarks grown by ``outline_grow`` of the face size, within the grown box
+    # (anonymizer.generator.outline); the generator then sees the hair, ears and neck the
+    # anonymizer keeps from the photo anyway.
+    hole: str = "box"
+    outline_grow: float = 0.15
 
     def __post_init__(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -52,6 +59,10 @@ class NetworkConfig:
             raise ValueError("z_dim and w_dim must be positive")
         if not 0.0 <= self.mask_dilation <= 1.0:
             raise ValueError(f"mask_dilation must be between 0 and 1, got {self.mask_dilation}")
+        if self.hole not in HOLES:
+            raise ValueError(f"hole must be one of {', '.join(HOLES)}, got {self.hole!r}")
+        if not 0.0 <= self.outline_grow <= 1.0:
+            raise ValueError(f"outline_grow must be between 0 and 1, got {self.outline_grow}")
 
     def channels(self) -> list[int]:
         """Feature channels per level, from full resolution down to 4 x 4."""

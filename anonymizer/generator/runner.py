@@ -26,6 +26,7 @@ from fdf.errors import FdfError
 
 from .conditioning import build_condition, check_inputs, to_float_image, to_uint8_image
 from .networks import Generator, NetworkConfig, fill_hole
+from .outline import outline_known
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,20 @@ class GeneratorRunner:
         return float(self.generator.config.mask_dilation)
 
     @property
+    def hole(self) -> str:
+        """ "box" or "outline": the hole shape the model was trained to fill (see NetworkConfig)."""
+        return str(self.generator.config.hole)
+
+    def outline_holes(self, face_boxes: np.ndarray, landmarks68: np.ndarray, limits: np.ndarray) -> np.ndarray:
+        """Bool N x R x R holes of an outline model (True: generated), all in crop pixels: the face
+        outline from ``landmarks68`` (N x 68 x 2; a face with non-finite points gets the ellipse
+        through its box), grown as in training, with the face box, inside ``limits`` (N x 4)."""
+        known = outline_known(
+            face_boxes, landmarks68, limits, self.resolution, float(self.generator.config.outline_grow)
+        )
+        return known[:, 0].numpy() < 0.5
+
+    @property
     def z_dim(self) -> int:
         return self.generator.config.z_dim
 
@@ -67,12 +82,20 @@ class GeneratorRunner:
         return torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
     @torch.no_grad()
-    def generate(self, crops: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray, seeds: Sequence[int]) -> np.ndarray:
+    def generate(
+        self,
+        crops: np.ndarray,
+        boxes: np.ndarray,
+        keypoints: np.ndarray,
+        seeds: Sequence[int],
+        holes: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Generated crops, uint8 N x R x R x 3: known pixels kept, the box region generated.
 
         ``boxes`` are the regions to fill, in crop pixels. For a model trained with a
         ``mask_dilation``, grow face boxes first (``conditioning.grow_boxes``), as the anonymizer
-        and the evaluation do.
+        and the evaluation do. ``holes`` (bool N x R x R, True: generated), where given, is the
+        region instead: an outline model's (:meth:`outline_holes`).
         """
         crops = np.asarray(crops)
         boxes = np.asarray(boxes, dtype=np.float32)
@@ -83,11 +106,20 @@ class GeneratorRunner:
             raise GeneratorError(str(exc)) from None
         if len(seeds) != len(crops):
             raise GeneratorError(f"need one seed per crop: {len(seeds)} seeds for {len(crops)} crops")
+        if holes is not None:
+            holes = np.asarray(holes)
+            if holes.dtype != bool or holes.shape != (len(crops), self.resolution, self.resolution):
+                raise GeneratorError(
+                    f"holes must be bool N x {self.resolution} x {self.resolution}, got {holes.dtype} {holes.shape}"
+                )
         out = np.empty_like(crops)
         for start in range(0, len(crops), self.batch_size):
             part = slice(start, start + self.batch_size)
             images = to_float_image(torch.from_numpy(crops[part]).permute(0, 3, 1, 2)).to(self.device)
-            condition, _ = build_condition(images, torch.from_numpy(boxes[part]), torch.from_numpy(keypoints[part]))
+            known = None if holes is None else torch.from_numpy(~holes[part])[:, None]
+            condition, _ = build_condition(
+                images, torch.from_numpy(boxes[part]), torch.from_numpy(keypoints[part]), known
+            )
             generated = self.generator(condition, self.latents(seeds[part]).to(self.device))
             out[part] = to_uint8_image(fill_hole(generated.float(), condition)).cpu().numpy()
         return out

@@ -29,22 +29,32 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fdf.boxes import iou
+from anonymizer.generator.outline import (
+    FOREHEAD,
+    MAX_LANDMARK_YAW,
+    MIN_LANDMARK_FACE,
+    MIN_LANDMARK_IOU,
+    face_size,
+    landmarks_usable,
+    outline_points,
+    outline_solid,
+)
 
 from .regions import FaceRegion, clip_box
 
 log = logging.getLogger(__name__)
 
-#: Faces smaller than this (longer box side, px) get the ellipse: dlib's 68-point fit on a face a
-#: few dozen pixels across is a guess, and the ellipse through the box corners covers it anyway.
-MIN_LANDMARK_FACE = 24
-#: Beyond this yaw (degrees, from the detector's five points) dlib's frontal shape model folds
-#: the far jaw line onto the face; the ellipse covers a profile more safely.
-MAX_LANDMARK_YAW = 50.0
-#: A landmark fit whose extent overlaps the face box less than this (IoU) wandered off the face.
-MIN_LANDMARK_IOU = 0.3
-#: An ellipse through the corners of a box has semi-axes sqrt(2) times the half sides.
-ELLIPSE_SCALE = math.sqrt(2.0)
+__all__ = [
+    "MAX_LANDMARK_YAW",
+    "MIN_LANDMARK_FACE",
+    "MIN_LANDMARK_IOU",
+    "FaceMaskParams",
+    "face_size",
+    "landmarks_usable",
+    "masked_region",
+    "outline_points",
+    "soft_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -52,76 +62,18 @@ class FaceMaskParams:
     """Shape of the face mask, in fractions of the face size (see module doc)."""
 
     margin: float = 0.05  # grow the face outline (hull or ellipse) by this much
-    forehead: float = 0.3  # raise the brows by this fraction of the eye-to-chin distance
+    forehead: float = FOREHEAD  # raise the brows by this fraction of the eye-to-chin distance
     feather: float = 0.1  # width of the band where the weight falls from 1 to 0
-
-
-def face_size(bbox) -> float:
-    """Longer side of a face box: the unit of every mask size."""
-    return float(max(bbox[2] - bbox[0], bbox[3] - bbox[1]))
-
-
-def landmarks_usable(landmarks68: np.ndarray | None, bbox, yaw: float | None = None) -> bool:
-    """True when the 68 landmarks can outline the face (see the module constants)."""
-    if landmarks68 is None or face_size(bbox) < MIN_LANDMARK_FACE:
-        return False
-    lm = np.asarray(landmarks68, dtype=np.float64)
-    if lm.shape != (68, 2) or not np.isfinite(lm).all():
-        return False
-    if yaw is not None and np.isfinite(yaw) and abs(yaw) > MAX_LANDMARK_YAW:
-        return False
-    extent = (*lm.min(0), *lm.max(0))
-    return iou(extent, bbox) >= MIN_LANDMARK_IOU
-
-
-def outline_points(landmarks68: np.ndarray, forehead: float) -> np.ndarray:
-    """Points whose convex hull is the face: the jaw line and the brows raised over the forehead.
-
-    "Up" is from the chin (point 8) to the middle of the eyes, so a tilted head gets a tilted
-    forehead."""
-    lm = np.asarray(landmarks68, dtype=np.float64)
-    up = lm[36:48].mean(0) - lm[8]
-    eye_chin = float(np.hypot(*up))
-    raised = lm[17:27] + (up / max(eye_chin, 1e-6)) * forehead * eye_chin
-    return np.vstack([lm[0:17], lm[17:27], raised])
 
 
 def _solid(window, bbox, landmarks68, yaw, params: FaceMaskParams) -> tuple[np.ndarray, bool]:
     """Boolean mask over ``window`` (x0, y0, x1, y1) of the face grown by the margin, and whether
     the landmarks drew it (False: the ellipse)."""
     x0, y0, x1, y1 = window
-    shape = (y1 - y0, x1 - x0)
-    size = face_size(bbox)
-    grow = params.margin * size
-    base = np.zeros(shape, np.uint8)
     used = landmarks_usable(landmarks68, bbox, yaw)
-    if used:
-        pts = outline_points(landmarks68, params.forehead) - (x0, y0)
-        hull = cv2.convexHull(np.round(pts * 16).astype(np.int32))
-        cv2.fillConvexPoly(base, hull, 1, lineType=cv2.LINE_8, shift=4)
-    else:
-        cx, cy = (bbox[0] + bbox[2]) / 2 - x0, (bbox[1] + bbox[3]) / 2 - y0
-        ax = (bbox[2] - bbox[0]) / 2 * ELLIPSE_SCALE
-        ay = (bbox[3] - bbox[1]) / 2 * ELLIPSE_SCALE
-        cv2.ellipse(
-            base,
-            (round(cx * 16), round(cy * 16)),
-            (round(ax * 16), round(ay * 16)),
-            0,
-            0,
-            360,
-            1,
-            -1,
-            lineType=cv2.LINE_8,
-            shift=4,
-        )
-    if grow > 0 and base.any():
-        # Distance to the outline, so the margin is the same all round (a dilation kernel is square).
-        base = (cv2.distanceTransform(1 - base, cv2.DIST_L2, 5) <= grow).astype(np.uint8)
-    solid = base.astype(bool)
-    # The face box is always replaced outright, however the outline came out.
-    bx0, by0, bx1, by1 = clip_box(bbox[0] - x0, bbox[1] - y0, bbox[2] - x0, bbox[3] - y0, shape[1], shape[0])
-    solid[by0:by1, bx0:bx1] = True
+    solid = outline_solid(
+        (y1 - y0, x1 - x0), bbox, landmarks68 if used else None, params.margin, params.forehead, (x0, y0)
+    )
     return solid, used
 
 

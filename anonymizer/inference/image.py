@@ -275,6 +275,8 @@ class ImageAnonymizer:
                 given[i].seed if isinstance(given[i], Generated) else seeds[i],
                 faces[i].bbox,
                 keys[i] if keys is not None else None,
+                faces[i].landmarks68,
+                face_yaw(faces[i]),
             )
             for i in keep
         ]

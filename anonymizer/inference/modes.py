@@ -19,6 +19,7 @@ from fdf.errors import FdfError
 
 from . import upright
 from .colour_match import match_colour
+from .face_mask import landmarks_usable
 from .regions import FaceRegion, blend_weights
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class FaceJob:
     bbox: tuple | None = None
     #: who the face is across frames (video: its track id), for renderers that keep state per face
     key: int | None = None
+    #: dlib's 68 points (photo px) and the yaw: an outline model's hole follows them (gan only)
+    landmarks68: np.ndarray | None = field(default=None, repr=False)
+    yaw: float | None = None
 
 
 @dataclass
@@ -148,7 +152,8 @@ class GanMode:
             return []
         gen = self.generator
         res = int(gen.resolution)
-        crops, boxes, kps, crop_boxes, to_photo = [], [], [], [], []
+        outline = gen.hole == "outline"
+        crops, boxes, kps, crop_boxes, to_photo, face_boxes, outlines = [], [], [], [], [], [], []
         for job in jobs:
             if job.keypoints is None:
                 raise ModeError("gan mode needs keypoints for every face")
@@ -157,17 +162,29 @@ class GanMode:
             around = job.bbox if gen.mask_dilation > 0 and job.bbox is not None else job.region.core
             cx0, cy0, cx1, cy1 = job.region.core
             roll = upright.roll_degrees(job.keypoints) if self.upright else None
+            face = job.bbox if job.bbox is not None else job.region.core
+            points = _outline_landmarks(job) if outline else None
             if roll is not None and abs(roll) >= upright.MIN_ROLL_DEGREES:
                 crop, crop_box, turn = upright.upright_crop(rgb, around, res, roll)
                 core = upright.apply(turn, [[cx0, cy0], [cx1, cy0], [cx1, cy1], [cx0, cy1]])
                 corners = to_crop_coords(np.array(upright.bounding_box(core)).reshape(2, 2), crop_box, res).ravel()
                 kp = to_crop_coords(upright.apply(turn, job.keypoints), crop_box, res)
                 to_photo.append(upright.inverse(turn))
+                if outline:
+                    fx0, fy0, fx1, fy1 = face
+                    turned = upright.apply(turn, [[fx0, fy0], [fx1, fy0], [fx1, fy1], [fx0, fy1]])
+                    face_boxes.append(
+                        to_crop_coords(np.array(upright.bounding_box(turned)).reshape(2, 2), crop_box, res)
+                    )
+                    outlines.append(to_crop_coords(upright.apply(turn, points), crop_box, res))
             else:
                 crop, crop_box = make_fdf_crop(rgb, around, resolution=res)
                 corners = to_crop_coords([[cx0, cy0], [cx1, cy1]], crop_box, res).ravel()
                 kp = to_crop_coords(job.keypoints, crop_box, res)
                 to_photo.append(None)
+                if outline:
+                    face_boxes.append(to_crop_coords(np.reshape(face, (2, 2)), crop_box, res))
+                    outlines.append(to_crop_coords(points, crop_box, res))
             kp[kp[:, 2] == 0, :2] = 0.0
             crops.append(crop)
             boxes.append(np.clip(corners, 0, res))
@@ -176,11 +193,16 @@ class GanMode:
         generated = []
         for start in range(0, len(jobs), self.batch_size):
             sl = slice(start, start + self.batch_size)
+            limits = np.stack(boxes[sl]).astype(np.float32)
+            holes = None
+            if outline:
+                holes = gen.outline_holes(np.stack(face_boxes[sl]).reshape(-1, 4), np.stack(outlines[sl]), limits)
             out = gen.generate(
                 np.stack(crops[sl]),
-                np.stack(boxes[sl]).astype(np.float32),
+                limits,
                 np.stack(kps[sl]).astype(np.float32),
                 seeds=[j.seed for j in jobs[sl]],
+                holes=holes,
             )
             out = np.asarray(out)
             if out.shape != (len(crops[sl]), res, res, 3) or out.dtype != np.uint8:
@@ -204,6 +226,15 @@ class GanMode:
         else:
             patch = _warp_to_window(face.pixels, face.crop_box, motion, job.region.paste, rgb)
         return _matched(rgb, job, patch) if self.colour_match else patch
+
+
+def _outline_landmarks(job: FaceJob) -> np.ndarray:
+    """The job's 68 points (photo px) for an outline hole, all NaN where they cannot outline the
+    face (the generator then gets the ellipse through the face box, as the blend mask does)."""
+    box = job.bbox if job.bbox is not None else job.region.core
+    if landmarks_usable(job.landmarks68, box, job.yaw):
+        return np.asarray(job.landmarks68, np.float32)
+    return np.full((68, 2), np.nan, np.float32)
 
 
 def _compose(second: np.ndarray, first: np.ndarray) -> np.ndarray:

@@ -30,6 +30,9 @@ class DataConfig:
     # Decode every face once up front (then no workers). The decoded faces are also kept in the run
     # folder (faces-train-<resolution>.npy, 3 x R x R bytes a face) so a resumed run starts in seconds.
     cache_in_memory: bool = False
+    # Read the faces stored at this size and shrink them to the network's (0: the network's own
+    # size): a 64 px model from 128 px shards. Must be a whole multiple of the network's size.
+    source_resolution: int = 0
 
 
 @dataclass
@@ -91,6 +94,12 @@ class TrainConfig:
             raise ConfigError("checkpoint_every, log_every, sample_every and keep_checkpoints must be >= 1")
         if self.threads < 0 or self.checkpoint_every_seconds < 0:
             raise ConfigError("threads and checkpoint_every_seconds must be >= 0")
+        source = self.data.source_resolution
+        if source < 0 or (source and source % self.network.resolution):
+            raise ConfigError(
+                f"data.source_resolution must be 0 or a whole multiple of network.resolution "
+                f"({self.network.resolution}), got {source}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,6 +8,7 @@ process would.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
@@ -75,10 +77,14 @@ class CachedFaces(Dataset):
     The store is used only while the dataset's shard files (names, sizes, times) are unchanged.
     """
 
-    def __init__(self, dataset: Dataset, store: str | Path | None = None):
+    def __init__(self, dataset: Dataset, store: str | Path | None = None, resolution: int | None = None):
         fingerprint = _fingerprint(dataset)
-        if store is not None and self._load(Path(store), fingerprint):
-            return
+        if store is None or not self._load(Path(store), fingerprint, dataset):
+            self._decode(dataset, store, fingerprint)
+        if resolution is not None and resolution != self.images.shape[-1]:
+            self._rescale(resolution)
+
+    def _decode(self, dataset: Dataset, store: str | Path | None, fingerprint: str) -> None:
         # Filled in place: stacking a list of decoded faces would hold every image twice at the
         # peak (5 GB instead of 2.5 GB for 50,000 faces at 128 px).
         first = dataset[0]
@@ -86,15 +92,19 @@ class CachedFaces(Dataset):
         self.images = torch.empty((n, *first["image"].shape), dtype=first["image"].dtype)
         self.boxes = torch.empty((n, *first["bbox"].shape), dtype=first["bbox"].dtype)
         self.keypoints = torch.empty((n, *first["keypoints"].shape), dtype=first["keypoints"].dtype)
+        self.landmarks68 = torch.full((n, 68, 2), float("nan"))
+        self.yaw = torch.full((n,), float("nan"))
         self.face_ids = []
         for i in tqdm(range(n), desc="cache faces", unit="face", disable=None):
             item = first if i == 0 else dataset[i]
             self.images[i], self.boxes[i], self.keypoints[i] = item["image"], item["bbox"], item["keypoints"]
+            if "landmarks68" in item:
+                self.landmarks68[i], self.yaw[i] = item["landmarks68"], item["yaw"]
             self.face_ids.append(item["face_id"])
         if store is not None:
             self._save(Path(store), fingerprint)
 
-    def _load(self, store: Path, fingerprint: str) -> bool:
+    def _load(self, store: Path, fingerprint: str, dataset: Dataset) -> bool:
         meta_path, images_path = store.with_name(store.name + ".pt"), store.with_name(store.name + ".npy")
         if not (meta_path.is_file() and images_path.is_file()):
             return False
@@ -104,15 +114,52 @@ class CachedFaces(Dataset):
             return False
         self.images = torch.from_numpy(np.load(images_path))
         self.boxes, self.keypoints, self.face_ids = meta["boxes"], meta["keypoints"], list(meta["face_ids"])
+        if "landmarks68" in meta:
+            self.landmarks68, self.yaw = meta["landmarks68"], meta["yaw"]
+        else:  # a store from before landmarks were kept: read them (no image decoding) and keep them
+            landmarks, yaw = dataset.geometry() if hasattr(dataset, "geometry") else (None, None)
+            n = len(self.face_ids)
+            self.landmarks68 = (
+                torch.full((n, 68, 2), float("nan")) if landmarks is None else torch.from_numpy(landmarks)
+            )
+            self.yaw = torch.full((n,), float("nan")) if yaw is None else torch.from_numpy(yaw)
+            self._save_meta(store, fingerprint)
         log.info("loaded %d decoded faces from %s", len(self.face_ids), images_path)
         return True
 
     def _save(self, store: Path, fingerprint: str) -> None:
         with atomic_path(store.with_name(store.name + ".npy")) as tmp, open(tmp, "wb") as fh:
             np.save(fh, self.images.numpy())
-        meta = {"fingerprint": fingerprint, "boxes": self.boxes, "keypoints": self.keypoints, "face_ids": self.face_ids}
-        with atomic_path(store.with_name(store.name + ".pt")) as tmp:  # written last: marks the store complete
+        self._save_meta(store, fingerprint)  # written last: marks the store complete
+
+    def _save_meta(self, store: Path, fingerprint: str) -> None:
+        meta = {
+            "fingerprint": fingerprint,
+            "boxes": self.boxes,
+            "keypoints": self.keypoints,
+            "landmarks68": self.landmarks68,
+            "yaw": self.yaw,
+            "face_ids": self.face_ids,
+        }
+        with atomic_path(store.with_name(store.name + ".pt")) as tmp:
             torch.save(meta, tmp)
+
+    def _rescale(self, resolution: int) -> None:
+        """Shrink every face to ``resolution`` (area average; geometry scaled with it)."""
+        source = self.images.shape[-1]
+        if source % resolution:
+            raise ConfigError(f"cannot shrink {source} px faces to {resolution} px: not a whole factor")
+        factor = source // resolution
+        small = torch.empty((len(self.images), 3, resolution, resolution), dtype=torch.uint8)
+        for start in range(0, len(self.images), 4096):  # in chunks: float copies of 50,000 faces are 10 GB
+            part = self.images[start : start + 4096].float()
+            small[start : start + 4096] = F.avg_pool2d(part, factor).round().clamp(0, 255).to(torch.uint8)
+        self.images = small
+        self.boxes = self.boxes / factor
+        self.keypoints = self.keypoints.clone()
+        self.keypoints[..., :2] /= factor
+        self.landmarks68 = self.landmarks68 / factor
+        log.info("faces shrunk from %d to %d px", source, resolution)
 
     def __len__(self) -> int:
         return len(self.face_ids)
@@ -122,6 +169,8 @@ class CachedFaces(Dataset):
             "image": self.images[index],
             "bbox": self.boxes[index],
             "keypoints": self.keypoints[index],
+            "landmarks68": self.landmarks68[index],
+            "yaw": self.yaw[index],
             "face_id": self.face_ids[index],
         }
 
@@ -141,20 +190,43 @@ def _fingerprint(dataset: Dataset) -> str:
 
 
 def collate_faces(items: list[dict]) -> dict:
-    """Stack dataset items: image uint8 N x 3 x R x R, bbox N x 4, keypoints N x 7 x 3, face_id list."""
+    """Stack dataset items: image uint8 N x 3 x R x R, bbox N x 4, keypoints N x 7 x 3,
+    landmarks68 N x 68 x 2 and yaw N (NaN where an item has none), face_id list."""
     return {
         "image": torch.stack([i["image"] for i in items]),
         "bbox": torch.stack([i["bbox"] for i in items]),
         "keypoints": torch.stack([i["keypoints"] for i in items]),
+        "landmarks68": torch.stack([i.get("landmarks68", torch.full((68, 2), float("nan"))) for i in items]),
+        "yaw": torch.stack([torch.as_tensor(i.get("yaw", float("nan")), dtype=torch.float32) for i in items]),
         "face_id": [i["face_id"] for i in items],
     }
 
 
-def open_faces(path: str, resolution: int, split: str = "train") -> FaceShardDataset:
-    """The dataset of one split; a clear error when the path is not set."""
+def shrink_item(item: dict, resolution: int) -> dict:
+    """A dataset item shrunk to ``resolution`` (area average; boxes, keypoints and landmarks scaled)."""
+    source = item["image"].shape[-1]
+    if source == resolution:
+        return item
+    if source % resolution:
+        raise ConfigError(f"cannot shrink {source} px faces to {resolution} px: not a whole factor")
+    factor = source // resolution
+    keypoints = item["keypoints"].clone()
+    keypoints[..., :2] /= factor
+    image = F.avg_pool2d(item["image"][None].float(), factor)[0].round().clamp(0, 255).to(torch.uint8)
+    out = {**item, "image": image, "bbox": item["bbox"] / factor, "keypoints": keypoints}
+    if "landmarks68" in item:
+        out["landmarks68"] = item["landmarks68"] / factor
+    return out
+
+
+def open_faces(path: str, resolution: int, split: str = "train", source_resolution: int = 0) -> FaceShardDataset:
+    """The dataset of one split; a clear error when the path is not set. ``source_resolution``
+    (0: ``resolution``): read the faces stored at that size and shrink each to ``resolution``."""
     if not path:
         raise ConfigError("data.path is empty: set it in the config to a face-shard dataset or FDF folder")
-    return FaceShardDataset(path, resolution, split)
+    source = source_resolution or resolution
+    transform = None if source == resolution else functools.partial(shrink_item, resolution=resolution)
+    return FaceShardDataset(path, source, split, transform=transform)
 
 
 def training_batches(

@@ -113,6 +113,10 @@ def split_targets(config: DistillConfig, split: str, generators: list[str], out_
         if gen.resolution != crops.shape[1]:
             crops, boxes, keypoints, face_ids = _faces(config.data, gen.resolution, split, config.limit)
             variants["original"] = crops
+        if gen.hole != "box":
+            raise DistillError(
+                f"{path}: distillation targets come from box-hole generators, this one fills {gen.hole}s"
+            )
         holes = grow_boxes(torch.from_numpy(boxes), gen.mask_dilation, gen.resolution).numpy()
         variants[_variant_name(i)] = gen.generate(crops, holes, keypoints, seeds=list(range(len(crops))))
     key = {

@@ -30,7 +30,8 @@ from ..generator.conditioning import build_condition, grow_boxes, to_float_image
 from ..generator.ema import ema_beta, make_ema, update_ema
 from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
-from ..generator.networks import Discriminator, Generator, count_parameters, fill_hole
+from ..generator.networks import Discriminator, Generator, NetworkConfig, count_parameters, fill_hole
+from ..generator.outline import MAX_LANDMARK_YAW, outline_known
 from . import ddp
 from .checkpoint import (
     CheckpointError,
@@ -156,15 +157,17 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
     n_global = config.data.batch_size
     z_dim = config.network.z_dim
     # Draw for the global batch, keep this process's rows: identical numbers for any world size.
-    draws = _slice(draw_augmentation(n_global, state.rng), info)
+    outline = config.network.hole == "outline"
+    draws = _slice(draw_augmentation(n_global, state.rng, outline), info)
     z_d = _slice(torch.randn(n_global, z_dim, generator=state.rng), info).to(device)
     z_g = _slice(torch.randn(n_global, z_dim, generator=state.rng), info).to(device)
     alpha = _slice(torch.rand(n_global, 1, 1, 1, generator=state.rng), info).to(device)
 
     batch = augment_batch({**batch, "image": to_float_image(batch["image"])}, config.augment, draws)
     real = _memory_format(batch["image"].to(device), config)
-    holes = grow_boxes(batch["bbox"], config.network.mask_dilation, real.shape[-1]).to(device)
-    condition, mask = build_condition(real, holes, batch["keypoints"].to(device))
+    ellipse = draws[:, 5] < config.augment.ellipse_probability if outline else None
+    holes, known = training_holes(batch, config.network, real.shape[-1], ellipse)
+    condition, mask = build_condition(real, holes.to(device), batch["keypoints"].to(device), known)
     condition = _memory_format(condition, config)
     amp = _autocast(device, config)
 
@@ -196,12 +199,32 @@ def train_step(state: _State, config: TrainConfig, batch: dict, info: ddp.DistIn
     return {**parts, **g_parts}
 
 
+def training_holes(
+    batch: dict, network: NetworkConfig, resolution: int, ellipse: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The holes of a batch: the face boxes grown by ``mask_dilation`` (N x 4), and for an
+    outline model the mask inside them (N x 1 x R x R, 0 on the hole; else None). A face gets the
+    ellipse through its box where ``ellipse`` says so, where it has no landmarks, or where its yaw
+    is past what the anonymizer outlines by landmarks (as :func:`~anonymizer.inference.face_mask.masked_region`)."""
+    holes = grow_boxes(batch["bbox"], network.mask_dilation, resolution)
+    if network.hole != "outline":
+        return holes, None
+    landmarks = batch["landmarks68"].clone()
+    yaw = batch["yaw"]
+    drop = (yaw.abs() > MAX_LANDMARK_YAW) & torch.isfinite(yaw)
+    if ellipse is not None:
+        drop |= ellipse
+    landmarks[drop] = float("nan")
+    known = outline_known(batch["bbox"].numpy(), landmarks.numpy(), holes.numpy(), resolution, network.outline_grow)
+    return holes, known
+
+
 @torch.no_grad()
 def sample_grid(ema: Generator, faces: dict, device: torch.device, seeds=SAMPLE_SEEDS) -> np.ndarray:
     """Rows: original, masked input, then one generated crop per seed; one column per face."""
     real = to_float_image(faces["image"]).to(device)
-    holes = grow_boxes(faces["bbox"], ema.config.mask_dilation, real.shape[-1]).to(device)
-    condition, _ = build_condition(real, holes, faces["keypoints"].to(device))
+    holes, known = training_holes(faces, ema.config, real.shape[-1])
+    condition, _ = build_condition(real, holes.to(device), faces["keypoints"].to(device), known)
     rows = [real, condition[:, :3]]
     for seed in seeds:
         z = torch.randn(real.shape[0], ema.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
@@ -214,7 +237,7 @@ def _sample_faces(config: TrainConfig) -> dict:
 
     for split in ("validation", "train"):
         try:
-            dataset = open_faces(config.data.path, config.network.resolution, split)
+            dataset = open_faces(config.data.path, config.network.resolution, split, config.data.source_resolution)
         except FdfError:
             continue
         return collate_faces([dataset[i] for i in range(min(SAMPLE_FACES, len(dataset)))])
@@ -508,10 +531,14 @@ def train(
             device,
             info.world_size,
         )
-    dataset = open_faces(config.data.path, config.network.resolution, "train")
+    resolution = config.network.resolution
+    source = config.data.source_resolution or resolution
     workers = config.data.workers
     if config.data.cache_in_memory:  # decoded once per run: later starts load the run's own store
-        dataset, workers = CachedFaces(dataset, run_dir / f"faces-train-{config.network.resolution}"), 0
+        dataset = open_faces(config.data.path, source, "train")
+        dataset, workers = CachedFaces(dataset, run_dir / f"faces-train-{source}", resolution), 0
+    else:
+        dataset = open_faces(config.data.path, resolution, "train", source)
     batches = training_batches(
         dataset, config.data.batch_size, config.seed, state.step, workers, info.rank, info.world_size
     )
