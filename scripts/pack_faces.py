@@ -3,8 +3,8 @@
 
     python scripts/pack_faces.py .data/mtfl-shards .data/device-faces --splits train validation
 
-Keeps only what training reads (ids, split, resolution, crop, box, keypoints) and re-encodes the
-crops as lossless WebP, about 0.69 of the PNG bytes: the pixels are unchanged, and every crop is
+Keeps only what training reads (ids, split, resolution, crop, box, keypoints, landmarks, yaw) and
+re-encodes the crops as lossless WebP, about 0.69 of the PNG bytes: the pixels are unchanged, and every crop is
 decoded again and compared before the pack is written. The device tool carries at most 64 MiB
 of working tree, and the MTFL train split in PNG alone is about 56 MB.
 
@@ -32,6 +32,8 @@ from fdf.shards import list_shards  # noqa: E402
 from fdf.shards.writer import face_table, write_face_files  # noqa: E402
 
 COLUMNS = ["face_id", "photo_id", "face_index", "split", "resolution", "image", "bbox", "keypoints", "source"]
+#: Packed when the source has them: outline-hole training (network.hole "outline") reads them.
+GEOMETRY = ["landmarks68", "yaw"]
 log = logging.getLogger("pack_faces")
 
 
@@ -83,7 +85,8 @@ def pack(
     wanted = set(photos)
     rows, before, after, psnr = [], 0, 0, []
     for shard in list_shards(src):
-        for row in pq.read_table(shard, columns=COLUMNS).to_pylist():
+        names = pq.read_schema(shard).names
+        for row in pq.read_table(shard, columns=COLUMNS + [c for c in GEOMETRY if c in names]).to_pylist():
             if (
                 row["split"] not in splits
                 or (resolution and row["resolution"] != resolution)

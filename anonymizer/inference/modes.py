@@ -152,7 +152,7 @@ class GanMode:
             return []
         gen = self.generator
         res = int(gen.resolution)
-        outline = gen.hole == "outline"
+        outline = getattr(gen, "hole", "box") == "outline"  # a stand-in generator without one fills boxes
         crops, boxes, kps, crop_boxes, to_photo, face_boxes, outlines = [], [], [], [], [], [], []
         for job in jobs:
             if job.keypoints is None:
@@ -194,15 +194,17 @@ class GanMode:
         for start in range(0, len(jobs), self.batch_size):
             sl = slice(start, start + self.batch_size)
             limits = np.stack(boxes[sl]).astype(np.float32)
-            holes = None
+            extra = {}
             if outline:
-                holes = gen.outline_holes(np.stack(face_boxes[sl]).reshape(-1, 4), np.stack(outlines[sl]), limits)
+                extra["holes"] = gen.outline_holes(
+                    np.stack(face_boxes[sl]).reshape(-1, 4), np.stack(outlines[sl]), limits
+                )
             out = gen.generate(
                 np.stack(crops[sl]),
                 limits,
                 np.stack(kps[sl]).astype(np.float32),
                 seeds=[j.seed for j in jobs[sl]],
-                holes=holes,
+                **extra,
             )
             out = np.asarray(out)
             if out.shape != (len(crops[sl]), res, res, 3) or out.dtype != np.uint8:
