@@ -9,7 +9,9 @@
 #   .venv/bin/fdf export-generator runs/faces128 --out runs/faces128/generator.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${RUN:-runs/faces128}
+# runs/faces128 trained box holes to step 1,984; the outline-hole config goes on from its weights:
+#   INIT=runs/faces128/checkpoint-00001984.safetensors scripts/train_faces128.sh   (first call only)
+RUN=${RUN:-runs/faces128-outline}
 CONFIG=${CONFIG:-manifests/train_faces128.yaml}
 MINUTES=${MINUTES:-150}
 FDF=.venv/bin/fdf

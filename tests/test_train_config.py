@@ -24,6 +24,7 @@ def test_every_training_config_is_tested():
         "train_mtfl64_gpu.yaml",
         "train_mtfl64_identity.yaml",
         "train_faces128.yaml",
+        "train_outline64.yaml",
     } <= set(TRAIN_CONFIGS)
 
 
@@ -42,6 +43,9 @@ def test_the_128px_cpu_config():
     config = load_config(MANIFESTS / "train_faces128.yaml")
     bundled = load_config(MANIFESTS / "train_mtfl64.yaml")
     assert config.network.resolution == 128 and config.network.mask_dilation == bundled.network.mask_dilation
+    outline = load_config(MANIFESTS / "train_outline64.yaml")
+    assert config.network.hole == outline.network.hole == "outline"
+    assert config.network.outline_grow == outline.network.outline_grow
     assert count_parameters(Generator(config.network)) > 2 * count_parameters(Generator(bundled.network))
     assert config.loss.kind == "nsgan-r1" and config.loss.identity_weight == 0 and 0 < config.loss.l1_weight <= 0.1
     assert config.data.cache_in_memory and config.data.path.endswith("faces128-shards")
@@ -62,6 +66,9 @@ def test_the_128px_cpu_config():
         ({"loss": {"kind": "hinge"}}, "loss kind must be one of"),
         ({"network": {"resolution": 48}}, "resolution must be one of"),
         ({"device": "tpu"}, "device must be"),
+        ({"network": {"hole": "square"}}, "hole must be one of box, outline"),
+        ({"augment": {"ellipse_probability": 2}}, "ellipse_probability must be between 0 and 1"),
+        ({"data": {"source_resolution": 100}}, "source_resolution must be 0 or a whole multiple"),
     ],
 )
 def test_bad_configs_say_what_is_wrong(tmp_path, change, message):
