@@ -84,13 +84,13 @@ def test_the_hole_follows_the_face_outline_inside_the_grown_box(astronaut):
     box = to_crop_coords(np.reshape(face.bbox, (2, 2)), crop_box, res).ravel()
     points = to_crop_coords(face.landmarks68, crop_box, res)
     limit = grow_boxes(torch.from_numpy(box[None]), 0.4, res).numpy()
-    hole = outline_known(box[None], points[None], limit, res, 0.15)[0, 0].numpy() == 0
+    hole = outline_known(box[None], points[None], limit, res, 0.15)[0, 0] == 0
     assert (hole[_box(box, res)]).all(), "the face box is always generated"
     assert (hole[_hull(points, res)]).all(), "the whole outline is generated"
     assert not hole[~_box(limit[0], res)].any(), "nothing outside the grown box"
     # The point of the outline: the grown box's corners (hair, background) are kept.
     assert hole.sum() < 0.8 * _box(limit[0], res).sum()
-    ellipse = outline_known(box[None], np.full((1, 68, 2), np.nan), limit, res, 0.15)[0, 0].numpy() == 0
+    ellipse = outline_known(box[None], np.full((1, 68, 2), np.nan), limit, res, 0.15)[0, 0] == 0
     assert ellipse[_box(box, res)].all() and not np.array_equal(ellipse, hole)
 
 
@@ -215,7 +215,7 @@ def test_training_holes_use_the_outline_the_ellipse_and_the_flip(shards128):
         assert not hole[i][~_box(boxes[i].numpy(), 64)].any()
     # Face 0 has a yaw of 60 degrees: the ellipse, as the anonymizer draws such a face.
     ellipse = outline_known(batch["bbox"][:1].numpy(), np.full((1, 68, 2), np.nan), boxes[:1].numpy(), 64, 0.15)
-    assert torch.equal(known[:1], ellipse)
+    assert torch.equal(known[:1], torch.from_numpy(ellipse))
     assert hole[1][_hull(batch["landmarks68"][1].numpy(), 64)].all()
     forced = training_holes(batch, net, 64, ellipse=torch.ones(8, dtype=torch.bool))[1]
     assert not torch.equal(forced[1], known[1])

@@ -17,7 +17,6 @@ import math
 
 import cv2
 import numpy as np
-import torch
 
 from fdf.boxes import iou
 
@@ -113,9 +112,9 @@ def outline_known(
     resolution: int,
     grow: float,
     forehead: float = FOREHEAD,
-) -> torch.Tensor:
-    """The generator's mask for outline holes, N x 1 x R x R float: 0 on the hole, 1 where the
-    photo is known.
+) -> np.ndarray:
+    """The generator's mask for outline holes, N x 1 x R x R float32: 0 on the hole, 1 where the
+    photo is known (numpy, so the anonymizer draws outlines without torch).
 
     Per face (all in crop pixels): ``boxes`` N x 4 face boxes; ``landmarks68`` N x 68 x 2, a face
     whose points are not finite gets the ellipse; ``limits`` N x 4 boxes the hole never leaves
@@ -133,4 +132,4 @@ def outline_known(
         y_in = (coords + 1 > limit[1]) & (coords < limit[3])
         hole &= y_in[:, None] & x_in[None, :]
         known[i, 0][hole] = 0.0
-    return torch.from_numpy(known)
+    return known

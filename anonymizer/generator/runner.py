@@ -71,7 +71,7 @@ class GeneratorRunner:
         known = outline_known(
             face_boxes, landmarks68, limits, self.resolution, float(self.generator.config.outline_grow)
         )
-        return known[:, 0].numpy() < 0.5
+        return known[:, 0] < 0.5
 
     @property
     def z_dim(self) -> int:

@@ -216,7 +216,7 @@ def training_holes(
         drop |= ellipse
     landmarks[drop] = float("nan")
     known = outline_known(batch["bbox"].numpy(), landmarks.numpy(), holes.numpy(), resolution, network.outline_grow)
-    return holes, known
+    return holes, torch.from_numpy(known)
 
 
 @torch.no_grad()
