@@ -87,7 +87,9 @@ def run(dest: Path, minutes: float, out: Path, config_path: Path, keep: int) -> 
     from anonymizer.training import load_config, train
     from anonymizer.training.checkpoint import list_checkpoints
 
-    config = load_config(config_path, {"data.path": str(dest / "faces")})
+    # Resolved here: a relative override would be read against the config file's folder (manifests/),
+    # and the device command passes --dest relative to the repository root.
+    config = load_config(config_path, {"data.path": str((dest / "faces").resolve())})
     run_dir = Path("/tmp/fdf-device-run")
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.time()

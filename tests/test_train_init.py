@@ -180,23 +180,17 @@ def test_device_script_prepares_and_runs_on_the_cpu(source_run, tmp_path):
     assert all(torch.equal(packed[i]["image"], source[i]["image"]) for i in range(len(packed)))  # lossless
     tensors, _ = read_checkpoint(dest / "init.safetensors")
     assert not any(k.startswith("optim") for k in tensors) and any(k.startswith("discriminator.") for k in tensors)
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**tiny_config(data), "checkpoint_every_seconds": 0.0}))
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tiny.yaml").write_text(
+        yaml.safe_dump({**tiny_config(data), "checkpoint_every_seconds": 0.0})
+    )
+    # As on the device: --dest relative to the working folder, the config file in another folder.
     done = subprocess.run(
-        [
-            *script,
-            "run",
-            "--dest",
-            str(dest),
-            "--minutes",
-            "0.02",
-            "--out",
-            str(out),
-            "--config",
-            str(tmp_path / "tiny.yaml"),
-        ],
+        [*script, "run", "--dest", "device", "--minutes", "0.02", "--out", "out", "--config", "configs/tiny.yaml"],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
