@@ -5,16 +5,14 @@ output as they were."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import save_file
-from test_train_data import build_face_shards, face_geometry, mtfl_faces
+from test_train_data import build_face_shards
 from test_train_resume import tiny_config
 
 from anonymizer.generator.augment import AugmentConfig, augment_batch
@@ -30,9 +28,7 @@ from anonymizer.training.checkpoint import latest_checkpoint, read_checkpoint
 from anonymizer.training.data import CachedFaces, collate_faces, open_faces, shrink_item
 from anonymizer.training.trainer import training_holes
 from fdf.annotate import make_fdf_crop, to_crop_coords
-from fdf.annotate.landmarks import predict_landmarks68
 from fdf.errors import ConfigError
-from fdf.shards import face_table, write_face_shard
 
 DATA = Path(__file__).parent / "data" / "anonymize"
 OUTLINE = {"hole": "outline", "outline_grow": 0.15, "mask_dilation": 0.4}
@@ -131,40 +127,9 @@ def test_gan_mode_gives_an_outline_model_the_detected_outline(astronaut, outline
     assert (~changed[in_core]).mean() > 0.2
 
 
-def _shards_with_landmarks(root: Path, resolution: int) -> Path:
-    """The 32 test faces at ``resolution`` with dlib's 68 points (fitted on the 80 px faces)."""
-    rows = []
-    for i, (name, image, points) in enumerate(mtfl_faces()):
-        scale = resolution / image.shape[0]
-        bbox80, kp80 = face_geometry(points, 1.0)
-        landmarks = predict_landmarks68(image, bbox80, "centerface") * scale
-        crop = np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC))
-        buf = io.BytesIO()
-        Image.fromarray(crop).save(buf, format="PNG")
-        bbox, kp = face_geometry(points, scale)
-        rows.append(
-            {
-                "face_id": name,
-                "photo_id": name,
-                "face_index": 0,
-                "split": "validation" if i % 4 == 3 else "train",
-                "resolution": resolution,
-                "image": {"bytes": buf.getvalue(), "path": name},
-                "bbox": bbox,
-                "keypoints": kp,
-                "landmarks68": landmarks.tolist(),
-                "yaw": 60.0 if i == 0 else 5.0,
-                "source": "mtfl-test",
-            }
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    write_face_shard(face_table(rows), root / "part-00000.parquet", row_group_size=16)
-    return root
-
-
 @pytest.fixture(scope="module")
 def shards128(tmp_path_factory):
-    return _shards_with_landmarks(tmp_path_factory.mktemp("lm") / "ds", 128)
+    return build_face_shards(tmp_path_factory.mktemp("lm") / "ds", 128, landmarks=True)
 
 
 def test_items_carry_landmarks_and_shrink_with_the_face(shards128):
@@ -251,7 +216,7 @@ def test_an_outline_run_from_larger_shards_trains_and_resumes_exactly(shards128,
 def test_evaluate_generator_fills_an_outline_models_holes(outline_weights, tmp_path):
     from anonymizer.evaluation import EvaluationConfig, evaluate_generator
 
-    data = _shards_with_landmarks(tmp_path / "ds64", 64)
+    data = build_face_shards(tmp_path / "ds64", 64, landmarks=True)
     report = evaluate_generator(outline_weights, data, EvaluationConfig(limit=6, check_tries=2, seeds=2))
     assert report["faces"] == 6 and 0 <= report["generated"]["reid_rate"] <= 1
     assert "generated_checked" in report and report["generated"]["fd_dlib"] > 0
