@@ -112,20 +112,23 @@ def outline_known(
     resolution: int,
     grow: float,
     forehead: float = FOREHEAD,
+    yaws: np.ndarray | None = None,
 ) -> np.ndarray:
     """The generator's mask for outline holes, N x 1 x R x R float32: 0 on the hole, 1 where the
     photo is known (numpy, so the anonymizer draws outlines without torch).
 
     Per face (all in crop pixels): ``boxes`` N x 4 face boxes; ``landmarks68`` N x 68 x 2, a face
     whose points are not finite gets the ellipse; ``limits`` N x 4 boxes the hole never leaves
-    (the face box grown by the model's ``mask_dilation``)."""
+    (the face box grown by the model's ``mask_dilation``); ``yaws`` N degrees (NaN: unknown), past
+    which the landmarks are not used, as for the blend mask."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     landmarks68 = np.asarray(landmarks68, np.float64).reshape(-1, 68, 2)
     limits = np.asarray(limits, np.float64).reshape(-1, 4)
     known = np.ones((len(boxes), 1, resolution, resolution), np.float32)
     coords = np.arange(resolution, dtype=np.float64)
-    for i, (box, points, limit) in enumerate(zip(boxes, landmarks68, limits)):
-        usable = landmarks_usable(points, box, None, min_face=0.0)
+    yaws = np.full(len(boxes), np.nan) if yaws is None else np.asarray(yaws, np.float64).reshape(-1)
+    for i, (box, points, limit, yaw) in enumerate(zip(boxes, landmarks68, limits, yaws)):
+        usable = landmarks_usable(points, box, yaw, min_face=0.0)
         hole = outline_solid((resolution, resolution), box, points if usable else None, grow, forehead)
         # Only pixels the limit box touches (as conditioning.box_mask counts them).
         x_in = (coords + 1 > limit[0]) & (coords < limit[2])

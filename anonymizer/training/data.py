@@ -145,20 +145,14 @@ class CachedFaces(Dataset):
             torch.save(meta, tmp)
 
     def _rescale(self, resolution: int) -> None:
-        """Shrink every face to ``resolution`` (area average; geometry scaled with it)."""
+        """Shrink every face to ``resolution`` (:func:`shrink_faces`, in chunks: float copies of
+        50,000 faces would be 10 GB)."""
         source = self.images.shape[-1]
-        if source % resolution:
-            raise ConfigError(f"cannot shrink {source} px faces to {resolution} px: not a whole factor")
-        factor = source // resolution
-        small = torch.empty((len(self.images), 3, resolution, resolution), dtype=torch.uint8)
-        for start in range(0, len(self.images), 4096):  # in chunks: float copies of 50,000 faces are 10 GB
-            part = self.images[start : start + 4096].float()
-            small[start : start + 4096] = F.avg_pool2d(part, factor).round().clamp(0, 255).to(torch.uint8)
-        self.images = small
-        self.boxes = self.boxes / factor
-        self.keypoints = self.keypoints.clone()
-        self.keypoints[..., :2] /= factor
-        self.landmarks68 = self.landmarks68 / factor
+        parts = [shrink_faces(self.images[i : i + 4096], resolution) for i in range(0, len(self.images), 4096)]
+        self.images = torch.cat(parts)
+        self.boxes, self.keypoints, self.landmarks68 = _scaled(
+            self.boxes, self.keypoints, self.landmarks68, source // resolution
+        )
         log.info("faces shrunk from %d to %d px", source, resolution)
 
     def __len__(self) -> int:
@@ -202,20 +196,35 @@ def collate_faces(items: list[dict]) -> dict:
     }
 
 
+def shrink_faces(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 faces (... x 3 x S x S) shrunk to ``resolution`` by area averaging; S a whole multiple."""
+    source = images.shape[-1]
+    if source % resolution:
+        raise ConfigError(f"cannot shrink {source} px faces to {resolution} px: not a whole factor")
+    batch = images.reshape(-1, *images.shape[-3:]).float()
+    small = F.avg_pool2d(batch, source // resolution).round().clamp(0, 255).to(torch.uint8)
+    return small.reshape(*images.shape[:-2], resolution, resolution)
+
+
+def _scaled(boxes: torch.Tensor, keypoints: torch.Tensor, landmarks: torch.Tensor | None, factor: int):
+    """Face geometry of crops shrunk by ``factor`` (keypoint visibility kept)."""
+    keypoints = keypoints.clone()
+    keypoints[..., :2] /= factor
+    return boxes / factor, keypoints, None if landmarks is None else landmarks / factor
+
+
 def shrink_item(item: dict, resolution: int) -> dict:
     """A dataset item shrunk to ``resolution`` (area average; boxes, keypoints and landmarks scaled)."""
     source = item["image"].shape[-1]
     if source == resolution:
         return item
-    if source % resolution:
-        raise ConfigError(f"cannot shrink {source} px faces to {resolution} px: not a whole factor")
-    factor = source // resolution
-    keypoints = item["keypoints"].clone()
-    keypoints[..., :2] /= factor
-    image = F.avg_pool2d(item["image"][None].float(), factor)[0].round().clamp(0, 255).to(torch.uint8)
-    out = {**item, "image": image, "bbox": item["bbox"] / factor, "keypoints": keypoints}
-    if "landmarks68" in item:
-        out["landmarks68"] = item["landmarks68"] / factor
+    image = shrink_faces(item["image"], resolution)
+    boxes, keypoints, landmarks = _scaled(
+        item["bbox"], item["keypoints"], item.get("landmarks68"), source // resolution
+    )
+    out = {**item, "image": image, "bbox": boxes, "keypoints": keypoints}
+    if landmarks is not None:
+        out["landmarks68"] = landmarks
     return out
 
 

@@ -31,7 +31,7 @@ from ..generator.ema import ema_beta, make_ema, update_ema
 from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
 from ..generator.networks import Discriminator, Generator, NetworkConfig, count_parameters, fill_hole
-from ..generator.outline import MAX_LANDMARK_YAW, outline_known
+from ..generator.outline import outline_known
 from . import ddp
 from .checkpoint import (
     CheckpointError,
@@ -210,12 +210,16 @@ def training_holes(
     if network.hole != "outline":
         return holes, None
     landmarks = batch["landmarks68"].clone()
-    yaw = batch["yaw"]
-    drop = (yaw.abs() > MAX_LANDMARK_YAW) & torch.isfinite(yaw)
     if ellipse is not None:
-        drop |= ellipse
-    landmarks[drop] = float("nan")
-    known = outline_known(batch["bbox"].numpy(), landmarks.numpy(), holes.numpy(), resolution, network.outline_grow)
+        landmarks[ellipse] = float("nan")
+    known = outline_known(
+        batch["bbox"].numpy(),
+        landmarks.numpy(),
+        holes.numpy(),
+        resolution,
+        network.outline_grow,
+        yaws=batch["yaw"].numpy(),
+    )
     return holes, torch.from_numpy(known)
 
 
