@@ -49,6 +49,16 @@ class NetworkConfig:
     # anonymizer keeps from the photo anyway.
     hole: str = "box"
     outline_grow: float = 0.15
+    # Channels at full resolution (0: the plan's own, base_channels). A grown generator keeps
+    # the smaller model's plan below full resolution (base_channels halved) and widens the new
+    # top level with this.
+    top_channels: int = 0
+    # A second stem and RGB output at half resolution, as in a progressively grown GAN (ProGAN,
+    # DeepPrivacy v1; StyleGAN2's skip generator): the image is the half-resolution RGB,
+    # upsampled, plus the full-resolution RGB. anonymizer.generator.grow makes such a generator
+    # from a trained one of half the resolution, computing exactly that model's output at step 0;
+    # training then learns what the top level adds.
+    half_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -63,11 +73,16 @@ class NetworkConfig:
             raise ValueError(f"hole must be one of {', '.join(HOLES)}, got {self.hole!r}")
         if not 0.0 <= self.outline_grow <= 1.0:
             raise ValueError(f"outline_grow must be between 0 and 1, got {self.outline_grow}")
+        if self.top_channels < 0 or (self.top_channels and self.top_channels < 4):
+            raise ValueError(f"top_channels must be 0 (the plan's own) or at least 4, got {self.top_channels}")
 
     def channels(self) -> list[int]:
         """Feature channels per level, from full resolution down to 4 x 4."""
         levels = int(math.log2(self.resolution // MIN_RESOLUTION)) + 1
-        return [min(self.base_channels * 2**i, self.max_channels) for i in range(levels)]
+        plan = [min(self.base_channels * 2**i, self.max_channels) for i in range(levels)]
+        if self.top_channels:
+            plan[0] = self.top_channels
+        return plan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +97,12 @@ def side_inputs(condition: torch.Tensor, size: int) -> torch.Tensor:
     mask = F.avg_pool2d(side[:, :1], factor)  # fraction of known pixels
     points = F.max_pool2d(side[:, 1:], factor)
     return torch.cat([mask, points], dim=1)
+
+
+def half_condition(condition: torch.Tensor) -> torch.Tensor:
+    """The condition at half resolution: RGB and mask averaged (as the data's area shrink does),
+    keypoints max-pooled (a keypoint stays one pixel)."""
+    return torch.cat([F.avg_pool2d(condition[:, :3], 2), side_inputs(condition, condition.shape[-1] // 2)], 1)
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
@@ -128,20 +149,35 @@ class Generator(nn.Module):
         )
         self.refine = ModulatedConv(ch[0] + _SIDE_CHANNELS, ch[0], config.w_dim)
         self.to_rgb = nn.Conv2d(ch[0], 3, 1)
+        if config.half_skip:
+            self.stem_half = nn.Conv2d(CONDITION_CHANNELS, ch[1], 3, padding=1)
+            self.refine_half = ModulatedConv(ch[1] + _SIDE_CHANNELS, ch[1], config.w_dim)
+            self.to_rgb_half = nn.Conv2d(ch[1], 3, 1)
 
     def forward(self, condition: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         w = self.mapping(z)
+        half = self.config.half_skip
         x = _act(self.stem(condition))
         skips = []
-        for conv in self.down:
+        for i, conv in enumerate(self.down):
             skips.append(x)
             x = _act(conv(torch.cat([x, side_inputs(condition, x.shape[-1])], 1)))
+            if half and i == 0:
+                x = x + _act(self.stem_half(half_condition(condition)))
         x = self.bottleneck(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
-        for conv, skip in zip(self.up, reversed(skips)):
+        rgb_half = None
+        last = len(self.up) - 1
+        for i, (conv, skip) in enumerate(zip(self.up, reversed(skips))):
+            if half and i == last:  # x is at half resolution: the smaller model's output head
+                h = self.refine_half(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
+                rgb_half = self.to_rgb_half(h)
             x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = conv(torch.cat([x, skip, side_inputs(condition, x.shape[-1])], 1), w)
         x = self.refine(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
-        return self.to_rgb(x)
+        rgb = self.to_rgb(x)
+        if rgb_half is not None:
+            rgb = rgb + F.interpolate(rgb_half, scale_factor=2, mode="bilinear", align_corners=False)
+        return rgb
 
 
 class Discriminator(nn.Module):

@@ -138,7 +138,8 @@ def _read(path: Path) -> tuple[dict, dict]:
     return tensors, meta
 
 
-def _network_config(meta: dict, path: Path) -> NetworkConfig:
+def network_config(meta: dict, path: Path) -> NetworkConfig:
+    """The network config a weights file's metadata records (exported weights or a checkpoint)."""
     if "network" in meta:
         values = json.loads(meta["network"])
     elif "info" in meta:
@@ -171,7 +172,7 @@ def load_generator(checkpoint: str | Path | None = None, device: str = "cpu", ba
     (``None``) the model bundled with the package."""
     path = resolve_checkpoint(checkpoint)
     tensors, meta = _read(path)
-    config = _network_config(meta, path)
+    config = network_config(meta, path)
     generator = Generator(config)
     try:
         generator.load_state_dict(tensors)
@@ -186,7 +187,7 @@ def export_generator(checkpoint: str | Path, out_path: str | Path, extra_metadat
 
     path = resolve_checkpoint(checkpoint)
     tensors, meta = _read(path)
-    config = _network_config(meta, path)
+    config = network_config(meta, path)
     metadata = {"network": json.dumps(config.to_dict()), "source": path.name, **(extra_metadata or {})}
     if "info" in meta:
         metadata["step"] = str(json.loads(meta["info"]).get("step", ""))

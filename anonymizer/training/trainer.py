@@ -28,6 +28,7 @@ from fdf.errors import FdfError
 from ..generator.augment import augment_batch, draw_augmentation
 from ..generator.conditioning import build_condition, grow_boxes, to_float_image, to_uint8_image
 from ..generator.ema import ema_beta, make_ema, update_ema
+from ..generator.grow import GrowError, grow_state_dict
 from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
 from ..generator.networks import Discriminator, Generator, NetworkConfig, count_parameters, fill_hole
@@ -327,7 +328,7 @@ def init_weights(state: _State, path: str | Path) -> None:
     """
 
     try:
-        tensors, _ = read_checkpoint(path)
+        tensors, meta = read_checkpoint(path)
         names = {
             name
             for name in ("generator", "discriminator", "generator_ema")
@@ -336,6 +337,12 @@ def init_weights(state: _State, path: str | Path) -> None:
         if not names & {"generator", "generator_ema"}:
             raise CheckpointError(f"{path} holds no generator weights")
         ema = module_state(tensors, "generator_ema" if "generator_ema" in names else "generator")
+        large = state.generator.config
+        if large.half_skip:
+            small = _source_network(meta, path)
+            if small.resolution * 2 == large.resolution:
+                _grow_into(state, ema, small, path)
+                return
         state.generator.load_state_dict(module_state(tensors, "generator") if "generator" in names else ema)
         state.ema.load_state_dict(ema)
         if "discriminator" in names:
@@ -349,6 +356,32 @@ def init_weights(state: _State, path: str | Path) -> None:
             f"--init-from: {path} does not match the configured network: {str(exc).splitlines()[0]}"
         ) from None
     log.info("initialised from %s (%s)", path, ", ".join(sorted(names)))
+
+
+def _source_network(meta: dict, path: str | Path) -> NetworkConfig:
+    from ..generator.runner import GeneratorError, network_config
+
+    try:
+        return network_config(meta, Path(path))
+    except GeneratorError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _grow_into(state: _State, ema: dict, small: NetworkConfig, path: str | Path) -> None:
+    """Start a half_skip generator (and its EMA) from a trained one of half its resolution
+    (anonymizer.generator.grow); the discriminator, whose input size changed, starts fresh."""
+    try:
+        grown = grow_state_dict(ema, small, state.generator.config)
+    except GrowError as exc:
+        raise TrainError(f"--init-from: cannot grow {path}: {exc}") from None
+    state.generator.load_state_dict(grown)
+    state.ema.load_state_dict(grown)
+    log.info(
+        "grew the %d px generator of %s to %d px (its EMA weights; the discriminator starts fresh)",
+        small.resolution,
+        path,
+        state.generator.config.resolution,
+    )
 
 
 @dataclass

@@ -1,0 +1,112 @@
+"""Growing a trained generator to twice its resolution (anonymizer.generator.grow): the grown
+network computes the trained one's output at step 0, trains from there, and bad pairs are
+refused with a reason."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from test_train_data import build_face_shards
+from test_train_resume import tiny_config
+
+from anonymizer.generator import export_generator, load_generator
+from anonymizer.generator.grow import GrowError, check_growable, grow_state_dict
+from anonymizer.generator.networks import Generator, NetworkConfig, half_condition
+from anonymizer.training import config_from_dict, train
+from anonymizer.training.checkpoint import latest_checkpoint
+from anonymizer.training.trainer import TrainError
+
+SMALL = NetworkConfig(resolution=32, base_channels=8, max_channels=32, z_dim=8, w_dim=16, hole="outline")
+LARGE = dataclasses.replace(SMALL, resolution=64, base_channels=4, top_channels=12, half_skip=True)
+
+
+def _trained_small(seed: int = 3) -> Generator:
+    """A small generator with non-trivial weights everywhere (as if trained)."""
+    torch.manual_seed(seed)
+    gen = Generator(SMALL)
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return gen.eval()
+
+
+def test_the_grown_generator_outputs_the_trained_one_upsampled():
+    small = _trained_small()
+    grown = Generator(LARGE)
+    grown.load_state_dict(grow_state_dict(small.state_dict(), SMALL, LARGE))
+    torch.manual_seed(0)
+    condition = torch.cat([torch.rand(3, 3, 64, 64) * 2 - 1, (torch.rand(3, 1, 64, 64) > 0.3).float()], 1)
+    condition = torch.cat([condition, (torch.rand(3, 7, 64, 64) > 0.999).float()], 1)
+    z = torch.randn(3, SMALL.z_dim)
+    with torch.no_grad():
+        out = grown(condition, z)
+        expected = F.interpolate(small(half_condition(condition), z), scale_factor=2, mode="bilinear")
+    assert out.shape == (3, 3, 64, 64)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
+    # The new level is live: once its RGB layer is non-zero, the output changes.
+    with torch.no_grad():
+        grown.to_rgb.weight.fill_(0.01)
+        assert not torch.allclose(grown(condition, z), expected, atol=1e-3)
+
+
+def test_the_new_level_has_its_own_weights_and_the_rest_is_the_trained_network():
+    small = _trained_small()
+    state = grow_state_dict(small.state_dict(), SMALL, LARGE)
+    trained = small.state_dict()
+    assert torch.equal(state["stem_half.weight"], trained["stem.weight"])
+    assert torch.equal(state["down.1.weight"], trained["down.0.weight"])
+    assert torch.equal(state["up.0.conv.weight"], trained["up.0.conv.weight"])
+    assert torch.equal(state["to_rgb_half.bias"], trained["to_rgb.bias"])
+    assert state["stem.weight"].shape == (12, 11, 3, 3) and state["stem.weight"].abs().sum() > 0
+    assert not state["down.0.weight"].any() and not state["to_rgb.weight"].any()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"half_skip": False}, "half_skip"),
+        ({"resolution": 128}, "only to 64 px"),
+        ({"base_channels": 8}, "channel plan"),
+        ({"hole": "box"}, "network.hole differs"),
+        ({"z_dim": 4}, "network.z_dim differs"),
+    ],
+)
+def test_pairs_that_cannot_grow_say_why(change, match):
+    with pytest.raises(GrowError, match=match):
+        check_growable(SMALL, dataclasses.replace(LARGE, **change))
+
+
+def test_bad_top_channels_is_a_config_error():
+    with pytest.raises(ValueError, match="top_channels"):
+        dataclasses.replace(LARGE, top_channels=2)
+
+
+def test_init_from_a_half_resolution_run_grows_and_trains(tmp_path):
+    """fdf train --init-from with a 32 px run and a 64 px half_skip config: the run starts from
+    the grown weights (its exported EMA at step 0 generates the 32 px model's faces, upsampled)
+    and trains; a config the run cannot grow into is a TrainError naming the reason."""
+    small_cfg = tiny_config(build_face_shards(tmp_path / "ds32", resolution=32))
+    small_cfg["network"].update(base_channels=8)
+    small_cfg["steps"] = 2
+    train(config_from_dict(small_cfg), tmp_path / "small")
+    source = latest_checkpoint(tmp_path / "small")
+
+    data64 = build_face_shards(tmp_path / "ds64", resolution=64)
+    large_cfg = tiny_config(data64)
+    large_cfg["network"].update(resolution=64, base_channels=4, max_channels=16, top_channels=6, half_skip=True)
+    large_cfg.update(steps=1, checkpoint_every=1)
+    summary = train(config_from_dict(large_cfg), tmp_path / "large", init_from=source)
+    assert (summary.start_step, summary.end_step) == (0, 1)
+    grown = load_generator(export_generator(tmp_path / "large", tmp_path / "grown.safetensors"))
+    assert grown.resolution == 64 and grown.generator.config.half_skip
+    crops = np.full((1, 64, 64, 3), 120, np.uint8)
+    out = grown.generate(crops, np.array([[16, 16, 48, 48]], np.float32), np.zeros((1, 7, 3), np.float32), [0])
+    assert out.shape == crops.shape and (out[0, 20:44, 20:44] != 120).any()  # the hole was filled
+
+    bad = dict(large_cfg, network={**large_cfg["network"], "base_channels": 4, "max_channels": 32})
+    with pytest.raises(TrainError, match="cannot grow.*channel plan"):
+        train(config_from_dict(bad), tmp_path / "bad", init_from=source)
