@@ -14,33 +14,37 @@ from test_train_data import build_face_shards
 from test_train_resume import tiny_config
 
 from anonymizer.generator import export_generator, load_generator
-from anonymizer.generator.grow import GrowError, check_growable, grow_state_dict
-from anonymizer.generator.networks import Generator, NetworkConfig, half_condition
+from anonymizer.generator.grow import GrowError, check_growable, grow_discriminator_state, grow_state_dict
+from anonymizer.generator.networks import Discriminator, Generator, NetworkConfig, half_condition
 from anonymizer.training import config_from_dict, train
-from anonymizer.training.checkpoint import latest_checkpoint
-from anonymizer.training.trainer import TrainError
+from anonymizer.training.checkpoint import latest_checkpoint, read_checkpoint
+from anonymizer.training.trainer import TrainError, _build_state, init_weights, pick_device
 
 SMALL = NetworkConfig(resolution=32, base_channels=8, max_channels=32, z_dim=8, w_dim=16, hole="outline")
 LARGE = dataclasses.replace(SMALL, resolution=64, base_channels=4, top_channels=12, half_skip=True)
 
 
-def _trained_small(seed: int = 3) -> Generator:
-    """A small generator with non-trivial weights everywhere (as if trained)."""
+def _trained_small(cls=Generator, seed: int = 3):
+    """A small network with non-trivial weights everywhere (as if trained)."""
     torch.manual_seed(seed)
-    gen = Generator(SMALL)
+    net = cls(SMALL)
     with torch.no_grad():
-        for p in gen.parameters():
+        for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    return gen.eval()
+    return net.eval()
+
+
+def _condition(n: int = 3) -> torch.Tensor:
+    torch.manual_seed(0)
+    condition = torch.cat([torch.rand(n, 3, 64, 64) * 2 - 1, (torch.rand(n, 1, 64, 64) > 0.3).float()], 1)
+    return torch.cat([condition, (torch.rand(n, 7, 64, 64) > 0.999).float()], 1)
 
 
 def test_the_grown_generator_outputs_the_trained_one_upsampled():
     small = _trained_small()
     grown = Generator(LARGE)
     grown.load_state_dict(grow_state_dict(small.state_dict(), SMALL, LARGE))
-    torch.manual_seed(0)
-    condition = torch.cat([torch.rand(3, 3, 64, 64) * 2 - 1, (torch.rand(3, 1, 64, 64) > 0.3).float()], 1)
-    condition = torch.cat([condition, (torch.rand(3, 7, 64, 64) > 0.999).float()], 1)
+    condition = _condition()
     z = torch.randn(3, SMALL.z_dim)
     with torch.no_grad():
         out = grown(condition, z)
@@ -51,6 +55,20 @@ def test_the_grown_generator_outputs_the_trained_one_upsampled():
     with torch.no_grad():
         grown.to_rgb.weight.fill_(0.01)
         assert not torch.allclose(grown(condition, z), expected, atol=1e-3)
+
+
+def test_the_grown_discriminator_scores_the_pair_at_half_resolution():
+    small = _trained_small(Discriminator)
+    grown = Discriminator(LARGE)
+    grown.load_state_dict(grow_discriminator_state(small.state_dict(), SMALL, LARGE))
+    condition, image = _condition(), torch.rand(3, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        expected = small(F.avg_pool2d(image, 2), half_condition(condition))
+        torch.testing.assert_close(grown(image, condition), expected, atol=1e-5, rtol=1e-4)
+        grown.blocks[0][2].weight.fill_(0.01)  # the new level, once non-zero, changes the score
+        assert not torch.allclose(grown(image, condition), expected, atol=1e-3)
+    with pytest.raises(GrowError, match="only to 64 px"):
+        grow_discriminator_state(small.state_dict(), SMALL, dataclasses.replace(LARGE, resolution=128))
 
 
 def test_the_new_level_has_its_own_weights_and_the_rest_is_the_trained_network():
@@ -99,6 +117,15 @@ def test_init_from_a_half_resolution_run_grows_and_trains(tmp_path):
     large_cfg = tiny_config(data64)
     large_cfg["network"].update(resolution=64, base_channels=4, max_channels=16, top_channels=6, half_skip=True)
     large_cfg.update(steps=1, checkpoint_every=1)
+    state = _build_state(config_from_dict(large_cfg), pick_device("cpu"))
+    init_weights(state, source)  # the checkpoint's three networks, grown
+    tensors, _ = read_checkpoint(source)
+    for name, module in (("generator", state.generator), ("generator_ema", state.ema)):
+        assert torch.equal(module.state_dict()["down.1.weight"], tensors[f"{name}.down.0.weight"])
+    assert torch.equal(state.discriminator.state_dict()["stem_half.weight"], tensors["discriminator.stem.weight"])
+    assert torch.equal(
+        state.discriminator.state_dict()["blocks.1.0.weight"], tensors["discriminator.blocks.0.0.weight"]
+    )
     summary = train(config_from_dict(large_cfg), tmp_path / "large", init_from=source)
     assert (summary.start_step, summary.end_step) == (0, 1)
     grown = load_generator(export_generator(tmp_path / "large", tmp_path / "grown.safetensors"))

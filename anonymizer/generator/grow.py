@@ -8,6 +8,12 @@ its half-resolution RGB head is the trained output head. The new top level (stem
 convolution, last up convolution, refine, RGB) is added with its first down convolution and RGB
 output at zero, so at step 0 the grown generator outputs the trained one's image, bilinearly
 upsampled: training starts from a working face and learns the detail the top level adds.
+
+The discriminator grows the same way (:func:`grow_discriminator_state`): the trained one reads
+the image and condition pooled to half resolution, and a new top level, whose stride-2
+convolution starts at zero, adds what it learns to see at full resolution. Growing both keeps
+the pair in the balance it was trained to; a fresh discriminator against the grown generator
+first pushes the new level towards coloured grids and streaks (runs/grown128, step 1,000).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import re
 
 import torch
 
-from .networks import Generator, NetworkConfig
+from .networks import Discriminator, Generator, NetworkConfig
 
 # Settings that must agree between the trained generator and the grown one.
 _SAME = ("z_dim", "w_dim", "mask_dilation", "hole", "outline_grow")
@@ -84,4 +90,36 @@ def grow_state_dict(small_state: dict, small: NetworkConfig, large: NetworkConfi
     stray = [k for k in fresh if not any(k.startswith(p) for p in expected)]
     if stray:
         raise GrowError(f"the trained generator has no weights for {', '.join(stray[:4])}")
+    return grown
+
+
+def _rename_discriminator(key: str) -> str:
+    head, _, rest = key.partition(".")
+    if head == "stem":
+        return f"stem_half.{rest}"
+    match = re.fullmatch(r"blocks\.(\d+)\.(.+)", key)
+    if match:
+        return f"blocks.{int(match[1]) + 1}.{match[2]}"
+    return key  # the head
+
+
+def grow_discriminator_state(small_state: dict, small: NetworkConfig, large: NetworkConfig, seed: int = 0) -> dict:
+    """A state dict for ``Discriminator(large)`` that scores a pair as ``Discriminator(small)``
+    scores the pair pooled to half resolution; the new level's stride-2 convolution is zero."""
+    check_growable(small, large)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = Discriminator(large).state_dict()
+    taken = set()
+    for key, value in small_state.items():
+        name = _rename_discriminator(key)
+        if name not in grown or grown[name].shape != value.shape:
+            raise GrowError(f"trained weight {key} {tuple(value.shape)} has no place in the grown discriminator")
+        grown[name] = value.detach().clone()
+        taken.add(name)
+    for name in ("blocks.0.2.weight", "blocks.0.2.bias"):  # the new level's stride-2 convolution
+        grown[name] = torch.zeros_like(grown[name])
+    stray = [k for k in sorted(set(grown) - taken) if not k.startswith(("stem.", "blocks.0."))]
+    if stray:
+        raise GrowError(f"the trained discriminator has no weights for {', '.join(stray[:4])}")
     return grown

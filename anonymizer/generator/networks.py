@@ -197,6 +197,8 @@ class Discriminator(nn.Module):
             )
             for i in range(len(ch) - 1)
         )
+        if config.half_skip:  # the grown discriminator's second input: the pair at half resolution
+            self.stem_half = nn.Conv2d(3 + CONDITION_CHANNELS, ch[1], 3, padding=1)
         self.head = nn.Sequential(
             nn.Conv2d(ch[-1], ch[-1], 3, padding=1),
             nn.LeakyReLU(0.2),
@@ -209,8 +211,11 @@ class Discriminator(nn.Module):
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         x = _act(self.stem(torch.cat([image, condition], 1)))
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x)
+            if i == 0 and self.config.half_skip:
+                half = torch.cat([F.avg_pool2d(image, 2), half_condition(condition)], 1)
+                x = x + _act(self.stem_half(half))
         return self.head(x).squeeze(1)
 
 

@@ -28,7 +28,7 @@ from fdf.errors import FdfError
 from ..generator.augment import augment_batch, draw_augmentation
 from ..generator.conditioning import build_condition, grow_boxes, to_float_image, to_uint8_image
 from ..generator.ema import ema_beta, make_ema, update_ema
-from ..generator.grow import GrowError, grow_state_dict
+from ..generator.grow import GrowError, grow_discriminator_state, grow_state_dict
 from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
 from ..generator.networks import Discriminator, Generator, NetworkConfig, count_parameters, fill_hole
@@ -341,7 +341,12 @@ def init_weights(state: _State, path: str | Path) -> None:
         if large.half_skip:
             small = _source_network(meta, path)
             if small.resolution * 2 == large.resolution:
-                _grow_into(state, ema, small, path)
+                weights = {
+                    "generator": module_state(tensors, "generator") if "generator" in names else ema,
+                    "generator_ema": ema,
+                    "discriminator": module_state(tensors, "discriminator") if "discriminator" in names else None,
+                }
+                _grow_into(state, weights, small, path)
                 return
         state.generator.load_state_dict(module_state(tensors, "generator") if "generator" in names else ema)
         state.ema.load_state_dict(ema)
@@ -367,20 +372,27 @@ def _source_network(meta: dict, path: str | Path) -> NetworkConfig:
         raise CheckpointError(str(exc)) from None
 
 
-def _grow_into(state: _State, ema: dict, small: NetworkConfig, path: str | Path) -> None:
-    """Start a half_skip generator (and its EMA) from a trained one of half its resolution
-    (anonymizer.generator.grow); the discriminator, whose input size changed, starts fresh."""
+def _grow_into(state: _State, weights: dict, small: NetworkConfig, path: str | Path) -> None:
+    """Start a half_skip run from the networks of a run at half its resolution
+    (anonymizer.generator.grow): generator, EMA and, where the file has it, discriminator."""
+    large = state.generator.config
     try:
-        grown = grow_state_dict(ema, small, state.generator.config)
+        generator = grow_state_dict(weights["generator"], small, large)
+        ema = grow_state_dict(weights["generator_ema"], small, large)
+        critic = weights["discriminator"]
+        grown_critic = None if critic is None else grow_discriminator_state(critic, small, large)
     except GrowError as exc:
         raise TrainError(f"--init-from: cannot grow {path}: {exc}") from None
-    state.generator.load_state_dict(grown)
-    state.ema.load_state_dict(grown)
+    state.generator.load_state_dict(generator)
+    state.ema.load_state_dict(ema)
+    if grown_critic is not None:
+        state.discriminator.load_state_dict(grown_critic)
     log.info(
-        "grew the %d px generator of %s to %d px (its EMA weights; the discriminator starts fresh)",
+        "grew the %d px networks of %s to %d px (discriminator %s)",
         small.resolution,
         path,
-        state.generator.config.resolution,
+        large.resolution,
+        "grown from its own" if grown_critic is not None else "fresh: the file has none",
     )
 
 
