@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The 128 px generator's training campaign on 2 CPU cores, in the background, across sessions:
-#   nohup scripts/train_faces128.sh > runs/faces128.out 2>&1 &     (stop it with: kill PID)
-# Runs manifests/train_faces128.yaml into runs/faces128 at low priority. Each call resumes from
+#   nohup scripts/train_faces128.sh > runs/grown128d.out 2>&1 &     (stop it with: kill PID)
+# Runs CONFIG into RUN (below) at low priority. Each call resumes from
 # the newest checkpoint (exactly: data order, optimizer and RNG state are checkpointed), so a
 # killed or timed-out run loses at most checkpoint_every_seconds of work. MINUTES (default 150)
 # bounds one call with --time-limit, which checkpoints and stops cleanly.
 # Needs the shards first: scripts/prepare_training_faces.sh. Export the EMA generator with
-#   .venv/bin/fdf export-generator runs/faces128 --out runs/faces128/generator.safetensors
+#   .venv/bin/fdf export-generator runs/grown128d --out runs/grown128d/generator.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# runs/faces128 trained box holes to step 1,984; the outline-hole config goes on from its weights:
-#   INIT=runs/faces128/checkpoint-00001984.safetensors scripts/train_faces128.sh   (first call only)
-RUN=${RUN:-runs/faces128-outline}
-CONFIG=${CONFIG:-manifests/train_faces128.yaml}
+# The campaign now grows the 64 px outline model (manifests/train_grown128.yaml, runs/grown128d):
+# at ~9 images/s it starts from a working face, where the 128 px network from scratch
+# (train_faces128.yaml: runs/faces128, box holes to step 1,984, then runs/faces128-outline,
+# outline holes to step 281) learns at ~5 images/s and still drew blotches. The first call grows
+# the networks of INIT (a 64 px training checkpoint, which holds the discriminator too):
+#   INIT=runs/outline64/checkpoint-00007485.safetensors scripts/train_faces128.sh
+# RUN=runs/faces128-outline CONFIG=manifests/train_faces128.yaml goes on with the scratch run.
+RUN=${RUN:-runs/grown128d}
+CONFIG=${CONFIG:-manifests/train_grown128.yaml}
 MINUTES=${MINUTES:-150}
 FDF=.venv/bin/fdf
 compgen -G ".data/faces128-shards/part-*.parquet" >/dev/null || compgen -G ".data/faces128-shards/data/*/*/part-*.parquet" >/dev/null \

@@ -22,12 +22,14 @@ def test_bundled_weights_are_small_and_documented():
 
 def test_bundled_generator_replaces_faces():
     gen = load_generator()
-    assert gen.resolution == 64 and gen.hole == "outline"
-    batch = real_batch(6, 64)
-    holes = grow_boxes(torch.from_numpy(batch["bbox"]), gen.mask_dilation, 64).numpy()
+    size = gen.resolution
+    assert size in (64, 128) and gen.hole == "outline"
+    batch = real_batch(6, size)
+    holes = grow_boxes(torch.from_numpy(batch["bbox"]), gen.mask_dilation, size).numpy()
     # These faces have no 68 landmarks: the ellipse through each box, as the anonymizer draws them.
     inside = gen.outline_holes(batch["bbox"], np.full((6, 68, 2), np.nan), holes)
-    assert inside.any(axis=(1, 2)).all() and not inside[box_mask(torch.from_numpy(holes), 64)[:, 0].numpy() == 1].any()
+    assert inside.any(axis=(1, 2)).all()
+    assert not inside[box_mask(torch.from_numpy(holes), size)[:, 0].numpy() == 1].any()
     out = gen.generate(batch["image"], holes, batch["keypoints"], seeds=list(range(6)), holes=inside)
     assert np.array_equal(out[~inside], batch["image"][~inside])
     change = np.abs(out[inside].astype(int) - batch["image"][inside]).mean()
