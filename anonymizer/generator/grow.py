@@ -66,6 +66,30 @@ def _rename(key: str) -> str:
     return key  # mapping, bottleneck and up.i (up is counted from 4 x 4, so the indices agree)
 
 
+def _place(
+    small_state: dict, large: NetworkConfig, network: type, rename, zeroed: tuple, new: tuple, seed: int
+) -> dict:
+    """``network(large)``'s fresh state (from ``seed``) with each trained weight at its renamed
+    place and the ``zeroed`` weights at zero; every weight not taken must start with one of ``new``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = network(large).state_dict()
+    what = network.__name__.lower()
+    taken = set()
+    for key, value in small_state.items():
+        name = rename(key)
+        if name not in grown or grown[name].shape != value.shape:
+            raise GrowError(f"trained weight {key} {tuple(value.shape)} has no place in the grown {what}")
+        grown[name] = value.detach().clone()
+        taken.add(name)
+    for name in zeroed:
+        grown[name] = torch.zeros_like(grown[name])
+    stray = [k for k in sorted(set(grown) - taken) if not k.startswith(new)]
+    if stray:
+        raise GrowError(f"the trained {what} has no weights for {', '.join(stray[:4])}")
+    return grown
+
+
 def grow_state_dict(small_state: dict, small: NetworkConfig, large: NetworkConfig, seed: int = 0) -> dict:
     """A state dict for ``Generator(large)`` that computes ``Generator(small)``'s output, upsampled.
 
@@ -73,24 +97,9 @@ def grow_state_dict(small_state: dict, small: NetworkConfig, large: NetworkConfi
     convolution and the full-resolution RGB layer are set to zero.
     """
     check_growable(small, large)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        grown = Generator(large).state_dict()
-    taken = set()
-    for key, value in small_state.items():
-        name = _rename(key)
-        if name not in grown or grown[name].shape != value.shape:
-            raise GrowError(f"trained weight {key} {tuple(value.shape)} has no place in the grown network")
-        grown[name] = value.detach().clone()
-        taken.add(name)
-    for name in ("down.0.weight", "down.0.bias", "to_rgb.weight", "to_rgb.bias"):
-        grown[name] = torch.zeros_like(grown[name])
-    fresh = sorted(set(grown) - taken)
-    expected = {"stem.", "down.0.", f"up.{len(large.channels()) - 2}.", "refine.", "to_rgb."}
-    stray = [k for k in fresh if not any(k.startswith(p) for p in expected)]
-    if stray:
-        raise GrowError(f"the trained generator has no weights for {', '.join(stray[:4])}")
-    return grown
+    zeroed = ("down.0.weight", "down.0.bias", "to_rgb.weight", "to_rgb.bias")
+    new = ("stem.", "down.0.", f"up.{len(large.channels()) - 2}.", "refine.", "to_rgb.")
+    return _place(small_state, large, Generator, _rename, zeroed, new, seed)
 
 
 def _rename_discriminator(key: str) -> str:
@@ -107,19 +116,5 @@ def grow_discriminator_state(small_state: dict, small: NetworkConfig, large: Net
     """A state dict for ``Discriminator(large)`` that scores a pair as ``Discriminator(small)``
     scores the pair pooled to half resolution; the new level's stride-2 convolution is zero."""
     check_growable(small, large)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        grown = Discriminator(large).state_dict()
-    taken = set()
-    for key, value in small_state.items():
-        name = _rename_discriminator(key)
-        if name not in grown or grown[name].shape != value.shape:
-            raise GrowError(f"trained weight {key} {tuple(value.shape)} has no place in the grown discriminator")
-        grown[name] = value.detach().clone()
-        taken.add(name)
-    for name in ("blocks.0.2.weight", "blocks.0.2.bias"):  # the new level's stride-2 convolution
-        grown[name] = torch.zeros_like(grown[name])
-    stray = [k for k in sorted(set(grown) - taken) if not k.startswith(("stem.", "blocks.0."))]
-    if stray:
-        raise GrowError(f"the trained discriminator has no weights for {', '.join(stray[:4])}")
-    return grown
+    zeroed = ("blocks.0.2.weight", "blocks.0.2.bias")  # the new level's stride-2 convolution
+    return _place(small_state, large, Discriminator, _rename_discriminator, zeroed, ("stem.", "blocks.0."), seed)
