@@ -33,6 +33,7 @@ from ..generator.identity import IdentityModelError, load_identity_model
 from ..generator.losses import discriminator_loss, generator_loss
 from ..generator.networks import Discriminator, Generator, NetworkConfig, count_parameters, fill_hole
 from ..generator.outline import outline_known
+from ..generator.runner import GeneratorError, network_config
 from . import ddp
 from .checkpoint import (
     CheckpointError,
@@ -337,21 +338,17 @@ def init_weights(state: _State, path: str | Path) -> None:
         if not names & {"generator", "generator_ema"}:
             raise CheckpointError(f"{path} holds no generator weights")
         ema = module_state(tensors, "generator_ema" if "generator_ema" in names else "generator")
+        generator = module_state(tensors, "generator") if "generator" in names else ema
+        critic = module_state(tensors, "discriminator") if "discriminator" in names else None
         large = state.generator.config
         if large.half_skip:
             small = _source_network(meta, path)
             if small.resolution * 2 == large.resolution:
-                weights = {
-                    "generator": module_state(tensors, "generator") if "generator" in names else ema,
-                    "generator_ema": ema,
-                    "discriminator": module_state(tensors, "discriminator") if "discriminator" in names else None,
-                }
-                _grow_into(state, weights, small, path)
-                return
-        state.generator.load_state_dict(module_state(tensors, "generator") if "generator" in names else ema)
+                generator, ema, critic = _grown(generator, ema, critic, small, large, path)
+        state.generator.load_state_dict(generator)
         state.ema.load_state_dict(ema)
-        if "discriminator" in names:
-            state.discriminator.load_state_dict(module_state(tensors, "discriminator"))
+        if critic is not None:
+            state.discriminator.load_state_dict(critic)
         else:
             log.warning("%s has no discriminator weights: the discriminator starts fresh", path)
     except CheckpointError as exc:
@@ -364,36 +361,24 @@ def init_weights(state: _State, path: str | Path) -> None:
 
 
 def _source_network(meta: dict, path: str | Path) -> NetworkConfig:
-    from ..generator.runner import GeneratorError, network_config
-
     try:
         return network_config(meta, Path(path))
     except GeneratorError as exc:
         raise CheckpointError(str(exc)) from None
 
 
-def _grow_into(state: _State, weights: dict, small: NetworkConfig, path: str | Path) -> None:
-    """Start a half_skip run from the networks of a run at half its resolution
-    (anonymizer.generator.grow): generator, EMA and, where the file has it, discriminator."""
-    large = state.generator.config
+def _grown(
+    generator: dict, ema: dict, critic: dict | None, small: NetworkConfig, large: NetworkConfig, path: str | Path
+) -> tuple[dict, dict, dict | None]:
+    """The three networks of a run at half the resolution, grown for a half_skip run
+    (anonymizer.generator.grow); a missing discriminator stays missing."""
     try:
-        generator = grow_state_dict(weights["generator"], small, large)
-        ema = grow_state_dict(weights["generator_ema"], small, large)
-        critic = weights["discriminator"]
+        grown = grow_state_dict(generator, small, large), grow_state_dict(ema, small, large)
         grown_critic = None if critic is None else grow_discriminator_state(critic, small, large)
     except GrowError as exc:
         raise TrainError(f"--init-from: cannot grow {path}: {exc}") from None
-    state.generator.load_state_dict(generator)
-    state.ema.load_state_dict(ema)
-    if grown_critic is not None:
-        state.discriminator.load_state_dict(grown_critic)
-    log.info(
-        "grew the %d px networks of %s to %d px (discriminator %s)",
-        small.resolution,
-        path,
-        large.resolution,
-        "grown from its own" if grown_critic is not None else "fresh: the file has none",
-    )
+    log.info("grew the %d px networks of %s to %d px", small.resolution, path, large.resolution)
+    return *grown, grown_critic
 
 
 @dataclass
