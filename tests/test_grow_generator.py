@@ -40,9 +40,10 @@ def _condition(n: int = 3) -> torch.Tensor:
     return torch.cat([condition, (torch.rand(n, 7, 64, 64) > 0.999).float()], 1)
 
 
-def test_the_grown_generator_outputs_the_trained_one_upsampled():
+@pytest.mark.parametrize("top_upsample", ["nearest", "bilinear"])
+def test_the_grown_generator_outputs_the_trained_one_upsampled(top_upsample):
     small = _trained_small()
-    grown = Generator(LARGE)
+    grown = Generator(dataclasses.replace(LARGE, top_upsample=top_upsample))
     grown.load_state_dict(grow_state_dict(small.state_dict(), SMALL, LARGE))
     condition = _condition()
     z = torch.randn(3, SMALL.z_dim)
@@ -101,6 +102,30 @@ def test_pairs_that_cannot_grow_say_why(change, match):
 def test_bad_top_channels_is_a_config_error():
     with pytest.raises(ValueError, match="top_channels"):
         dataclasses.replace(LARGE, top_channels=2)
+    with pytest.raises(ValueError, match="top_upsample"):
+        dataclasses.replace(LARGE, top_upsample="bicubic")
+    with pytest.raises(GrowError, match="top_upsample"):
+        check_growable(dataclasses.replace(SMALL, top_upsample="bilinear"), LARGE)
+
+
+def test_top_upsample_changes_only_the_top_level():
+    """Nearest features into a level are 2x2 blocks (what a narrow top level drew as a grid);
+    ``top_upsample: bilinear`` smooths the top level's only, so the levels taken from the trained
+    model see what they were trained on, and a nearest run's weights load unchanged."""
+    state = grow_state_dict(_trained_small().state_dict(), SMALL, LARGE)
+    condition, z = _condition(), torch.randn(3, SMALL.z_dim)
+    for mode in ("nearest", "bilinear"):
+        net = Generator(dataclasses.replace(LARGE, top_upsample=mode))
+        net.load_state_dict(state)
+        seen = {}
+        for level in (-2, -1):
+            net.up[level].register_forward_pre_hook(lambda m, args, level=level: seen.update({level: args[0]}))
+        with torch.no_grad():
+            net(condition, z)
+        for level, inputs in seen.items():
+            features = inputs[:, : net.up[level].conv.in_channels - 8 - net.config.channels()[-level - 1]]
+            blocky = torch.equal(features[..., 0::2, :], features[..., 1::2, :])
+            assert blocky == (mode == "nearest" or level == -2), (mode, level)
 
 
 def test_init_from_a_half_resolution_run_grows_and_trains(tmp_path):

@@ -38,6 +38,9 @@ def check_growable(small: NetworkConfig, large: NetworkConfig) -> None:
         raise GrowError("the grown network needs network.half_skip: true")
     if small.half_skip:
         raise GrowError("growing a generator that was itself grown is not supported")
+    if small.top_upsample != "nearest":
+        # One level down in the grown network, the trained top level would get nearest features.
+        raise GrowError("the trained network's top_upsample must be 'nearest' to grow it")
     if large.resolution != 2 * small.resolution:
         raise GrowError(f"can grow {small.resolution} px only to {2 * small.resolution} px, not {large.resolution} px")
     if large.channels()[1:] != small.channels():

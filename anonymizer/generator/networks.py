@@ -28,6 +28,7 @@ HOLES = ("box", "outline")
 MIN_RESOLUTION = 4
 # Mask + keypoint maps, re-injected at every resolution.
 _SIDE_CHANNELS = 1 + NUM_KEYPOINTS
+UPSAMPLES = ("nearest", "bilinear")
 
 
 @dataclass
@@ -59,6 +60,12 @@ class NetworkConfig:
     # from a trained one of half the resolution, computing exactly that model's output at step 0;
     # training then learns what the top level adds.
     half_skip: bool = False
+    # How the decoder's features reach full resolution: "nearest" (every level, as trained since
+    # session 1) or "bilinear". Nearest-neighbour features through one 3x3 convolution show as 2x2
+    # blocks where the top level is narrow (a grown generator's 16 channels); bilinear features
+    # have no block edges to draw. Only the top level changes, so the levels a grown generator
+    # takes from the smaller model see what they were trained on.
+    top_upsample: str = "nearest"
 
     def __post_init__(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -75,6 +82,8 @@ class NetworkConfig:
             raise ValueError(f"outline_grow must be between 0 and 1, got {self.outline_grow}")
         if self.top_channels < 0 or (self.top_channels and self.top_channels < 4):
             raise ValueError(f"top_channels must be 0 (the plan's own) or at least 4, got {self.top_channels}")
+        if self.top_upsample not in UPSAMPLES:
+            raise ValueError(f"top_upsample must be one of {', '.join(UPSAMPLES)}, got {self.top_upsample!r}")
 
     def channels(self) -> list[int]:
         """Feature channels per level, from full resolution down to 4 x 4."""
@@ -103,6 +112,12 @@ def half_condition(condition: torch.Tensor) -> torch.Tensor:
     """The condition at half resolution: RGB and mask averaged (as the data's area shrink does),
     keypoints max-pooled (a keypoint stays one pixel)."""
     return torch.cat([F.avg_pool2d(condition[:, :3], 2), side_inputs(condition, condition.shape[-1] // 2)], 1)
+
+
+def _upsample(x: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "bilinear":
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +186,7 @@ class Generator(nn.Module):
             if half and i == last:  # x is at half resolution: the smaller model's output head
                 h = self.refine_half(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
                 rgb_half = self.to_rgb_half(h)
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = _upsample(x, self.config.top_upsample if i == last else "nearest")
             x = conv(torch.cat([x, skip, side_inputs(condition, x.shape[-1])], 1), w)
         x = self.refine(torch.cat([x, side_inputs(condition, x.shape[-1])], 1), w)
         rgb = self.to_rgb(x)
