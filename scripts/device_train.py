@@ -19,7 +19,8 @@ There (the device tool's `run`, carrying `.data/device`; its python3 has torch b
 
 `run` trains `manifests/train_mtfl64_gpu.yaml` from the packed weights for the given minutes
 (checkpointing every minute, so a killed run still leaves weights), then writes to --out: the
-EMA generator of the last checkpoints (`gen-<step>.safetensors`, 4 MB each), `log.jsonl`, the
+EMA generator of the last checkpoints (`gen-<step>.safetensors`, 4 MB each), the last checkpoint's
+networks (`last.safetensors`: generator, EMA and discriminator, for `fdf train --init-from`), `log.jsonl`, the
 last sample grid and `summary.json` (steps, images/s, device). Evaluate them back here with
 `fdf evaluate-generator OUT/gen-<step>.safetensors --data .data/mtfl-shards --limit 1000`.
 It imports only the training code (torch, pyarrow, PIL, yaml), not the `fdf` command.
@@ -48,6 +49,19 @@ log = logging.getLogger("device_train")
 CARRY_LIMIT = 64 * 2**20
 
 
+def _slim(checkpoint: Path, dest: Path) -> None:
+    """The checkpoint's network weights only (no optimizer state), as ``--init-from`` reads them."""
+    from safetensors.torch import save_file
+
+    from anonymizer.training.checkpoint import read_checkpoint
+    from fdf.atomic import atomic_path
+
+    tensors, meta = read_checkpoint(checkpoint)
+    slim = {k: v for k, v in tensors.items() if k.startswith(KEEP_PREFIXES)}
+    with atomic_path(dest) as tmp:
+        save_file(slim, str(tmp), metadata={k: meta[k] for k in ("info", "format") if k in meta})
+
+
 def prepare(
     data: Path,
     init: Path | None,
@@ -59,18 +73,11 @@ def prepare(
     """Pack the train split (WebP: lossless, or lossy at ``lossy_quality``; at most about
     ``limit`` faces) and the weights (no optimizer state; none without ``init``) into ``dest``."""
     from pack_faces import pack
-    from safetensors.torch import save_file
-
-    from anonymizer.training.checkpoint import read_checkpoint
-    from fdf.atomic import atomic_path
 
     shutil.rmtree(dest, ignore_errors=True)
     report = pack(data, dest / "faces", ["train"], resolution, limit, lossy_quality)
     if init is not None:
-        tensors, meta = read_checkpoint(init)
-        slim = {k: v for k, v in tensors.items() if k.startswith(KEEP_PREFIXES)}
-        with atomic_path(dest / "init.safetensors") as tmp:
-            save_file(slim, str(tmp), metadata={k: meta[k] for k in ("info", "format") if k in meta})
+        _slim(init, dest / "init.safetensors")
     total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     if total > CARRY_LIMIT:
         raise SystemExit(
@@ -97,7 +104,11 @@ def run(dest: Path, minutes: float, out: Path, config_path: Path, keep: int) -> 
     summary = train(config, run_dir, init_from=init if init.exists() else None, time_limit=minutes * 60)
     out.mkdir(parents=True, exist_ok=True)
     exported = []
-    for ckpt in list_checkpoints(run_dir)[-keep:]:
+    checkpoints = list_checkpoints(run_dir)
+    if checkpoints:  # generator, EMA and discriminator: the CPU campaign continues from it (--init-from)
+        _slim(checkpoints[-1], out / "last.safetensors")
+        exported.append("last.safetensors")
+    for ckpt in checkpoints[-keep:]:
         step = int(ckpt.stem.split("-")[1])
         exported.append(export_generator(ckpt, out / f"gen-{step:08d}.safetensors").name)
     shutil.copy(run_dir / "log.jsonl", out / "log.jsonl")

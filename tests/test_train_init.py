@@ -202,3 +202,7 @@ def test_device_script_prepares_and_runs_on_the_cpu(source_run, tmp_path):
         == crops.shape
     )
     assert (out / "log.jsonl").is_file() and (out / "samples-last.png").is_file()
+    # The last checkpoint's three networks come back too, so the CPU campaign can go on from them.
+    last, _ = read_checkpoint(out / "last.safetensors")
+    assert "last.safetensors" in summary["exported"] and not any(k.startswith("optim") for k in last)
+    assert {k.split(".")[0] for k in last} == {"generator", "generator_ema", "discriminator"}
