@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = {
     "gan": {"mode": "gan"},
     "gan-unchecked": {"mode": "gan", "verify_identity": False},
+    "gan-nobox": {"mode": "gan", "mask_box": False},  # the blend mask without the face box's corners
     "blur": {"mode": "blur"},
     "pixelate": {"mode": "pixelate"},
     "mask": {"mode": "mask"},

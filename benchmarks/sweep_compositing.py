@@ -62,6 +62,7 @@ SETTINGS: dict[str, dict] = {
     "margin0.1": dict(face_mask="outline", mask_margin=0.1),
     "forehead0.15": dict(face_mask="outline", mask_forehead=0.15),
     "forehead0.5": dict(face_mask="outline", mask_forehead=0.5),
+    "nobox": dict(face_mask="outline", mask_box=False),
     "hole0.25": dict(face_mask="outline", dilation=0.25),
     "hole0.55": dict(face_mask="outline", dilation=0.55),
 }

@@ -81,6 +81,24 @@ def test_mask_is_solid_over_the_landmark_hull_and_the_face_box(astronaut):
         assert w[py - y0, px - x0] == 0.0
 
 
+def test_mask_without_the_box_is_the_hull_and_keeps_the_box_corners(astronaut):
+    """``box=False``: the outline alone is solid, so the face box's corners outside it keep the
+    photo (no straight box edge across the hair); the hull is still replaced outright."""
+    rgb, face = astronaut
+    params = FaceMaskParams(margin=0.05, forehead=0.3, feather=0.1, box=False)
+    with_box, without = _region(rgb, face, face.landmarks68), _region(rgb, face, face.landmarks68, params)
+    assert with_box.paste == without.paste
+    hull = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(outline_points(face.landmarks68, 0.3)).astype(np.int32)), 1)
+    solid, box = without.weights >= 1.0, _window_mask(without, rgb.shape, _box_mask(face.bbox, rgb.shape))
+    assert solid[_window_mask(without, rgb.shape, hull.astype(bool))].all()
+    assert not solid[box].all(), "some of the box is outside the grown outline"
+    assert (without.weights <= with_box.weights).all() and (without.weights < with_box.weights).any()
+    # Without landmarks the ellipse through the box corners holds the box anyway.
+    ellipse = _region(rgb, face, None, params)
+    assert (ellipse.weights >= 1.0)[_window_mask(ellipse, rgb.shape, _box_mask(face.bbox, rgb.shape))].all()
+
+
 def test_mask_falls_smoothly_to_zero_inside_the_paste_box(astronaut):
     rgb, face = astronaut
     region = _region(rgb, face, face.landmarks68)

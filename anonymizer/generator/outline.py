@@ -75,11 +75,12 @@ def outline_solid(
     grow: float,
     forehead: float = FOREHEAD,
     offset: tuple[float, float] = (0.0, 0.0),
+    box: bool = True,
 ) -> np.ndarray:
     """Boolean mask (``shape`` h x w, its pixel (0, 0) at ``offset`` in the coordinates of
     ``bbox`` and ``landmarks68``) of the face outline grown by ``grow`` times the face size,
-    plus the face box. ``landmarks68`` None: the ellipse through the box corners (the caller
-    decides with :func:`landmarks_usable`)."""
+    plus the face box (``box``). ``landmarks68`` None: the ellipse through the box corners (the
+    caller decides with :func:`landmarks_usable`), which holds the box anyway."""
     x0, y0 = offset
     base = np.zeros(shape, np.uint8)
     if landmarks68 is not None:
@@ -97,6 +98,8 @@ def outline_solid(
         # Distance to the outline, so the margin is the same all round (a dilation kernel is square).
         base = (cv2.distanceTransform(1 - base, cv2.DIST_L2, 5) <= distance).astype(np.uint8)
     solid = base.astype(bool)
+    if not box:
+        return solid
     # The face box is always inside, however the outline came out (partly covered pixels count).
     h, w = shape
     bx0, by0 = max(0, math.floor(bbox[0] - x0)), max(0, math.floor(bbox[1] - y0))

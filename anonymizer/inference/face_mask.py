@@ -10,7 +10,9 @@ identity than the rest of the photo, which is kept anyway. The mask is
   the cheeks), grown by ``margin`` times the face size. Where the landmarks cannot be trusted
   (small or turned-away faces, held video boxes that have none, a fit that wandered off the box)
   an ellipse through the corners of the face box, grown the same way, stands in. The detected
-  face box itself is always solid too, so the mask never replaces less than the box did;
+  face box itself is solid too (``box``), so the mask never replaces less than the box did;
+  without it, the box's corners outside the outline (hair, background) keep the photo, and a
+  box edge across the hair no longer shows as a straight line;
 * clipped to the generator's hole (``region.core``): outside it the generated crop only holds a
   low-resolution copy of the photo, which must not stand in for face pixels;
 * **soft** outside that: the weight falls from 1 to 0 over ``feather`` times the face size
@@ -64,6 +66,7 @@ class FaceMaskParams:
     margin: float = 0.05  # grow the face outline (hull or ellipse) by this much
     forehead: float = FOREHEAD  # raise the brows by this fraction of the eye-to-chin distance
     feather: float = 0.1  # width of the band where the weight falls from 1 to 0
+    box: bool = True  # the detected face box is always replaced too
 
 
 def _solid(window, bbox, landmarks68, yaw, params: FaceMaskParams) -> tuple[np.ndarray, bool]:
@@ -72,7 +75,7 @@ def _solid(window, bbox, landmarks68, yaw, params: FaceMaskParams) -> tuple[np.n
     x0, y0, x1, y1 = window
     used = landmarks_usable(landmarks68, bbox, yaw)
     solid = outline_solid(
-        (y1 - y0, x1 - x0), bbox, landmarks68 if used else None, params.margin, params.forehead, (x0, y0)
+        (y1 - y0, x1 - x0), bbox, landmarks68 if used else None, params.margin, params.forehead, (x0, y0), params.box
     )
     return solid, used
 

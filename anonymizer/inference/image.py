@@ -91,6 +91,8 @@ class AnonymizeConfig:
     mask_margin: float = 0.05
     mask_forehead: float = 0.3
     mask_feather: float = 0.1
+    #: The outline mask also replaces the whole detected face box (its corners: hair, background).
+    mask_box: bool = True
     colour_match: bool = True
     #: gan mode: cut a face whose head is tilted in the picture plane (eye line 12 degrees or more
     #: from level) turned upright, as the generator saw faces in training, and turn it back
@@ -129,7 +131,9 @@ class AnonymizeConfig:
     @property
     def mask_params(self) -> FaceMaskParams:
         """The outline mask's shape (see :class:`~anonymizer.inference.face_mask.FaceMaskParams`)."""
-        return FaceMaskParams(margin=self.mask_margin, forehead=self.mask_forehead, feather=self.mask_feather)
+        return FaceMaskParams(
+            margin=self.mask_margin, forehead=self.mask_forehead, feather=self.mask_feather, box=self.mask_box
+        )
 
 
 @dataclass
