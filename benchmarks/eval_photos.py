@@ -108,6 +108,7 @@ def main() -> None:
     ap.add_argument("--frame", type=int, default=40, help="which frame of each signer clip")
     ap.add_argument("--limit", type=int, default=None, help="first N photos of each set only")
     ap.add_argument("--json-out", type=Path, default=None)
+    ap.add_argument("--truncation", type=float, default=None, help="gan modes' truncation (default: the config's)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -122,7 +123,9 @@ def main() -> None:
     evaluator = PrivacyEvaluator(PrivacyConfig(gallery=str(args.gallery)))
     results = {}
     for mode in modes:
-        config = AnonymizeConfig(checkpoint=args.checkpoint if MODES[mode]["mode"] == "gan" else None, **MODES[mode])
+        gan = MODES[mode]["mode"] == "gan"
+        extra = {"truncation": args.truncation} if gan and args.truncation is not None else {}
+        config = AnonymizeConfig(checkpoint=args.checkpoint if gan else None, **MODES[mode], **extra)
         log.info("mode %s", mode)
         results[mode] = evaluate_photos(photos, ImageAnonymizer(config), evaluator)
     report = compare_modes(results, reference="blur")
@@ -132,6 +135,7 @@ def main() -> None:
     out = {
         "modes": report,
         "checkpoint": args.checkpoint or "bundled",
+        "truncation": args.truncation,
         "frame": args.frame,
         "photos": len(photos),
         "git": git_state(),

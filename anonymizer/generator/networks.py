@@ -169,8 +169,23 @@ class Generator(nn.Module):
             self.refine_half = ModulatedConv(ch[1] + _SIDE_CHANNELS, ch[1], config.w_dim)
             self.to_rgb_half = nn.Conv2d(ch[1], 3, 1)
 
-    def forward(self, condition: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    @torch.no_grad()
+    def mean_w(self, samples: int = 10_000) -> torch.Tensor:
+        """The mapping's mean output over a fixed set of latents (StyleGAN's w_avg)."""
+        device = next(self.parameters()).device
+        z = torch.randn(samples, self.config.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        return self.mapping(z).mean(0)
+
+    def forward(
+        self, condition: torch.Tensor, z: torch.Tensor, truncation: float = 1.0, w_avg: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``truncation`` < 1 (with ``w_avg`` from :meth:`mean_w`) pulls the style towards the
+        mean (StyleGAN's truncation trick): fewer artefacts, less variety."""
         w = self.mapping(z)
+        if truncation != 1.0:
+            if w_avg is None:
+                raise ValueError("truncation needs w_avg (Generator.mean_w)")
+            w = w_avg + truncation * (w - w_avg)
         half = self.config.half_skip
         x = _act(self.stem(condition))
         skips = []

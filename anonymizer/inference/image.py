@@ -99,6 +99,9 @@ class AnonymizeConfig:
     #: (.upright). Off: with the bundled generator, detectors found fewer of the replaced faces
     #: on afw-dev with it (BENCHMARKS.md, "Tilted heads").
     upright_crops: bool = False
+    #: gan mode: pull each face's style this far towards the generator's mean (1: off; see
+    #: anonymizer.generator.runner.GeneratorRunner).
+    truncation: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -119,6 +122,8 @@ class AnonymizeConfig:
             raise AnonymizeConfigError(f"verify_tries must be >= 1, got {self.verify_tries}")
         if not 1 <= self.jpeg_quality <= 100:
             raise AnonymizeConfigError(f"jpeg_quality must be 1-100, got {self.jpeg_quality}")
+        if not 0.0 <= self.truncation <= 1.0:
+            raise AnonymizeConfigError(f"truncation must be between 0 and 1, got {self.truncation}")
         if self.face_mask not in FACE_MASKS:
             raise AnonymizeConfigError(f"unknown face_mask {self.face_mask!r}; choose one of {', '.join(FACE_MASKS)}")
         for name, top in (("mask_margin", 0.5), ("mask_forehead", 1.0), ("mask_feather", 0.5)):
@@ -188,6 +193,7 @@ class ImageAnonymizer:
                 self.config.device,
                 colour_match=self.config.colour_match,
                 upright=self.config.upright_crops,
+                truncation=self.config.truncation,
             )
             if self.config.mode == "gan"
             else None

@@ -123,8 +123,10 @@ class GanMode:
         batch_size: int = 32,
         colour_match: bool = False,
         upright: bool = False,
+        truncation: float = 1.0,
     ) -> None:
         self.checkpoint = checkpoint
+        self.truncation = truncation
         self.device = device
         self.batch_size = batch_size
         self.colour_match = colour_match
@@ -139,7 +141,9 @@ class GanMode:
                 from anonymizer.generator import load_generator
             except ImportError as exc:
                 raise ModeError(f"gan mode needs anonymizer.generator, which cannot be imported: {exc}") from None
-            self._generator = load_generator(checkpoint=self.checkpoint, device=self.device)
+            self._generator = load_generator(
+                checkpoint=self.checkpoint, device=self.device, truncation=self.truncation
+            )
         return self._generator
 
     def patches(self, rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:

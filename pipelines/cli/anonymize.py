@@ -106,6 +106,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="base seed of generated faces (default 0)")
     p.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        help="gan mode: pull each generated face towards the generator's mean style, 0-1 (1: off; "
+        "lower: fewer broken faces, less variety)",
+    )
+    p.add_argument(
         "--no-verify",
         action="store_true",
         help="gan mode: skip the identity check (by default a generated face dlib still matches "
@@ -218,6 +225,7 @@ def anonymize_overrides(args) -> dict:
         "anonymize.dilation": args.dilation,
         "anonymize.checkpoint": args.checkpoint,
         "anonymize.seed": args.seed,
+        "anonymize.truncation": args.truncation,
         "anonymize.jpeg_quality": args.jpeg_quality,
         "anonymize.verify_identity": False if args.no_verify else None,
         "anonymize.verify_threshold": args.verify_threshold,
