@@ -86,13 +86,19 @@ def main() -> None:
     ap.add_argument("--mode", default="gan", choices=["gan", "blur", "pixelate", "mask"])
     ap.add_argument("--checkpoint", default=None, help="generator weights for gan mode (default: bundled)")
     ap.add_argument("--no-verify", action="store_true", help="gan mode without the identity check")
+    ap.add_argument("--truncation", type=float, default=None, help="gan mode's truncation (default: the config's)")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--max-mb", type=float, default=3.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     anonymizer = ImageAnonymizer(
-        AnonymizeConfig(mode=args.mode, checkpoint=args.checkpoint, verify_identity=not args.no_verify)
+        AnonymizeConfig(
+            mode=args.mode,
+            checkpoint=args.checkpoint,
+            verify_identity=not args.no_verify,
+            **({} if args.truncation is None else {"truncation": args.truncation}),
+        )
     )
     rows = []
     for label, rel, frame in SHEET:
