@@ -119,7 +119,9 @@ def test_top_upsample_changes_only_the_top_level():
         net.load_state_dict(state)
         seen = {}
         for level in (-2, -1):
-            net.up[level].register_forward_pre_hook(lambda m, args, level=level: seen.update({level: args[0]}))
+            net.up[level].register_forward_pre_hook(
+                lambda m, args, level=level, seen=seen: seen.update({level: args[0]})
+            )
         with torch.no_grad():
             net(condition, z)
         for level, inputs in seen.items():

@@ -141,9 +141,7 @@ class GanMode:
                 from anonymizer.generator import load_generator
             except ImportError as exc:
                 raise ModeError(f"gan mode needs anonymizer.generator, which cannot be imported: {exc}") from None
-            self._generator = load_generator(
-                checkpoint=self.checkpoint, device=self.device, truncation=self.truncation
-            )
+            self._generator = load_generator(checkpoint=self.checkpoint, device=self.device, truncation=self.truncation)
         return self._generator
 
     def patches(self, rgb: np.ndarray, jobs: list[FaceJob]) -> list[np.ndarray]:
