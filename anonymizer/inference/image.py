@@ -92,6 +92,7 @@ class AnonymizeConfig:
     mask_forehead: float = 0.3
     mask_feather: float = 0.1
     #: The outline mask also replaces the whole detected face box (its corners: hair, background).
+    #: Off, whole photos measured worse (fewer faces found, one more re-identified; BENCHMARKS.md).
     mask_box: bool = True
     colour_match: bool = True
     #: gan mode: cut a face whose head is tilted in the picture plane (eye line 12 degrees or more
@@ -102,7 +103,7 @@ class AnonymizeConfig:
     #: gan mode: pull each face's style this far towards the generator's mean (1: off; see
     #: anonymizer.generator.runner.GeneratorRunner). 0.7: with the bundled generator on whole
     #: photos YuNet found 95.2% of the replaced faces (91.0% at 1, 94.0% at 0.5), CenterFace
-    #: 95.8% (the same at 1), no more re-identified (BENCHMARKS.md, session 12).
+    #: 95.8% (the same at 1); SFace re-identified 1 of 193 (none at 1) (BENCHMARKS.md, session 12).
     truncation: float = 0.7
 
     def __post_init__(self) -> None:
