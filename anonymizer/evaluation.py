@@ -100,6 +100,7 @@ class EvaluationConfig:
     attacker_views: bool = False  # also describe replaced faces at their own shape and mirrored
     second_judges: bool = True  # also judge with YuNet and SFace, and measure detail and border
     sface_threshold: float = 0.363  # SFace cosine at or above which two faces are one person
+    truncation: float = 1.0  # the generator's truncation (1: raw; fdf anonymize's default is 0.7)
 
 
 class EvaluationError(FdfError):
@@ -279,7 +280,7 @@ def evaluate_generator(checkpoint: str | Path | None, data: str | Path, config: 
     if config.seeds < 1:
         raise EvaluationError(f"seeds must be at least 1, got {config.seeds}")
     started = time.time()
-    gen = load_generator(checkpoint)
+    gen = load_generator(checkpoint, truncation=config.truncation)  # a bad value: GeneratorError
     dataset = FaceShardDataset(data, gen.resolution, config.split)
     items = [dataset[i] for i in _pick(dataset, config.limit)]
     if len(items) < 3:

@@ -69,6 +69,13 @@ def test_cli_json_and_errors(setup, capsys, tmp_path):
     assert report["faces"] == 3
     assert main(["evaluate-generator", str(tmp_path / "none"), "--data", str(data)]) == 2
     assert "not found" in capsys.readouterr().err
+    assert main(["evaluate-generator", str(run), "--data", str(data), "--truncation", "2"]) == 2
+    assert "truncation" in capsys.readouterr().err
+    assert (
+        main(["evaluate-generator", str(run), "--data", str(data), "--limit", "3", "--truncation", "0.7", "--json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["config"]["truncation"] == 0.7
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     assert main(["evaluate-generator", str(run), "--data", str(data), "--inception", str(bad), "--limit", "3"]) == 2

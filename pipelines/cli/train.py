@@ -97,6 +97,13 @@ def register(subparsers) -> None:
         action="store_true",
         help="skip the second judges (YuNet, SFace) and the realism measures (detail ratio, border)",
     )
+    p.add_argument(
+        "--truncation",
+        type=float,
+        default=1.0,
+        help="pull each face's style towards the generator's mean, 0-1 (default 1: the raw generator; "
+        "fdf anonymize uses 0.7)",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run_evaluate)
 
@@ -209,6 +216,7 @@ def run_evaluate(args) -> int:
         seeds=args.seeds,
         attacker_views=args.attacker_views,
         second_judges=not args.dlib_only,
+        truncation=args.truncation,
     )
     checkpoint = None if args.run == "bundled" else args.run
     report = evaluate_generator(checkpoint, args.data, config)
