@@ -101,10 +101,11 @@ class AnonymizeConfig:
     #: on afw-dev with it (BENCHMARKS.md, "Tilted heads").
     upright_crops: bool = False
     #: gan mode: pull each face's style this far towards the generator's mean (1: off; see
-    #: anonymizer.generator.runner.GeneratorRunner). 0.7: with the bundled generator on whole
-    #: photos YuNet found 95.2% of the replaced faces (91.0% at 1, 94.0% at 0.5), CenterFace
-    #: 95.8% (the same at 1); SFace re-identified 1 of 193 (none at 1) (BENCHMARKS.md, session 12).
-    truncation: float = 0.7
+    #: anonymizer.generator.runner.GeneratorRunner). 0.85 with the bundled generator (step 15,500)
+    #: on whole photos: CenterFace keeps 97.4% of the replaced faces, YuNet 94.0% (88.5% at 1),
+    #: nobody re-identified by dlib or SFace, own photo or gallery; at 0.7 YuNet keeps 98.8% but
+    #: dlib matched one of nine signers to their other photos (BENCHMARKS.md, session 12).
+    truncation: float = 0.85
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
