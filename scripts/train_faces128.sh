@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The 128 px generator's training campaign on 2 CPU cores, in the background, across sessions:
-#   nohup scripts/train_faces128.sh > runs/grown128d.out 2>&1 &     (stop it with: kill PID)
+#   nohup scripts/train_faces128.sh > runs/grown128b.out 2>&1 &     (stop it with: kill PID)
 # Runs CONFIG into RUN (below) at low priority. Each call resumes from
 # the newest checkpoint (exactly: data order, optimizer and RNG state are checkpointed), so a
 # killed or timed-out run loses at most checkpoint_every_seconds of work. MINUTES (default 150)
 # bounds one call with --time-limit, which checkpoints and stops cleanly.
 # Needs the shards first: scripts/prepare_training_faces.sh. Export the EMA generator with
-#   .venv/bin/fdf export-generator runs/grown128d --out runs/grown128d/generator.safetensors
+#   .venv/bin/fdf export-generator runs/grown128b --out runs/grown128b/generator.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The campaign now grows the 64 px outline model (manifests/train_grown128.yaml, runs/grown128d):
@@ -16,8 +16,11 @@ cd "$(dirname "$0")/.."
 # the networks of INIT (a 64 px training checkpoint, which holds the discriminator too):
 #   INIT=runs/outline64/checkpoint-00007485.safetensors scripts/train_faces128.sh
 # RUN=runs/faces128-outline CONFIG=manifests/train_faces128.yaml goes on with the scratch run.
-RUN=${RUN:-runs/grown128d}
-CONFIG=${CONFIG:-manifests/train_grown128.yaml}
+# Since session 12 the campaign is runs/grown128b (manifests/train_grown128b.yaml: bilinear features
+# into the top level), started from runs/grown128d's step 2,942 with
+#   INIT=runs/grown128d/checkpoint-00002942.safetensors RUN=runs/grown128b CONFIG=manifests/train_grown128b.yaml
+RUN=${RUN:-runs/grown128b}
+CONFIG=${CONFIG:-manifests/train_grown128b.yaml}
 MINUTES=${MINUTES:-150}
 FDF=.venv/bin/fdf
 compgen -G ".data/faces128-shards/part-*.parquet" >/dev/null || compgen -G ".data/faces128-shards/data/*/*/part-*.parquet" >/dev/null \
