@@ -25,15 +25,11 @@ from anonymizer.generator.conditioning import build_condition, to_float_image, t
 from anonymizer.generator.networks import Discriminator, Generator, fill_hole
 from anonymizer.judges.yunet import YuNetDetector
 from anonymizer.training import load_config
-from anonymizer.training.checkpoint import read_checkpoint
+from anonymizer.training.checkpoint import module_state, read_checkpoint
 from anonymizer.training.data import collate_faces, open_faces
 from anonymizer.training.trainer import training_holes
 
 FOUND = 0.9
-
-
-def _module(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def main() -> None:
@@ -53,7 +49,7 @@ def main() -> None:
     faces = collate_faces([data[i] for i in range(0, min(len(data), 7 * args.faces), 7)][: args.faces])
     tensors, _ = read_checkpoint(args.checkpoint)
     gen = Generator(cfg.network)
-    gen.load_state_dict(_module(tensors, "generator_ema."))
+    gen.load_state_dict(module_state(tensors, "generator_ema"))
     gen.eval()
     real = to_float_image(faces["image"])
     holes, known = training_holes(faces, cfg.network, res)
@@ -86,7 +82,7 @@ def main() -> None:
             print(f"psi {psi}: YuNet finds {np.mean(scores >= FOUND):.1%} (mean score {scores.mean():.3f})")
         if args.by_critic:
             critic = Discriminator(cfg.network)
-            critic.load_state_dict(_module(tensors, "discriminator."))
+            critic.load_state_dict(module_state(tensors, "discriminator"))
             critic.eval()
             fakes = [fill_hole(gen(condition, latents(k)), condition) for k in range(8)]
             d = torch.stack([critic(f, condition) for f in fakes], 1).numpy()
