@@ -41,10 +41,14 @@ def face_geometry(points: np.ndarray, scale: float) -> tuple[list[float], list[l
     return [float(x0), float(y0), float(x1), float(y1)], kp.tolist()
 
 
-def build_face_shards(root: Path, resolution: int = 64, copies: int = 1, landmarks: bool = False) -> Path:
+def build_face_shards(
+    root: Path, resolution: int = 64, copies: int = 1, landmarks: bool = False, crop_side=None
+) -> Path:
     """A face-shard dataset of the 32 test faces (every 4th in validation), ``copies`` times over;
     ``landmarks``: with dlib's 68 points (fitted on the 80 px faces) and a yaw (60 degrees for the
-    first face, past what the anonymizer outlines by landmarks; 5 for the others)."""
+    first face, past what the anonymizer outlines by landmarks; 5 for the others); ``crop_side``:
+    a function of the face's number giving the side of its crop in the source photo (none: no
+    ``crop_photo``, as for a face of unknown source size)."""
     rows = []
     for copy in range(copies):
         for i, (name, image, points) in enumerate(mtfl_faces()):
@@ -71,6 +75,7 @@ def build_face_shards(root: Path, resolution: int = 64, copies: int = 1, landmar
                     "bbox": bbox,
                     "keypoints": kp,
                     "source": "mtfl-test",
+                    **({"crop_photo": [10.0, 20.0, 10.0 + crop_side(i), 20.0 + crop_side(i)]} if crop_side else {}),
                 }
             )
     root.mkdir(parents=True, exist_ok=True)
@@ -157,3 +162,37 @@ def test_cached_faces_store_is_reused_until_the_shards_change(tmp_path, monkeypa
     monkeypatch.setattr(FaceShardDataset, "__getitem__", lambda self, i: calls.append(i) or original(self, i))
     rebuilt = CachedFaces(open_faces(str(data), 64), store)
     assert len(calls) == len(rebuilt) and torch.equal(rebuilt.images, first.images)
+
+
+def test_min_source_px_keeps_only_faces_cut_from_large_enough_crops(tmp_path):
+    """Faces upscaled from small crops are left out by their recorded crop size, before or after caching."""
+    from anonymizer.training.data import CachedFaces, keep_sharp_faces
+
+    side = lambda i: 60.0 + 10 * i  # noqa: E731  (faces 0..31: 60..370 px)
+    ds = open_faces(str(build_face_shards(tmp_path / "ds", crop_side=side)), 64)
+    sides = ds.source_sides()
+    by_name = {f"{name}_0": side(i) for i, (name, _, _) in enumerate(mtfl_faces())}
+    assert sides.tolist() == [by_name[ds[i]["face_id"]] for i in range(len(ds))], "index order, photo pixels"
+    expected = {fid for fid in (ds[i]["face_id"] for i in range(len(ds))) if by_name[fid] >= 128}
+    assert 0 < len(expected) < len(ds)
+    for source in (ds, CachedFaces(ds)):
+        kept = keep_sharp_faces(source, sides, 128)
+        assert {kept[i]["face_id"] for i in range(len(kept))} == expected
+        seen = set()
+        for batch in (training_batches(kept, 4, seed=0, start_step=0, workers=0) for _ in range(1)):
+            for _ in range(len(kept) // 4):
+                seen |= set(next(batch)["face_id"])
+        assert seen <= expected and len(seen) == len(kept) // 4 * 4, "an epoch draws only kept faces"
+    assert keep_sharp_faces(ds, sides, 0) is ds
+
+
+def test_min_source_px_errors_are_clear(tmp_path):
+    from anonymizer.training.data import keep_sharp_faces
+
+    unknown = open_faces(str(build_face_shards(tmp_path / "old")), 64)
+    assert np.isnan(unknown.source_sides()).all()
+    with pytest.raises(ConfigError, match="record no crop_photo"):
+        keep_sharp_faces(unknown, unknown.source_sides(), 128)
+    small = open_faces(str(build_face_shards(tmp_path / "small", crop_side=lambda i: 80.0)), 64)
+    with pytest.raises(ConfigError, match="leaves no faces.*80 px"):
+        keep_sharp_faces(small, small.source_sides(), 128)

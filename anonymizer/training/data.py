@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from tqdm import tqdm
 
 from fdf.atomic import atomic_path
@@ -236,6 +236,36 @@ def open_faces(path: str, resolution: int, split: str = "train", source_resoluti
     source = source_resolution or resolution
     transform = None if source == resolution else functools.partial(shrink_item, resolution=resolution)
     return FaceShardDataset(path, source, split, transform=transform)
+
+
+def keep_sharp_faces(dataset: Dataset, sides: np.ndarray, min_source_px: int) -> Dataset:
+    """The faces of ``dataset`` whose crop covers at least ``min_source_px`` pixels of the source
+    photo (``sides``: :meth:`FaceShardDataset.source_sides`, same order); all of it for 0. Faces
+    of unknown size are left out; a clear error when none is known or none is left."""
+    if min_source_px <= 0:
+        return dataset
+    if len(sides) != len(dataset):
+        raise ConfigError(f"{len(sides)} crop sizes for {len(dataset)} faces")
+    known = np.isfinite(sides)
+    if not known.any():
+        raise ConfigError(
+            f"data.min_source_px {min_source_px}: these faces record no crop_photo (an FDF folder or old "
+            "shards), so their source size is unknown; set it to 0 or rebuild the shards"
+        )
+    keep = np.flatnonzero(known & (sides >= min_source_px))
+    if len(keep) == 0:
+        raise ConfigError(
+            f"data.min_source_px {min_source_px} leaves no faces (largest crop {np.nanmax(sides):.0f} px)"
+        )
+    log.info(
+        "min_source_px %d: %d of %d faces kept (%d from smaller crops, %d of unknown size left out)",
+        min_source_px,
+        len(keep),
+        len(sides),
+        int((known & (sides < min_source_px)).sum()),
+        int((~known).sum()),
+    )
+    return Subset(dataset, keep.tolist())
 
 
 def training_batches(

@@ -46,7 +46,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import TrainConfig, load_config, save_config
-from .data import CachedFaces, collate_faces, open_faces, training_batches
+from .data import CachedFaces, collate_faces, keep_sharp_faces, open_faces, training_batches
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,8 @@ def _sample_faces(config: TrainConfig) -> dict:
     for split in ("validation", "train"):
         try:
             dataset = open_faces(config.data.path, config.network.resolution, split, config.data.source_resolution)
+            if config.data.min_source_px:
+                dataset = keep_sharp_faces(dataset, dataset.source_sides(), config.data.min_source_px)
         except FdfError:
             continue
         return collate_faces([dataset[i] for i in range(min(SAMPLE_FACES, len(dataset)))])
@@ -569,10 +571,12 @@ def train(
     source = config.data.source_resolution or resolution
     workers = config.data.workers
     if config.data.cache_in_memory:  # decoded once per run: later starts load the run's own store
-        dataset = open_faces(config.data.path, source, "train")
-        dataset, workers = CachedFaces(dataset, run_dir / f"faces-train-{source}", resolution), 0
+        shards = open_faces(config.data.path, source, "train")
+        dataset, workers = CachedFaces(shards, run_dir / f"faces-train-{source}", resolution), 0
     else:
-        dataset = open_faces(config.data.path, resolution, "train", source)
+        dataset = shards = open_faces(config.data.path, resolution, "train", source)
+    if config.data.min_source_px:  # after caching: the store holds every face and serves any threshold
+        dataset = keep_sharp_faces(dataset, shards.source_sides(), config.data.min_source_px)
     batches = training_batches(
         dataset, config.data.batch_size, config.seed, state.step, workers, info.rank, info.world_size
     )
