@@ -69,13 +69,14 @@ def prepare(
     resolution: int | None = None,
     limit: int | None = None,
     lossy_quality: int | None = None,
+    min_source_px: int = 0,
 ) -> dict:
     """Pack the train split (WebP: lossless, or lossy at ``lossy_quality``; at most about
     ``limit`` faces) and the weights (no optimizer state; none without ``init``) into ``dest``."""
     from pack_faces import pack
 
     shutil.rmtree(dest, ignore_errors=True)
-    report = pack(data, dest / "faces", ["train"], resolution, limit, lossy_quality)
+    report = pack(data, dest / "faces", ["train"], resolution, limit, lossy_quality, min_source_px=min_source_px)
     if init is not None:
         _slim(init, dest / "init.safetensors")
     total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
@@ -139,6 +140,9 @@ def main() -> int:
     p.add_argument("--resolution", type=int, default=None, help="keep only crops of this size")
     p.add_argument("--limit", type=int, default=None, help="at most about this many faces (whole photos, seeded)")
     p.add_argument("--lossy-quality", type=int, default=None, help="lossy WebP at this quality (default lossless)")
+    p.add_argument(
+        "--min-source-px", type=int, default=0, help="only faces whose crop covers this many photo pixels (default all)"
+    )
     p = sub.add_parser("run", help="train for a fixed time and export (run on the device)")
     p.add_argument("--dest", type=Path, default=ROOT / ".data" / "device")
     p.add_argument("--minutes", type=float, default=8.0)
@@ -148,7 +152,9 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "prepare":
-        result = prepare(args.data, args.init, args.dest, args.resolution, args.limit, args.lossy_quality)
+        result = prepare(
+            args.data, args.init, args.dest, args.resolution, args.limit, args.lossy_quality, args.min_source_px
+        )
     else:
         result = run(args.dest, args.minutes, args.out, args.config, args.keep)
     print(json.dumps(result, indent=2))

@@ -33,7 +33,7 @@ from fdf.shards.writer import face_table, write_face_files  # noqa: E402
 
 COLUMNS = ["face_id", "photo_id", "face_index", "split", "resolution", "image", "bbox", "keypoints", "source"]
 #: Packed when the source has them: outline-hole training (network.hole "outline") reads them.
-GEOMETRY = ["landmarks68", "yaw"]
+GEOMETRY = ["landmarks68", "yaw", "crop_photo"]
 log = logging.getLogger("pack_faces")
 
 
@@ -65,12 +65,22 @@ def pack(
     limit: int | None = None,
     lossy_quality: int | None = None,
     seed: int = 0,
+    min_source_px: int = 0,
 ) -> dict:
-    """Pack ``src``'s faces of ``splits`` (and ``resolution``) into one shard under ``dst``."""
+    """Pack ``src``'s faces of ``splits`` (and ``resolution``) into one shard under ``dst``;
+    ``min_source_px``: only faces whose crop covers at least that many photo pixels (training's
+    ``data.min_source_px``), so that ``limit`` counts the faces the run will train on."""
+
+    def wanted_row(r: dict) -> bool:
+        if r["split"] not in splits or (resolution and r["resolution"] != resolution):
+            return False
+        crop = r.get("crop_photo")
+        return not min_source_px or (crop is not None and min(crop[2] - crop[0], crop[3] - crop[1]) >= min_source_px)
+
     keys = []
     for shard in list_shards(src):
-        t = pq.read_table(shard, columns=["photo_id", "split", "resolution"]).to_pylist()
-        keys += [r["photo_id"] for r in t if r["split"] in splits and (not resolution or r["resolution"] == resolution)]
+        columns = ["photo_id", "split", "resolution"] + (["crop_photo"] if min_source_px else [])
+        keys += [r["photo_id"] for r in pq.read_table(shard, columns=columns).to_pylist() if wanted_row(r)]
     photos = sorted(set(keys))
     if limit is not None:  # whole photos, in a seeded order: every face of a photo or none
         order = np.random.default_rng(seed).permutation(len(photos))
@@ -87,11 +97,7 @@ def pack(
     for shard in list_shards(src):
         names = pq.read_schema(shard).names
         for row in pq.read_table(shard, columns=COLUMNS + [c for c in GEOMETRY if c in names]).to_pylist():
-            if (
-                row["split"] not in splits
-                or (resolution and row["resolution"] != resolution)
-                or row["photo_id"] not in wanted
-            ):
+            if not wanted_row(row) or row["photo_id"] not in wanted:
                 continue
             before += len(row["image"]["bytes"])
             if lossy_quality is None:
@@ -128,9 +134,20 @@ def main() -> int:
     parser.add_argument(
         "--lossy-quality", type=int, default=None, help="lossy WebP at this quality (default: lossless)"
     )
+    parser.add_argument(
+        "--min-source-px", type=int, default=0, help="only faces whose crop covers at least this many photo pixels"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    report = pack(args.src, args.dst, args.splits, args.resolution, args.limit, args.lossy_quality)
+    report = pack(
+        args.src,
+        args.dst,
+        args.splits,
+        args.resolution,
+        args.limit,
+        args.lossy_quality,
+        min_source_px=args.min_source_px,
+    )
     log.info(
         "%d faces: %.1f MB of PNG -> %.1f MB shard (%s)",
         report["faces"],

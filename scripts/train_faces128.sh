@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The 128 px generator's training campaign on 2 CPU cores, in the background, across sessions:
-#   nohup scripts/train_faces128.sh > runs/grown128b.out 2>&1 &     (stop it with: kill PID)
+#   nohup scripts/train_faces128.sh > runs/grown128c.out 2>&1 &     (stop it with: kill PID)
 # Runs CONFIG into RUN (below) at low priority. Each call resumes from
 # the newest checkpoint (exactly: data order, optimizer and RNG state are checkpointed), so a
 # killed or timed-out run loses at most checkpoint_every_seconds of work. MINUTES (default 150)
@@ -19,8 +19,11 @@ cd "$(dirname "$0")/.."
 # Since session 12 the campaign is runs/grown128b (manifests/train_grown128b.yaml: bilinear features
 # into the top level), started from runs/grown128d's step 2,942 with
 #   INIT=runs/grown128d/checkpoint-00002942.safetensors RUN=runs/grown128b CONFIG=manifests/train_grown128b.yaml
-RUN=${RUN:-runs/grown128b}
-CONFIG=${CONFIG:-manifests/train_grown128b.yaml}
+# Since session 13 it is runs/grown128c (manifests/train_grown128c.yaml: sharp faces only, from
+# crops of at least 128 source pixels), started from runs/grown128b's step 3,000 with
+#   INIT=runs/grown128b/checkpoint-00003000.safetensors RUN=runs/grown128c CONFIG=manifests/train_grown128c.yaml
+RUN=${RUN:-runs/grown128c}
+CONFIG=${CONFIG:-manifests/train_grown128c.yaml}
 MINUTES=${MINUTES:-150}
 FDF=.venv/bin/fdf
 compgen -G ".data/faces128-shards/part-*.parquet" >/dev/null || compgen -G ".data/faces128-shards/data/*/*/part-*.parquet" >/dev/null \

@@ -206,3 +206,21 @@ def test_device_script_prepares_and_runs_on_the_cpu(source_run, tmp_path):
     last, _ = read_checkpoint(out / "last.safetensors")
     assert "last.safetensors" in summary["exported"] and not any(k.startswith("optim") for k in last)
     assert {k.split(".")[0] for k in last} == {"generator", "generator_ema", "discriminator"}
+
+
+def test_device_pack_keeps_only_faces_from_large_enough_crops(tmp_path):
+    """pack_faces --min-source-px: the GPU pack holds the faces a min_source_px run trains on,
+    with their crop sizes, so the run's own filter keeps every one of them."""
+    from anonymizer.training.data import keep_sharp_faces
+    from fdf.torch_data import FaceShardDataset
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from pack_faces import pack
+
+    data = build_face_shards(tmp_path / "ds", resolution=32, crop_side=lambda i: 60.0 + 10 * i)
+    report = pack(data, tmp_path / "packed", ["train"], 32, min_source_px=128)
+    packed, source = FaceShardDataset(str(tmp_path / "packed"), 32, "train"), FaceShardDataset(str(data), 32, "train")
+    sharp = keep_sharp_faces(source, source.source_sides(), 128)
+    assert report["faces"] == len(packed) == len(sharp) == 18
+    assert {packed[i]["face_id"] for i in range(len(packed))} == {sharp[i]["face_id"] for i in range(len(sharp))}
+    assert len(keep_sharp_faces(packed, packed.source_sides(), 128)) == 18
