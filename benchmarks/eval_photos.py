@@ -109,6 +109,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N photos of each set only")
     ap.add_argument("--json-out", type=Path, default=None)
     ap.add_argument("--truncation", type=float, default=None, help="gan modes' truncation (default: the config's)")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="gan modes' base seed (default: the config's); another seed shows the noise",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -125,6 +131,8 @@ def main() -> None:
     for mode in modes:
         gan = MODES[mode]["mode"] == "gan"
         extra = {"truncation": args.truncation} if gan and args.truncation is not None else {}
+        if gan and args.seed is not None:
+            extra["seed"] = args.seed
         config = AnonymizeConfig(checkpoint=args.checkpoint if gan else None, **MODES[mode], **extra)
         log.info("mode %s", mode)
         results[mode] = evaluate_photos(photos, ImageAnonymizer(config), evaluator)
@@ -136,6 +144,7 @@ def main() -> None:
         "modes": report,
         "checkpoint": args.checkpoint or "bundled",
         "truncation": args.truncation,
+        "seed": args.seed,
         "frame": args.frame,
         "photos": len(photos),
         "git": git_state(),
