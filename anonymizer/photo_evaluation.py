@@ -105,7 +105,7 @@ def evaluate_photos(photos: list[Photo], anonymizer, evaluator: PrivacyEvaluator
                 "blurred": result.blurred,
             }
         )
-        for box, opinion in zip(boxes, verdict.opinions):
+        for box, opinion, own, gallery in zip(boxes, verdict.opinions, verdict.own_dlib, verdict.gallery_dlib):
             ratio = detail_ratio(rgb, result.pixels, box)
             out.detail.append(ratio)
             if opinion.original is not None:
@@ -121,6 +121,8 @@ def evaluate_photos(photos: list[Photo], anonymizer, evaluator: PrivacyEvaluator
                     "sface_similarity": _round(opinion.similarity),
                     "sface_similarity_aligned": _round(opinion.similarity_aligned),
                     "gallery_sface_similarity": _round(opinion.gallery_similarity),
+                    "dlib_distance": own,
+                    "gallery_dlib_distance": gallery,
                     "detail_ratio": _round(ratio),
                 }
             )

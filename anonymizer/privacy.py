@@ -103,6 +103,10 @@ class FacePrivacy:
     refound: int = 0
     leaks: int = 0
     distances: list[float] = field(default_factory=list)
+    #: per face found, in order: dlib distance from the output to the original (None: not described,
+    #: or no face there any more) and to the person's gallery (None also without a gallery)
+    own_dlib: list = field(default_factory=list)
+    gallery_dlib: list = field(default_factory=list)
     #: counts of the second judges and the gallery (see :data:`JUDGE_COUNTS`)
     judges: Counter = field(default_factory=Counter)
     #: per face, YuNet's and SFace's :class:`~anonymizer.judges.SecondOpinion` (None: not judged)
@@ -189,6 +193,8 @@ class PrivacyEvaluator:
         count = result.judges
         for face, by_centerface in zip(found, detected):
             result.faces += 1
+            result.own_dlib.append(None)
+            result.gallery_dlib.append(None)
             x0, y0, x1, y1 = (int(round(v)) for v in face.bbox)
             a, b = original[y0:y1, x0:x1].astype(np.int16), anonymized[y0:y1, x0:x1].astype(np.int16)
             if a.size and (np.abs(a - b).max(axis=2) > self.config.change_level).mean() >= 0.5:
@@ -209,10 +215,13 @@ class PrivacyEvaluator:
             result.refound += 1
             dist, closest = min(dists, key=lambda d: d[0])
             result.distances.append(round(dist, 4))
+            result.own_dlib[-1] = round(float(dist), 4)
             if dist < self.config.threshold:
                 result.leaks += 1
             if template is not None and len(template.dlib):
-                count["gallery_dlib_leaks"] += template.dlib_distance(closest.embedding) < self.config.threshold
+                gallery = float(template.dlib_distance(closest.embedding))
+                result.gallery_dlib[-1] = round(gallery, 4)
+                count["gallery_dlib_leaks"] += gallery < self.config.threshold
         if self.judges is not None:
             result.opinions = self._second_opinion(original, anonymized, found, template, count)
         return result

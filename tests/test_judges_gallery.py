@@ -98,3 +98,21 @@ def test_masked_faces_are_gone_for_every_judge(tmp_path):
     assert j["sface_leaks"] == 0 and j["gallery_sface_leaks"] == 0 and j["gallery_dlib_leaks"] == 0
     assert j["gallery_sface_original_match_rate"] == 1.0  # the gallery knew them before
     assert report.files[0].judges["yunet_found"] == 1
+
+
+def test_per_face_dlib_distances_line_up_with_the_counts():
+    """compare_arrays keeps each face's dlib distance to its original and to its gallery, in the
+    order of the faces, so the margins under the 0.6 threshold can be read, not only the counts."""
+    from anonymizer.inference import ImageAnonymizer, read_image
+    from anonymizer.privacy import PrivacyEvaluator
+
+    evaluator = PrivacyEvaluator(PrivacyConfig(gallery=str(PEOPLE), gallery_root=str(JUDGES)))
+    rgb = read_image(JUDGES / "again_frame25.jpg").rgb
+    same = evaluator.compare_arrays(rgb, rgb, source="again_frame25.jpg")
+    assert same.faces == len(same.own_dlib) == len(same.gallery_dlib) == 1
+    assert same.own_dlib[0] < 0.01 and same.gallery_dlib[0] < 0.6 and same.judges["gallery_dlib_leaks"] == 1
+    masked = ImageAnonymizer(AnonymizeConfig(mode="mask")).anonymize_rgb(rgb).pixels
+    gone = evaluator.compare_arrays(rgb, masked, source="again_frame25.jpg")
+    assert gone.faces == 1 and gone.own_dlib == [None] and gone.gallery_dlib == [None]
+    stranger = evaluator.compare_arrays(rgb, rgb, source="stranger.jpg")  # nobody's gallery
+    assert stranger.own_dlib[0] < 0.01 and stranger.gallery_dlib == [None]

@@ -55,6 +55,8 @@ def test_blur_and_mask_judged_on_whole_photos(photos, evaluator):
     checks = acceptance(report["blur"])
     assert not checks["yunet_retention_ge_97pct"] and checks["sface_reid_own_le_2pct"]
     assert len(results["blur"].faces) == 3 and results["blur"].faces[0]["photo"] == photos[0].name
+    # blurred and masked faces are no faces to dlib: no distance to the original or the gallery
+    assert all(f["dlib_distance"] is None and f["gallery_dlib_distance"] is None for f in results["mask"].faces)
 
 
 def test_blend_masks_are_the_feathered_regions(photos):
