@@ -107,6 +107,9 @@ class FacePrivacy:
     #: or no face there any more) and to the person's gallery (None also without a gallery)
     own_dlib: list = field(default_factory=list)
     gallery_dlib: list = field(default_factory=list)
+    #: per face found: the dlib descriptor of the output face at its place (None: none), to judge
+    #: it against other people too (how often a stranger matches: the recogniser's own error)
+    output_dlib: list = field(default_factory=list, repr=False)
     #: counts of the second judges and the gallery (see :data:`JUDGE_COUNTS`)
     judges: Counter = field(default_factory=Counter)
     #: per face, YuNet's and SFace's :class:`~anonymizer.judges.SecondOpinion` (None: not judged)
@@ -195,6 +198,7 @@ class PrivacyEvaluator:
             result.faces += 1
             result.own_dlib.append(None)
             result.gallery_dlib.append(None)
+            result.output_dlib.append(None)
             x0, y0, x1, y1 = (int(round(v)) for v in face.bbox)
             a, b = original[y0:y1, x0:x1].astype(np.int16), anonymized[y0:y1, x0:x1].astype(np.int16)
             if a.size and (np.abs(a - b).max(axis=2) > self.config.change_level).mean() >= 0.5:
@@ -215,7 +219,7 @@ class PrivacyEvaluator:
             result.refound += 1
             dist, closest = min(dists, key=lambda d: d[0])
             result.distances.append(round(dist, 4))
-            result.own_dlib[-1] = round(float(dist), 4)
+            result.own_dlib[-1], result.output_dlib[-1] = round(float(dist), 4), closest.embedding
             if dist < self.config.threshold:
                 result.leaks += 1
             if template is not None and len(template.dlib):

@@ -113,6 +113,7 @@ def test_per_face_dlib_distances_line_up_with_the_counts():
     assert same.own_dlib[0] < 0.01 and same.gallery_dlib[0] < 0.6 and same.judges["gallery_dlib_leaks"] == 1
     masked = ImageAnonymizer(AnonymizeConfig(mode="mask")).anonymize_rgb(rgb).pixels
     gone = evaluator.compare_arrays(rgb, masked, source="again_frame25.jpg")
-    assert gone.faces == 1 and gone.own_dlib == [None] and gone.gallery_dlib == [None]
+    assert gone.faces == 1 and gone.own_dlib == [None] and gone.gallery_dlib == [None] and gone.output_dlib == [None]
+    assert same.output_dlib[0].shape == (128,)  # the output face's descriptor, to judge against strangers
     stranger = evaluator.compare_arrays(rgb, rgb, source="stranger.jpg")  # nobody's gallery
     assert stranger.own_dlib[0] < 0.01 and stranger.gallery_dlib == [None]
