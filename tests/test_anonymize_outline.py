@@ -1,6 +1,6 @@
 """Privacy invariants of gan mode's outline compositing, on a real photo with the bundled generator:
 the face (landmark hull and detected box) is fully generated, the photo outside the paste box is
-untouched, overlapping faces stay replaced, and the identity check's fallbacks cover the box."""
+untouched, overlapping faces stay replaced, and the identity check's blur fallback covers the face."""
 
 from pathlib import Path
 
@@ -109,16 +109,30 @@ def test_overlapping_outline_faces_stay_replaced():
         assert np.array_equal(out[outside], image.pixels[outside])
 
 
-def test_fallback_blur_covers_the_whole_box():
+@pytest.mark.parametrize("fallback_mask", ["outline", "box"])
+def test_fallback_blur_covers_the_face_or_the_whole_box(fallback_mask):
+    """A face that kept matching is blurred: under its own outline (default: hair and background
+    outside it kept, the face and its box blurred throughout) or over the whole dilated box."""
     image = read_image(DATA / "astronaut.jpg")
-    anon = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=2), copy_seeds_below=10**9)
+    config = AnonymizeConfig(mode="gan", verify_tries=2, fallback_mask=fallback_mask)
+    anon = CopyingGenerator(config, copy_seeds_below=10**9)
     result = anon.anonymize_loaded(image)
     assert result.outcomes == [Blurred()] and result.blurred == 1
     (region,) = result.regions
-    assert region.weights is None, "the blur fallback is drawn over the box, not the face outline"
+    (face,) = result.faces
+    moved = np.abs(result.pixels.astype(int) - image.pixels).max(axis=2) > 0
+    assert moved[_face_pixels(face, image.rgb.shape)].mean() > 0.97, "the whole face is blurred"
     cx0, cy0, cx1, cy1 = region.core
-    moved = np.abs(result.pixels[cy0:cy1, cx0:cx1].astype(int) - image.pixels[cy0:cy1, cx0:cx1]).max(axis=2)
-    assert (moved > 0).mean() > 0.9
+    core_moved = moved[cy0:cy1, cx0:cx1].mean()
+    if fallback_mask == "box":
+        assert region.weights is None and core_moved > 0.9
+    else:
+        x0, y0, x1, y1 = region.paste
+        assert region.weights is not None
+        outside = np.ones(moved.shape, bool)
+        outside[y0:y1, x0:x1] = region.weights == 0
+        assert not moved[outside].any(), "nothing outside the outline mask changes"
+        assert core_moved < 0.9, "hair and background inside the box are kept"
     again = anon.render(image.pixels, image.rgb, result.faces, [0], fixed=result.outcomes)
     assert np.array_equal(again.pixels, result.pixels)
 

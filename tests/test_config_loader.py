@@ -138,10 +138,13 @@ def test_print_config_shows_the_resolved_config(tmp_path):
 
     config = tmp_path / "anon.yaml"
     config.write_text("anonymize: {mode: pixelate}\nvideo: {detect_every: 3}\n")
-    res = run_fdf("anonymize", "--config", config, "--seed", "2", "--max-side", "0", "--print-config")
+    res = run_fdf(
+        "anonymize", "--config", config, "--seed", "2", "--max-side", "0", "--fallback-mask", "box", "--print-config"
+    )
     assert res.returncode == 0, res.stderr
     printed = yaml.safe_load(res.stdout)
     assert printed["anonymize"]["mode"] == "pixelate" and printed["anonymize"]["seed"] == 2
+    assert printed["anonymize"]["fallback_mask"] == "box"
     assert printed["anonymize"]["detect"]["max_side"] is None and printed["video"]["detect_every"] == 3
 
     bad = run_fdf("anonymize", "--config", config, "--crf", "99", "--print-config")

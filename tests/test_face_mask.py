@@ -171,7 +171,14 @@ def test_anonymizer_uses_the_outline_in_gan_mode_only():
 
 
 @pytest.mark.parametrize(
-    "bad", [dict(face_mask="hull"), dict(mask_margin=-0.1), dict(mask_forehead=1.5), dict(mask_feather=0.9)]
+    "bad",
+    [
+        dict(face_mask="hull"),
+        dict(fallback_mask="ellipse"),
+        dict(mask_margin=-0.1),
+        dict(mask_forehead=1.5),
+        dict(mask_feather=0.9),
+    ],
 )
 def test_mask_options_are_validated(bad):
     with pytest.raises(AnonymizeConfigError):

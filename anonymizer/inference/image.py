@@ -60,8 +60,10 @@ class AnonymizeConfig:
     the face box is always replaced outright), "box" pastes the whole dilated box like the other
     modes; ``mask_margin``, ``mask_forehead`` and ``mask_feather`` shape the outline (fractions of
     the face size; the forehead of the eye-to-chin distance); ``colour_match`` corrects the
-    generated face's colour and light to the photo along the blend edge. Blur, pixelate and mask,
-    and gan mode's blur fallback, always replace the box.
+    generated face's colour and light to the photo along the blend edge. Blur, pixelate and mask
+    modes replace the box. ``fallback_mask``: gan mode's blur fallback (a face that kept matching)
+    is drawn under the face's own mask ("outline", as a generated face would be) or over the whole
+    dilated box ("box"); video's last escalation, the flat mask, always covers the box.
     """
 
     mode: str = "gan"
@@ -95,6 +97,11 @@ class AnonymizeConfig:
     #: Off, whole photos measured worse (fewer faces found, one more re-identified; BENCHMARKS.md).
     mask_box: bool = True
     colour_match: bool = True
+    #: The whole dilated box blurred is a square 1.8 times the face across, the one square left on
+    #: a photo; under the outline the blur covers what a generated face covers, the face box
+    #: included (mask_box). Chosen on whole photos with every face drawn as the fallback
+    #: (BENCHMARKS.md, session 13).
+    fallback_mask: str = "outline"
     #: gan mode: cut a face whose head is tilted in the picture plane (eye line 12 degrees or more
     #: from level) turned upright, as the generator saw faces in training, and turn it back
     #: (.upright). Off: with the bundled generator, detectors found fewer of the replaced faces
@@ -130,6 +137,10 @@ class AnonymizeConfig:
             raise AnonymizeConfigError(f"truncation must be between 0 and 1, got {self.truncation}")
         if self.face_mask not in FACE_MASKS:
             raise AnonymizeConfigError(f"unknown face_mask {self.face_mask!r}; choose one of {', '.join(FACE_MASKS)}")
+        if self.fallback_mask not in FACE_MASKS:
+            raise AnonymizeConfigError(
+                f"unknown fallback_mask {self.fallback_mask!r}; choose one of {', '.join(FACE_MASKS)}"
+            )
         for name, top in (("mask_margin", 0.5), ("mask_forehead", 1.0), ("mask_feather", 0.5)):
             value = getattr(self, name)
             if not 0.0 <= value <= top:
@@ -180,10 +191,12 @@ class Verified:
     blurred: int = 0
 
 
-def drawn_region(region: FaceRegion, outcome: Outcome) -> FaceRegion:
+def drawn_region(region: FaceRegion, outcome: Outcome, fallback_mask: str = "box") -> FaceRegion:
     """The region a face's outcome is composited with: a generated face under the region's own
-    mask, a blur, pixelate or mask over the whole box, so it covers all the region."""
-    return region if isinstance(outcome, Generated) else region.boxed()
+    mask, and so a blur when ``fallback_mask`` is "outline"; otherwise a blur, pixelate or mask
+    over the whole box, so it covers all the region."""
+    own = isinstance(outcome, Generated) or (isinstance(outcome, Blurred) and fallback_mask == "outline")
+    return region if own else region.boxed()
 
 
 class ImageAnonymizer:
@@ -334,7 +347,7 @@ class ImageAnonymizer:
         outcomes: list[Outcome] = [Skipped()] * len(faces)
         descriptors: list = [None] * len(faces)
         distances: list = [None] * len(faces)
-        drawn = [drawn_region(j.region, o) for j, o in zip(jobs, kept_outcomes)]
+        drawn = [drawn_region(j.region, o, self.config.fallback_mask) for j, o in zip(jobs, kept_outcomes)]
         for k, i in enumerate(keep):
             outcomes[i], descriptors[i], distances[i], regions[i] = (
                 kept_outcomes[k],

@@ -142,6 +142,13 @@ def register(subparsers) -> None:
         "replaced outright either way; blur, pixelate and mask always replace the box",
     )
     p.add_argument(
+        "--fallback-mask",
+        choices=["outline", "box"],
+        default=None,
+        help="gan mode: draw the blur that replaces a face still recognised after its retries under "
+        "the face's own mask (outline, default) or over the whole dilated box (box)",
+    )
+    p.add_argument(
         "--no-colour-match",
         action="store_true",
         help="gan mode: do not correct the generated face's colour and light to the photo at its edge",
@@ -231,6 +238,7 @@ def anonymize_overrides(args) -> dict:
         "anonymize.verify_threshold": args.verify_threshold,
         "anonymize.second_recogniser": False if args.no_sface_check else None,
         "anonymize.face_mask": args.face_mask,
+        "anonymize.fallback_mask": args.fallback_mask,
         "anonymize.colour_match": False if args.no_colour_match else None,
         "video.codec": args.codec,
         "video.crf": args.crf,
