@@ -78,7 +78,13 @@ def main() -> None:
     frames = [int(v) for v in args.frames.split(",") if v.strip()]
     people, root = read_people(args.gallery)
     clips = sorted(f for files in people.values() for f in files)
-    shots = [(f"{clip}#{n}", clip_frame(root / clip, n)) for clip in clips for n in frames]
+    shots = []
+    for clip in clips:
+        for n in frames:
+            try:
+                shots.append((f"{clip}#{n}", clip_frame(root / clip, n)))
+            except SystemExit as missing:  # a short clip
+                log.warning("%s: skipped", missing)
     evaluator = PrivacyEvaluator(PrivacyConfig(gallery=str(args.gallery)))
 
     gallery = evaluator.gallery

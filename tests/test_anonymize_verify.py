@@ -140,3 +140,31 @@ def test_sface_flags_a_face_dlib_lets_pass(monkeypatch):
     off = CopyingGenerator(AnonymizeConfig(mode="gan", verify_tries=3, second_recogniser=False), copy_seeds_below=1)
     passed = off.anonymize_loaded(image)
     assert off.calls == [[0]] and passed.regenerated == 0
+
+
+def test_a_blur_the_recognisers_still_link_is_masked_over_the_box(monkeypatch):
+    """The fallback blur is judged as drawn: when dlib still finds the person in it (here forced:
+    every check says 0.1), the face is painted flat over its whole box instead; when the blur
+    passes, it stays."""
+    import anonymizer.inference.image as image_module
+
+    image = read_image(DATA / "astronaut.jpg")
+    calls = []
+
+    def judged(output, faces, *a, **k):
+        calls.append(1)
+        return [0.1 if len(calls) <= limit else 1.5] * len(faces)
+
+    monkeypatch.setattr(image_module, "leak_distances", judged)
+    limit = 10**9  # every judgement leaks, the blur's too
+    anon = CopyingGenerator(config(), copy_seeds_below=10**9)
+    result = anon.anonymize_loaded(image)
+    assert len(calls) == 4 and result.outcomes == [Masked()] and result.blurred == 1
+    (region,) = result.regions
+    assert region.weights is None, "the mask covers the whole box"
+    x0, y0, x1, y1 = region.core
+    assert (result.pixels[y0:y1, x0:x1] == result.pixels[y0, x0]).all()
+    calls.clear()
+    limit = 3  # the three generations leak, the blur does not
+    result = anon.anonymize_loaded(image)
+    assert len(calls) == 4 and result.outcomes == [Blurred()] and result.blurred == 1

@@ -22,8 +22,8 @@ from ..media import DEFAULT_MAX_PIXELS, LoadedImage, to_working_rgb
 from .composite import composite
 from .detect import DetectConfig, FaceBox, add_keypoints, face_yaw, find_faces
 from .face_mask import FaceMaskParams, masked_region
-from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer
-from .outcome import Blurred, Generated, Outcome, Skipped, for_mode
+from .modes import MODES, FaceJob, GanMode, blur_patches, make_renderer, mask_patches
+from .outcome import Blurred, Generated, Masked, Outcome, Skipped, for_mode
 from .regions import FaceRegion, face_region
 from .verify import describe_views, leak_distances, retry_seed, scene_faces
 
@@ -402,22 +402,26 @@ class ImageAnonymizer:
             for f in faces
         ]
         originals = [self.sface.embed(rgb, p) if p is not None else None for p in points]
-        for attempt in range(1, c.verify_tries + 1):
-            output = composite(rgb, regions, patches)
+
+        def leaking(output: np.ndarray, which: list[int]) -> tuple[list[int], list]:
+            """Of the faces ``which``, those dlib finds within the threshold or SFace recognises
+            at the original's five points (no detector needed, so a face the detectors no
+            longer find is still judged); and dlib's distances for every face."""
             found = leak_distances(output, faces, descriptors, lossy_qualities)
+            out = [i for i in which if found[i] is not None and found[i] < c.verify_threshold]
+            out += [
+                i
+                for i in which
+                if i not in out
+                and originals[i] is not None
+                and cosine_similarity(originals[i], self.sface.embed(output, points[i])) >= c.sface_threshold
+            ]
+            return sorted(out), found
+
+        for attempt in range(1, c.verify_tries + 1):
+            bad, found = leaking(composite(rgb, regions, patches), list(range(len(faces))))
             for i in range(len(faces)) if attempt == 1 else bad:  # a face that passed keeps its distance
                 distances[i] = found[i]
-            bad = [i for i, d in enumerate(found) if d is not None and d < c.verify_threshold]
-            # SFace on the output at the original's five points: no detector needed, so a face
-            # the detectors no longer find is still judged.
-            bad += [
-                i
-                for i, (p, o) in enumerate(zip(points, originals))
-                if o is not None
-                and i not in bad
-                and cosine_similarity(o, self.sface.embed(output, p)) >= c.sface_threshold
-            ]
-            bad.sort()
             if not bad or attempt == c.verify_tries:
                 break
             # Another latent for the faces that leaked.
@@ -429,8 +433,20 @@ class ImageAnonymizer:
         for i in bad:
             patches[i] = blur_patches(rgb, [jobs[i]])[0]
             outcomes[i] = Blurred()
+        if bad:
+            # The blur is judged too, as drawn: a face the recognisers still link to the person
+            # (the blur leaves the head's outline, hair and ears) is painted over its whole box.
+            drawn = [drawn_region(r, o, c.fallback_mask) for r, o in zip(regions, outcomes)]
+            for i in leaking(composite(rgb, drawn, patches), bad)[0]:
+                patches[i] = mask_patches(rgb, [jobs[i]])[0]
+                outcomes[i] = Masked()
         if regenerated or bad:
-            log.info("identity check: %d faces regenerated, %d blurred", regenerated, len(bad))
+            log.info(
+                "identity check: %d faces regenerated, %d blurred (%d of them then masked)",
+                regenerated,
+                len(bad),
+                sum(isinstance(outcomes[i], Masked) for i in bad),
+            )
         return Verified(patches, outcomes, descriptors, distances, regenerated, len(bad))
 
     def anonymize_loaded(self, image: LoadedImage) -> AnonymizedImage:
