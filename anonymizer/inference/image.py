@@ -108,11 +108,13 @@ class AnonymizeConfig:
     #: on afw-dev with it (BENCHMARKS.md, "Tilted heads").
     upright_crops: bool = False
     #: gan mode: pull each face's style this far towards the generator's mean (1: off; see
-    #: anonymizer.generator.runner.GeneratorRunner). 0.85 with the bundled generator (step 15,500)
-    #: on whole photos: CenterFace keeps 97.4% of the replaced faces, YuNet 94.0% (88.5% at 1),
-    #: nobody re-identified by dlib or SFace, own photo or gallery; at 0.7 YuNet keeps 98.8% but
-    #: dlib matched one of nine signers to their other photos (BENCHMARKS.md, session 12).
-    truncation: float = 0.85
+    #: anonymizer.generator.runner.GeneratorRunner). 0.8 with the bundled generator (step 15,500)
+    #: on whole photos, two seeds: CenterFace keeps 98.2% of the replaced faces, YuNet 96.4%
+    #: (0.85: 96.6% and 94.6%; 1: 88.5% YuNet, one seed), nobody re-identified by dlib, SFace 0.5%
+    #: of own faces; dlib matched no signer to their other clips in 65 tries (frames x seeds), as
+    #: at 0.85 (0.75 and 0.7: 1 of 65, about dlib's match rate with strangers; BENCHMARKS.md,
+    #: session 13).
+    truncation: float = 0.8
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

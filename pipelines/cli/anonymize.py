@@ -109,7 +109,7 @@ def register(subparsers) -> None:
         "--truncation",
         type=float,
         default=None,
-        help="gan mode: pull each generated face towards the generator's mean style, 0-1 (default 0.85; 1: off; "
+        help="gan mode: pull each generated face towards the generator's mean style, 0-1 (default 0.8; 1: off; "
         "lower: fewer broken faces, less variety)",
     )
     p.add_argument(
