@@ -100,7 +100,7 @@ class EvaluationConfig:
     attacker_views: bool = False  # also describe replaced faces at their own shape and mirrored
     second_judges: bool = True  # also judge with YuNet and SFace, and measure detail and border
     sface_threshold: float = 0.363  # SFace cosine at or above which two faces are one person
-    truncation: float = 1.0  # the generator's truncation (1: raw; fdf anonymize's default is 0.8)
+    truncation: float = 1.0  # the generator's truncation (1: raw; fdf anonymize's default is 0.85)
 
 
 class EvaluationError(FdfError):

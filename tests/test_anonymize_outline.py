@@ -148,3 +148,18 @@ def test_identity_check_judges_the_outline_composite():
     assert region.weights is not None
     x0, y0, x1, y1 = region.paste
     assert (result.pixels[y0:y1, x0:x1][region.weights >= 1] == 0).all()  # the flat second try
+
+
+def test_auto_fallback_is_the_outline_on_photos_and_the_box_on_video_frames():
+    image = read_image(DATA / "astronaut.jpg")
+    auto = AnonymizeConfig(mode="gan", verify_tries=2)
+    assert auto.fallback_mask == "auto" and (auto.fallback_for(False), auto.fallback_for(True)) == ("outline", "box")
+    assert AnonymizeConfig(fallback_mask="outline").fallback_for(True) == "outline"
+    anon = CopyingGenerator(auto, copy_seeds_below=10**9)
+    photo = anon.anonymize_loaded(image)
+    faces = anon.detect(image.rgb)
+    frame = anon.render(image.pixels, image.rgb, faces, [0], video=True)
+    assert photo.outcomes == frame.outcomes == [Blurred()]
+    assert photo.regions[0].weights is not None and frame.regions[0].weights is None
+    redrawn = anon.render(image.pixels, image.rgb, faces, [0], fixed=[Blurred()], video=True)
+    assert np.array_equal(redrawn.pixels, frame.pixels), "video's repair draws the fallback as the frame did"

@@ -38,6 +38,8 @@ class AnonymizeConfigError(FdfError):
 DEFAULT_DILATION = 0.15
 #: gan mode's ways to show the generated face: under a soft mask that follows the face, or the box.
 FACE_MASKS = ("outline", "box")
+#: gan mode's blur fallback: "auto" is the outline on photos and the box on video frames.
+FALLBACK_MASKS = ("auto", *FACE_MASKS)
 
 
 @dataclass
@@ -63,7 +65,8 @@ class AnonymizeConfig:
     generated face's colour and light to the photo along the blend edge. Blur, pixelate and mask
     modes replace the box. ``fallback_mask``: gan mode's blur fallback (a face that kept matching)
     is drawn under the face's own mask ("outline", as a generated face would be) or over the whole
-    dilated box ("box"); video's last escalation, the flat mask, always covers the box.
+    dilated box ("box"); "auto" (default) is the outline on photos and the box on video frames.
+    The flat mask, the last escalation, always covers the box.
     """
 
     mode: str = "gan"
@@ -99,22 +102,23 @@ class AnonymizeConfig:
     colour_match: bool = True
     #: The whole dilated box blurred is a square 1.8 times the face across, the one square left on
     #: a photo; under the outline the blur covers what a generated face covers, the face box
-    #: included (mask_box). Chosen on whole photos with every face drawn as the fallback
+    #: included (mask_box). With every face of the whole-photo set drawn as the fallback nobody
+    #: was re-identified either way; on the tilted heads of a video clip SFace at the original's
+    #: points linked 7 of 24 sampled outline blurs against 2 box blurs, so video keeps the box
     #: (BENCHMARKS.md, session 13).
-    fallback_mask: str = "outline"
+    fallback_mask: str = "auto"
     #: gan mode: cut a face whose head is tilted in the picture plane (eye line 12 degrees or more
     #: from level) turned upright, as the generator saw faces in training, and turn it back
     #: (.upright). Off: with the bundled generator, detectors found fewer of the replaced faces
     #: on afw-dev with it (BENCHMARKS.md, "Tilted heads").
     upright_crops: bool = False
     #: gan mode: pull each face's style this far towards the generator's mean (1: off; see
-    #: anonymizer.generator.runner.GeneratorRunner). 0.8 with the bundled generator (step 15,500)
-    #: on whole photos, two seeds: CenterFace keeps 98.2% of the replaced faces, YuNet 96.4%
-    #: (0.85: 96.6% and 94.6%; 1: 88.5% YuNet, one seed), nobody re-identified by dlib, SFace 0.5%
-    #: of own faces; dlib matched no signer to their other clips in 65 tries (frames x seeds), as
-    #: at 0.85 (0.75 and 0.7: 1 of 65, about dlib's match rate with strangers; BENCHMARKS.md,
-    #: session 13).
-    truncation: float = 0.8
+    #: anonymizer.generator.runner.GeneratorRunner). 0.85 with the bundled generator (step 15,500)
+    #: on whole photos, two seeds: CenterFace keeps 96.6% of the replaced faces, YuNet 94.6%
+    #: (88.5% at 1), nobody re-identified by dlib or SFace, own photo or gallery. 0.8 kept 98.2%
+    #: and 96.4% but SFace re-identified 2 of 386 faces, and on video 0.8 let dlib find one signer
+    #: and SFace three appearances that 0.85 did not (BENCHMARKS.md, session 13).
+    truncation: float = 0.85
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -139,9 +143,9 @@ class AnonymizeConfig:
             raise AnonymizeConfigError(f"truncation must be between 0 and 1, got {self.truncation}")
         if self.face_mask not in FACE_MASKS:
             raise AnonymizeConfigError(f"unknown face_mask {self.face_mask!r}; choose one of {', '.join(FACE_MASKS)}")
-        if self.fallback_mask not in FACE_MASKS:
+        if self.fallback_mask not in FALLBACK_MASKS:
             raise AnonymizeConfigError(
-                f"unknown fallback_mask {self.fallback_mask!r}; choose one of {', '.join(FACE_MASKS)}"
+                f"unknown fallback_mask {self.fallback_mask!r}; choose one of {', '.join(FALLBACK_MASKS)}"
             )
         for name, top in (("mask_margin", 0.5), ("mask_forehead", 1.0), ("mask_feather", 0.5)):
             value = getattr(self, name)
@@ -149,6 +153,12 @@ class AnonymizeConfig:
                 raise AnonymizeConfigError(
                     f"{name} must be between 0 and {top} (a fraction of the face size), got {value}"
                 )
+
+    def fallback_for(self, video: bool) -> str:
+        """The blur fallback's mask, "outline" or "box", on a photo or on a video frame."""
+        if self.fallback_mask != "auto":
+            return self.fallback_mask
+        return "box" if video else "outline"
 
     @property
     def mask_params(self) -> FaceMaskParams:
@@ -278,6 +288,7 @@ class ImageAnonymizer:
         fixed: list[Outcome | None] | None = None,
         keys: list | None = None,
         gan_patches=None,
+        video: bool = False,
     ) -> AnonymizedImage:
         """Replace ``faces`` in ``pixels`` (native) using the RGB working copy ``rgb``
         (``lossy_qualities``: see :func:`.verify.leaking`).
@@ -289,7 +300,9 @@ class ImageAnonymizer:
 
         ``keys``: per face, who it is across frames (video: the track id, see ``FaceJob.key``);
         ``gan_patches``: a function (rgb, jobs) -> patches used for generated faces instead of the
-        generator itself (video carries a generated face between frames, anonymizer.video.carry)."""
+        generator itself (video carries a generated face between frames, anonymizer.video.carry);
+        ``video``: the pixels are a video frame (the blur fallback's mask, see ``fallback_mask``)."""
+        fallback = self.config.fallback_for(video)
         regions = [self.region_of(f, rgb.shape) for f in faces]
         keep = [i for i, r in enumerate(regions) if r.core[2] > r.core[0] and r.core[3] > r.core[1]]
         if fixed is not None and len(fixed) != len(faces):
@@ -341,6 +354,7 @@ class ImageAnonymizer:
                     new,
                     lossy_qualities=lossy_qualities,
                     generate=generate,
+                    fallback=fallback,
                 )
                 regenerated, blurred = checked.regenerated, checked.blurred
             for n, k in enumerate(free):
@@ -349,7 +363,7 @@ class ImageAnonymizer:
         outcomes: list[Outcome] = [Skipped()] * len(faces)
         descriptors: list = [None] * len(faces)
         distances: list = [None] * len(faces)
-        drawn = [drawn_region(j.region, o, self.config.fallback_mask) for j, o in zip(jobs, kept_outcomes)]
+        drawn = [drawn_region(j.region, o, fallback) for j, o in zip(jobs, kept_outcomes)]
         for k, i in enumerate(keep):
             outcomes[i], descriptors[i], distances[i], regions[i] = (
                 kept_outcomes[k],
@@ -388,6 +402,7 @@ class ImageAnonymizer:
         *,
         lossy_qualities: tuple[int, ...] = (),
         generate=None,
+        fallback: str = "outline",
     ) -> Verified:
         """Regenerate faces that dlib (or SFace) still matches to the original; blur those that
         keep matching (see :class:`Verified`)."""
@@ -438,7 +453,7 @@ class ImageAnonymizer:
         if bad:
             # The blur is judged too, as drawn: a face the recognisers still link to the person
             # (the blur leaves the head's outline, hair and ears) is painted over its whole box.
-            drawn = [drawn_region(r, o, c.fallback_mask) for r, o in zip(regions, outcomes)]
+            drawn = [drawn_region(r, o, fallback) for r, o in zip(regions, outcomes)]
             for i in leaking(composite(rgb, drawn, patches), bad)[0]:
                 patches[i] = mask_patches(rgb, [jobs[i]])[0]
                 outcomes[i] = Masked()

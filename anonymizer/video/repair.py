@@ -228,6 +228,7 @@ def redraw(dst: Path, *, encoding: Encoding, anonymizer: ImageAnonymizer, record
                     fixed=rec.outcomes,
                     keys=rec.tracks,
                     gan_patches=carrier.patches if carrier is not None else None,
+                    video=True,
                 ).pixels
             writer.send(frame)
     finally:

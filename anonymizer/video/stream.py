@@ -304,6 +304,7 @@ def emit_frame(
         fixed=planned,
         keys=ids,
         gan_patches=carrier.patches if carrier is not None else None,
+        video=True,
     )
     if checks is not None:
         checks.learn(slot.index, ids, planned, out.outcomes, out.distances, seeds)

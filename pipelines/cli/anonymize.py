@@ -109,7 +109,7 @@ def register(subparsers) -> None:
         "--truncation",
         type=float,
         default=None,
-        help="gan mode: pull each generated face towards the generator's mean style, 0-1 (default 0.8; 1: off; "
+        help="gan mode: pull each generated face towards the generator's mean style, 0-1 (default 0.85; 1: off; "
         "lower: fewer broken faces, less variety)",
     )
     p.add_argument(
@@ -143,10 +143,11 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--fallback-mask",
-        choices=["outline", "box"],
+        choices=["auto", "outline", "box"],
         default=None,
         help="gan mode: draw the blur that replaces a face still recognised after its retries under "
-        "the face's own mask (outline, default) or over the whole dilated box (box)",
+        "the face's own mask (outline) or over the whole dilated box (box); auto (default): outline "
+        "on photos, box on video frames",
     )
     p.add_argument(
         "--no-colour-match",

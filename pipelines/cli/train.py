@@ -102,7 +102,7 @@ def register(subparsers) -> None:
         type=float,
         default=1.0,
         help="pull each face's style towards the generator's mean, 0-1 (default 1: the raw generator; "
-        "fdf anonymize uses 0.8)",
+        "fdf anonymize uses 0.85)",
     )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run_evaluate)
