@@ -158,7 +158,7 @@ class MissedByCheck(ImageAnonymizer):
             rgb[j.region.paste[1] : j.region.paste[3], j.region.paste[0] : j.region.paste[2]].copy() for j in jobs
         ]
 
-    def _verified(self, rgb, faces, jobs, patches, *, lossy_qualities=(), generate=None):
+    def _verified(self, rgb, faces, jobs, patches, *, lossy_qualities=(), generate=None, fallback="box"):
         from anonymizer.inference.verify import describe_views, scene_faces
 
         scene = scene_faces(rgb)
