@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eval_photos import clip_frame, git_state  # noqa: E402
 
 from anonymizer.inference import AnonymizeConfig, ImageAnonymizer  # noqa: E402
-from anonymizer.judges.gallery import Template, read_people, source_name  # noqa: E402
+from anonymizer.judges.gallery import read_people, source_name  # noqa: E402
 from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,14 +88,8 @@ def main() -> None:
     evaluator = PrivacyEvaluator(PrivacyConfig(gallery=str(args.gallery)))
 
     gallery = evaluator.gallery
-    everyone = {  # each person's template from all their clips, for the stranger comparisons
-        person: Template(
-            person,
-            np.concatenate([gallery.descriptors[source_name(f)][0] for f in files]),
-            np.concatenate([gallery.descriptors[source_name(f)][1] for f in files]),
-        )
-        for person, files in people.items()
-    }
+    # each person's template from all their clips, for the stranger comparisons
+    everyone = {person: gallery.person_template(person) for person in people}
 
     def judge(original, output, name: str, regenerated: int = 0, blurred: int = 0) -> list[dict]:
         verdict = evaluator.compare_arrays(original, output, source=name)

@@ -176,9 +176,7 @@ class FaceShardDataset(Dataset):
                 continue
             crops = handle.read_row_group(int(group), columns=["crop_photo"], use_threads=False).column(0).to_pylist()
             for position, row in rows:
-                crop = crops[row]
-                if crop is not None and len(crop) == 4:
-                    sides[position] = min(crop[2] - crop[0], crop[3] - crop[1])
+                sides[position] = crop_side(crops[row])
         return sides
 
     def _fdf_item(self, index: int) -> dict:
@@ -199,6 +197,13 @@ class FaceShardDataset(Dataset):
             raise IndexError(index)
         item = self._fdf_item(int(self.index[index])) if self._fdf else self._shard_item(index)
         return self.transform(item) if self.transform else item
+
+
+def crop_side(crop) -> float:
+    """Side in photo pixels of a ``crop_photo`` cell [x0, y0, x1, y1] (the shorter one); NaN when missing."""
+    if crop is None or len(crop) != 4:
+        return float("nan")
+    return float(min(crop[2] - crop[0], crop[3] - crop[1]))
 
 
 def _landmarks(value) -> np.ndarray:

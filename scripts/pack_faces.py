@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fdf.shards import list_shards  # noqa: E402
 from fdf.shards.writer import face_table, write_face_files  # noqa: E402
+from fdf.torch_data import crop_side  # noqa: E402
 
 COLUMNS = ["face_id", "photo_id", "face_index", "split", "resolution", "image", "bbox", "keypoints", "source"]
 #: Packed when the source has them: outline-hole training (network.hole "outline") reads them.
@@ -74,8 +75,7 @@ def pack(
     def wanted_row(r: dict) -> bool:
         if r["split"] not in splits or (resolution and r["resolution"] != resolution):
             return False
-        crop = r.get("crop_photo")
-        return not min_source_px or (crop is not None and min(crop[2] - crop[0], crop[3] - crop[1]) >= min_source_px)
+        return not min_source_px or crop_side(r.get("crop_photo")) >= min_source_px
 
     keys = []
     for shard in list_shards(src):

@@ -412,7 +412,6 @@ class ImageAnonymizer:
         regions = [j.region for j in jobs]
         outcomes: list[Outcome] = [Generated(j.seed) for j in jobs]
         regenerated = 0
-        bad: list[int] = []
         distances: list = [None] * len(faces)
         points = [
             landmarks_from_68(f.landmarks68) if c.second_recogniser and f.landmarks68 is not None else None

@@ -147,11 +147,16 @@ class Gallery:
         person = self.person_of.get(source_name(name))
         if person is None:
             return None
-        others = [source_name(f) for f in self.people[person] if source_name(f) != source_name(name)]
-        if not others:
+        return self.person_template(person, exclude=name)
+
+    def person_template(self, person: str, exclude: str | None = None) -> Template | None:
+        """``person``'s template from all their files but ``exclude`` (None: no file left)."""
+        files = [source_name(f) for f in self.people[person]]
+        files = [f for f in files if exclude is None or f != source_name(exclude)]
+        if not files:
             return None
         return Template(
             person,
-            np.concatenate([self.descriptors[f][0] for f in others]),
-            np.concatenate([self.descriptors[f][1] for f in others]),
+            np.concatenate([self.descriptors[f][0] for f in files]),
+            np.concatenate([self.descriptors[f][1] for f in files]),
         )
