@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fdf.boxes import iou
+
 from .inference.regions import feather_weights
 from .judges.realism import border_score, detail_ratio, frechet_distance
 from .privacy import JUDGE_COUNTS, PrivacyEvaluator, judge_rates
@@ -78,6 +80,19 @@ def blend_masks(result, shape) -> list[np.ndarray]:
     return masks
 
 
+def outcome_at(result, box) -> int | str | None:
+    """What the anonymizer drew over the judged face ``box``: the outcome (JSON form: a generated
+    face's seed, or "blur", "mask", ...) of the face it found there (best overlap, IoU >= 0.3),
+    or "missed" when it found none there (the face was left as it was)."""
+    outcomes = getattr(result, "outcomes", None) or []
+    best, at = 0.3, None
+    for face, outcome in zip(result.faces, outcomes):
+        overlap = iou(tuple(face.bbox), tuple(box))
+        if overlap >= best:
+            best, at = overlap, outcome
+    return "missed" if at is None else at.to_json()
+
+
 def evaluate_photos(photos: list[Photo], anonymizer, evaluator: PrivacyEvaluator) -> PhotoSetResult:
     """Anonymize and judge every photo (see the module doc); ``evaluator`` needs its second judges."""
     if evaluator.judges is None:
@@ -124,6 +139,7 @@ def evaluate_photos(photos: list[Photo], anonymizer, evaluator: PrivacyEvaluator
                     "dlib_distance": own,
                     "gallery_dlib_distance": gallery,
                     "detail_ratio": _round(ratio),
+                    "outcome": outcome_at(result, box),
                 }
             )
         for mask in blend_masks(result, rgb.shape):

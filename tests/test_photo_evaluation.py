@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anonymizer.inference import AnonymizeConfig, ImageAnonymizer
-from anonymizer.photo_evaluation import Photo, acceptance, blend_masks, compare_modes, evaluate_photos
+from anonymizer.photo_evaluation import Photo, acceptance, blend_masks, compare_modes, evaluate_photos, outcome_at
 from anonymizer.privacy import PrivacyConfig, PrivacyEvaluator
 
 DATA = Path(__file__).parent / "data"
@@ -57,6 +57,18 @@ def test_blur_and_mask_judged_on_whole_photos(photos, evaluator):
     assert len(results["blur"].faces) == 3 and results["blur"].faces[0]["photo"] == photos[0].name
     # blurred and masked faces are no faces to dlib: no distance to the original or the gallery
     assert all(f["dlib_distance"] is None and f["gallery_dlib_distance"] is None for f in results["mask"].faces)
+    # each judged face names what the anonymizer drew over it
+    assert [f["outcome"] for f in results["mask"].faces] == ["mask"] * 3
+
+
+def test_outcome_at_names_the_face_drawn_there_or_missed(photos):
+    rgb = photos[0].load()
+    result = ImageAnonymizer(AnonymizeConfig(mode="pixelate")).anonymize_rgb(rgb)
+    box = [float(v) for v in result.faces[0].bbox]
+    assert outcome_at(result, box) == "pixelate"
+    w = box[2] - box[0]
+    assert outcome_at(result, [box[0] + 0.5 * w, box[1], box[2] + 0.5 * w, box[3]]) == "pixelate"  # IoU 1/3
+    assert outcome_at(result, [box[2] + w, box[1], box[2] + 2 * w, box[3]]) == "missed"  # nothing drawn there
 
 
 def test_blend_masks_are_the_feathered_regions(photos):
