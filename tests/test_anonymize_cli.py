@@ -158,6 +158,8 @@ def test_compositing_flags_reach_the_config():
 
     parse = build_parser().parse_args
     config, _ = _configs(parse(["anonymize", "x.jpg", "--out", "o"]))
-    assert config.face_mask == "outline" and config.colour_match is True
+    assert config.face_mask == "outline" and config.colour_match is True and config.tone_match is True
     config, _ = _configs(parse(["anonymize", "x.jpg", "--out", "o", "--face-mask", "box", "--no-colour-match"]))
     assert config.face_mask == "box" and config.colour_match is False
+    config, _ = _configs(parse(["anonymize", "x.jpg", "--out", "o", "--no-tone-match"]))
+    assert config.colour_match is True and config.tone_match is False

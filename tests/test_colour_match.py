@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from anonymizer.inference import AnonymizeConfig, ImageAnonymizer, read_image
-from anonymizer.inference.colour_match import colour_correction, match_colour
+from anonymizer.inference.colour_match import box_core, colour_correction, match_colour, tone_correction
 from anonymizer.inference.composite import composite
 from anonymizer.inference.face_mask import FaceMaskParams, face_size
 from anonymizer.inference.regions import face_region
@@ -99,6 +99,68 @@ def test_gan_mode_matches_colour_when_asked(scene, sweep):
         assert anon._gan.colour_match is on
         scores[on] = sweep.border_score(rgb, result.pixels, result.regions[0], face_size(face.bbox))
     assert abs(scores[True]) < abs(scores[False])
+
+
+def _window_box(face, region):
+    x0, y0 = region.paste[:2]
+    b = face.bbox
+    return (b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0)
+
+
+def _median_lab(rgb, where):
+    lab = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    return np.median(lab[where], axis=0)
+
+
+def test_tone_moves_the_face_middle_to_the_photos_and_leaves_the_rim(scene):
+    """A face drawn lighter than the photo's (the generator's habit on dim faces) gets the
+    photo's median tone over the box's middle; the rim the colour match fixed stays as it was."""
+    rgb, face, region = scene
+    x0, y0, x1, y1 = region.paste
+    window = rgb[y0:y1, x0:x1]
+    lighter = np.clip(window.astype(np.float32) * 0.4 + 150, 0, 255).astype(np.uint8)  # washed out
+    core = box_core(region.weights.shape, _window_box(face, region))
+    assert core.sum() > 1000
+    px = face_size(face.bbox)
+    field = tone_correction(window, lighter, region.weights, px, core)
+    before, after = _median_lab(lighter, core), _median_lab(lighter + field, core)
+    want = _median_lab(window, core)
+    assert abs(before[0] - want[0]) > 10
+    assert np.abs(after - want).max() < 1.5
+    # nothing moves on the ring just inside the weight-1 edge, nor outside it
+    solid = region.weights >= 1.0
+    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
+    assert not field[depth <= 0.05 * px].any()
+    # and the field is smooth: a shift of tone, no texture of the photo's face
+    inside = cv2.erode(solid.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    detail = np.abs(field - cv2.GaussianBlur(field, (0, 0), 2.0))[inside].mean()
+    assert detail < 1.0
+
+
+def test_tone_needs_a_face_to_measure():
+    rgb = np.full((40, 40, 3), 50, np.uint8)
+    weights = np.ones((40, 40), np.float32)
+    weights[:, :2] = 0.5
+    assert not tone_correction(rgb, rgb + 100, weights, 30, np.zeros((40, 40), bool)).any()
+    assert not tone_correction(rgb, rgb + 100, np.zeros((40, 40), np.float32), 30, np.ones((40, 40), bool)).any()
+    assert box_core((10, 10), (0, 0, 10, 10)).sum() == 25
+
+
+def test_gan_mode_matches_tone_when_asked(scene):
+    """With tone matching the generated face's middle has the photo's median tone; without it,
+    the bundled generator's own."""
+    rgb, face, region = scene
+    core = np.zeros(rgb.shape[:2], bool)
+    x0, y0, x1, y1 = region.paste
+    core[y0:y1, x0:x1] = box_core(region.weights.shape, _window_box(face, region)) & (region.weights >= 1)
+    want = _median_lab(rgb, core)
+    gaps = {}
+    for on in (False, True):
+        anon = ImageAnonymizer(AnonymizeConfig(mode="gan", verify_identity=False, tone_match=on))
+        result = anon.render(rgb.copy(), rgb, [face], [0])
+        assert anon._gan.tone_match is on
+        gaps[on] = np.abs(_median_lab(result.pixels, core) - want).max()
+    assert gaps[True] < 2.0 < gaps[False]
 
 
 def test_matching_works_on_a_box_feather_too(scene, sweep):

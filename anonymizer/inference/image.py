@@ -62,7 +62,8 @@ class AnonymizeConfig:
     the face box is always replaced outright), "box" pastes the whole dilated box like the other
     modes; ``mask_margin``, ``mask_forehead`` and ``mask_feather`` shape the outline (fractions of
     the face size; the forehead of the eye-to-chin distance); ``colour_match`` corrects the
-    generated face's colour and light to the photo along the blend edge. Blur, pixelate and mask
+    generated face's colour and light to the photo along the blend edge, and ``tone_match`` its
+    median tone inside to the photo's there. Blur, pixelate and mask
     modes replace the box. ``fallback_mask``: gan mode's blur fallback (a face that kept matching)
     is drawn under the face's own mask ("outline", as a generated face would be) or over the whole
     dilated box ("box"); "auto" (default) is the outline on photos and the box on video frames.
@@ -100,6 +101,9 @@ class AnonymizeConfig:
     #: Off, whole photos measured worse (fewer faces found, one more re-identified; BENCHMARKS.md).
     mask_box: bool = True
     colour_match: bool = True
+    #: With colour_match: the face's median tone inside its rim moved to the photo's there
+    #: (.colour_match.tone_correction); without it dim and dark faces came out lighter.
+    tone_match: bool = True
     #: The whole dilated box blurred is a square 1.8 times the face across, the one square left on
     #: a photo; under the outline the blur covers what a generated face covers, the face box
     #: included (mask_box). With every face of the whole-photo set drawn as the fallback nobody
@@ -221,6 +225,7 @@ class ImageAnonymizer:
                 self.config.checkpoint,
                 self.config.device,
                 colour_match=self.config.colour_match,
+                tone_match=self.config.tone_match,
                 upright=self.config.upright_crops,
                 truncation=self.config.truncation,
             )

@@ -113,7 +113,8 @@ class GanMode:
     """The DeepPrivacy-style generator from :mod:`anonymizer.generator`, loaded on first use.
 
     ``colour_match``: correct each generated patch's colour and light to the photo along the edge
-    of its blend weights (:mod:`.colour_match`) before it is composited. ``upright``: cut a face
+    of its blend weights (:mod:`.colour_match`) before it is composited; ``tone_match``: also move
+    the face's tone inside its rim to the photo's (:func:`.colour_match.tone_correction`). ``upright``: cut a face
     tilted in the picture plane turned upright, and turn the result back (:mod:`.upright`)."""
 
     def __init__(
@@ -123,6 +124,7 @@ class GanMode:
         batch_size: int = 32,
         colour_match: bool = False,
         upright: bool = False,
+        tone_match: bool = False,
         truncation: float = 1.0,
     ) -> None:
         self.checkpoint = checkpoint
@@ -130,6 +132,7 @@ class GanMode:
         self.device = device
         self.batch_size = batch_size
         self.colour_match = colour_match
+        self.tone_match = tone_match
         self.upright = upright
         self._generator = None
 
@@ -229,7 +232,7 @@ class GanMode:
             patch = _crop_to_window(face.pixels, face.crop_box, job.region.paste, rgb)
         else:
             patch = _warp_to_window(face.pixels, face.crop_box, motion, job.region.paste, rgb)
-        return _matched(rgb, job, patch) if self.colour_match else patch
+        return _matched(rgb, job, patch, self.tone_match) if self.colour_match else patch
 
 
 def _outline_landmarks(job: FaceJob) -> np.ndarray:
@@ -246,12 +249,14 @@ def _compose(second: np.ndarray, first: np.ndarray) -> np.ndarray:
     return (np.vstack([second, [0.0, 0.0, 1.0]]) @ np.vstack([first, [0.0, 0.0, 1.0]]))[:2]
 
 
-def _matched(rgb: np.ndarray, job: FaceJob, patch: np.ndarray) -> np.ndarray:
-    """``patch`` with its colour and light matched to the photo along its region's blend edge."""
+def _matched(rgb: np.ndarray, job: FaceJob, patch: np.ndarray, tone: bool = False) -> np.ndarray:
+    """``patch`` with its colour and light matched to the photo along its region's blend edge
+    (and, with ``tone``, its tone inside to the photo's)."""
     x0, y0, x1, y1 = job.region.paste
     box = job.bbox if job.bbox is not None else job.region.core
     face_px = max(box[2] - box[0], box[3] - box[1])
-    return match_colour(rgb[y0:y1, x0:x1], patch, blend_weights(job.region), face_px)
+    tone_box = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0) if tone else None
+    return match_colour(rgb[y0:y1, x0:x1], patch, blend_weights(job.region), face_px, tone_box=tone_box)
 
 
 def _crop_to_window(generated: np.ndarray, crop_box, paste, rgb: np.ndarray) -> np.ndarray:

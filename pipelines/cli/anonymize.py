@@ -154,6 +154,11 @@ def register(subparsers) -> None:
         action="store_true",
         help="gan mode: do not correct the generated face's colour and light to the photo at its edge",
     )
+    p.add_argument(
+        "--no-tone-match",
+        action="store_true",
+        help="gan mode: do not move the generated face's median tone to the photo's (it keeps the generator's light)",
+    )
     p.add_argument("--jpeg-quality", type=int, default=None, help="quality of JPEG outputs, 1-100 (default 95)")
     p.add_argument("--codec", default=None, help="video encoder (ffmpeg name; default libx264)")
     p.add_argument("--crf", type=int, default=None, help="video quality, lower is better (x264/x265/VP9; default 18)")
@@ -241,6 +246,7 @@ def anonymize_overrides(args) -> dict:
         "anonymize.face_mask": args.face_mask,
         "anonymize.fallback_mask": args.fallback_mask,
         "anonymize.colour_match": False if args.no_colour_match else None,
+        "anonymize.tone_match": False if args.no_tone_match else None,
         "video.codec": args.codec,
         "video.crf": args.crf,
         "video.keep_audio": False if args.no_audio else None,
