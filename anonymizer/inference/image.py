@@ -119,7 +119,8 @@ class AnonymizeConfig:
     #: gan mode: pull each face's style this far towards the generator's mean (1: off; see
     #: anonymizer.generator.runner.GeneratorRunner). 0.85 with the bundled generator (step 15,500)
     #: on whole photos, two seeds: CenterFace keeps 96.6% of the replaced faces, YuNet 94.6%
-    #: (88.5% at 1), nobody re-identified by dlib or SFace, own photo or gallery. 0.8 kept 98.2%
+    #: (88.5% at 1; with tone matching, session 14: 97.4% and 94.3%), nobody re-identified by
+    #: dlib or SFace, own photo or gallery. 0.8 kept 98.2%
     #: and 96.4% but SFace re-identified 2 of 386 faces, and on video 0.8 let dlib find one signer
     #: and SFace three appearances that 0.85 did not (BENCHMARKS.md, session 13).
     truncation: float = 0.85
