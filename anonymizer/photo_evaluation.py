@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fdf.boxes import iou
-
 from .inference.regions import feather_weights
+from .judges.photo import at_place
 from .judges.realism import border_score, detail_ratio, frechet_distance
 from .privacy import JUDGE_COUNTS, PrivacyEvaluator, judge_rates
 
@@ -82,15 +81,13 @@ def blend_masks(result, shape) -> list[np.ndarray]:
 
 def outcome_at(result, box) -> int | str | None:
     """What the anonymizer drew over the judged face ``box``: the outcome (JSON form: a generated
-    face's seed, or "blur", "mask", ...) of the face it found there (best overlap, IoU >= 0.3),
-    or "missed" when it found none there (the face was left as it was)."""
-    outcomes = getattr(result, "outcomes", None) or []
-    best, at = 0.3, None
-    for face, outcome in zip(result.faces, outcomes):
-        overlap = iou(tuple(face.bbox), tuple(box))
-        if overlap >= best:
-            best, at = overlap, outcome
-    return "missed" if at is None else at.to_json()
+    face's seed, or "blur", "mask", ...) of the face it found at that place (the judges' rule,
+    :func:`~anonymizer.judges.photo.at_place`), or "missed" when it found none there (the face
+    was left as it was)."""
+    face = at_place(result.faces, box)
+    if face is None:
+        return "missed"
+    return next(o for f, o in zip(result.faces, result.outcomes) if f is face).to_json()
 
 
 def evaluate_photos(photos: list[Photo], anonymizer, evaluator: PrivacyEvaluator) -> PhotoSetResult:

@@ -32,6 +32,8 @@ brows or a beard covering less than half of the face).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -51,6 +53,28 @@ TONE_RAMP = 0.1
 TONE_MIN_PIXELS = 25
 #: The tone is measured over the middle of the face box, this fraction of it across and down.
 TONE_CORE = 0.5
+
+
+@dataclass(frozen=True)
+class Rim:
+    """Where a blend mask's weight-1 region is (``solid``), how deep each pixel lies in it
+    (``depth``, pixels) and how wide the rim ring just inside its edge is (``ring_px``): the
+    geometry both correction steps share (:func:`rim_of`)."""
+
+    solid: np.ndarray
+    depth: np.ndarray
+    ring_px: float
+
+    @property
+    def ring(self) -> np.ndarray:
+        return self.solid & (self.depth <= self.ring_px)
+
+
+def rim_of(weights: np.ndarray, face_px: float) -> Rim:
+    """The :class:`Rim` of blend ``weights`` for a face ``face_px`` pixels across."""
+    solid = weights >= 1.0
+    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
+    return Rim(solid, depth, max(2.0, INNER_RING * face_px))
 
 
 def _laplace_fill(values: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -88,17 +112,20 @@ def _laplace_fill(values: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return out
 
 
-def colour_correction(original: np.ndarray, patch: np.ndarray, weights: np.ndarray, face_px: float) -> np.ndarray:
+def colour_correction(
+    original: np.ndarray, patch: np.ndarray, weights: np.ndarray, face_px: float, rim: Rim | None = None
+) -> np.ndarray:
     """Float32 h x w x 3 field to add to ``patch`` (RGB uint8) so that its colour and light meet
     ``original`` (the photo's RGB uint8 pixels under it) along the edge of ``weights`` (see
     module doc); ``face_px``: the face size in pixels. Zero where the weights are 0, and all
-    zero when they have no edge (nothing or everything at weight 1)."""
-    solid = weights >= 1.0
+    zero when they have no edge (nothing or everything at weight 1). ``rim``: :func:`rim_of` the
+    weights, when the caller has it already."""
+    rim = rim or rim_of(weights, face_px)
+    solid = rim.solid
     h, w = weights.shape
     if not solid.any() or solid.all():
         return np.zeros((h, w, 3), np.float32)
-    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
-    ring = solid & (depth <= max(2.0, INNER_RING * face_px))
+    ring = rim.ring
     diff = (original.astype(np.float32) - patch.astype(np.float32)) * ring[:, :, None]
     scale = min(1.0, COARSE_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -125,26 +152,28 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def tone_correction(
-    original: np.ndarray, patch: np.ndarray, weights: np.ndarray, face_px: float, core: np.ndarray
+    original: np.ndarray,
+    patch: np.ndarray,
+    weights: np.ndarray,
+    face_px: float,
+    core: np.ndarray,
+    rim: Rim | None = None,
 ) -> np.ndarray:
     """Float32 h x w x 3 field to add to ``patch`` (RGB, float or uint8) so that its median CIELAB
     over ``core`` (a boolean h x w mask of the face's middle: skin, eyes, nose and mouth, without
     the box corners' background or the collar) is the photo's median there (module doc, step 5).
     The shift is zero on the rim ring of :func:`colour_correction` and outside it, ramping in
-    over :data:`TONE_RAMP` of the face; all zero when the core has too few pixels inside."""
-    solid = weights >= 1.0
-    h, w = weights.shape
-    zero = np.zeros((h, w, 3), np.float32)
-    if not solid.any():
-        return zero
-    ring_px = max(2.0, INNER_RING * face_px)
-    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)  # as colour_correction's ring
-    measured = core & (depth > ring_px)
+    over :data:`TONE_RAMP` of the face; all zero when the core has too few pixels inside.
+    ``rim``: :func:`rim_of` the weights, when the caller has it already."""
+    rim = rim or rim_of(weights, face_px)
+    zero = np.zeros((*weights.shape, 3), np.float32)
+    measured = core & rim.solid & (rim.depth > rim.ring_px)
     if measured.sum() < TONE_MIN_PIXELS:
         return zero
     lab_patch = _lab(patch)
-    shift = np.median(_lab(original)[measured], axis=0) - np.median(lab_patch[measured], axis=0)
-    ramp = np.clip((depth - ring_px) / max(1.0, TONE_RAMP * face_px), 0.0, 1.0)
+    # Only the measured pixels of the photo are needed: converted as one row, not the whole window.
+    shift = np.median(_lab(original[measured][None])[0], axis=0) - np.median(lab_patch[measured], axis=0)
+    ramp = np.clip((rim.depth - rim.ring_px) / max(1.0, TONE_RAMP * face_px), 0.0, 1.0)
     shifted = cv2.cvtColor(lab_patch + ramp[:, :, None] * shift[None, None, :], cv2.COLOR_LAB2RGB) * 255.0
     field = (shifted - patch.astype(np.float32)).astype(np.float32)
     field[ramp <= 0] = 0.0
@@ -169,7 +198,8 @@ def match_colour(
     """``patch`` (RGB uint8) with :func:`colour_correction` added and, given ``tone_box`` (the face
     box in the patch's pixels), its tone moved to the photo's over the box's middle
     (:func:`tone_correction`, :func:`box_core`), clipped to uint8."""
-    matched = patch.astype(np.float32) + colour_correction(original, patch, weights, face_px)
+    rim = rim_of(weights, face_px)
+    matched = patch.astype(np.float32) + colour_correction(original, patch, weights, face_px, rim)
     if tone_box is not None:
-        matched += tone_correction(original, matched, weights, face_px, box_core(weights.shape, tone_box))
+        matched += tone_correction(original, matched, weights, face_px, box_core(weights.shape, tone_box), rim)
     return np.clip(np.rint(matched), 0, 255).astype(np.uint8)
